@@ -1,0 +1,24 @@
+# Everything runs from venv/ (the same virtualenv Pulumi.yaml tells `pulumi` to use).
+PYTHON ?= python3
+VENV   := venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+STACK  ?= dev
+
+.PHONY: plan test bench clean
+
+## plan: set up venv/ and write the offline plan of stacks/Pulumi.$(STACK).yaml to build/plan-$(STACK)/
+plan: $(STAMP)
+	$(PY) -m tools.plan stacks/Pulumi.$(STACK).yaml --out build/plan-$(STACK)
+
+## test: set up venv/ and run the test suite
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $(STAMP)
+
+clean:
+	rm -rf build .pytest_cache

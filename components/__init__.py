@@ -1,0 +1,1 @@
+"""Pulumi components of the mesh: they only wire resources; decisions live in ``meshcore``."""

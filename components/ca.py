@@ -1,0 +1,60 @@
+"""The one CA shared by every cluster of the mesh.
+
+Owns a private key and a self-signed CA certificate (with a SubjectKeyId, which is
+what ``cilium clustermesh`` compares). Both are protected: deleting or replacing the
+CA would re-key every cluster at once. The key is a Pulumi secret from creation on.
+Deliberately *not* here: a ``cilium-ca`` Secret. The chart renders it from
+``tls.ca.*``; a copy made outside Helm breaks ``helm install`` in 1.18.
+"""
+
+from __future__ import annotations
+
+import base64
+
+import pulumi
+import pulumi_tls as tls
+
+TYPE_TOKEN = "mesh:pki:SharedCa"
+
+# Cilium's own genCA default is 1095 days.
+CA_VALIDITY_HOURS = 1095 * 24
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+class SharedCa(pulumi.ComponentResource):
+    """The mesh CA, as the values the chart takes."""
+
+    cert_pem: pulumi.Output[str]
+    """The CA certificate (public)."""
+    cert_b64: pulumi.Output[str]
+    """Base64 of the certificate PEM, for ``tls.ca.cert``."""
+    key_b64: pulumi.Output[str]
+    """Base64 of the private key PEM, for ``tls.ca.key``; secret."""
+
+    def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        # RSA 2048 with a PKCS#1 PEM is what the chart's own genCA makes and what sprig's
+        # buildCustomCert/genSignedCert are known to accept.
+        key = tls.PrivateKey(
+            f"{name}-key",
+            algorithm="RSA",
+            rsa_bits=2048,
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        cert = tls.SelfSignedCert(
+            f"{name}-cert",
+            private_key_pem=key.private_key_pem,
+            is_ca_certificate=True,
+            set_subject_key_id=True,
+            validity_period_hours=CA_VALIDITY_HOURS,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature", "key_encipherment"],
+            subject=tls.SelfSignedCertSubjectArgs(common_name="Cilium CA", organization="tke-cilium-mesh"),
+            opts=pulumi.ResourceOptions(parent=self, protect=True),
+        )
+        self.cert_pem = cert.cert_pem
+        self.cert_b64 = cert.cert_pem.apply(_b64)
+        self.key_b64 = pulumi.Output.secret(key.private_key_pem.apply(_b64))
+        self.register_outputs({"cert_pem": self.cert_pem})

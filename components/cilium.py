@@ -1,0 +1,77 @@
+"""One cluster's Cilium release: the chart with the mesh values.
+
+The Helm release is named ``cilium`` in ``kube-system`` (what the ``cilium`` CLI
+expects, so ``cilium clustermesh status`` works). Its values are computed by
+``meshcore.values.cluster_values``; this component only wires the CA, the endpoint
+and the peer entries in as Outputs. Because the release gets the full values on every
+update, a peer list changed by hand (``cilium clustermesh connect``) is put back by the
+next ``pulumi up``: the stack is the one owner of the mesh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.ca import SharedCa
+from components.endpoint import ApiserverEndpoint
+from meshcore.config import CiliumSettings, ClusterSettings
+from meshcore.values import cluster_values
+
+TYPE_TOKEN = "mesh:cilium:CiliumRelease"
+RELEASE_NAME = "cilium"
+NAMESPACE = "kube-system"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CiliumReleaseArgs:
+    cluster: ClusterSettings
+    cilium: CiliumSettings
+    max_connected_clusters: int
+    hubble_relay: bool
+    ca: SharedCa
+    endpoint: ApiserverEndpoint
+    peers: Sequence[dict[str, Any]]
+    """The peer entries, in the order the release lists them."""
+    non_masquerade_cidrs: Optional[Sequence[str]]
+    provider: k8s.Provider
+
+
+class CiliumRelease(pulumi.ComponentResource):
+    """The Cilium Helm release of one mesh member."""
+
+    release: k8s.helm.v3.Release
+
+    def __init__(self, name: str, args: CiliumReleaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(TYPE_TOKEN, name, None, opts)
+        c = args.cluster
+        values = cluster_values(
+            base=args.cilium.values,
+            overrides=c.values,
+            name=c.name,
+            cluster_id=c.id,
+            max_connected_clusters=args.max_connected_clusters,
+            hubble_relay=args.hubble_relay,
+            ca_cert_b64=args.ca.cert_b64,
+            ca_key_b64=args.ca.key_b64,
+            subnet_id=c.apiserver.subnet_id,
+            own_address=args.endpoint.address,
+            vip=args.endpoint.vip,
+            existing_lb_id=args.endpoint.existing_lb_id,
+            peers=args.peers,
+            non_masquerade_cidrs=args.non_masquerade_cidrs,
+        )
+        self.release = k8s.helm.v3.Release(
+            name,
+            name=RELEASE_NAME,
+            namespace=NAMESPACE,
+            chart="cilium",
+            version=args.cilium.version,
+            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.cilium.repository),
+            values=values,
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+        )
+        self.register_outputs({"status": self.release.status})

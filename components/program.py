@@ -1,0 +1,204 @@
+"""The program's wiring: stack config in, the mesh graph out.
+
+``__main__.py`` calls these in order. Reading config and the kubeconfig happens here,
+once; everything else is decided in ``meshcore`` and only wired here.
+
+The graph (per stack):
+
+    SharedCa ──────────────────────────────┐ (tls.ca.* of every release)
+    Cluster[c] ── k8s Provider ────────────┤
+    Cluster[c] ── ApiserverEndpoint[c] ──┬─┤ (own address, CLB id)
+                   (CLB in createClb)    │ │
+    PeerConnection[a--b] <───────────────┘ │ (peer entries of a and b)
+    CiliumRelease[c] <── Release "cilium" ─┘
+
+Every peer address is config or a CLB output, so no release waits for another and
+the whole mesh comes up in one ``pulumi up`` with a depth that does not grow with N.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi.runtime.config as runtime_config
+import yaml
+from tencentcloud_iac_pulumi import Provider as TencentProvider
+
+from components.ca import SharedCa
+from components.cilium import CiliumRelease, CiliumReleaseArgs
+from components.cluster import Cluster, ClusterArgs
+from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
+from components.peering import PeerConnection, PeerConnectionArgs, connection_name
+from meshcore import kubeconfig as kc
+from meshcore.config import NS, Settings, decode_config, parse_settings
+from meshcore.errors import ConfigIssue, MeshConfigError
+from meshcore.values import non_masquerade_cidrs
+
+CA_NAME = "mesh-ca"
+
+
+class InvalidConfig(pulumi.RunError):
+    """The stack config is invalid; raised before any resource is registered.
+
+    A ``RunError``: Pulumi prints it without a traceback. ``issues`` has every problem.
+    """
+
+    def __init__(self, err: MeshConfigError) -> None:
+        self.issues = err.issues
+        super().__init__(str(err))
+
+
+def _fail(issues: tuple[ConfigIssue, ...] | list[ConfigIssue]) -> InvalidConfig:
+    err = MeshConfigError(issues)
+    for line in err.lines():
+        pulumi.log.error(line.removeprefix("error: "))
+    return InvalidConfig(err)
+
+
+def raw_mesh_config() -> dict[str, Any]:
+    """Every ``mesh:*`` key of the stack, decoded (all keys, so typos can be reported)."""
+    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    return decode_config({k: v for k, v in merged.items() if k.startswith(f"{NS}:")})
+
+
+def load_settings() -> Settings:
+    """The validated settings, or ``InvalidConfig`` listing every problem."""
+    try:
+        return parse_settings(raw_mesh_config())
+    except MeshConfigError as err:
+        raise _fail(err.issues) from None
+
+
+def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Each cluster's minimal kubeconfig text (to be wrapped as a secret at once).
+
+    A missing file or context is a config problem, reported for every cluster at once.
+    """
+    files = kc.kubeconfig_files(settings.kubeconfig, environ)
+    key = f"{NS}:kubeconfig"
+
+    def read_text(path: str) -> str:
+        with open(path, encoding="utf-8") as fh:
+            return fh.read()
+
+    def read_bytes(path: str) -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read()
+
+    try:
+        config = kc.load(files, read_text)
+    except OSError as err:
+        raise _fail([ConfigIssue(key, f"cannot read kubeconfig {err.filename}: {err.strerror}; set mesh:kubeconfig "
+                                      "or $KUBECONFIG to the merged kubeconfig of the mesh clusters")]) from None
+    except (ValueError, yaml.YAMLError) as err:
+        raise _fail([ConfigIssue(key, f"invalid kubeconfig: {err}")]) from None
+    issues = kc.check_contexts(config, [(f"{c.key}.context", c.context) for c in settings.clusters])
+    if issues:
+        raise _fail(issues)
+    try:
+        return {c.name: kc.minimal(config, c.context, read_bytes) for c in settings.clusters}
+    except OSError as err:
+        raise _fail([ConfigIssue(key, f"cannot read {err.filename}, referenced by the kubeconfig: {err.strerror}")]) from None
+
+
+def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:
+    """One Tencent provider per region that needs one (createClb); never the default provider."""
+    regions = sorted({c.region for c in settings.clusters if c.apiserver.create_clb})
+    if not regions:
+        return {}
+    cfg = pulumi.Config("tencentcloud")
+    # Explicit providers do not read tencentcloud:* config by themselves; pass the
+    # credentials on (as secrets) when the stack has them, else the provider uses
+    # TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY from the environment.
+    secret_id: Optional[pulumi.Output[str]] = cfg.get_secret("secretId")
+    secret_key: Optional[pulumi.Output[str]] = cfg.get_secret("secretKey")
+    return {
+        region: TencentProvider(f"tencentcloud-{region}", region=region, secret_id=secret_id, secret_key=secret_key)
+        for region in regions
+    }
+
+
+@dataclass
+class Mesh:
+    """What the program built, for stack outputs and tests."""
+
+    settings: Settings
+    ca: SharedCa
+    clusters: dict[str, Cluster]
+    endpoints: dict[str, ApiserverEndpoint]
+    connections: dict[str, PeerConnection]
+    releases: dict[str, CiliumRelease]
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs contract (see README, "Stack outputs")."""
+        return {
+            "clusters": {
+                c.name: {
+                    "id": c.id,
+                    "region": c.region,
+                    "context": c.context,
+                    "meshAddress": pulumi.Output.concat(self.endpoints[c.name].address, ":", str(c.apiserver.port)),
+                    "peers": list(self.settings.peers[c.name]),
+                }
+                for c in self.settings.clusters
+            },
+            "caCertificatePem": self.ca.cert_pem,
+            "maxConnectedClusters": self.settings.max_connected_clusters,
+        }
+
+
+def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
+    """Register the whole mesh: CA, clusters, endpoints, connections, releases."""
+    ca = SharedCa(CA_NAME)
+    tencent = _tencent_providers(settings)
+    clusters: dict[str, Cluster] = {}
+    endpoints: dict[str, ApiserverEndpoint] = {}
+    for c in settings.clusters:
+        cluster = Cluster(
+            c.name,
+            ClusterArgs(cluster_name=c.name, region=c.region, kubeconfig=pulumi.Output.secret(kubeconfigs[c.name]),
+                        context=c.context),
+        )
+        clusters[c.name] = cluster
+        endpoints[c.name] = ApiserverEndpoint(
+            f"{c.name}-apiserver",
+            ApiserverEndpointArgs(cluster_name=c.name, apiserver=c.apiserver, tencent_provider=tencent.get(c.region)),
+            opts=pulumi.ResourceOptions(parent=cluster),
+        )
+
+    connections: dict[str, PeerConnection] = {}
+    for a, b in settings.connections():
+        name = connection_name(a, b)
+        connections[name] = PeerConnection(
+            name, PeerConnectionArgs(a=a, b=b, endpoint_a=endpoints[a], endpoint_b=endpoints[b])
+        )
+
+    masq_cidrs: Optional[list[str]] = None
+    if settings.masquerade.mode == "ipMasqAgent":
+        masq_cidrs = non_masquerade_cidrs(
+            [[str(n) for n in c.pod_cidrs] for c in sorted(settings.clusters, key=lambda c: c.id)],
+            [str(n) for n in settings.masquerade.extra_non_masquerade_cidrs],
+        )
+
+    releases: dict[str, CiliumRelease] = {}
+    for c in settings.clusters:
+        peers = [connections[connection_name(c.name, p)].entry_for(c.name) for p in settings.peers[c.name]]
+        releases[c.name] = CiliumRelease(
+            f"{c.name}-cilium",
+            CiliumReleaseArgs(
+                cluster=c,
+                cilium=settings.cilium,
+                max_connected_clusters=settings.max_connected_clusters,
+                hubble_relay=settings.hubble_relay,
+                ca=ca,
+                endpoint=endpoints[c.name],
+                peers=peers,
+                non_masquerade_cidrs=masq_cidrs,
+                provider=clusters[c.name].provider,
+            ),
+            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
+        )
+    return Mesh(settings, ca, clusters, endpoints, connections, releases)

@@ -1,0 +1,767 @@
+"""The stack configuration contract (``mesh:*`` keys), parsed and validated.
+
+``parse_settings`` turns the raw ``mesh`` namespace of a stack's config into frozen
+``Settings``, or raises ``MeshConfigError`` listing *every* problem at once, each
+naming its key and how to fix it. Nothing here talks to Pulumi or a cluster: the
+kubeconfig is checked separately (``meshcore.kubeconfig``) because it is only read
+on a real run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from meshcore import keys, values as helm_values
+from meshcore.errors import ConfigIssue, MeshConfigError
+
+NS = "mesh"
+"""The Pulumi config namespace of this program."""
+
+DEFAULT_CHART_VERSION = "1.18.3"
+DEFAULT_REPOSITORY = "https://helm.cilium.io/"
+DEFAULT_APISERVER_PORT = 2379
+
+CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$")
+SUBNET_ID_RE = re.compile(r"^subnet-[a-z0-9]{8}$")
+VPC_ID_RE = re.compile(r"^vpc-[a-z0-9]{8}$")
+REGION_RE = re.compile(r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?$")
+CHART_1_18_RE = re.compile(r"^v?1\.18\.(0|[1-9][0-9]*)$")
+SUPPORTED_MAX_CONNECTED = (255, 511)
+
+TOP_LEVEL_KEYS = (
+    "cilium",
+    "maxConnectedClusters",
+    "masquerade",
+    "hubbleRelay",
+    "topology",
+    "kubeconfig",
+    "clusters",
+)
+CILIUM_KEYS = ("version", "repository", "values")
+MASQUERADE_KEYS = ("mode", "extraNonMasqueradeCidrs")
+MASQUERADE_MODES = ("none", "ipMasqAgent")
+CLUSTER_KEYS = ("name", "id", "region", "context", "podCidrs", "apiserver", "values")
+APISERVER_KEYS = ("subnetId", "vip", "createClb", "vpcId", "port")
+TOPOLOGY_KEYS = ("peers",)
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass(frozen=True)
+class ApiserverSettings:
+    """How a cluster's clustermesh-apiserver is exposed: an internal CLB in ``subnet_id``."""
+
+    subnet_id: str
+    vip: Optional[IPv4Address]
+    """The VIP requested for the internal CLB (vip mode), or None (createClb mode)."""
+    create_clb: bool
+    """True: the program creates the internal CLB in ``subnet_id`` (needs ``vpc_id``)."""
+    vpc_id: Optional[str]
+    port: int
+
+
+@dataclass(frozen=True)
+class ClusterSettings:
+    """One member of the mesh."""
+
+    index: int
+    """Position in ``mesh:clusters`` (for messages)."""
+    name: str
+    """TKE cluster ID and Cilium ``cluster.name``."""
+    id: int
+    """Cilium ``cluster.id``."""
+    region: str
+    context: str
+    pod_cidrs: tuple[IPv4Network, ...]
+    apiserver: ApiserverSettings
+    values: Mapping[str, Any]
+    """Per-cluster Helm value overrides (never program-owned keys)."""
+
+    @property
+    def key(self) -> str:
+        """The config key of this entry, ``mesh:clusters[i]``."""
+        return f"{NS}:clusters[{self.index}]"
+
+
+@dataclass(frozen=True)
+class CiliumSettings:
+    version: str
+    repository: str
+    values: Mapping[str, Any]
+    """Base Helm values for every cluster."""
+
+
+@dataclass(frozen=True)
+class MasqueradeSettings:
+    mode: str
+    """``none``: the program sets no masquerade value; ``ipMasqAgent``: eBPF masquerade
+    with every cluster's pod CIDRs (plus extras) as non-masquerade CIDRs."""
+    extra_non_masquerade_cidrs: tuple[IPv4Network, ...]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated ``mesh:*`` configuration of a stack."""
+
+    cilium: CiliumSettings
+    max_connected_clusters: int
+    masquerade: MasqueradeSettings
+    hubble_relay: bool
+    full_mesh: bool
+    """True for ``mesh:topology: full``."""
+    kubeconfig: Optional[str]
+    clusters: tuple[ClusterSettings, ...]
+    peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Cluster name -> its peers' names, symmetric, ordered by peer cluster id."""
+
+    def cluster(self, name: str) -> ClusterSettings:
+        for c in self.clusters:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def connections(self) -> list[tuple[str, str]]:
+        """Every peer connection once, as (a, b) with a < b by name, sorted."""
+        return sorted({tuple(sorted((a, b))) for a, ps in self.peers.items() for b in ps})  # type: ignore[misc]
+
+
+@dataclass
+class _Partial:
+    """What parsed of one cluster entry, for the checks across clusters."""
+
+    index: int
+    name: Optional[str] = None
+    id: Optional[int] = None
+    context: Optional[str] = None
+    pod_cidrs: list[IPv4Network] = field(default_factory=list)
+    vip: Optional[IPv4Address] = None
+    subnet_id: Optional[str] = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> str:
+        return f"{NS}:clusters[{self.index}]"
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def decode_config(items: Mapping[str, str]) -> dict[str, Any]:
+    """Decode the string values Pulumi hands a program (``namespace:key`` -> str).
+
+    Structured values arrive JSON-encoded, booleans and numbers as their JSON text.
+    Keys outside the ``mesh`` namespace are ignored; ``mesh:kubeconfig`` is a path and
+    stays a string.
+    """
+    out: dict[str, Any] = {}
+    prefix = f"{NS}:"
+    for full_key, raw in items.items():
+        if not full_key.startswith(prefix):
+            continue
+        key = full_key[len(prefix) :]
+        if key == "kubeconfig" or not isinstance(raw, str):
+            out[key] = raw
+            continue
+        try:
+            out[key] = json.loads(raw)
+        except ValueError:
+            out[key] = raw
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _type_name(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+class _Issues:
+    def __init__(self) -> None:
+        self.items: list[ConfigIssue] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(ConfigIssue(key, message))
+
+    def mapping(self, value: Any, key: str, allowed: Sequence[str], example: str) -> Optional[dict]:
+        """``value`` as a mapping whose keys are all in ``allowed`` (typos reported)."""
+        if not isinstance(value, dict):
+            self.add(key, f"must be a mapping, got {_type_name(value)}; e.g. {example}")
+            return None
+        for k in value:
+            if k not in allowed:
+                near = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.6)
+                hint = f"did you mean '{near[0]}'? " if near else ""
+                self.add(
+                    keys.join(key, str(k)),
+                    f"unknown key; {hint}the keys here are: {', '.join(allowed)}",
+                )
+        return value
+
+    def string(self, value: Any, key: str, example: str) -> Optional[str]:
+        if isinstance(value, str) and value:
+            return value
+        self.add(key, f"must be a non-empty string, got {_type_name(value)}; e.g. {example}")
+        return None
+
+    def integer(self, value: Any, key: str, lo: int, hi: int, what: str) -> Optional[int]:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.add(key, f"must be an integer in {lo}..{hi} ({what}), got {_type_name(value)} {json.dumps(value)}")
+            return None
+        if not lo <= value <= hi:
+            self.add(key, f"{value} is out of range: must be in {lo}..{hi} ({what})")
+            return None
+        return value
+
+    def boolean(self, value: Any, key: str) -> Optional[bool]:
+        if isinstance(value, bool):
+            return value
+        self.add(key, f"must be true or false, got {_type_name(value)} {json.dumps(value)}")
+        return None
+
+    def network(self, value: Any, key: str) -> Optional[IPv4Network]:
+        if not isinstance(value, str):
+            self.add(key, f"must be an IPv4 CIDR string like 172.16.0.0/16, got {_type_name(value)}")
+            return None
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+        except ValueError as err:
+            try:
+                fixed = ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                self.add(key, f"'{value}' is not a valid IPv4 CIDR ({err}); write it like 172.16.0.0/16")
+            else:
+                self.add(key, f"'{value}' has host bits set; write the network address: {fixed}")
+            return None
+        if not isinstance(net, IPv4Network):
+            self.add(key, f"'{value}' is IPv6; this mesh is IPv4 only: give an IPv4 CIDR like 172.16.0.0/16")
+            return None
+        return net
+
+    def address(self, value: Any, key: str) -> Optional[IPv4Address]:
+        if not isinstance(value, str):
+            self.add(key, f"must be an IPv4 address string like 10.0.1.100, got {_type_name(value)}")
+            return None
+        try:
+            addr = ipaddress.ip_address(value)
+        except ValueError:
+            self.add(key, f"'{value}' is not a valid IPv4 address; write it like 10.0.1.100")
+            return None
+        if not isinstance(addr, IPv4Address):
+            self.add(key, f"'{value}' is IPv6; give the IPv4 VIP of the internal CLB")
+            return None
+        return addr
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def parse_settings(raw: Mapping[str, Any]) -> Settings:
+    """Validate the decoded ``mesh`` namespace and return ``Settings``.
+
+    Raises ``MeshConfigError`` with every problem found; the checks that relate
+    several fields run on the fields that parsed.
+    """
+    issues = _Issues()
+    top_allowed = TOP_LEVEL_KEYS
+    for k in raw:
+        if k not in top_allowed:
+            near = difflib.get_close_matches(k, top_allowed, n=1, cutoff=0.6)
+            hint = f"did you mean '{NS}:{near[0]}'? " if near else ""
+            issues.add(f"{NS}:{k}", f"unknown key; {hint}the keys of this program are: "
+                       + ", ".join(f"{NS}:{t}" for t in top_allowed))
+
+    max_connected = _parse_max_connected(raw, issues)
+    cilium = _parse_cilium(raw.get("cilium", {}), issues)
+    masquerade = _parse_masquerade(raw.get("masquerade", {}), issues)
+    hubble_relay = True
+    if "hubbleRelay" in raw:
+        hubble_relay = bool(issues.boolean(raw["hubbleRelay"], f"{NS}:hubbleRelay"))
+    kubeconfig = None
+    if raw.get("kubeconfig") is not None:
+        kubeconfig = issues.string(raw["kubeconfig"], f"{NS}:kubeconfig", "~/.kube/mesh.yaml")
+
+    partials: list[_Partial] = []
+    clusters = _parse_clusters(raw.get("clusters"), max_connected, issues, partials)
+    _check_identities(partials, max_connected, issues)
+    _check_addresses(partials, issues)
+    full_mesh, peers = _parse_topology(raw.get("topology", "full"), partials, issues)
+    _check_owned_values(cilium, partials, masquerade, issues)
+    _check_masquerade_safety(cilium, partials, masquerade, issues)
+
+    if issues.items:
+        raise MeshConfigError(issues.items)
+    assert cilium is not None and masquerade is not None
+    return Settings(
+        cilium=cilium,
+        max_connected_clusters=max_connected,
+        masquerade=masquerade,
+        hubble_relay=hubble_relay,
+        full_mesh=full_mesh,
+        kubeconfig=kubeconfig,
+        clusters=tuple(clusters),
+        peers=peers,
+    )
+
+
+def _parse_max_connected(raw: Mapping[str, Any], issues: _Issues) -> int:
+    if "maxConnectedClusters" not in raw:
+        return 255
+    value = raw["maxConnectedClusters"]
+    if isinstance(value, bool) or value not in SUPPORTED_MAX_CONNECTED:
+        issues.add(
+            f"{NS}:maxConnectedClusters",
+            f"must be 255 or 511 (the only values Cilium 1.18 supports), got {json.dumps(value)}; "
+            "it cannot be changed on running clusters, so leave 255 unless you need more than 255 clusters",
+        )
+        return 255
+    return int(value)
+
+
+def _parse_cilium(value: Any, issues: _Issues) -> Optional[CiliumSettings]:
+    key = f"{NS}:cilium"
+    m = issues.mapping(value, key, CILIUM_KEYS, "{version: 1.18.3, values: {}}")
+    if m is None:
+        return None
+    version = DEFAULT_CHART_VERSION
+    if "version" in m:
+        v = m["version"]
+        if isinstance(v, float):  # YAML reads 1.18 as a number
+            v = str(v)
+        if not isinstance(v, str) or not CHART_1_18_RE.match(v):
+            issues.add(
+                f"{key}.version",
+                f"chart version {json.dumps(v)} is not supported: this program generates values for "
+                "the Cilium 1.18.x chart (list-shaped clustermesh.config.clusters; 1.20 changes it to a map); "
+                f"set a 1.18 patch release such as {DEFAULT_CHART_VERSION}",
+            )
+        else:
+            version = v.lstrip("v")
+    repository = DEFAULT_REPOSITORY
+    if "repository" in m:
+        r = issues.string(m["repository"], f"{key}.repository", DEFAULT_REPOSITORY)
+        if r is not None:
+            if not re.match(r"^(https?|oci)://[^\s]+$", r):
+                issues.add(f"{key}.repository", f"'{r}' is not a chart repository URL; e.g. {DEFAULT_REPOSITORY}")
+            else:
+                repository = r
+    values: Mapping[str, Any] = {}
+    if "values" in m and m["values"] is not None:
+        if not isinstance(m["values"], dict):
+            issues.add(f"{key}.values", f"must be a mapping of Helm values, got {_type_name(m['values'])}")
+        else:
+            values = m["values"]
+    return CiliumSettings(version=version, repository=repository, values=values)
+
+
+def _parse_masquerade(value: Any, issues: _Issues) -> Optional[MasqueradeSettings]:
+    key = f"{NS}:masquerade"
+    m = issues.mapping(value, key, MASQUERADE_KEYS, "{mode: none}")
+    if m is None:
+        return None
+    mode = m.get("mode", "none")
+    if mode not in MASQUERADE_MODES:
+        issues.add(f"{key}.mode", f"must be one of: {', '.join(MASQUERADE_MODES)}; got {json.dumps(mode)}")
+        mode = "none"
+    extras: list[IPv4Network] = []
+    raw_extras = m.get("extraNonMasqueradeCidrs", [])
+    if not isinstance(raw_extras, list):
+        issues.add(f"{key}.extraNonMasqueradeCidrs", f"must be a list of IPv4 CIDRs, got {_type_name(raw_extras)}")
+    else:
+        for i, item in enumerate(raw_extras):
+            net = issues.network(item, f"{key}.extraNonMasqueradeCidrs[{i}]")
+            if net is not None:
+                extras.append(net)
+        if extras and mode != "ipMasqAgent":
+            issues.add(
+                f"{key}.extraNonMasqueradeCidrs",
+                "is only used with mode: ipMasqAgent; set mesh:masquerade.mode to ipMasqAgent or remove the list",
+            )
+    return MasqueradeSettings(mode=mode, extra_non_masquerade_cidrs=tuple(extras))
+
+
+def _parse_clusters(
+    value: Any, max_connected: int, issues: _Issues, partials: list[_Partial]
+) -> list[ClusterSettings]:
+    key = f"{NS}:clusters"
+    if value is None:
+        issues.add(key, "is required: list the clusters of the mesh, each with name, id, region, podCidrs and apiserver")
+        return []
+    if not isinstance(value, list) or not value:
+        issues.add(key, f"must be a non-empty list of clusters, got {_type_name(value)}")
+        return []
+    if len(value) > max_connected:
+        issues.add(
+            key,
+            f"{len(value)} clusters is more than a Cilium mesh can hold with maxConnectedClusters "
+            f"{max_connected}; split the fleet into several meshes"
+            + (" or set mesh:maxConnectedClusters: 511 on new clusters" if max_connected == 255 and len(value) <= 511 else ""),
+        )
+        return []
+    out: list[ClusterSettings] = []
+    for i, entry in enumerate(value):
+        partial = _Partial(index=i)
+        partials.append(partial)
+        c = _parse_cluster(i, entry, max_connected, issues, partial)
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def _parse_cluster(
+    i: int, entry: Any, max_connected: int, issues: _Issues, partial: _Partial
+) -> Optional[ClusterSettings]:
+    key = f"{NS}:clusters[{i}]"
+    m = issues.mapping(entry, key, CLUSTER_KEYS, "{name: cls-abcd1234, id: 1, region: ap-guangzhou, ...}")
+    if m is None:
+        return None
+    ok = True
+
+    def need(k: str) -> Any:
+        nonlocal ok
+        if k not in m:
+            issues.add(f"{key}.{k}", "is required")
+            ok = False
+            return None
+        return m[k]
+
+    name = need("name")
+    if name is not None:
+        name = _check_cluster_name(name, f"{key}.name", issues)
+        ok = ok and name is not None
+    cid = need("id")
+    if cid is not None:
+        cid = issues.integer(cid, f"{key}.id", 1, max_connected, "Cilium cluster.id; 0 is reserved")
+        ok = ok and cid is not None
+    region = need("region")
+    if region is not None:
+        region = issues.string(region, f"{key}.region", "ap-guangzhou")
+        if region is not None and not REGION_RE.match(region):
+            issues.add(f"{key}.region", f"'{region}' is not a Tencent Cloud region; write it like ap-guangzhou")
+            region = None
+        ok = ok and region is not None
+    context = m.get("context", name)
+    if "context" in m:
+        context = issues.string(m["context"], f"{key}.context", "cls-abcd1234")
+        ok = ok and context is not None
+    pod_cidrs: list[IPv4Network] = []
+    raw_cidrs = need("podCidrs")
+    if raw_cidrs is not None:
+        if not isinstance(raw_cidrs, list) or not raw_cidrs:
+            issues.add(f"{key}.podCidrs", f"must be a non-empty list of IPv4 CIDRs, got {_type_name(raw_cidrs)}")
+            ok = False
+        else:
+            for j, item in enumerate(raw_cidrs):
+                net = issues.network(item, f"{key}.podCidrs[{j}]")
+                if net is None:
+                    ok = False
+                else:
+                    pod_cidrs.append(net)
+    apiserver = None
+    raw_api = need("apiserver")
+    if raw_api is not None:
+        apiserver = _parse_apiserver(raw_api, f"{key}.apiserver", issues)
+        ok = ok and apiserver is not None
+    values: Mapping[str, Any] = {}
+    if m.get("values") is not None:
+        if not isinstance(m["values"], dict):
+            issues.add(f"{key}.values", f"must be a mapping of Helm values, got {_type_name(m['values'])}")
+            ok = False
+        else:
+            values = m["values"]
+    partial.name, partial.id, partial.context = name, cid, context
+    partial.pod_cidrs = pod_cidrs
+    partial.values = values
+    if apiserver is not None:
+        partial.vip, partial.subnet_id = apiserver.vip, apiserver.subnet_id
+    elif isinstance(raw_api, dict):
+        # Keep the VIP for the uniqueness and overlap checks even when a sibling key is wrong.
+        try:
+            partial.vip = ipaddress.IPv4Address(raw_api.get("vip"))
+        except ValueError:
+            pass
+    if not ok:
+        return None
+    return ClusterSettings(
+        index=i,
+        name=name,
+        id=cid,
+        region=region,
+        context=context,
+        pod_cidrs=tuple(pod_cidrs),
+        apiserver=apiserver,  # type: ignore[arg-type]
+        values=values,
+    )
+
+
+def _check_cluster_name(name: Any, key: str, issues: _Issues) -> Optional[str]:
+    if not isinstance(name, str) or not name:
+        issues.add(key, f"must be a non-empty string (the TKE cluster ID, e.g. cls-abcd1234), got {_type_name(name)}")
+        return None
+    if len(name) > 32:
+        issues.add(key, f"'{name}' is {len(name)} characters; Cilium cluster names are at most 32")
+        return None
+    if not CLUSTER_NAME_RE.match(name):
+        issues.add(
+            key,
+            f"'{name}' is not a valid Cilium cluster name: use lowercase letters, digits and '-', "
+            "starting and ending with a letter or digit (e.g. cls-abcd1234)",
+        )
+        return None
+    if name == "default":
+        issues.add(key, "'default' is reserved by Cilium for clusters outside a mesh; use the TKE cluster ID")
+        return None
+    return name
+
+
+def _parse_apiserver(value: Any, key: str, issues: _Issues) -> Optional[ApiserverSettings]:
+    m = issues.mapping(value, key, APISERVER_KEYS, "{subnetId: subnet-abcd1234, vip: 10.0.1.100}")
+    if m is None:
+        return None
+    ok = True
+    subnet = m.get("subnetId")
+    if subnet is None:
+        issues.add(f"{key}.subnetId", "is required: the subnet of the internal CLB that exposes clustermesh-apiserver")
+        ok = False
+    elif not isinstance(subnet, str) or not SUBNET_ID_RE.match(subnet):
+        issues.add(f"{key}.subnetId", f"{json.dumps(subnet)} is not a subnet ID: write 'subnet-' and 8 lowercase letters or digits")
+        ok = False
+    create_clb = False
+    if "createClb" in m:
+        b = issues.boolean(m["createClb"], f"{key}.createClb")
+        ok = ok and b is not None
+        create_clb = bool(b)
+    vip = None
+    if m.get("vip") is not None:
+        vip = issues.address(m["vip"], f"{key}.vip")
+        ok = ok and vip is not None
+    if m.get("vip") is not None and create_clb:
+        issues.add(key, "set either vip (request that VIP for the internal CLB) or createClb: true (the program creates "
+                   "the CLB and peers use its VIP), not both")
+        ok = False
+    elif m.get("vip") is None and not create_clb:
+        issues.add(key, "needs vip: <a free IPv4 address in the subnet> or createClb: true, so that peers know the "
+                   "address before any release is installed")
+        ok = False
+    vpc_id = m.get("vpcId")
+    if vpc_id is not None and (not isinstance(vpc_id, str) or not VPC_ID_RE.match(vpc_id)):
+        issues.add(f"{key}.vpcId", f"{json.dumps(vpc_id)} is not a VPC ID: write 'vpc-' and 8 lowercase letters or digits")
+        ok = False
+    elif create_clb and vpc_id is None:
+        issues.add(f"{key}.vpcId", "is required with createClb: true: the VPC of subnetId, where the internal CLB is created")
+        ok = False
+    elif vpc_id is not None and not create_clb:
+        issues.add(f"{key}.vpcId", "is only used with createClb: true; remove it")
+        ok = False
+    port = DEFAULT_APISERVER_PORT
+    if "port" in m:
+        p = issues.integer(m["port"], f"{key}.port", 1, 65535, "the TCP port peers connect to")
+        ok = ok and p is not None
+        port = p or port
+    if not ok:
+        return None
+    return ApiserverSettings(subnet_id=subnet, vip=vip, create_clb=create_clb, vpc_id=vpc_id, port=port)
+
+
+def _check_identities(clusters: Sequence[_Partial], max_connected: int, issues: _Issues) -> None:
+    """Names, ids, contexts and VIPs are unique across the mesh."""
+
+    def unique(attr: str, label: str, hint: Callable[[Any], str]) -> None:
+        seen: dict[Any, _Partial] = {}
+        for c in clusters:
+            v = getattr(c, attr)
+            if v is None:
+                continue
+            if v in seen:
+                first = seen[v]
+                who = f" ({first.name})" if first.name else ""
+                issues.add(f"{c.key}.{label}", f"{v} is already used by {first.key}{who}; {hint(v)}")
+            else:
+                seen[v] = c
+
+    used_ids = {c.id for c in clusters}
+    free = next((i for i in range(1, max_connected + 1) if i not in used_ids), None)
+    unique("name", "name", lambda v: "each TKE cluster appears once in a mesh")
+    unique(
+        "id",
+        "id",
+        lambda v: f"every cluster needs its own Cilium cluster.id (the lowest free one is {free})",
+    )
+    unique("context", "context", lambda v: "each cluster needs its own kubeconfig context")
+    unique("vip", "apiserver.vip", lambda v: "each cluster's clustermesh-apiserver needs its own CLB VIP")
+
+
+def _check_addresses(clusters: Sequence[_Partial], issues: _Issues) -> None:
+    """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside them."""
+    nets = [(c, j, n) for c in clusters for j, n in enumerate(c.pod_cidrs)]
+    for a in range(len(nets)):
+        ca, ja, na = nets[a]
+        for b in range(a):
+            cb, jb, nb = nets[b]
+            if na.overlaps(nb):
+                where = "another pod CIDR of this cluster" if ca is cb else f"{cb.key}.podCidrs[{jb}] ({cb.name or '?'})"
+                issues.add(
+                    f"{ca.key}.podCidrs[{ja}]",
+                    f"{na} overlaps {nb}, {where}; pod CIDRs must be disjoint across the mesh or "
+                    "cross-cluster routing and identities break",
+                )
+    for c in clusters:
+        vip = c.vip
+        if vip is None:
+            continue
+        for other, j, net in nets:
+            if vip in net:
+                issues.add(
+                    f"{c.key}.apiserver.vip",
+                    f"{vip} lies inside pod CIDR {net} of {other.key} ({other.name}); pick a free address of the "
+                    f"subnet {c.subnet_id or 'of the internal CLB'}",
+                )
+
+
+def _parse_topology(
+    value: Any, partials: Sequence[_Partial], issues: _Issues
+) -> tuple[bool, dict[str, tuple[str, ...]]]:
+    key = f"{NS}:topology"
+    clusters = [c for c in partials if c.name is not None]
+    by_name = {c.name: c for c in clusters}
+    order = {c.name: c.id if c.id is not None else 1 << 20 for c in clusters}
+
+    def ordered(names: set[str]) -> tuple[str, ...]:
+        return tuple(sorted(names, key=lambda n: (order[n], n)))
+
+    if value == "full":
+        return True, {c.name: ordered({o.name for o in clusters if o.name != c.name}) for c in clusters}
+    if isinstance(value, str):
+        issues.add(key, f"'{value}' is not a topology: write full, or {{peers: {{cls-a: [cls-b]}}}} for a partial mesh")
+        return True, {}
+    m = issues.mapping(value, key, TOPOLOGY_KEYS, "{peers: {cls-a: [cls-b, cls-c]}}")
+    if m is None:
+        return False, {}
+    peers_raw = m.get("peers")
+    if not isinstance(peers_raw, dict) or not peers_raw:
+        issues.add(f"{key}.peers", "must map cluster names to lists of peer names, e.g. {cls-a: [cls-b]}")
+        return False, {}
+    edges: dict[str, set[str]] = {c.name: set() for c in clusters}
+    for src, dsts in peers_raw.items():
+        skey = keys.join(f"{key}.peers", str(src))
+        if src not in by_name:
+            issues.add(skey, f"'{src}' is not in mesh:clusters; the clusters are: {', '.join(sorted(by_name)) or '(none)'}")
+            continue
+        if not isinstance(dsts, list):
+            issues.add(skey, f"must be a list of cluster names, got {_type_name(dsts)}")
+            continue
+        for j, dst in enumerate(dsts):
+            dkey = f"{skey}[{j}]"
+            if dst == src:
+                issues.add(dkey, f"'{src}' cannot peer with itself; remove it from its own list")
+            elif dst not in by_name:
+                issues.add(dkey, f"{json.dumps(dst)} is not in mesh:clusters; the clusters are: {', '.join(sorted(by_name))}")
+            else:
+                # Connections are bidirectional: a listed pair is made symmetric.
+                edges[src].add(dst)
+                edges[dst].add(src)
+    for c in clusters:
+        if not edges[c.name] and len(clusters) > 1 and by_name:
+            issues.add(
+                keys.join(f"{key}.peers", c.name),
+                f"cluster {c.name} has no peer in the topology; connect it to at least one cluster or remove it "
+                "from mesh:clusters",
+            )
+    return False, {n: ordered(ps) for n, ps in edges.items()}
+
+
+def _check_owned_values(
+    cilium: Optional[CiliumSettings],
+    clusters: Sequence[_Partial],
+    masq: Optional[MasqueradeSettings],
+    issues: _Issues,
+) -> None:
+    """Base and per-cluster ``values`` must not set what the program owns."""
+    owned = helm_values.owned_paths(masq.mode if masq else "none")
+    sources: list[tuple[str, Mapping[str, Any]]] = []
+    if cilium is not None:
+        sources.append((f"{NS}:cilium.values", cilium.values))
+    sources += [(f"{c.key}.values", c.values) for c in clusters]
+    for base, vals in sources:
+        for path, owner in helm_values.owned_conflicts(vals, owned):
+            issues.add(
+                keys.render(base, path),
+                f"is set by this program ({helm_values.OWNERSHIP_REASONS.get(owner, 'mesh-owned value')}); "
+                f"remove it from values" + _owned_hint(owner),
+            )
+
+
+def _owned_hint(owner: tuple) -> str:
+    hints = {
+        ("cluster", "name"): ": set mesh:clusters[i].name",
+        ("cluster", "id"): ": set mesh:clusters[i].id",
+        ("clustermesh", "maxConnectedClusters"): ": set mesh:maxConnectedClusters",
+        ("hubble", "relay", "enabled"): ": set mesh:hubbleRelay",
+        ("clustermesh", "config"): ": peers come from mesh:topology",
+    }
+    if owner and owner[0] in ("ipMasqAgent", "bpf", "enableIPv4Masquerade"):
+        return ": mesh:masquerade controls it"
+    if owner[:4] == ("clustermesh", "apiserver", "service", "annotations"):
+        return ": mesh:clusters[i].apiserver controls the CLB"
+    return hints.get(owner, "")
+
+
+def _check_masquerade_safety(
+    cilium: Optional[CiliumSettings],
+    clusters: Sequence[_Partial],
+    masq: Optional[MasqueradeSettings],
+    issues: _Issues,
+) -> None:
+    """Refuse values that would SNAT cross-cluster pod traffic.
+
+    With native routing and IPv4 masquerade on (the chart default when
+    ``enableIPv4Masquerade`` is unset), Cilium SNATs every destination outside
+    ``ipv4NativeRoutingCIDR``. Unless the ip-masq-agent is used, that CIDR must cover the
+    pod CIDRs of every cluster, or remote pods see the node IP and policies drop the traffic.
+    """
+    if cilium is None or masq is None or masq.mode != "none" or not clusters:
+        return
+    all_cidrs = [n for c in clusters for n in c.pod_cidrs]
+    for c in clusters:
+        merged = helm_values.deep_merge(cilium.values, c.values)
+        if merged.get("routingMode") != "native":
+            continue
+        if merged.get("enableIPv4Masquerade") is False:
+            continue
+        if (merged.get("ipMasqAgent") or {}).get("enabled") is True:
+            continue
+        native = merged.get("ipv4NativeRoutingCIDR")
+        try:
+            native_net = ipaddress.ip_network(native, strict=False) if native else None
+        except ValueError:
+            native_net = None
+        missing = [n for n in all_cidrs if native_net is None or not n.subnet_of(native_net)]  # type: ignore[arg-type]
+        if missing:
+            issues.add(
+                f"{NS}:masquerade.mode",
+                f"cluster {c.name} uses routingMode native with IPv4 masquerade on, and ipv4NativeRoutingCIDR "
+                f"({native or 'unset'}) does not cover pod CIDR(s) {', '.join(map(str, missing))}: cross-cluster pod "
+                "traffic would be SNATed. Set mesh:masquerade.mode: ipMasqAgent, or enableIPv4Masquerade: false "
+                "(TKE VPC-CNI), or an ipv4NativeRoutingCIDR covering every cluster's pod CIDRs",
+            )

@@ -1,0 +1,38 @@
+"""How config keys and Helm value paths are written in messages.
+
+Paths are tuples of mapping keys and list indexes; they are shown the way
+``pulumi config set --path`` takes them: ``mesh:clusters[0].values.cluster.name``,
+with keys that hold dots or slashes quoted (``annotations["service.kubernetes.io/x"]``).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Union
+
+PathPart = Union[str, int]
+Path = tuple[PathPart, ...]
+
+_PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def join(base: str, part: PathPart) -> str:
+    """``base`` followed by one mapping key or list index."""
+    if isinstance(part, int):
+        return f"{base}[{part}]"
+    if _PLAIN.match(part):
+        return f"{base}.{part}" if base else part
+    return f'{base}["{part}"]'
+
+
+def render(base: str, path: Path) -> str:
+    """``base`` followed by every part of ``path``."""
+    out = base
+    for part in path:
+        out = join(out, part)
+    return out
+
+
+def dotted(path: Path) -> str:
+    """A Helm value path for humans: ``clustermesh.apiserver.service.annotations["a/b"]``."""
+    return render("", path)

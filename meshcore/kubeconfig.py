@@ -1,0 +1,110 @@
+"""Kubeconfig handling: where it is, which contexts it has, one context extracted.
+
+Each cluster's Kubernetes provider receives a *minimal* kubeconfig holding only its own
+context, cluster and user, with referenced certificate files inlined. So a provider
+never carries other clusters' credentials, and editing an unrelated context in the
+file changes no provider. The text is a secret from the moment the program reads it:
+this module only returns it; the caller wraps it in ``pulumi.Output.secret``.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+import yaml
+
+from meshcore.errors import ConfigIssue
+
+_FILE_FIELDS = {
+    "cluster": (("certificate-authority", "certificate-authority-data"),),
+    "user": (("client-certificate", "client-certificate-data"), ("client-key", "client-key-data")),
+}
+
+
+@dataclass(frozen=True)
+class Kubeconfig:
+    """A (possibly merged) kubeconfig, with the files it came from."""
+
+    files: tuple[str, ...]
+    contexts: Mapping[str, Mapping[str, Any]]
+    clusters: Mapping[str, Mapping[str, Any]]
+    users: Mapping[str, Mapping[str, Any]]
+    origin: Mapping[str, str]
+    """Entry key ("cluster:<name>", "user:<name>") -> the file it was read from."""
+
+
+def kubeconfig_files(configured: Optional[str], environ: Mapping[str, str]) -> list[str]:
+    """``mesh:kubeconfig`` if set, else ``$KUBECONFIG`` (a path list), else ``~/.kube/config``."""
+    if configured:
+        return [os.path.expanduser(configured)]
+    env = environ.get("KUBECONFIG", "")
+    paths = [os.path.expanduser(p) for p in env.split(os.pathsep) if p]
+    return paths or [os.path.expanduser("~/.kube/config")]
+
+
+def load(files: Sequence[str], read: Callable[[str], str]) -> Kubeconfig:
+    """Merge kubeconfig files the way kubectl does: the first file that names an entry wins."""
+    contexts: dict[str, Any] = {}
+    clusters: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for path in files:
+        doc = yaml.safe_load(read(path)) or {}
+        if not isinstance(doc, dict):
+            raise ValueError(f"{path} is not a kubeconfig (expected a mapping)")
+        for section, target, kind in (("contexts", contexts, "context"), ("clusters", clusters, "cluster"),
+                                      ("users", users, "user")):
+            for item in doc.get(section) or []:
+                if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"] not in target:
+                    target[item["name"]] = item.get(kind) or {}
+                    origin[f"{kind}:{item['name']}"] = path
+    return Kubeconfig(tuple(files), contexts, clusters, users, origin)
+
+
+def check_contexts(kc: Kubeconfig, wanted: Sequence[tuple[str, str]]) -> list[ConfigIssue]:
+    """An issue for every (config key, context) whose context, cluster or user is missing."""
+    issues = []
+    where = ", ".join(kc.files)
+    have = ", ".join(sorted(kc.contexts)) or "none"
+    for key, name in wanted:
+        ctx = kc.contexts.get(name)
+        if ctx is None:
+            issues.append(ConfigIssue(
+                key,
+                f"context '{name}' is not in the kubeconfig ({where}; its contexts: {have}); merge the cluster's "
+                "kubeconfig with a context named after the TKE cluster ID, or set the entry's context, or mesh:kubeconfig",
+            ))
+            continue
+        for kind, table in (("cluster", kc.clusters), ("user", kc.users)):
+            ref = ctx.get(kind)
+            if ref not in table:
+                issues.append(ConfigIssue(key, f"context '{name}' refers to {kind} '{ref}', which is not in the "
+                                               f"kubeconfig ({where}); fix the kubeconfig"))
+    return issues
+
+
+def minimal(kc: Kubeconfig, context: str, read_bytes: Callable[[str], bytes]) -> str:
+    """A self-contained kubeconfig for one context (like ``kubectl config view --minify --flatten``)."""
+    ctx = dict(kc.contexts[context])
+    cluster_name, user_name = ctx["cluster"], ctx["user"]
+    entries = {"cluster": dict(kc.clusters[cluster_name]), "user": dict(kc.users[user_name])}
+    for kind, entry in entries.items():
+        name = cluster_name if kind == "cluster" else user_name
+        base = os.path.dirname(kc.origin.get(f"{kind}:{name}", ""))
+        for file_field, data_field in _FILE_FIELDS[kind]:
+            path = entry.pop(file_field, None)
+            if path and data_field not in entry:
+                full = path if os.path.isabs(path) else os.path.join(base, path)
+                entry[data_field] = base64.b64encode(read_bytes(full)).decode()
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": context,
+        "contexts": [{"name": context, "context": ctx}],
+        "clusters": [{"name": cluster_name, "cluster": entries["cluster"]}],
+        "users": [{"name": user_name, "user": entries["user"]}],
+    }
+    return yaml.safe_dump(doc, sort_keys=True)

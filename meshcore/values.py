@@ -1,0 +1,216 @@
+"""The Cilium Helm values of one mesh member, and the keys the program owns.
+
+``cluster_values`` is pure: the CA, the cluster's own address and its peers' entries
+are passed in as opaque leaves (plain values in tests, Pulumi Outputs in the program),
+so the same function serves the program, the offline plan and the tests.
+
+Design choices that matter for running clusters (see ``../shared/docs/cilium-mesh.md``):
+
+- One shared CA as ``tls.ca.cert``/``tls.ca.key`` in every cluster (the chart renders
+  ``cilium-ca`` from them, no ``lookup``); ``helm`` TLS method for the clustermesh-apiserver
+  and Hubble (``cronJob`` deadlocks with Helm's wait in 1.18.x).
+- Peers are ``{name, address: <CLB VIP>, port}`` and each cluster's server certificate
+  carries its own VIP in ``extraIpAddresses``. With ``address`` the chart renders no
+  ``hostAliases``, so adding or removing a peer changes only the data of the
+  ``cilium-clustermesh``/``cilium-kvstoremesh`` Secrets: no pod template changes, no restart.
+- KVStoreMesh on and ``rollOutCiliumPods: false``, so masquerade CIDR edits (hot-reloaded by
+  the agent) never roll agents either.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Iterator, Mapping, Optional, Sequence
+
+from meshcore.keys import Path
+
+INTERNAL_SUBNET_ANNOTATION = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
+EXISTING_LB_ANNOTATION = "service.kubernetes.io/tke-existed-lbid"
+EXTENSIVE_PARAMETERS_ANNOTATION = "service.kubernetes.io/service.extensiveParameters"
+ANNOTATIONS: Path = ("clustermesh", "apiserver", "service", "annotations")
+
+_MESH_OWNED: tuple[Path, ...] = (
+    ("cluster", "name"),
+    ("cluster", "id"),
+    ("tls", "ca", "cert"),
+    ("tls", "ca", "key"),
+    ("rollOutCiliumPods",),
+    ("hubble", "tls", "auto", "method"),
+    ("hubble", "relay", "enabled"),
+    ("clustermesh", "useAPIServer"),
+    ("clustermesh", "maxConnectedClusters"),
+    ("clustermesh", "config"),
+    ("clustermesh", "apiserver", "kvstoremesh", "enabled"),
+    ("clustermesh", "apiserver", "service", "type"),
+    (*ANNOTATIONS, INTERNAL_SUBNET_ANNOTATION),
+    (*ANNOTATIONS, EXISTING_LB_ANNOTATION),
+    (*ANNOTATIONS, EXTENSIVE_PARAMETERS_ANNOTATION),
+    ("clustermesh", "apiserver", "tls", "auto", "enabled"),
+    ("clustermesh", "apiserver", "tls", "auto", "method"),
+    ("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"),
+)
+_MASQ_OWNED: tuple[Path, ...] = (
+    ("enableIPv4Masquerade",),
+    ("bpf", "masquerade"),
+    ("ipMasqAgent", "enabled"),
+    ("ipMasqAgent", "config", "nonMasqueradeCIDRs"),
+)
+
+OWNERSHIP_REASONS: dict[Path, str] = {
+    ("cluster", "name"): "the Cilium cluster name is the mesh identity",
+    ("cluster", "id"): "the Cilium cluster id is the mesh identity",
+    ("tls", "ca", "cert"): "the shared mesh CA",
+    ("tls", "ca", "key"): "the shared mesh CA",
+    ("rollOutCiliumPods",): "it must stay false so peer and CIDR changes never restart agents",
+    ("hubble", "tls", "auto", "method"): "helm: cronJob deadlocks with Helm's wait in 1.18.x",
+    ("hubble", "relay", "enabled"): "Hubble Relay",
+    ("clustermesh", "useAPIServer"): "the mesh needs the clustermesh-apiserver",
+    ("clustermesh", "maxConnectedClusters"): "it must be equal in every cluster",
+    ("clustermesh", "config"): "the peer list of every cluster",
+    ("clustermesh", "apiserver", "kvstoremesh", "enabled"): "KVStoreMesh keeps peer changes away from agents",
+    ("clustermesh", "apiserver", "service", "type"): "the apiserver is exposed on an internal CLB",
+    ("clustermesh", "apiserver", "tls", "auto", "enabled"): "certificates come from the shared CA",
+    ("clustermesh", "apiserver", "tls", "auto", "method"): "helm: cronJob deadlocks with Helm's wait in 1.18.x",
+    ("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"): "the server certificate must cover the CLB VIP",
+    ("enableIPv4Masquerade",): "masquerading",
+    ("bpf", "masquerade"): "masquerading",
+    ("ipMasqAgent", "enabled"): "masquerading",
+    ("ipMasqAgent", "config", "nonMasqueradeCIDRs"): "every cluster's pod CIDRs are non-masquerade",
+}
+for _annotation in (INTERNAL_SUBNET_ANNOTATION, EXISTING_LB_ANNOTATION, EXTENSIVE_PARAMETERS_ANNOTATION):
+    OWNERSHIP_REASONS[(*ANNOTATIONS, _annotation)] = "the internal CLB of the clustermesh-apiserver"
+
+# Value paths that may differ in an existing cluster when a cluster joins or leaves.
+PEER_DEPENDENT_PATHS: tuple[Path, ...] = (
+    ("clustermesh", "config", "clusters"),
+    ("ipMasqAgent", "config", "nonMasqueradeCIDRs"),
+)
+
+
+def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:
+    """The value paths the program sets, for a masquerade mode."""
+    return _MESH_OWNED + (_MASQ_OWNED if masquerade_mode == "ipMasqAgent" else ())
+
+
+def _leaf_paths(values: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
+    for k, v in values.items():
+        path = (*prefix, k)
+        if isinstance(v, dict) and v:
+            yield from _leaf_paths(v, path)
+        elif not (isinstance(v, dict) and not v):
+            yield path
+
+
+def owned_conflicts(values: Mapping[str, Any], owned: Sequence[Path]) -> list[tuple[Path, Path]]:
+    """(user path, owned path) for every user value that sets or replaces an owned one.
+
+    A user path conflicts when it is an owned path, lies below one, or replaces an
+    owned path's parent with a non-mapping (``cluster: x``).
+    """
+    out = []
+    for leaf in _leaf_paths(values):
+        for own in owned:
+            n = min(len(leaf), len(own))
+            if leaf[:n] == own[:n]:
+                out.append((leaf, own))
+                break
+    return out
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Helm-style merge: mappings merge key by key, anything else replaces."""
+    out: dict[str, Any] = copy.deepcopy(dict(base))
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _set(tree: dict[str, Any], path: Path, value: Any) -> None:
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})  # type: ignore[assignment]
+    node[path[-1]] = value  # type: ignore[index]
+
+
+def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
+    """One ``clustermesh.config.clusters`` entry (1.18 list form) for a peer."""
+    return {"name": name, "address": address, "port": port}
+
+
+def vip_request(vip: str) -> str:
+    """The TKE annotation value that asks the CLB controller for a given VIP."""
+    return json.dumps({"Vip": vip}, separators=(",", ":"))
+
+
+def cluster_values(
+    *,
+    base: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    name: str,
+    cluster_id: int,
+    max_connected_clusters: int,
+    hubble_relay: bool,
+    ca_cert_b64: Any,
+    ca_key_b64: Any,
+    subnet_id: str,
+    own_address: Any,
+    vip: Optional[str],
+    existing_lb_id: Any,
+    peers: Sequence[Any],
+    non_masquerade_cidrs: Optional[Sequence[str]],
+) -> dict[str, Any]:
+    """The complete values one cluster's Cilium release receives.
+
+    ``base`` (``mesh:cilium.values``) and ``overrides`` (the cluster's ``values``) are
+    merged first; the program-owned keys are set last (validation already refused
+    them in user values). ``vip`` and ``existing_lb_id`` are exclusive: the first asks
+    TKE for that VIP, the second attaches the Service to a CLB the program created.
+    ``non_masquerade_cidrs`` is None unless the masquerade mode is ipMasqAgent.
+    """
+    values = deep_merge(base, overrides)
+    annotations: dict[str, Any] = {INTERNAL_SUBNET_ANNOTATION: subnet_id}
+    if vip is not None:
+        annotations[EXTENSIVE_PARAMETERS_ANNOTATION] = vip_request(vip)
+    if existing_lb_id is not None:
+        annotations[EXISTING_LB_ANNOTATION] = existing_lb_id
+    owned: list[tuple[Path, Any]] = [
+        (("cluster", "name"), name),
+        (("cluster", "id"), cluster_id),
+        (("tls", "ca", "cert"), ca_cert_b64),
+        (("tls", "ca", "key"), ca_key_b64),
+        (("rollOutCiliumPods",), False),
+        (("hubble", "tls", "auto", "method"), "helm"),
+        (("hubble", "relay", "enabled"), hubble_relay),
+        (("clustermesh", "useAPIServer"), True),
+        (("clustermesh", "maxConnectedClusters"), max_connected_clusters),
+        (("clustermesh", "config"), {"enabled": True, "clusters": list(peers)}),
+        (("clustermesh", "apiserver", "kvstoremesh", "enabled"), True),
+        (("clustermesh", "apiserver", "service", "type"), "LoadBalancer"),
+        (("clustermesh", "apiserver", "tls", "auto", "enabled"), True),
+        (("clustermesh", "apiserver", "tls", "auto", "method"), "helm"),
+        (("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"), [own_address]),
+    ]
+    owned += [((*ANNOTATIONS, k), v) for k, v in annotations.items()]
+    if non_masquerade_cidrs is not None:
+        owned += [
+            (("enableIPv4Masquerade",), True),
+            (("bpf", "masquerade"), True),
+            (("ipMasqAgent", "enabled"), True),
+            (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), list(non_masquerade_cidrs)),
+        ]
+    for path, value in owned:
+        _set(values, path, value)
+    return values
+
+
+def non_masquerade_cidrs(pod_cidrs_by_cluster: Sequence[Sequence[str]], extras: Sequence[str]) -> list[str]:
+    """Every cluster's pod CIDRs (in cluster order) then the extras, without repeats."""
+    out: list[str] = []
+    for cidr in [c for cidrs in pod_cidrs_by_cluster for c in cidrs] + list(extras):
+        if cidr not in out:
+            out.append(cidr)
+    return out

@@ -1,0 +1,77 @@
+"""Shared test helpers: valid configs to mutate, stack files, the chart schema, plans."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("MESH_SHARED_DIR", ROOT.parent / "shared"))
+CHART_DIR = SHARED / "cilium-1.18.3"
+
+
+def cluster_entry(i: int, *, create_clb: bool = False, region: str = "ap-guangzhou") -> dict[str, Any]:
+    """A valid ``mesh:clusters`` entry number ``i`` (1-based): unique name, id, CIDR and VIP."""
+    entry: dict[str, Any] = {
+        "name": f"cls-{i:08d}",
+        "id": i,
+        "region": region,
+        "podCidrs": [f"172.{16 + i // 256}.{i % 256}.0/24"],
+        "apiserver": {"subnetId": f"subnet-{i:08d}"},
+    }
+    if create_clb:
+        entry["apiserver"].update(createClb=True, vpcId=f"vpc-{i:08d}")
+    else:
+        entry["apiserver"]["vip"] = f"10.{i // 256}.{i % 256}.100"
+    return entry
+
+
+def mesh_config(n: int = 2, **top: Any) -> dict[str, Any]:
+    """A valid decoded ``mesh`` namespace with ``n`` clusters (keys without ``mesh:``)."""
+    raw: dict[str, Any] = {"clusters": [cluster_entry(i) for i in range(1, n + 1)]}
+    raw.update(copy.deepcopy(top))
+    return raw
+
+
+def to_pulumi_config(raw: dict[str, Any]) -> dict[str, str]:
+    """The decoded namespace back as Pulumi hands it to a program."""
+    return {f"mesh:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
+
+
+def write_stack(dir_: Path, raw: dict[str, Any], stack: str = "test", extra: Optional[dict] = None) -> Path:
+    """Write ``raw`` (and any other namespaces in ``extra``) as ``Pulumi.<stack>.yaml``."""
+    config = {f"mesh:{k}": v for k, v in raw.items()}
+    config.update(extra or {})
+    path = dir_ / f"Pulumi.{stack}.yaml"
+    path.write_text(yaml.safe_dump({"config": config}, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def chart_schema() -> Callable[[dict], list[str]]:
+    """Validate a values document against the real chart's values.schema.json; returns error texts."""
+    import jsonschema
+
+    schema_path = CHART_DIR / "values.schema.json"
+    assert schema_path.is_file(), f"the Cilium 1.18.3 chart schema is missing at {schema_path} (set MESH_SHARED_DIR)"
+    schema = json.loads(schema_path.read_text())
+    validator_cls = jsonschema.validators.validator_for(schema)
+    validator_cls.check_schema(schema)
+    validator = validator_cls(schema)
+
+    def errors(values: dict) -> list[str]:
+        return [f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(values)]
+
+    return errors
+
+
+@pytest.fixture(scope="session")
+def chart_values() -> dict:
+    """The chart's own values.yaml."""
+    return yaml.safe_load((CHART_DIR / "values.yaml").read_text())

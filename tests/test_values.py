@@ -1,0 +1,134 @@
+"""Helm values of one cluster (pure): owned keys, peers, masquerade, merge, schema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from meshcore import values as hv
+from meshcore.config import parse_settings
+from tests.conftest import mesh_config
+
+CERT, KEY = "Q0VSVA==", "S0VZ"
+
+
+def build(**over: Any) -> dict[str, Any]:
+    args: dict[str, Any] = dict(
+        base={}, overrides={}, name="cls-a", cluster_id=7, max_connected_clusters=255, hubble_relay=True,
+        ca_cert_b64=CERT, ca_key_b64=KEY, subnet_id="subnet-aaaaaaaa", own_address="10.0.0.7", vip="10.0.0.7",
+        existing_lb_id=None, peers=[hv.peer_entry("cls-b", "10.0.0.8", 2379)], non_masquerade_cidrs=None,
+    )
+    args.update(over)
+    return hv.cluster_values(**args)
+
+
+def test_identity_ca_and_mesh_values() -> None:
+    """The release carries its own identity, the shared CA and the mesh settings."""
+    v = build()
+    assert v["cluster"] == {"name": "cls-a", "id": 7}
+    assert v["tls"]["ca"] == {"cert": CERT, "key": KEY}
+    assert v["clustermesh"]["useAPIServer"] is True
+    assert v["clustermesh"]["maxConnectedClusters"] == 255
+    assert v["clustermesh"]["config"] == {"enabled": True, "clusters": [{"name": "cls-b", "address": "10.0.0.8", "port": 2379}]}
+    assert v["clustermesh"]["apiserver"]["kvstoremesh"]["enabled"] is True
+    assert v["clustermesh"]["apiserver"]["tls"]["auto"] == {"enabled": True, "method": "helm"}
+    assert v["clustermesh"]["apiserver"]["tls"]["server"]["extraIpAddresses"] == ["10.0.0.7"]
+    assert v["hubble"]["tls"]["auto"]["method"] == "helm"
+    assert v["hubble"]["relay"]["enabled"] is True
+    assert v["rollOutCiliumPods"] is False
+    assert "ipMasqAgent" not in v and "bpf" not in v and "enableIPv4Masquerade" not in v
+
+
+def test_vip_mode_requests_the_vip_on_an_internal_clb() -> None:
+    """vip mode: internal-subnet annotation plus the VIP request, no existing-LB annotation."""
+    svc = build()["clustermesh"]["apiserver"]["service"]
+    assert svc["type"] == "LoadBalancer"
+    assert svc["annotations"] == {
+        hv.INTERNAL_SUBNET_ANNOTATION: "subnet-aaaaaaaa",
+        hv.EXTENSIVE_PARAMETERS_ANNOTATION: '{"Vip":"10.0.0.7"}',
+    }
+    assert json.loads(svc["annotations"][hv.EXTENSIVE_PARAMETERS_ANNOTATION]) == {"Vip": "10.0.0.7"}
+
+
+def test_create_clb_mode_attaches_the_created_clb() -> None:
+    """createClb mode: the Service is attached to the program's CLB and asks for no VIP."""
+    svc = build(vip=None, existing_lb_id="lb-12345678")["clustermesh"]["apiserver"]["service"]
+    assert svc["annotations"] == {
+        hv.INTERNAL_SUBNET_ANNOTATION: "subnet-aaaaaaaa",
+        hv.EXISTING_LB_ANNOTATION: "lb-12345678",
+    }
+
+
+def test_masquerade_values_list_every_pod_cidr() -> None:
+    """ipMasqAgent mode: eBPF masquerade with every cluster's pod CIDRs not masqueraded."""
+    cidrs = hv.non_masquerade_cidrs([["172.16.0.0/16"], ["172.17.0.0/16", "172.16.0.0/16"]], ["10.0.0.0/8"])
+    assert cidrs == ["172.16.0.0/16", "172.17.0.0/16", "10.0.0.0/8"]
+    v = build(non_masquerade_cidrs=cidrs)
+    assert v["enableIPv4Masquerade"] is True and v["bpf"]["masquerade"] is True
+    assert v["ipMasqAgent"] == {"enabled": True, "config": {"nonMasqueradeCIDRs": cidrs}}
+
+
+def test_user_values_merge_under_owned_values() -> None:
+    """Base, then per-cluster overrides, then the program's keys; sibling keys survive."""
+    base = {"operator": {"replicas": 2, "rollOutPods": True}, "clustermesh": {"apiserver": {"replicas": 3}}}
+    over = {"operator": {"replicas": 1}, "clustermesh": {"apiserver": {"service": {"annotations": {"a/b": "c"}}}}}
+    v = build(base=base, overrides=over)
+    assert v["operator"] == {"replicas": 1, "rollOutPods": True}
+    assert v["clustermesh"]["apiserver"]["replicas"] == 3
+    assert v["clustermesh"]["apiserver"]["service"]["annotations"]["a/b"] == "c"
+    assert hv.INTERNAL_SUBNET_ANNOTATION in v["clustermesh"]["apiserver"]["service"]["annotations"]
+    assert base == {"operator": {"replicas": 2, "rollOutPods": True}, "clustermesh": {"apiserver": {"replicas": 3}}}
+
+
+def test_owned_conflicts_name_the_user_path() -> None:
+    """A conflict is reported at the path the user wrote (a leaf, or a replaced parent)."""
+    owned = hv.owned_paths("none")
+    assert hv.owned_conflicts({"cluster": {"name": "x", "foo": 1}}, owned) == [(("cluster", "name"), ("cluster", "name"))]
+    assert hv.owned_conflicts({"cluster": None}, owned) == [(("cluster",), ("cluster", "name"))]
+    assert hv.owned_conflicts({"clustermesh": {"config": {"clusters": []}}}, owned) == [
+        (("clustermesh", "config", "clusters"), ("clustermesh", "config"))
+    ]
+    assert hv.owned_conflicts({"cluster": {}}, owned) == []
+    assert hv.owned_conflicts({"ipMasqAgent": {"enabled": True}}, owned) == []
+    assert hv.owned_conflicts({"ipMasqAgent": {"enabled": True}}, hv.owned_paths("ipMasqAgent")) != []
+
+
+@pytest.mark.parametrize("mode", ["none", "ipMasqAgent"])
+def test_every_owned_path_is_set(mode: str) -> None:
+    """The program sets everything it claims to own (so refusing it in user values is right)."""
+    v = build(non_masquerade_cidrs=["172.16.0.0/16"] if mode == "ipMasqAgent" else None)
+    for path in hv.owned_paths(mode):
+        if path[-1] == hv.EXISTING_LB_ANNOTATION:
+            continue  # createClb mode only (tested above)
+        node: Any = v
+        for part in path:
+            assert isinstance(node, dict) and part in node, f"{path} not set"
+            node = node[part]
+
+
+def test_owned_paths_exist_in_the_chart(chart_values: dict) -> None:
+    """Every owned value path is a real 1.18.3 chart value (catches a typo that Helm would ignore)."""
+    free_form = {("clustermesh", "apiserver", "service", "annotations")}
+    commented_in_chart = {("ipMasqAgent", "config", "nonMasqueradeCIDRs")}  # values.yaml documents it in a comment
+    for path in hv.owned_paths("ipMasqAgent"):
+        if path in commented_in_chart or path[:-1] in free_form:
+            continue
+        node: Any = chart_values
+        for part in path:
+            assert isinstance(node, dict) and part in node, f"{'.'.join(path)} is not a value of the chart"
+            node = node[part]
+
+
+def test_values_of_valid_configs_match_the_chart_schema(chart_schema: Any) -> None:
+    """The generated documents (both masquerade modes, both CLB modes) validate against values.schema.json."""
+    settings = parse_settings(mesh_config(3, masquerade={"mode": "ipMasqAgent", "extraNonMasqueradeCidrs": ["10.0.0.0/8"]}))
+    for c in settings.clusters:
+        for vip, lb in ((str(c.apiserver.vip), None), (None, "lb-abcdefgh")):
+            v = build(name=c.name, cluster_id=c.id, vip=vip, existing_lb_id=lb, non_masquerade_cidrs=["172.16.0.0/16"],
+                      peers=[hv.peer_entry(p, "10.0.0.1", 2379) for p in settings.peers[c.name]])
+            assert chart_schema(v) == []
+    broken = build()
+    broken["cluster"]["id"] = "7"
+    assert chart_schema(broken), "the schema check must be able to fail"

@@ -1,0 +1,152 @@
+"""Run the real ``__main__.py`` on Pulumi's mock engine and record what it registers.
+
+This is a test double for the *engine and the cloud* only: the program, its config
+and its components are exactly those ``pulumi up`` runs. The program is started the
+way Pulumi's Python language host starts it (``run_in_stack``), so stack exports are
+registered as the real engine would see them. The recording monitor keeps every
+``RegisterResource`` request as sent (inputs with their secret and unknown markers,
+parent, provider, dependencies, protect) and the stack's outputs.
+
+Two behaviours of the plain ``MockMonitor`` are corrected to match the engine:
+URNs of top-level resources carry no ``pulumi:pulumi:Stack$`` prefix, and a second
+resource with the same URN is an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import runpy
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+import pulumi
+from google.protobuf import json_format
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime import settings as runtime_settings
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+@dataclass
+class Registration:
+    """One registered resource, as the engine received it."""
+
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str
+    provider: str
+    """The provider's URN ('' for components and providers)."""
+    dependencies: list[str]
+    protect: bool
+    inputs: dict[str, Any]
+    """Inputs as sent: JSON, with secret and unknown markers kept (see ``scrub``)."""
+    additional_secret_outputs: list[str]
+
+
+@dataclass
+class Recording:
+    project: str
+    stack: str
+    resources: dict[str, Registration] = field(default_factory=dict)
+    """URN -> registration, in registration order."""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    """The stack outputs as sent (JSON with markers)."""
+    logs: list[tuple[str, str]] = field(default_factory=list)
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording) -> None:
+        super().__init__(mocks)
+        self.recording = recording
+        self._types: dict[str, str] = {}
+
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        qualified = type_
+        if parent:
+            parent_type = parent.split("::")[2]
+            if parent_type != STACK_TYPE:
+                qualified = f"{parent_type}${type_}"
+        return "urn:pulumi:" + "::".join([self.recording.stack, self.recording.project, qualified, name])
+
+    def RegisterResource(self, request: Any) -> Any:
+        urn = self.make_urn(request.parent, request.type, request.name)
+        if request.type != STACK_TYPE and urn in self.recording.resources:
+            raise ValueError(f"duplicate resource URN {urn}: two resources have the same type and name")
+        resp = super().RegisterResource(request)
+        if request.type == STACK_TYPE:
+            return resp
+        self.recording.resources[resp.urn] = Registration(
+            urn=resp.urn,
+            type=request.type,
+            name=request.name,
+            custom=bool(request.custom),
+            parent=request.parent,
+            provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+            dependencies=sorted(set(request.dependencies)),
+            protect=bool(request.protect),
+            inputs=json_format.MessageToDict(request.object),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+        )
+        if request.additionalSecretOutputs:
+            # The engine marks these outputs secret; the plain mock monitor does not.
+            state = rpc.deserialize_properties(resp.object, keep_unknowns=True)
+            for k in request.additionalSecretOutputs:
+                if k in state:
+                    state[k] = rpc.wrap_rpc_secret(state[k])
+            resp = resource_pb2.RegisterResourceResponse(
+                urn=resp.urn, id=resp.id, object=_sync_await(rpc.serialize_properties(state, {}))
+            )
+        return resp
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:
+        if request.urn.split("::")[2] == STACK_TYPE:
+            self.recording.outputs = json_format.MessageToDict(request.outputs)
+        return super().RegisterResourceOutputs(request)
+
+
+class _ListHandler(logging.Handler):
+    def __init__(self, sink: list[tuple[str, str]]) -> None:
+        super().__init__(logging.DEBUG)
+        self.sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sink.append((record.levelname.lower(), record.getMessage()))
+
+
+def run_program(
+    program: str,
+    *,
+    project: str,
+    stack: str,
+    config: Mapping[str, str],
+    secret_keys: list[str],
+    mocks: pulumi.runtime.Mocks,
+    preview: bool,
+    before: Optional[Callable[[], None]] = None,
+) -> Recording:
+    """Run ``program`` (a ``__main__.py``) once on the mock engine and return what it registered.
+
+    ``config`` maps ``namespace:key`` to the string Pulumi would pass; ``secret_keys``
+    are the keys Pulumi marks secret. Exceptions of the program propagate (after the
+    engine has settled), like a failed ``pulumi up``.
+    """
+    recording = Recording(project=project, stack=stack)
+    logger = logging.Logger(f"mock-engine-{project}-{stack}")
+    logger.addHandler(_ListHandler(recording.logs))
+    monitor = RecordingMonitor(mocks, recording)
+    set_all_config(dict(config), list(secret_keys))
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
+    # The language host runs the program inside a fresh root Stack and registers its
+    # outputs at the end; set_mocks made (and finished) a root of its own.
+    runtime_settings.ROOT.set(None)
+    if before is not None:
+        before()
+    _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
+    return recording

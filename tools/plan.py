@@ -1,0 +1,201 @@
+"""Offline plan: run the program on a stack file without a cloud and write what it would do.
+
+    python -m tools.plan stacks/Pulumi.dev.yaml --out build/plan-dev
+
+Runs the very ``__main__.py`` that ``pulumi up`` runs, on Pulumi's mock engine, with the
+stack file's ``config:`` (each ``secure:`` value becomes the string ``[secret]``, marked
+secret), like a ``pulumi preview`` of a new stack: providers compute nothing, so values
+only a cloud can know (a created CLB's VIP, the CA certificate) are ``[unknown]``.
+The kubeconfig is the one thing of the local machine the program reads: the plan gives
+it a generated kubeconfig whose contexts are the stack's contexts and which holds no
+credentials (``mesh:kubeconfig`` is replaced; contexts of a real kubeconfig are checked by
+``pulumi preview``/``up``).
+
+Writes ``DIR/graph.json``, ``DIR/values/<cluster>.yaml`` and ``DIR/summary.md``; exit 0.
+An invalid config: exit 2, ``error: <key>: <problem>`` lines on stderr, DIR untouched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Optional
+
+import pulumi
+import yaml
+
+from meshcore.config import NS, decode_config, parse_settings
+from meshcore.errors import ConfigIssue, MeshConfigError
+from tools import render
+from tools.engine import Recording, run_program
+
+ROOT = Path(__file__).resolve().parent.parent
+PROGRAM = ROOT / "__main__.py"
+SECRET_PLACEHOLDER = "[secret]"
+
+
+class PlanMocks(pulumi.runtime.Mocks):
+    """Providers offline: a resource's state is its inputs; ids and computed outputs are unknown."""
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+        return "", dict(args.inputs)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        return {}
+
+
+class StackFileError(Exception):
+    pass
+
+
+def _stringify(value: Any) -> str:
+    """A config value as the Pulumi CLI hands it to the program."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=False)
+
+
+def _replace_secure(value: Any) -> tuple[Any, bool]:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return SECRET_PLACEHOLDER, True
+        found = False
+        out = {}
+        for k, v in value.items():
+            out[k], f = _replace_secure(v)
+            found = found or f
+        return out, found
+    if isinstance(value, list):
+        items = [_replace_secure(v) for v in value]
+        return [v for v, _ in items], any(f for _, f in items)
+    return value, False
+
+
+def read_stack_file(path: str) -> tuple[str, dict[str, str], list[str]]:
+    """(stack name, config as Pulumi passes it, secret keys) of a ``Pulumi.<stack>.yaml``."""
+    name = os.path.basename(path)
+    if not (name.startswith("Pulumi.") and name.endswith((".yaml", ".yml"))):
+        raise StackFileError(f"{path}: a stack file is named Pulumi.<stack>.yaml")
+    stack = name[len("Pulumi."):].rsplit(".", 1)[0]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = yaml.safe_load(fh)
+    except OSError as err:
+        raise StackFileError(f"{path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise StackFileError(f"{path}: not valid YAML: {str(err).splitlines()[0]} "
+                             f"({getattr(err, 'problem_mark', '') or ''})".replace(" ()", "")) from None
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
+        raise StackFileError(f"{path}: expected a mapping with a 'config:' mapping")
+    config: dict[str, str] = {}
+    secret_keys: list[str] = []
+    for key, value in (doc.get("config") or {}).items():
+        key = str(key)
+        if ":" not in key:
+            raise StackFileError(f"{path}: config key '{key}' has no namespace; write {NS}:{key}")
+        value, secret = _replace_secure(value)
+        config[key] = _stringify(value)
+        if secret:
+            secret_keys.append(key)
+    return stack, config, secret_keys
+
+
+def _project_name() -> str:
+    with open(ROOT / "Pulumi.yaml", encoding="utf-8") as fh:
+        return str(yaml.safe_load(fh)["name"])
+
+
+def offline_kubeconfig(contexts: list[str]) -> str:
+    """A kubeconfig with the given contexts and no credentials, pointing nowhere."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "contexts": [{"name": c, "context": {"cluster": c, "user": c}} for c in contexts],
+        "clusters": [{"name": c, "cluster": {"server": f"https://{c}.offline-plan.invalid"}} for c in contexts],
+        "users": [{"name": c, "user": {}} for c in contexts],
+    }
+    return yaml.safe_dump(doc, sort_keys=True)
+
+
+def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recording:
+    """Validate the stack file's config and run the program on it; raises on invalid config."""
+    stack, config, secret_keys = read_stack_file(stack_file)
+    # The program validates too; this first pass reports problems against the file as
+    # written, before the kubeconfig key is replaced.
+    settings = parse_settings(decode_config(config))
+    with tempfile.TemporaryDirectory(prefix="mesh-plan-") as tmp:
+        kubeconfig = os.path.join(tmp, "kubeconfig")
+        with open(kubeconfig, "w", encoding="utf-8") as fh:
+            fh.write(offline_kubeconfig(sorted({c.context for c in settings.clusters})))
+        config = {**config, f"{NS}:kubeconfig": kubeconfig}
+        return run_program(
+            str(PROGRAM),
+            project=_project_name(),
+            stack=stack,
+            config=config,
+            secret_keys=secret_keys,
+            mocks=mocks or PlanMocks(),
+            preview=True,
+        )
+
+
+def write(files: dict[str, str], out: str) -> None:
+    """Replace DIR with the plan (written next to it first, so a failure leaves DIR as it was)."""
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}-", dir=out_path.parent))
+    try:
+        for rel, text in files.items():
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        if out_path.exists():
+            shutil.rmtree(out_path)
+        staging.rename(out_path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack_file", help="a stack file, e.g. stacks/Pulumi.dev.yaml")
+    parser.add_argument("--out", required=True, help="the directory to write the plan to")
+    args = parser.parse_args(argv)
+    try:
+        recording = plan(args.stack_file)
+    except StackFileError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except MeshConfigError as err:
+        print("\n".join(err.lines()), file=sys.stderr)
+        return 2
+    except pulumi.RunError as err:  # the program's own refusal (e.g. InvalidConfig)
+        issues: tuple[ConfigIssue, ...] = getattr(err, "issues", ())
+        lines = [f"error: {i.line()}" for i in issues] or [f"error: {err}"]
+        print("\n".join(lines), file=sys.stderr)
+        return 2
+    write(render.artefacts(recording), args.out)
+    print(f"plan of {args.stack_file} written to {args.out}/ ({len(recording.resources)} resources)")
+    return 0
+
+
+def _run(argv: Optional[list[str]] = None) -> int:
+    try:
+        return main(argv)
+    finally:
+        # The mock engine leaves its event loop open; close it before interpreter
+        # shutdown, which otherwise reports a closed selector.
+        asyncio.get_event_loop_policy().get_event_loop().close()
+
+
+if __name__ == "__main__":
+    sys.exit(_run())

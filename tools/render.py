@@ -1,0 +1,165 @@
+"""Plan artefacts from a recording: graph.json, values/<cluster>.yaml, summary.md.
+
+Secrets are replaced by ``"[secret]"`` wherever the engine would see a secret marker
+(a secret leaf stays a leaf: the rest of a values document remains readable), values
+that are only known after apply by ``"[unknown]"``. Everything is sorted, so the same
+recording gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import Any, Optional
+
+import yaml
+from pulumi.runtime import rpc
+
+from tools.engine import Recording
+
+SECRET = "[secret]"
+UNKNOWN = "[unknown]"
+RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
+CLUSTER_TYPE = "mesh:tke:Cluster"
+CONNECTION_TYPE = "mesh:mesh:PeerConnection"
+
+_SIG = rpc._special_sig_key
+_SECRET_SIG = rpc._special_secret_sig
+_RESOURCE_SIG = rpc._special_resource_sig
+
+
+def scrub(value: Any) -> Any:
+    """Wire JSON -> plan JSON: secret markers -> "[secret]", unknowns -> "[unknown]"."""
+    if isinstance(value, dict):
+        sig = value.get(_SIG)
+        if sig == _SECRET_SIG:
+            return SECRET
+        if sig == _RESOURCE_SIG:
+            return value.get("urn", UNKNOWN)
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [scrub(v) for v in value]
+    if isinstance(value, str) and value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, float) and value.is_integer():
+        # The wire has doubles only; Helm values such as cluster.id are integers.
+        return int(value)
+    return value
+
+
+def graph(rec: Recording) -> dict[str, Any]:
+    resources = [
+        {
+            "urn": r.urn,
+            "type": r.type,
+            "name": r.name,
+            "parent": r.parent,
+            "provider": r.provider,
+            "dependencies": r.dependencies,
+            "protect": r.protect,
+            "inputs": scrub(r.inputs),
+        }
+        for r in sorted(rec.resources.values(), key=lambda r: r.urn)
+    ]
+    return {"project": rec.project, "stack": rec.stack, "resources": resources, "outputs": scrub(rec.outputs)}
+
+
+def release_values(g: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Cluster name -> the values its Cilium release receives (plan form)."""
+    out = {}
+    for r in g["resources"]:
+        if r["type"] == RELEASE_TYPE:
+            values = r["inputs"].get("values", {})
+            out[values["cluster"]["name"]] = values
+    return out
+
+
+def values_yaml(name: str, release: dict[str, Any], values: dict[str, Any]) -> str:
+    inputs = release["inputs"]
+    repo = inputs.get("repositoryOpts", {}).get("repo", "")
+    header = (
+        f"# Cilium Helm values of {name}: chart {inputs.get('chart')} {inputs.get('version')} from {repo},\n"
+        f"# release {inputs.get('namespace')}/{inputs.get('name')}. {SECRET} = a secret, {UNKNOWN} = known after apply.\n"
+    )
+    return header + yaml.safe_dump(values, sort_keys=True, default_flow_style=False, width=120)
+
+
+def depth(g: dict[str, Any]) -> int:
+    """The number of resources on the longest dependency chain (a lower bound on apply waves)."""
+    deps = {r["urn"]: [d for d in r["dependencies"]] for r in g["resources"]}
+    memo: dict[str, int] = {}
+    for start in deps:
+        stack = [(start, False)]
+        while stack:
+            urn, expanded = stack.pop()
+            if urn in memo:
+                continue
+            children = [d for d in deps.get(urn, []) if d in deps]
+            if expanded:
+                memo[urn] = 1 + max((memo[d] for d in children), default=0)
+                continue
+            stack.append((urn, True))
+            stack.extend((d, False) for d in children if d not in memo)
+    return max(memo.values(), default=0)
+
+
+def _ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]) -> Optional[str]:
+    while urn:
+        if urn in clusters:
+            return clusters[urn]
+        urn = parents.get(urn, "")
+    return None
+
+
+def summary(g: dict[str, Any]) -> str:
+    outputs = g["outputs"].get("clusters", {})
+    values = release_values(g)
+    parents = {r["urn"]: r["parent"] for r in g["resources"]}
+    cluster_urns = {r["urn"]: r["name"] for r in g["resources"] if r["type"] == CLUSTER_TYPE}
+    per_cluster: Counter[str] = Counter()
+    for r in g["resources"]:
+        owner = _ancestor_cluster(r["urn"], parents, cluster_urns)
+        if owner:
+            per_cluster[owner] += 1
+    connections = sorted(r["name"] for r in g["resources"] if r["type"] == CONNECTION_TYPE)
+    types = Counter(r["type"] for r in g["resources"])
+
+    lines = [
+        f"# Offline plan: {g['project']} / {g['stack']}",
+        "",
+        f"{len(values)} clusters, {len(connections)} peer connections, {len(g['resources'])} resources, "
+        f"dependency depth {depth(g)}.",
+        "",
+        "| cluster | id | region | context | mesh address | peers | resources |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name in sorted(values, key=lambda n: (values[n]["cluster"]["id"], n)):
+        v = values[name]
+        o = outputs.get(name, {}) if isinstance(outputs, dict) else {}
+        peers = [p["name"] for p in v["clustermesh"]["config"]["clusters"]]
+        shown = ", ".join(peers) if len(peers) <= 6 else f"{', '.join(peers[:6])}, … ({len(peers)})"
+        lines.append(
+            f"| {name} | {v['cluster']['id']} | {o.get('region', '')} | {o.get('context', '')} | "
+            f"{o.get('meshAddress', '')} | {shown or '—'} | {per_cluster[name]} |"
+        )
+    lines += ["", "## Resources by type", "", "| type | count |", "| --- | --- |"]
+    lines += [f"| {t} | {n} |" for t, n in sorted(types.items())]
+    lines += ["", "## Peer connections", ""]
+    lines += [f"- {c}" for c in connections] or ["- (none)"]
+    lines += [
+        "",
+        f"`{SECRET}` marks secrets; `{UNKNOWN}` marks values known only after apply (e.g. a created CLB's VIP, "
+        "the CA certificate of a new stack).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def artefacts(rec: Recording) -> dict[str, str]:
+    """Relative path -> file text."""
+    g = graph(rec)
+    files = {"graph.json": json.dumps(g, indent=2, sort_keys=True) + "\n", "summary.md": summary(g)}
+    releases = {r["inputs"]["values"]["cluster"]["name"]: r for r in g["resources"] if r["type"] == RELEASE_TYPE}
+    for name, values in release_values(g).items():
+        files[f"values/{name}.yaml"] = values_yaml(name, releases[name], values)
+    return files
