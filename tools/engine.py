@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import runpy
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 from google.protobuf import json_format
@@ -129,15 +129,16 @@ def run_program(
     secret_keys: list[str],
     mocks: pulumi.runtime.Mocks,
     preview: bool,
-    before: Optional[Callable[[], None]] = None,
+    recording: Optional[Recording] = None,
 ) -> Recording:
     """Run ``program`` (a ``__main__.py``) once on the mock engine and return what it registered.
 
     ``config`` maps ``namespace:key`` to the string Pulumi would pass; ``secret_keys``
     are the keys Pulumi marks secret. Exceptions of the program propagate (after the
-    engine has settled), like a failed ``pulumi up``.
+    engine has settled), like a failed ``pulumi up``; pass ``recording`` to see what was
+    registered before that.
     """
-    recording = Recording(project=project, stack=stack)
+    recording = recording if recording is not None else Recording(project=project, stack=stack)
     logger = logging.Logger(f"mock-engine-{project}-{stack}")
     logger.addHandler(_ListHandler(recording.logs))
     monitor = RecordingMonitor(mocks, recording)
@@ -146,7 +147,5 @@ def run_program(
     # The language host runs the program inside a fresh root Stack and registers its
     # outputs at the end; set_mocks made (and finished) a root of its own.
     runtime_settings.ROOT.set(None)
-    if before is not None:
-        before()
     _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
     return recording

@@ -1,0 +1,231 @@
+"""The real program on the mock engine: resources, parents, providers, dependencies, values."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from pulumi.runtime import rpc
+
+from components.program import InvalidConfig
+from tests.conftest import cluster_entry, mesh_config
+from tests.mockcloud import CA_CERT_PEM, CA_KEY_PEM, CLB_VIP_PREFIX, by_type, one, run, text
+from tools.engine import Recording
+from tools.render import scrub
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+TC_PROVIDER = "pulumi:providers:tencentcloud"
+CLB = "tencentcloud:Clb/instance:Instance"
+CLUSTER = "mesh:tke:Cluster"
+SECRET_SIG = {rpc._special_sig_key: rpc._special_secret_sig}
+
+
+def is_secret(value: object) -> bool:
+    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+
+
+def release_of(rec: Recording, name: str):
+    return one(rec, RELEASE, f"{name}-cilium")
+
+
+def test_resource_types_and_counts(tmp_path: Path) -> None:
+    """A 3-cluster full mesh: one CA, per cluster a provider, endpoint and release, 3 connections."""
+    rec = run(mesh_config(3), tmp_path)
+    counts = Counter(r.type for r in rec.resources.values())
+    assert counts == {
+        "mesh:pki:SharedCa": 1,
+        "tls:index/privateKey:PrivateKey": 1,
+        "tls:index/selfSignedCert:SelfSignedCert": 1,
+        CLUSTER: 3,
+        K8S_PROVIDER: 3,
+        "mesh:cilium:ApiserverEndpoint": 3,
+        "mesh:cilium:CiliumRelease": 3,
+        RELEASE: 3,
+        "mesh:mesh:PeerConnection": 3,
+    }
+    names = sorted(r.name for r in by_type(rec, "mesh:mesh:PeerConnection"))
+    assert names == ["cls-00000001--cls-00000002", "cls-00000001--cls-00000003", "cls-00000002--cls-00000003"]
+
+
+def test_parents_and_explicit_providers(tmp_path: Path) -> None:
+    """Children hang under their component; every release uses its own cluster's provider."""
+    rec = run(mesh_config(3), tmp_path)
+    ca = one(rec, "mesh:pki:SharedCa", "mesh-ca")
+    assert one(rec, "tls:index/privateKey:PrivateKey", "mesh-ca-key").parent == ca.urn
+    assert one(rec, "tls:index/selfSignedCert:SelfSignedCert", "mesh-ca-cert").parent == ca.urn
+    for i in (1, 2, 3):
+        name = f"cls-{i:08d}"
+        cluster = one(rec, CLUSTER, name)
+        provider = one(rec, K8S_PROVIDER, f"{name}-k8s")
+        component = one(rec, "mesh:cilium:CiliumRelease", f"{name}-cilium")
+        release = release_of(rec, name)
+        assert provider.parent == cluster.urn
+        assert one(rec, "mesh:cilium:ApiserverEndpoint", f"{name}-apiserver").parent == cluster.urn
+        assert component.parent == cluster.urn and release.parent == component.urn
+        assert release.provider == provider.urn, f"{release.urn} must use {provider.urn}"
+        assert provider.inputs["context"] == name
+    for r in rec.resources.values():
+        if r.custom and r.type.startswith(("kubernetes:", "tencentcloud:")):
+            assert r.provider, f"{r.urn} would use a default provider"
+
+
+def test_release_chart_and_ca_dependency(tmp_path: Path) -> None:
+    """Each release installs cilium 1.18.3 into kube-system and waits for the protected CA."""
+    rec = run(mesh_config(2), tmp_path)
+    key = one(rec, "tls:index/privateKey:PrivateKey", "mesh-ca-key")
+    cert = one(rec, "tls:index/selfSignedCert:SelfSignedCert", "mesh-ca-cert")
+    assert key.protect and cert.protect
+    assert cert.inputs["isCaCertificate"] is True and cert.inputs["setSubjectKeyId"] is True
+    for r in by_type(rec, RELEASE):
+        assert {key.urn, cert.urn} <= set(r.dependencies), r.urn
+        assert r.inputs["name"] == "cilium" and r.inputs["namespace"] == "kube-system"
+        assert r.inputs["chart"] == "cilium" and r.inputs["version"] == "1.18.3"
+        assert r.inputs["repositoryOpts"] == {"repo": "https://helm.cilium.io/"}
+
+
+def test_every_cluster_gets_the_same_ca_and_the_key_stays_secret(tmp_path: Path) -> None:
+    """tls.ca.cert is the shared certificate (base64); tls.ca.key is a secret leaf, never plain."""
+    import base64
+
+    rec = run(mesh_config(3), tmp_path)
+    certs = set()
+    for r in by_type(rec, RELEASE):
+        ca = r.inputs["values"]["tls"]["ca"]
+        assert not is_secret(ca["cert"])
+        certs.add(ca["cert"])
+        assert is_secret(ca["key"]), f"{r.urn}: tls.ca.key must be sent as a secret"
+        assert base64.b64decode(ca["key"]["value"]).decode() == CA_KEY_PEM
+        assert not is_secret(r.inputs["values"]["cluster"]), "only the key leaf is secret"
+    assert certs == {base64.b64encode(CA_CERT_PEM.encode()).decode()}
+    for p in by_type(rec, K8S_PROVIDER):
+        assert is_secret(p.inputs["kubeconfig"]), f"{p.urn}: kubeconfig must be secret"
+
+
+def test_peer_entries_carry_each_peers_address(tmp_path: Path) -> None:
+    """Each release lists exactly its peers, with the peer's VIP and port, and its own VIP as SAN."""
+    raw = mesh_config(3)
+    raw["clusters"][2]["apiserver"]["port"] = 32379
+    rec = run(raw, tmp_path)
+    vip = {c["name"]: c["apiserver"]["vip"] for c in raw["clusters"]}
+    port = {c["name"]: c["apiserver"].get("port", 2379) for c in raw["clusters"]}
+    for name in vip:
+        values = scrub(release_of(rec, name).inputs["values"])
+        entries = values["clustermesh"]["config"]["clusters"]
+        assert [e["name"] for e in entries] == [n for n in sorted(vip) if n != name]
+        for e in entries:
+            assert e == {"name": e["name"], "address": vip[e["name"]], "port": port[e["name"]]}
+        assert values["clustermesh"]["apiserver"]["tls"]["server"]["extraIpAddresses"] == [vip[name]]
+        assert values["cluster"]["name"] == name
+
+
+def test_create_clb_mode_wires_the_clb_into_peers(tmp_path: Path) -> None:
+    """createClb: an INTERNAL CLB per cluster, attached by id; peers use its VIP; releases wait for it."""
+    raw = mesh_config(2)
+    raw["clusters"].append(cluster_entry(3, create_clb=True, region="ap-shanghai"))
+    raw["clusters"].append(cluster_entry(4, create_clb=True, region="ap-shanghai"))
+    rec = run(raw, tmp_path)
+    providers = by_type(rec, TC_PROVIDER)
+    assert [p.name for p in providers] == ["tencentcloud-ap-shanghai"]
+    assert providers[0].inputs["region"] == "ap-shanghai"
+    clbs = {r.name: r for r in by_type(rec, CLB)}
+    assert set(clbs) == {"cls-00000003-apiserver-clb", "cls-00000004-apiserver-clb"}
+    for i in (3, 4):
+        name = f"cls-{i:08d}"
+        lb = clbs[f"{name}-apiserver-clb"]
+        assert lb.provider == providers[0].urn
+        assert lb.inputs["networkType"] == "INTERNAL"
+        assert lb.inputs["subnetId"] == f"subnet-{i:08d}" and lb.inputs["vpcId"] == f"vpc-{i:08d}"
+        values = scrub(release_of(rec, name).inputs["values"])
+        ann = values["clustermesh"]["apiserver"]["service"]["annotations"]
+        assert ann["service.kubernetes.io/tke-existed-lbid"].startswith("lb-test")
+        assert "service.kubernetes.io/service.extensiveParameters" not in ann
+        assert ann["service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"] == f"subnet-{i:08d}"
+    # cls-1 lists the created CLBs' VIPs and its release waits for both CLBs
+    r1 = release_of(rec, "cls-00000001")
+    addresses = {e["name"]: e["address"] for e in scrub(r1.inputs["values"])["clustermesh"]["config"]["clusters"]}
+    assert addresses["cls-00000003"].startswith(CLB_VIP_PREFIX) and addresses["cls-00000004"].startswith(CLB_VIP_PREFIX)
+    assert addresses["cls-00000003"] != addresses["cls-00000004"]
+    assert {c.urn for c in clbs.values()} <= set(r1.dependencies)
+    # the connection node to a created CLB depends on it
+    conn = one(rec, "mesh:mesh:PeerConnection", "cls-00000001--cls-00000003")
+    assert clbs["cls-00000003-apiserver-clb"].urn in conn.dependencies
+
+
+def test_one_tencent_provider_per_region_with_config_credentials(tmp_path: Path) -> None:
+    """Two regions with created CLBs get two explicit providers, fed the stack's secret credentials."""
+    raw = mesh_config(1)
+    raw["clusters"] += [cluster_entry(2, create_clb=True, region="ap-shanghai"),
+                        cluster_entry(3, create_clb=True, region="ap-beijing")]
+    rec = run(raw, tmp_path, extra_config={"tencentcloud:secretId": "AKID-TEST", "tencentcloud:secretKey": "SK-TEST"},
+              secret_keys=["tencentcloud:secretKey"])
+    providers = {p.name: p for p in by_type(rec, TC_PROVIDER)}
+    assert set(providers) == {"tencentcloud-ap-beijing", "tencentcloud-ap-shanghai"}
+    for p in providers.values():
+        assert is_secret(p.inputs["secretKey"]) and is_secret(p.inputs["secretId"])
+    assert "SK-TEST" not in text(scrub(rec.outputs))
+
+
+def test_invalid_config_registers_nothing(tmp_path: Path) -> None:
+    """An invalid stack is refused before any resource exists, with every problem listed."""
+    raw = mesh_config(2)
+    raw["clusters"][1]["id"] = 1
+    raw["clusters"][0]["apiserver"]["subnetId"] = "nope"
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(InvalidConfig) as exc:
+        run(raw, tmp_path, recording=recording)
+    assert {i.key for i in exc.value.issues} == {"mesh:clusters[1].id", "mesh:clusters[0].apiserver.subnetId"}
+    assert recording.resources == {}
+    errors = [msg for lvl, msg in recording.logs if lvl == "error"]
+    assert sorted(errors) == sorted(i.line() for i in exc.value.issues)
+
+
+def test_missing_kubeconfig_context_is_a_config_error(tmp_path: Path) -> None:
+    """On a real run the kubeconfig is read: a missing context names the cluster's key; nothing registered."""
+    raw = mesh_config(3)
+    raw["clusters"][2]["context"] = "gz-prod-3"
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(InvalidConfig) as exc:
+        run(raw, tmp_path, contexts=["cls-00000001", "cls-00000002"], recording=recording)
+    assert [i.key for i in exc.value.issues] == ["mesh:clusters[2].context"]
+    assert "'gz-prod-3' is not in the kubeconfig" in exc.value.issues[0].message
+    assert recording.resources == {}
+
+
+def test_unreadable_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
+    """A kubeconfig path that does not exist is reported against mesh:kubeconfig."""
+    from tests.conftest import to_pulumi_config
+    from tests.mockcloud import ComputingMocks, ROOT
+    from tools.engine import run_program
+
+    config = to_pulumi_config({**mesh_config(2), "kubeconfig": str(tmp_path / "absent.yaml")})
+    with pytest.raises(InvalidConfig) as exc:
+        run_program(str(ROOT / "__main__.py"), project="tke-cilium-mesh", stack="test", config=config,
+                    secret_keys=[], mocks=ComputingMocks(), preview=False)
+    assert [i.key for i in exc.value.issues] == ["mesh:kubeconfig"]
+    assert "absent.yaml" in exc.value.issues[0].message
+
+
+def test_each_provider_gets_only_its_own_credentials(tmp_path: Path) -> None:
+    """The provider kubeconfig never holds other clusters' tokens (minimal kubeconfig per cluster)."""
+    rec = run(mesh_config(2), tmp_path)
+    p1 = one(rec, K8S_PROVIDER, "cls-00000001-k8s")
+    kubeconfig = p1.inputs["kubeconfig"]["value"]
+    assert "TEST-TOKEN-cls-00000001" in kubeconfig and "TEST-TOKEN-cls-00000002" not in kubeconfig
+
+
+def test_stack_outputs_contract(tmp_path: Path) -> None:
+    """Per cluster: id, region, context, mesh address and peers; the CA certificate; nothing secret."""
+    raw = mesh_config(2)
+    raw["clusters"].append(cluster_entry(3, create_clb=True, region="ap-shanghai"))
+    rec = run(raw, tmp_path)
+    out = scrub(rec.outputs)
+    assert set(out) == {"clusters", "caCertificatePem", "maxConnectedClusters"}
+    assert out["caCertificatePem"] == CA_CERT_PEM and out["maxConnectedClusters"] == 255
+    assert out["clusters"]["cls-00000001"] == {
+        "id": 1, "region": "ap-guangzhou", "context": "cls-00000001", "meshAddress": "10.0.1.100:2379",
+        "peers": ["cls-00000002", "cls-00000003"],
+    }
+    assert out["clusters"]["cls-00000003"]["meshAddress"].startswith(CLB_VIP_PREFIX)
+    assert "[secret]" not in text(out) and CA_KEY_PEM not in text(rec.outputs)

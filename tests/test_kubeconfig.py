@@ -1,0 +1,65 @@
+"""Kubeconfig lookup, context checks, and the minimal per-cluster kubeconfig."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import yaml
+
+from meshcore import kubeconfig as kc
+
+
+def _kubeconfig(contexts: dict[str, str], extra_user: dict | None = None) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config",
+        "contexts": [{"name": c, "context": {"cluster": cl, "user": f"u-{cl}"}} for c, cl in contexts.items()],
+        "clusters": [{"name": cl, "cluster": {"server": f"https://{cl}.example", "certificate-authority": "ca.crt"}}
+                     for cl in contexts.values()],
+        "users": [{"name": f"u-{cl}", "user": extra_user or {"token": f"token-{cl}"}} for cl in contexts.values()],
+    })
+
+
+def test_file_precedence(tmp_path: Path) -> None:
+    """mesh:kubeconfig wins, then every path of $KUBECONFIG, then ~/.kube/config."""
+    home = str(Path("~").expanduser())
+    assert kc.kubeconfig_files("~/mesh.yaml", {"KUBECONFIG": "/a"}) == [f"{home}/mesh.yaml"]
+    assert kc.kubeconfig_files(None, {"KUBECONFIG": "/a:/b"}) == ["/a", "/b"]
+    assert kc.kubeconfig_files(None, {}) == [f"{home}/.kube/config"]
+
+
+def test_missing_context_is_reported_per_cluster(tmp_path: Path) -> None:
+    """Each missing context names the cluster entry's key and lists what the kubeconfig has."""
+    f = tmp_path / "config"
+    f.write_text(_kubeconfig({"cls-a": "cls-a"}))
+    config = kc.load([str(f)], lambda p: Path(p).read_text())
+    issues = kc.check_contexts(config, [("mesh:clusters[0].context", "cls-a"), ("mesh:clusters[1].context", "cls-b")])
+    assert [i.key for i in issues] == ["mesh:clusters[1].context"]
+    assert "'cls-b' is not in the kubeconfig" in issues[0].message and "its contexts: cls-a" in issues[0].message
+
+
+def test_merge_first_file_wins(tmp_path: Path) -> None:
+    """Like kubectl: an entry named in two files is taken from the first."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.write_text(_kubeconfig({"cls-a": "cls-a"}))
+    b.write_text(_kubeconfig({"cls-a": "other", "cls-b": "cls-b"}))
+    config = kc.load([str(a), str(b)], lambda p: Path(p).read_text())
+    assert config.contexts["cls-a"]["cluster"] == "cls-a"
+    assert set(config.contexts) == {"cls-a", "cls-b"}
+
+
+def test_minimal_kubeconfig_holds_one_context_with_files_inlined(tmp_path: Path) -> None:
+    """The provider's kubeconfig has only its own context, and no path into this machine."""
+    (tmp_path / "ca.crt").write_bytes(b"CA-BYTES")
+    f = tmp_path / "config"
+    f.write_text(_kubeconfig({"cls-a": "cls-a", "cls-b": "cls-b"}))
+    config = kc.load([str(f)], lambda p: Path(p).read_text())
+    doc = yaml.safe_load(kc.minimal(config, "cls-b", lambda p: Path(p).read_bytes()))
+    assert doc["current-context"] == "cls-b"
+    assert [c["name"] for c in doc["contexts"]] == ["cls-b"]
+    assert [c["name"] for c in doc["clusters"]] == ["cls-b"]
+    assert doc["users"] == [{"name": "u-cls-b", "user": {"token": "token-cls-b"}}]
+    cluster = doc["clusters"][0]["cluster"]
+    assert "certificate-authority" not in cluster
+    assert base64.b64decode(cluster["certificate-authority-data"]) == b"CA-BYTES"
+    assert "token-cls-a" not in yaml.safe_dump(doc)
