@@ -32,8 +32,10 @@ class ApiserverEndpointArgs:
 class ApiserverEndpoint(pulumi.ComponentResource):
     """The mesh address of one cluster."""
 
-    address: pulumi.Output[str]
-    """The VIP peers connect to."""
+    address: pulumi.Input[str]
+    """The VIP peers connect to: a plain string in vip mode, the CLB's output otherwise."""
+    address_with_port: pulumi.Input[str]
+    """``address:port``."""
     port: int
     vip: Optional[str]
     """The requested VIP (vip mode) or None."""
@@ -62,7 +64,13 @@ class ApiserverEndpoint(pulumi.ComponentResource):
         else:
             self.vip = str(api.vip)
             self.existing_lb_id = None
-            self.address = pulumi.Output.from_input(self.vip)
+            # A plain value, not an Output: a full mesh puts every address into N-1
+            # releases, and plain leaves cost nothing to serialise.
+            self.address = self.vip
+        self.address_with_port = (
+            f"{self.address}:{self.port}" if isinstance(self.address, str)
+            else pulumi.Output.concat(self.address, ":", str(self.port))
+        )
         self.register_outputs({"address": self.address, "port": self.port})
 
 

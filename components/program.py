@@ -9,8 +9,8 @@ The graph (per stack):
     Cluster[c] ── k8s Provider ────────────┤
     Cluster[c] ── ApiserverEndpoint[c] ──┬─┤ (own address, CLB id)
                    (CLB in createClb)    │ │
-    PeerConnection[a--b] <───────────────┘ │ (peer entries of a and b)
-    CiliumRelease[c] <── Release "cilium" ─┘
+    Cluster[c] ── MeshPeers[c] <─────────┘ │ (peer entries: the others' endpoints)
+    Cluster[c] ── CiliumRelease[c] ── Release "cilium"
 
 Every peer address is config or a CLB output, so no release waits for another and
 the whole mesh comes up in one ``pulumi up`` with a depth that does not grow with N.
@@ -31,7 +31,7 @@ from components.ca import SharedCa
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
-from components.peering import PeerConnection, PeerConnectionArgs, connection_name
+from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config, parse_settings
 from meshcore.errors import ConfigIssue, MeshConfigError
@@ -129,7 +129,7 @@ class Mesh:
     ca: SharedCa
     clusters: dict[str, Cluster]
     endpoints: dict[str, ApiserverEndpoint]
-    connections: dict[str, PeerConnection]
+    peers: dict[str, MeshPeers]
     releases: dict[str, CiliumRelease]
 
     def outputs(self) -> dict[str, Any]:
@@ -140,7 +140,7 @@ class Mesh:
                     "id": c.id,
                     "region": c.region,
                     "context": c.context,
-                    "meshAddress": pulumi.Output.concat(self.endpoints[c.name].address, ":", str(c.apiserver.port)),
+                    "meshAddress": self.endpoints[c.name].address_with_port,
                     "peers": list(self.settings.peers[c.name]),
                 }
                 for c in self.settings.clusters
@@ -169,12 +169,14 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
             opts=pulumi.ResourceOptions(parent=cluster),
         )
 
-    connections: dict[str, PeerConnection] = {}
-    for a, b in settings.connections():
-        name = connection_name(a, b)
-        connections[name] = PeerConnection(
-            name, PeerConnectionArgs(a=a, b=b, endpoint_a=endpoints[a], endpoint_b=endpoints[b])
+    peers: dict[str, MeshPeers] = {
+        c.name: MeshPeers(
+            f"{c.name}-peers",
+            MeshPeersArgs(cluster=c.name, peers=settings.peers[c.name], endpoints=endpoints),
+            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
+        for c in settings.clusters
+    }
 
     masq_cidrs: Optional[list[str]] = None
     if settings.masquerade.mode == "ipMasqAgent":
@@ -185,7 +187,6 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
 
     releases: dict[str, CiliumRelease] = {}
     for c in settings.clusters:
-        peers = [connections[connection_name(c.name, p)].entry_for(c.name) for p in settings.peers[c.name]]
         releases[c.name] = CiliumRelease(
             f"{c.name}-cilium",
             CiliumReleaseArgs(
@@ -195,10 +196,10 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 hubble_relay=settings.hubble_relay,
                 ca=ca,
                 endpoint=endpoints[c.name],
-                peers=peers,
+                peers=peers[c.name].entries,
                 non_masquerade_cidrs=masq_cidrs,
                 provider=clusters[c.name].provider,
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
-    return Mesh(settings, ca, clusters, endpoints, connections, releases)
+    return Mesh(settings, ca, clusters, endpoints, peers, releases)

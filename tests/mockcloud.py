@@ -20,10 +20,10 @@ CLB_VIP_PREFIX = "10.250.0."
 
 
 class ComputingMocks(pulumi.runtime.Mocks):
-    """Echo inputs as state and add the outputs a provider would compute."""
+    """The outputs a provider would compute (the recording monitor echoes no inputs)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
-        state = dict(args.inputs)
+        state: dict = {}
         if args.typ == "tls:index/privateKey:PrivateKey":
             state["privateKeyPem"] = CA_KEY_PEM
         elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":

@@ -43,10 +43,14 @@ def test_resource_types_and_counts(tmp_path: Path) -> None:
         "mesh:cilium:ApiserverEndpoint": 3,
         "mesh:cilium:CiliumRelease": 3,
         RELEASE: 3,
-        "mesh:mesh:PeerConnection": 3,
+        "mesh:mesh:MeshPeers": 3,
     }
-    names = sorted(r.name for r in by_type(rec, "mesh:mesh:PeerConnection"))
-    assert names == ["cls-00000001--cls-00000002", "cls-00000001--cls-00000003", "cls-00000002--cls-00000003"]
+    peers = {r.inputs["cluster"]: r.inputs["peers"] for r in by_type(rec, "mesh:mesh:MeshPeers")}
+    assert peers == {
+        "cls-00000001": {"cls-00000002": "10.0.2.100:2379", "cls-00000003": "10.0.3.100:2379"},
+        "cls-00000002": {"cls-00000001": "10.0.1.100:2379", "cls-00000003": "10.0.3.100:2379"},
+        "cls-00000003": {"cls-00000001": "10.0.1.100:2379", "cls-00000002": "10.0.2.100:2379"},
+    }
 
 
 def test_parents_and_explicit_providers(tmp_path: Path) -> None:
@@ -63,6 +67,7 @@ def test_parents_and_explicit_providers(tmp_path: Path) -> None:
         release = release_of(rec, name)
         assert provider.parent == cluster.urn
         assert one(rec, "mesh:cilium:ApiserverEndpoint", f"{name}-apiserver").parent == cluster.urn
+        assert one(rec, "mesh:mesh:MeshPeers", f"{name}-peers").parent == cluster.urn
         assert component.parent == cluster.urn and release.parent == component.urn
         assert release.provider == provider.urn, f"{release.urn} must use {provider.urn}"
         assert provider.inputs["context"] == name
@@ -148,9 +153,10 @@ def test_create_clb_mode_wires_the_clb_into_peers(tmp_path: Path) -> None:
     assert addresses["cls-00000003"].startswith(CLB_VIP_PREFIX) and addresses["cls-00000004"].startswith(CLB_VIP_PREFIX)
     assert addresses["cls-00000003"] != addresses["cls-00000004"]
     assert {c.urn for c in clbs.values()} <= set(r1.dependencies)
-    # the connection node to a created CLB depends on it
-    conn = one(rec, "mesh:mesh:PeerConnection", "cls-00000001--cls-00000003")
-    assert clbs["cls-00000003-apiserver-clb"].urn in conn.dependencies
+    # the connection node of a peer of a created CLB depends on it
+    peers1 = one(rec, "mesh:mesh:MeshPeers", "cls-00000001-peers")
+    assert {c.urn for c in clbs.values()} <= set(peers1.dependencies)
+    assert scrub(peers1.inputs)["peers"]["cls-00000003"] == addresses["cls-00000003"] + ":2379"
 
 
 def test_one_tencent_provider_per_region_with_config_credentials(tmp_path: Path) -> None:

@@ -77,13 +77,13 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
-        if request.type != STACK_TYPE and urn in self.recording.resources:
-            raise ValueError(f"duplicate resource URN {urn}: two resources have the same type and name")
-        resp = super().RegisterResource(request)
         if request.type == STACK_TYPE:
-            return resp
-        self.recording.resources[resp.urn] = Registration(
-            urn=resp.urn,
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        if urn in self.recording.resources:
+            raise ValueError(f"duplicate resource URN {urn}: two resources have the same type and name")
+        inputs = json_format.MessageToDict(request.object)
+        self.recording.resources[urn] = Registration(
+            urn=urn,
             type=request.type,
             name=request.name,
             custom=bool(request.custom),
@@ -91,19 +91,25 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
             dependencies=sorted(set(request.dependencies)),
             protect=bool(request.protect),
-            inputs=json_format.MessageToDict(request.object),
+            inputs=inputs,
             additional_secret_outputs=list(request.additionalSecretOutputs),
         )
-        if request.additionalSecretOutputs:
+        # A resource's outputs are what the mocks compute for it. Unlike the engine, the
+        # inputs are not echoed back: the program reads no input back from a resource,
+        # and decoding every Helm value again would dominate the cost of a large mesh.
+        # (An input read back would show up as [unknown] in a plan and None in a test.)
+        id_, computed = self.mocks.new_resource(pulumi.runtime.MockResourceArgs(
+            typ=request.type, name=request.name, inputs=inputs, provider=request.provider,
+            resource_id=request.importId, custom=bool(request.custom),
+        ))
+        extra = dict(computed or {})
+        for k in request.additionalSecretOutputs:
             # The engine marks these outputs secret; the plain mock monitor does not.
-            state = rpc.deserialize_properties(resp.object, keep_unknowns=True)
-            for k in request.additionalSecretOutputs:
-                if k in state:
-                    state[k] = rpc.wrap_rpc_secret(state[k])
-            resp = resource_pb2.RegisterResourceResponse(
-                urn=resp.urn, id=resp.id, object=_sync_await(rpc.serialize_properties(state, {}))
-            )
-        return resp
+            if k in extra:
+                extra[k] = rpc.wrap_rpc_secret(extra[k])
+        state = _sync_await(rpc.serialize_properties(extra, {}))
+        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, {})
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state)
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn.split("::")[2] == STACK_TYPE:

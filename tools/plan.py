@@ -30,8 +30,8 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
-from meshcore.config import NS, decode_config, parse_settings
-from meshcore.errors import ConfigIssue, MeshConfigError
+from meshcore.config import NS, decode_config
+from meshcore.errors import ConfigIssue
 from tools import render
 from tools.engine import Recording, run_program
 
@@ -41,10 +41,11 @@ SECRET_PLACEHOLDER = "[secret]"
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Providers offline: a resource's state is its inputs; ids and computed outputs are unknown."""
+    """Providers offline: they compute nothing, so ids and computed outputs are unknown
+    (the engine echoes the inputs as outputs, as in a preview)."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
-        return "", dict(args.inputs)
+        return "", {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         return {}
@@ -125,16 +126,21 @@ def offline_kubeconfig(contexts: list[str]) -> str:
     return yaml.safe_dump(doc, sort_keys=True)
 
 
+def _contexts(raw: dict[str, Any]) -> list[str]:
+    """The contexts the stack names (leniently: the program validates the entries)."""
+    clusters = raw.get("clusters")
+    entries = clusters if isinstance(clusters, list) else []
+    names = {e.get("context", e.get("name")) for e in entries if isinstance(e, dict)}
+    return sorted(n for n in names if isinstance(n, str) and n)
+
+
 def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recording:
-    """Validate the stack file's config and run the program on it; raises on invalid config."""
+    """Run the program on the stack file's config; the program's InvalidConfig propagates."""
     stack, config, secret_keys = read_stack_file(stack_file)
-    # The program validates too; this first pass reports problems against the file as
-    # written, before the kubeconfig key is replaced.
-    settings = parse_settings(decode_config(config))
     with tempfile.TemporaryDirectory(prefix="mesh-plan-") as tmp:
         kubeconfig = os.path.join(tmp, "kubeconfig")
         with open(kubeconfig, "w", encoding="utf-8") as fh:
-            fh.write(offline_kubeconfig(sorted({c.context for c in settings.clusters})))
+            fh.write(offline_kubeconfig(_contexts(decode_config(config))))
         config = {**config, f"{NS}:kubeconfig": kubeconfig}
         return run_program(
             str(PROGRAM),
@@ -174,9 +180,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         recording = plan(args.stack_file)
     except StackFileError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except MeshConfigError as err:
-        print("\n".join(err.lines()), file=sys.stderr)
         return 2
     except pulumi.RunError as err:  # the program's own refusal (e.g. InvalidConfig)
         issues: tuple[ConfigIssue, ...] = getattr(err, "issues", ())
