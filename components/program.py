@@ -58,16 +58,20 @@ def _fail(issues: tuple[ConfigIssue, ...] | list[ConfigIssue]) -> InvalidConfig:
     return InvalidConfig(err)
 
 
-def raw_mesh_config() -> dict[str, Any]:
-    """Every ``mesh:*`` key of the stack, decoded (all keys, so typos can be reported)."""
+def raw_mesh_config() -> tuple[dict[str, Any], list[str]]:
+    """Every ``mesh:*`` key of the stack, decoded (all keys, so typos can be reported),
+    and those of them the stack holds as secrets."""
     merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    return decode_config({k: v for k, v in merged.items() if k.startswith(f"{NS}:")})
+    mesh_keys = {k: v for k, v in merged.items() if k.startswith(f"{NS}:")}
+    secret = [k.split(":", 1)[1] for k in mesh_keys if runtime_config.is_config_secret(k)]
+    return decode_config(mesh_keys), secret
 
 
 def load_settings() -> Settings:
     """The validated settings, or ``InvalidConfig`` listing every problem."""
+    raw, secret_keys = raw_mesh_config()
     try:
-        return parse_settings(raw_mesh_config())
+        return parse_settings(raw, secret_keys)
     except MeshConfigError as err:
         raise _fail(err.issues) from None
 

@@ -278,13 +278,19 @@ class _Issues:
 # --------------------------------------------------------------------------- parsing
 
 
-def parse_settings(raw: Mapping[str, Any]) -> Settings:
+def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> Settings:
     """Validate the decoded ``mesh`` namespace and return ``Settings``.
 
-    Raises ``MeshConfigError`` with every problem found; the checks that relate
-    several fields run on the fields that parsed.
+    ``secret_keys`` are the ``mesh`` keys the stack holds as secrets (without the
+    namespace). Raises ``MeshConfigError`` with every problem found; the checks that
+    relate several fields run on the fields that parsed.
     """
     issues = _Issues()
+    for k in sorted(secret_keys):
+        # The mesh settings end up in Helm values, component inputs and plan files as
+        # plain text; a secret there would be silently unwrapped.
+        issues.add(f"{NS}:{k}", "holds a secure value; mesh settings are not secret and are written in plain "
+                   "text into Helm values and plans: keep secrets out of mesh:* keys (e.g. in a Kubernetes Secret)")
     top_allowed = TOP_LEVEL_KEYS
     for k in raw:
         if k not in top_allowed:
@@ -310,6 +316,8 @@ def parse_settings(raw: Mapping[str, Any]) -> Settings:
     full_mesh, peers = _parse_topology(raw.get("topology", "full"), partials, issues)
     _check_owned_values(cilium, partials, masquerade, issues)
     _check_masquerade_safety(cilium, partials, masquerade, issues)
+    if hubble_relay:
+        _check_hubble_enabled(cilium, partials, issues)
 
     if issues.items:
         raise MeshConfigError(issues.items)
@@ -785,3 +793,16 @@ def _check_masquerade_safety(
                 "traffic would be SNATed. Set mesh:masquerade.mode: ipMasqAgent, or enableIPv4Masquerade: false "
                 "(TKE VPC-CNI), or an ipv4NativeRoutingCIDR covering every cluster's pod CIDRs",
             )
+
+
+def _check_hubble_enabled(cilium: Optional[CiliumSettings], clusters: Sequence[_Partial], issues: _Issues) -> None:
+    """Hubble Relay needs Hubble: refuse ``hubble.enabled: false`` while ``mesh:hubbleRelay`` is on."""
+    if cilium is None:
+        return
+    for c in clusters:
+        merged = helm_values.deep_merge(cilium.values, c.values)
+        if (merged.get("hubble") or {}).get("enabled") is False:
+            where = f"{c.key}.values" if (c.values.get("hubble") or {}).get("enabled") is False else f"{NS}:cilium.values"
+            issues.add(f"{NS}:hubbleRelay", f"is true but {where} sets hubble.enabled: false for {c.name or c.key}; "
+                                            "set mesh:hubbleRelay: false or enable Hubble")
+            return

@@ -191,6 +191,19 @@ def test_511_clusters_need_max_connected_511() -> None:
     assert "split the fleet" in too_many["mesh:clusters"]
 
 
+def test_secure_mesh_keys_are_refused() -> None:
+    """A secret in mesh:* would be unwrapped into plain values; it is refused, naming the key."""
+    issues = {i.key: i.message for i in pytest.raises(MeshConfigError, parse_settings, mesh_config(2), ["cilium"]).value.issues}
+    assert "mesh:cilium" in issues and "secure value" in issues["mesh:cilium"]
+
+
+def test_hubble_relay_needs_hubble() -> None:
+    """hubbleRelay on with Hubble disabled in values is refused; off is accepted."""
+    raw = mesh_config(2, cilium={"values": {"hubble": {"enabled": False}}})
+    assert "hubble.enabled: false" in issues_of(raw)["mesh:hubbleRelay"]
+    parse_settings({**raw, "hubbleRelay": False})
+
+
 def test_masquerade_safety_accepts_covering_native_cidr() -> None:
     """Native routing is fine when masquerade is off or the native CIDR covers every pod CIDR."""
     for values in (

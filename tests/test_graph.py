@@ -235,3 +235,31 @@ def test_stack_outputs_contract(tmp_path: Path) -> None:
     }
     assert out["clusters"]["cls-00000003"]["meshAddress"].startswith(CLB_VIP_PREFIX)
     assert "[secret]" not in text(out) and CA_KEY_PEM not in text(rec.outputs)
+
+
+def _documented_outputs() -> dict[str, str]:
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("<!-- outputs:begin -->")[1].split("<!-- outputs:end -->")[0]
+    rows = [line.split("|") for line in table.strip().splitlines()[2:]]
+    return {cells[1].strip().strip("`"): cells[2].strip() for cells in rows}
+
+
+def _output_paths(value: object, prefix: str, names: set[str]) -> dict[str, str]:
+    kinds = {bool: "bool", int: "int", str: "string", list: "list", dict: "map"}
+    out = {prefix: kinds[type(value)]} if prefix else {}
+    if isinstance(value, dict):
+        for k, v in value.items():
+            part = "<name>" if k in names else k
+            out.update(_output_paths(v, f"{prefix}.{part}" if prefix else part, names))
+    return out
+
+
+def test_outputs_match_the_documented_contract(tmp_path: Path) -> None:
+    """The README's outputs table and the program's exports name the same keys and types."""
+    raw = mesh_config(2)
+    raw["clusters"].append(cluster_entry(3, create_clb=True))
+    rec = run(raw, tmp_path)
+    names = {c["name"] for c in raw["clusters"]}
+    assert _output_paths(scrub(rec.outputs), "", names) == _documented_outputs()

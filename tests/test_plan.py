@@ -184,3 +184,11 @@ def test_adding_a_cluster_changes_only_peer_lists_and_masquerade_cidrs(
         peers = new[("clustermesh", "config", "clusters")]
         assert peers[:-1] == old[("clustermesh", "config", "clusters")], "the new peer is appended, others kept"
         assert peers[-1]["name"] == "cls-00000004"
+
+
+def test_secure_value_in_mesh_config_is_refused(tmp_path: Path) -> None:
+    """A secure: value inside mesh:* is refused (it would end up in plain Helm values), naming the key."""
+    raw = mesh_config(2, cilium={"values": {"hubble": {"ui": {"password": {"secure": "v1:CIPHER"}}}}})
+    proc = cli(str(write_stack(tmp_path, raw)), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: mesh:cilium: holds a secure value")
