@@ -18,7 +18,6 @@ An invalid config: exit 2, ``error: <key>: <problem>`` lines on stderr, DIR unto
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import shutil
@@ -191,14 +190,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     return 0
 
 
-def _run(argv: Optional[list[str]] = None) -> int:
-    try:
-        return main(argv)
-    finally:
-        # The mock engine leaves its event loop open; close it before interpreter
-        # shutdown, which otherwise reports a closed selector.
-        asyncio.get_event_loop_policy().get_event_loop().close()
+def exit_now(code: int) -> None:
+    """Leave without interpreter finalisation.
+
+    The Pulumi SDK leaves an unclosed event loop in each of its worker threads; at
+    shutdown Python may collect them after their self-pipes and print a spurious
+    "Invalid file descriptor" traceback. Everything is written and flushed by now.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":
-    sys.exit(_run())
+    exit_now(main())
