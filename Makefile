@@ -15,6 +15,10 @@ plan: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+## bench: offline plans of full meshes of 2..511 clusters; prints the table and writes docs/benchmarks.md
+bench: $(STAMP)
+	$(PY) -m tools.bench
+
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt

@@ -67,3 +67,15 @@ def test_depth_counts_dependencies_and_providers() -> None:
     assert render.depth(g) == 3
     g["resources"].append(r("x", ["rel2"]))
     assert render.depth(g) == 4
+
+
+def test_graph_json_is_json_with_one_resource_per_line() -> None:
+    """graph.json parses back to the graph, and each resource is one line."""
+    import json
+
+    g = {"project": "p", "stack": "s", "outputs": {"a": [1, "é"]},
+         "resources": [{"urn": "u1", "inputs": {"x": 1}}, {"urn": "u2", "inputs": {}}]}
+    text = render.graph_json(g)
+    assert json.loads(text) == g
+    lines = text.splitlines()
+    assert sum(1 for line in lines if '"urn":' in line) == 2

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import pulumi
-from google.protobuf import json_format
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime import settings as runtime_settings
@@ -61,6 +60,26 @@ class Recording:
     logs: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _value(v: Any) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "struct_value":
+        return {k: _value(x) for k, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [_value(x) for x in v.list_value.values]
+    if kind == "number_value":
+        return v.number_value
+    if kind == "bool_value":
+        return v.bool_value
+    return None
+
+
+def struct_to_dict(struct: Any) -> dict[str, Any]:
+    """A protobuf Struct as plain JSON data (what ``json_format.MessageToDict`` gives, faster)."""
+    return {k: _value(v) for k, v in struct.fields.items()}
+
+
 class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording) -> None:
         super().__init__(mocks)
@@ -81,7 +100,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             return resource_pb2.RegisterResourceResponse(urn=urn)
         if urn in self.recording.resources:
             raise ValueError(f"duplicate resource URN {urn}: two resources have the same type and name")
-        inputs = json_format.MessageToDict(request.object)
+        inputs = struct_to_dict(request.object)
         self.recording.resources[urn] = Registration(
             urn=urn,
             type=request.type,
@@ -113,7 +132,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn.split("::")[2] == STACK_TYPE:
-            self.recording.outputs = json_format.MessageToDict(request.outputs)
+            self.recording.outputs = struct_to_dict(request.outputs)
         return super().RegisterResourceOutputs(request)
 
 
