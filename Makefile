@@ -5,7 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: plan test bench clean
+.PHONY: setup plan test bench clean
+
+## setup: create venv/ with the pinned requirements (what every other target does first)
+setup: $(STAMP)
 
 ## plan: set up venv/ and write the offline plan of stacks/Pulumi.$(STACK).yaml to build/plan-$(STACK)/
 plan: $(STAMP)

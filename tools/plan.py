@@ -13,6 +13,10 @@ credentials (``mesh:kubeconfig`` is replaced; contexts of a real kubeconfig are 
 
 Writes ``DIR/graph.json``, ``DIR/values/<cluster>.yaml`` and ``DIR/summary.md``; exit 0.
 An invalid config: exit 2, ``error: <key>: <problem>`` lines on stderr, DIR untouched.
+
+    python -m tools.plan diff OLD_DIR NEW_DIR [--format markdown]
+
+compares two plans (see ``tools/diff.py``): exit 0 no change, 1 changes, 2 error.
 """
 
 from __future__ import annotations
@@ -171,6 +175,11 @@ def write(files: dict[str, str], out: str) -> None:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["diff"]:
+        from tools import diff
+
+        return diff.main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack_file", help="a stack file, e.g. stacks/Pulumi.dev.yaml")
     parser.add_argument("--out", required=True, help="the directory to write the plan to")

@@ -1,0 +1,137 @@
+"""The plan diff: real plans of before/after stacks, compared as a reviewer reads them."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, cluster_entry
+from tools import diff, render
+from tools.plan import main as plan_main
+from tools.plan import plan, write
+
+DEV = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())
+THIRD = {"name": "cls-dev6e7f8", "id": 3, "region": "ap-guangzhou", "podCidrs": ["172.22.0.0/16"],
+         "apiserver": {"subnetId": "subnet-dev6e7f8", "vip": "10.10.3.100"},
+         "values": {"k8sServiceHost": "169.254.128.12"}}
+
+
+def make_plan(tmp: Path, label: str, doc: dict[str, Any]) -> Path:
+    d = tmp / label
+    d.mkdir()
+    stack = d / "Pulumi.dev.yaml"
+    stack.write_text(yaml.safe_dump(doc, sort_keys=False))
+    write(render.artefacts(plan(str(stack))), str(d / "plan"))
+    return d / "plan"
+
+
+def dev(mutate=None) -> dict[str, Any]:
+    doc = copy.deepcopy(DEV)
+    if mutate:
+        mutate(doc["config"])
+    return doc
+
+
+def run_diff(old: Path, new: Path, capsys, *extra: str) -> tuple[int, str]:
+    code = plan_main(["diff", str(old), str(new), *extra])
+    return code, capsys.readouterr().out
+
+
+def test_adding_a_third_cluster_reads_per_cluster(tmp_path: Path, capsys) -> None:
+    """Dev + a third cluster: one new peer entry in each existing cluster, no restart, two new connections."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:clusters"].append(THIRD)))
+    code, out = run_diff(old, new, capsys)
+    assert code == 1
+    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    assert d.clusters_added == ["cls-dev6e7f8"] and d.clusters_removed == []
+    assert set(d.values) == {"cls-dev0a1b2", "cls-dev3c4d5"}
+    for changes in d.values.values():
+        assert [(c.path, c.effect) for c in changes] == [(("clustermesh", "config", "clusters", "cls-dev6e7f8"), "none")]
+        assert changes[0].new == {"address": "10.10.3.100", "name": "cls-dev6e7f8", "port": 2379}
+    assert d.connections_added == [("cls-dev0a1b2", "cls-dev6e7f8"), ("cls-dev3c4d5", "cls-dev6e7f8")]
+    assert len(d.resources_added) == 6 and d.resources_removed == [] and d.resources_replaced == []
+    assert "added: cls-dev6e7f8 (id 3, ap-guangzhou, mesh address 10.10.3.100:2379)" in out
+    assert "- cls-dev0a1b2: 1 value(s), no cilium agent restart" in out
+    assert "RESTARTS" not in out and "DISRUPTIVE" not in out
+    assert out.index("Clusters") < out.index("Helm values") < out.index("Peer connections") < out.index("Resources")
+
+
+def test_identical_plans_exit_0(tmp_path: Path, capsys) -> None:
+    """No change: exit 0 and a one-line answer."""
+    a = make_plan(tmp_path, "a", dev())
+    b = make_plan(tmp_path, "b", dev())
+    code, out = run_diff(a, b, capsys)
+    assert code == 0 and out.startswith("No changes")
+
+
+def test_agent_restarting_value_is_loud(tmp_path: Path, capsys) -> None:
+    """A value of the agent's pod template or cilium-config is flagged as restarting agents."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:cilium"]["values"].update(devices="eth0")))
+    code, out = run_diff(old, new, capsys, "--format", "markdown")
+    assert code == 1
+    assert "**RESTARTS CILIUM AGENTS in cls-dev0a1b2: devices**" in out
+    assert "`devices`: eth+ -> eth0" in out and out.startswith("## Mesh plan diff")
+
+
+def test_identity_change_is_disruptive(tmp_path: Path, capsys) -> None:
+    """Changing a cluster id is reported first, as disruptive."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:clusters"][1].update(id=7)))
+    code, out = run_diff(old, new, capsys)
+    assert code == 1
+    first = out.splitlines()[1]
+    assert first.startswith("- DISRUPTIVE: cls-dev3c4d5: cluster.id 2 -> 7")
+
+
+def test_removing_a_cluster(tmp_path: Path, capsys) -> None:
+    """Removing a cluster deletes its resources and its connections; the other cluster only loses the peer."""
+    with_third = dev(lambda c: c["mesh:clusters"].append(THIRD))
+    old = make_plan(tmp_path, "old", with_third)
+    new = make_plan(tmp_path, "new", dev())
+    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    assert d.clusters_removed == ["cls-dev6e7f8"] and len(d.resources_removed) == 6
+    assert d.connections_removed == [("cls-dev0a1b2", "cls-dev6e7f8"), ("cls-dev3c4d5", "cls-dev6e7f8")]
+    for changes in d.values.values():
+        assert [c.path[-1] for c in changes] == ["cls-dev6e7f8"] and changes[0].new is diff._MISSING
+
+
+def test_replacement_is_named(tmp_path: Path) -> None:
+    """Moving a created CLB to another subnet replaces it, and says which input forces that."""
+    def with_clb(subnet: str):
+        def m(c):
+            entry = cluster_entry(3, create_clb=True)
+            entry["apiserver"]["subnetId"] = subnet
+            c["mesh:clusters"].append(entry)
+        return m
+    old = make_plan(tmp_path, "old", dev(with_clb("subnet-00000003")))
+    new = make_plan(tmp_path, "new", dev(with_clb("subnet-0000000b")))
+    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    assert [(diff._short(u), keys) for u, keys in d.resources_replaced] == [
+        ("tencentcloud:Clb/instance:Instance cls-00000003-apiserver-clb", ["subnetId"])
+    ]
+
+
+def test_missing_plan_dir_exits_2(tmp_path: Path, capsys) -> None:
+    """A directory without graph.json is an error, not a diff."""
+    code = plan_main(["diff", str(tmp_path / "nope"), str(tmp_path / "nope2")])
+    assert code == 2 and "no graph.json" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("path, effect", [
+    (("clustermesh", "config", "clusters", "x"), "none"),
+    (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), "none"),
+    (("clustermesh", "apiserver", "replicas"), "none"),
+    (("cluster", "id"), "identity"),
+    (("tls", "ca", "cert"), "ca"),
+    (("image", "tag"), "agents"),
+    (("bpf", "masquerade"), "agents"),
+])
+def test_classification(path, effect) -> None:
+    """Peer lists, masquerade CIDRs and other pods' values do not restart agents; the rest may."""
+    assert diff.classify(path)[0] == effect

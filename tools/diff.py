@@ -1,0 +1,297 @@
+"""What changes between two offline plans, most important first, for a pull request.
+
+    python -m tools.plan diff OLD_DIR NEW_DIR [--format text|markdown]
+
+Reads two plan directories (``graph.json`` and ``values/*.yaml``) and reports:
+clusters added or removed; per cluster, the Helm value paths that change (old -> new,
+secrets stay ``[secret]``) and whether a change would restart cilium agents or touch a
+cluster's mesh identity (loudly); peer connections added or removed; resources added,
+removed, replaced or updated. Exit 0: no change; 1: changes; 2: error.
+
+Which value changes restart agents is judged from the 1.18 chart (see
+``../shared/docs/cilium-mesh.md`` section 5): peer lists and masquerade CIDRs are Secret or
+hot-reloaded data; the clustermesh-apiserver, operator and Hubble Relay/UI have pods of
+their own. Anything else may change the agent DaemonSet's pod template or ``cilium-config``
+(which, with ``rollOutCiliumPods: false``, only takes effect when agents restart), so it is
+reported as restarting agents: a false alarm is cheaper than a silent restart.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from tools.render import PEERS_TYPE, RELEASE_TYPE
+
+Path_ = tuple[str, ...]
+
+IDENTITY = {("cluster", "name"), ("cluster", "id"), ("clustermesh", "maxConnectedClusters")}
+"""Changing these changes the mesh identity: every workload must restart (Cilium docs)."""
+CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
+NO_AGENT_RESTART: tuple[tuple[Path_, str], ...] = (
+    (("clustermesh", "config"), "peer list: Secret data, read live by KVStoreMesh"),
+    (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), "masquerade CIDRs: file reloaded live by the agent"),
+    (("clustermesh", "apiserver"), "clustermesh-apiserver only (its pods roll)"),
+    (("operator",), "cilium-operator only (its pods roll)"),
+    (("hubble", "relay"), "Hubble Relay only"),
+    (("hubble", "ui"), "Hubble UI only"),
+)
+
+# Inputs whose change makes the provider replace the resource (ForceNew / replaceOnChanges).
+REPLACING_INPUTS: dict[str, set[str]] = {
+    RELEASE_TYPE: {"name", "namespace"},
+    "tls:index/privateKey:PrivateKey": {"algorithm", "rsaBits", "ecdsaCurve"},
+    "tls:index/selfSignedCert:SelfSignedCert": {"privateKeyPem", "subject", "validityPeriodHours", "isCaCertificate",
+                                                "allowedUses", "setSubjectKeyId", "dnsNames", "ipAddresses"},
+    "tencentcloud:Clb/instance:Instance": {"networkType", "vpcId", "subnetId", "vip", "masterZoneId", "zoneId"},
+}
+
+
+class PlanError(Exception):
+    pass
+
+
+@dataclass
+class Plan:
+    graph: dict[str, Any]
+    values: dict[str, dict[str, Any]]
+
+    @property
+    def resources(self) -> dict[str, dict[str, Any]]:
+        return {r["urn"]: r for r in self.graph["resources"]}
+
+    def connections(self) -> set[tuple[str, str]]:
+        return {
+            tuple(sorted((r["inputs"]["cluster"], peer)))  # type: ignore[misc]
+            for r in self.graph["resources"] if r["type"] == PEERS_TYPE
+            for peer in r["inputs"].get("peers", {})
+        }
+
+
+def load(directory: str) -> Plan:
+    d = Path(directory)
+    try:
+        graph = json.loads((d / "graph.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError(f"{d}: no graph.json; make one with python -m tools.plan STACK_FILE --out {d}") from None
+    except ValueError as err:
+        raise PlanError(f"{d}/graph.json is not JSON: {err}") from None
+    values = {}
+    for f in sorted((d / "values").glob("*.yaml")):
+        values[f.stem] = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+    return Plan(graph, values)
+
+
+@dataclass
+class ValueChange:
+    path: Path_
+    old: Any
+    new: Any
+    effect: str
+    """"identity", "ca", "agents" or "none"."""
+    why: str
+
+
+@dataclass
+class Diff:
+    clusters_added: list[str] = field(default_factory=list)
+    identities: dict[str, str] = field(default_factory=dict)
+    """Cluster name -> "id N, region, address" (from the plan that has it)."""
+    clusters_removed: list[str] = field(default_factory=list)
+    values: dict[str, list[ValueChange]] = field(default_factory=dict)
+    connections_added: list[tuple[str, str]] = field(default_factory=list)
+    connections_removed: list[tuple[str, str]] = field(default_factory=list)
+    resources_added: list[str] = field(default_factory=list)
+    resources_removed: list[str] = field(default_factory=list)
+    resources_replaced: list[tuple[str, list[str]]] = field(default_factory=list)
+    resources_updated: list[tuple[str, list[str]]] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any([self.clusters_added, self.clusters_removed, self.values, self.connections_added,
+                    self.connections_removed, self.resources_added, self.resources_removed,
+                    self.resources_replaced, self.resources_updated])
+
+
+def _leaves(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
+    """Leaf paths of a values document. Lists are leaves, except the peer list, which is
+    keyed by peer name so that a joining cluster shows as one entry, not a shifted list."""
+    if prefix == ("clustermesh", "config", "clusters") and isinstance(node, list):
+        return {(*prefix, str(e.get("name"))): e for e in node if isinstance(e, dict)}
+    if isinstance(node, dict) and node:
+        out: dict[Path_, Any] = {}
+        for k, v in node.items():
+            out.update(_leaves(v, (*prefix, str(k))))
+        return out
+    return {prefix: node}
+
+
+def classify(path: Path_) -> tuple[str, str]:
+    if path in IDENTITY:
+        return "identity", "changes the cluster's mesh identity: every workload must restart"
+    if path in CA:
+        return "ca", "changes the shared CA: every mesh certificate is re-issued; see the CA rotation notes"
+    for prefix, why in NO_AGENT_RESTART:
+        if path[: len(prefix)] == prefix:
+            return "none", why
+    return "agents", "agent DaemonSet or cilium-config value: cilium agents restart (or need a restart to apply it)"
+
+
+def value_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ValueChange]:
+    a, b = _leaves(old), _leaves(new)
+    out = []
+    for path in sorted(a.keys() | b.keys()):
+        if a.get(path, _MISSING) != b.get(path, _MISSING):
+            effect, why = classify(path)
+            out.append(ValueChange(path, a.get(path, _MISSING), b.get(path, _MISSING), effect, why))
+    return out
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(unset)"
+
+
+_MISSING = _Missing()
+
+
+def compare(old: Plan, new: Plan) -> Diff:
+    d = Diff()
+    d.clusters_added = sorted(new.values.keys() - old.values.keys())
+    d.clusters_removed = sorted(old.values.keys() - new.values.keys())
+    for plan, names in ((new, d.clusters_added), (old, d.clusters_removed)):
+        outputs = plan.graph.get("outputs", {}).get("clusters", {})
+        for n in names:
+            o = outputs.get(n, {}) if isinstance(outputs, dict) else {}
+            d.identities[n] = f"id {o.get('id', plan.values[n].get('cluster', {}).get('id'))}, {o.get('region', '?')}, " \
+                              f"mesh address {o.get('meshAddress', '?')}"
+    for name in sorted(old.values.keys() & new.values.keys()):
+        changes = value_changes(old.values[name], new.values[name])
+        if changes:
+            d.values[name] = changes
+    d.connections_added = sorted(new.connections() - old.connections())
+    d.connections_removed = sorted(old.connections() - new.connections())
+    ro, rn = old.resources, new.resources
+    d.resources_added = sorted(rn.keys() - ro.keys())
+    d.resources_removed = sorted(ro.keys() - rn.keys())
+    for urn in sorted(ro.keys() & rn.keys()):
+        a, b = ro[urn], rn[urn]
+        keys = sorted(k for k in a["inputs"].keys() | b["inputs"].keys() if a["inputs"].get(k) != b["inputs"].get(k))
+        if a["provider"] != b["provider"]:
+            keys.append("(provider)")
+        if not keys:
+            continue
+        replacing = [k for k in keys if k in REPLACING_INPUTS.get(b["type"], set())]
+        if replacing:
+            d.resources_replaced.append((urn, replacing))
+        else:
+            d.resources_updated.append((urn, keys))
+    return d
+
+
+def _short(urn: str) -> str:
+    parts = urn.split("::")
+    return f"{parts[-2].split('$')[-1]} {parts[-1]}" if len(parts) >= 4 else urn
+
+
+def _fmt(v: Any, limit: int = 80) -> str:
+    if v is _MISSING:
+        return "(unset)"
+    text = json.dumps(v, sort_keys=True, ensure_ascii=False) if not isinstance(v, str) else v
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _path(path: Path_) -> str:
+    out = ""
+    for p in path:
+        out += (f".{p}" if out else p) if all(c.isalnum() or c in "-_" for c in p) else f'["{p}"]'
+    return out
+
+
+def render(d: Diff, fmt: str = "text") -> str:
+    md = fmt == "markdown"
+    lines: list[str] = []
+
+    def head(text: str) -> None:
+        lines.append("")
+        lines.append(f"### {text}" if md else f"== {text}")
+
+    def item(text: str) -> None:
+        lines.append(f"- {text}")
+
+    if not d.changed:
+        return "No changes: both plans register the same resources with the same inputs.\n"
+    warnings = []
+    for name, changes in d.values.items():
+        for c in changes:
+            if c.effect == "identity":
+                warnings.append(f"DISRUPTIVE: {name}: {_path(c.path)} {_fmt(c.old)} -> {_fmt(c.new)} ({c.why})")
+            elif c.effect == "ca":
+                warnings.append(f"CA CHANGE: {name}: {_path(c.path)} ({c.why})")
+        restarting = [c for c in changes if c.effect == "agents"]
+        if restarting:
+            paths = ", ".join(_path(c.path) for c in restarting[:5]) + (" …" if len(restarting) > 5 else "")
+            warnings.append(f"RESTARTS CILIUM AGENTS in {name}: {paths}")
+    if md:
+        lines.append("## Mesh plan diff")
+    if warnings:
+        head("⚠ Attention" if md else "ATTENTION")
+        for w in warnings:
+            item(f"**{w}**" if md else w)
+    if d.clusters_added or d.clusters_removed:
+        head("Clusters")
+        for c in d.clusters_added:
+            item(f"added: {c} ({d.identities[c]})")
+        for c in d.clusters_removed:
+            item(f"removed: {c} ({d.identities[c]}): its release is deleted and every peer drops it")
+    if d.values or d.clusters_added:
+        head("Helm values per cluster")
+        for name, changes in d.values.items():
+            agents = any(c.effect in ("agents", "identity", "ca") for c in changes)
+            verdict = "restarts cilium agents" if agents else "no cilium agent restart"
+            lines.append(f"- {'**' + name + '**' if md else name}: {len(changes)} value(s), {verdict}")
+            for c in changes:
+                change = f"{_fmt(c.old)} -> {_fmt(c.new)}"
+                path = f"`{_path(c.path)}`" if md else _path(c.path)
+                lines.append(f"  - {path}: {change}  ({c.why})")
+        for name in d.clusters_added:
+            lines.append(f"- {'**' + name + '**' if md else name}: new cluster, complete values in values/{name}.yaml")
+    if d.connections_added or d.connections_removed:
+        head("Peer connections")
+        for a, b in d.connections_added:
+            item(f"added: {a} <-> {b}")
+        for a, b in d.connections_removed:
+            item(f"removed: {a} <-> {b}")
+    if d.resources_added or d.resources_removed or d.resources_replaced or d.resources_updated:
+        head("Resources")
+        for u in d.resources_removed:
+            item(f"delete: {_short(u)}")
+        for u, keys in d.resources_replaced:
+            item(f"replace: {_short(u)} (changes {', '.join(keys)})")
+        for u in d.resources_added:
+            item(f"create: {_short(u)}")
+        for u, keys in d.resources_updated:
+            item(f"update: {_short(u)} ({', '.join(keys)})")
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def main(argv: list[str]) -> int:
+    import argparse
+    import sys
+
+    parser = argparse.ArgumentParser(prog="python -m tools.plan diff", description=__doc__.split("\n\n")[0])
+    parser.add_argument("old_dir")
+    parser.add_argument("new_dir")
+    parser.add_argument("--format", choices=("text", "markdown"), default="text")
+    args = parser.parse_args(argv)
+    try:
+        d = compare(load(args.old_dir), load(args.new_dir))
+    except PlanError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    sys.stdout.write(render(d, args.format))
+    return 1 if d.changed else 0
