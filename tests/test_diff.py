@@ -135,3 +135,15 @@ def test_missing_plan_dir_exits_2(tmp_path: Path, capsys) -> None:
 def test_classification(path, effect) -> None:
     """Peer lists, masquerade CIDRs and other pods' values do not restart agents; the rest may."""
     assert diff.classify(path)[0] == effect
+
+
+def test_readme_shows_the_real_diff(tmp_path: Path, capsys) -> None:
+    """The diff quoted in the README is what the tool prints for dev + a third cluster."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:clusters"].append(THIRD)))
+    _, out = run_diff(old, new, capsys)
+    readme = (ROOT / "README.md").read_text()
+    quoted = readme.split("Adding a third cluster to the\ndev stack reads:\n\n```\n")[1].split("```")[0]
+    lines = [line for line in quoted.splitlines() if line and line != "..."]
+    assert len(lines) > 8
+    assert all(line in out.splitlines() for line in lines), [line for line in lines if line not in out.splitlines()]
