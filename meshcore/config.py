@@ -28,11 +28,13 @@ DEFAULT_CHART_VERSION = "1.18.3"
 DEFAULT_REPOSITORY = "https://helm.cilium.io/"
 DEFAULT_APISERVER_PORT = 2379
 
-CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$")
-SUBNET_ID_RE = re.compile(r"^subnet-[a-z0-9]{8}$")
-VPC_ID_RE = re.compile(r"^vpc-[a-z0-9]{8}$")
-REGION_RE = re.compile(r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?$")
-CHART_1_18_RE = re.compile(r"^v?1\.18\.(0|[1-9][0-9]*)$")
+# \Z, not $: $ also matches before a trailing newline (a YAML block scalar gives "cls-abc\n").
+CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]\Z")
+SUBNET_ID_RE = re.compile(r"^subnet-[a-z0-9]{8}\Z")
+VPC_ID_RE = re.compile(r"^vpc-[a-z0-9]{8}\Z")
+REGION_RE = re.compile(r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?\Z")
+CHART_1_18_RE = re.compile(r"^v?1\.18\.(0|[1-9][0-9]*)\Z")
+REPOSITORY_RE = re.compile(r"^(https?|oci)://[^\s]+\Z")
 SUPPORTED_MAX_CONNECTED = (255, 511)
 
 TOP_LEVEL_KEYS = (
@@ -198,6 +200,24 @@ def _type_name(value: Any) -> str:
     return type(value).__name__
 
 
+def _quote(value: str) -> str:
+    """A user string in a message: 'as typed', or JSON-escaped if it holds a newline or
+    another unprintable character (each issue is printed as one line)."""
+    return f"'{value}'" if value.isprintable() else json.dumps(value)
+
+
+def _part(value: Any) -> str:
+    """A user's mapping key as part of a config key (unprintable characters escaped)."""
+    text = str(value)
+    return text if text.isprintable() else json.dumps(text)[1:-1]
+
+
+def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
+    """``values[k]`` if it is a mapping, else an empty one (Helm values may hold anything)."""
+    v = values.get(k)
+    return v if isinstance(v, dict) else {}
+
+
 class _Issues:
     def __init__(self) -> None:
         self.items: list[ConfigIssue] = []
@@ -215,7 +235,7 @@ class _Issues:
                 near = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.6)
                 hint = f"did you mean '{near[0]}'? " if near else ""
                 self.add(
-                    keys.join(key, str(k)),
+                    keys.join(key, _part(k)),
                     f"unknown key; {hint}the keys here are: {', '.join(allowed)}",
                 )
         return value
@@ -251,12 +271,12 @@ class _Issues:
             try:
                 fixed = ipaddress.ip_network(value, strict=False)
             except ValueError:
-                self.add(key, f"'{value}' is not a valid IPv4 CIDR ({err}); write it like 172.16.0.0/16")
+                self.add(key, f"{_quote(value)} is not a valid IPv4 CIDR ({err}); write it like 172.16.0.0/16")
             else:
-                self.add(key, f"'{value}' has host bits set; write the network address: {fixed}")
+                self.add(key, f"{_quote(value)} has host bits set; write the network address: {fixed}")
             return None
         if not isinstance(net, IPv4Network):
-            self.add(key, f"'{value}' is IPv6; this mesh is IPv4 only: give an IPv4 CIDR like 172.16.0.0/16")
+            self.add(key, f"{_quote(value)} is IPv6; this mesh is IPv4 only: give an IPv4 CIDR like 172.16.0.0/16")
             return None
         return net
 
@@ -267,10 +287,10 @@ class _Issues:
         try:
             addr = ipaddress.ip_address(value)
         except ValueError:
-            self.add(key, f"'{value}' is not a valid IPv4 address; write it like 10.0.1.100")
+            self.add(key, f"{_quote(value)} is not a valid IPv4 address; write it like 10.0.1.100")
             return None
         if not isinstance(addr, IPv4Address):
-            self.add(key, f"'{value}' is IPv6; give the IPv4 VIP of the internal CLB")
+            self.add(key, f"{_quote(value)} is IPv6; give the IPv4 VIP of the internal CLB")
             return None
         return addr
 
@@ -296,7 +316,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
         if k not in top_allowed:
             near = difflib.get_close_matches(k, top_allowed, n=1, cutoff=0.6)
             hint = f"did you mean '{NS}:{near[0]}'? " if near else ""
-            issues.add(f"{NS}:{k}", f"unknown key; {hint}the keys of this program are: "
+            issues.add(f"{NS}:{_part(k)}", f"unknown key; {hint}the keys of this program are: "
                        + ", ".join(f"{NS}:{t}" for t in top_allowed))
 
     max_connected = _parse_max_connected(raw, issues)
@@ -371,8 +391,8 @@ def _parse_cilium(value: Any, issues: _Issues) -> Optional[CiliumSettings]:
     if "repository" in m:
         r = issues.string(m["repository"], f"{key}.repository", DEFAULT_REPOSITORY)
         if r is not None:
-            if not re.match(r"^(https?|oci)://[^\s]+$", r):
-                issues.add(f"{key}.repository", f"'{r}' is not a chart repository URL; e.g. {DEFAULT_REPOSITORY}")
+            if not REPOSITORY_RE.match(r):
+                issues.add(f"{key}.repository", f"{_quote(r)} is not a chart repository URL; e.g. {DEFAULT_REPOSITORY}")
             else:
                 repository = r
     values: Mapping[str, Any] = {}
@@ -390,7 +410,8 @@ def _parse_masquerade(value: Any, issues: _Issues) -> Optional[MasqueradeSetting
     if m is None:
         return None
     mode = m.get("mode", "none")
-    if mode not in MASQUERADE_MODES:
+    mode_ok = mode in MASQUERADE_MODES
+    if not mode_ok:
         issues.add(f"{key}.mode", f"must be one of: {', '.join(MASQUERADE_MODES)}; got {json.dumps(mode)}")
         mode = "none"
     extras: list[IPv4Network] = []
@@ -402,7 +423,7 @@ def _parse_masquerade(value: Any, issues: _Issues) -> Optional[MasqueradeSetting
             net = issues.network(item, f"{key}.extraNonMasqueradeCidrs[{i}]")
             if net is not None:
                 extras.append(net)
-        if extras and mode != "ipMasqAgent":
+        if extras and mode_ok and mode != "ipMasqAgent":
             issues.add(
                 f"{key}.extraNonMasqueradeCidrs",
                 "is only used with mode: ipMasqAgent; set mesh:masquerade.mode to ipMasqAgent or remove the list",
@@ -449,8 +470,8 @@ def _parse_cluster(
 
     def need(k: str) -> Any:
         nonlocal ok
-        if k not in m:
-            issues.add(f"{key}.{k}", "is required")
+        if m.get(k) is None:
+            issues.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
             ok = False
             return None
         return m[k]
@@ -467,7 +488,7 @@ def _parse_cluster(
     if region is not None:
         region = issues.string(region, f"{key}.region", "ap-guangzhou")
         if region is not None and not REGION_RE.match(region):
-            issues.add(f"{key}.region", f"'{region}' is not a Tencent Cloud region; write it like ap-guangzhou")
+            issues.add(f"{key}.region", f"{_quote(region)} is not a Tencent Cloud region; write it like ap-guangzhou")
             region = None
         ok = ok and region is not None
     context = m.get("context", name)
@@ -504,10 +525,10 @@ def _parse_cluster(
     partial.values = values
     if apiserver is not None:
         partial.vip, partial.subnet_id = apiserver.vip, apiserver.subnet_id
-    elif isinstance(raw_api, dict):
+    elif isinstance(raw_api, dict) and isinstance(raw_api.get("vip"), str):
         # Keep the VIP for the uniqueness and overlap checks even when a sibling key is wrong.
         try:
-            partial.vip = ipaddress.IPv4Address(raw_api.get("vip"))
+            partial.vip = ipaddress.IPv4Address(raw_api["vip"])
         except ValueError:
             pass
     if not ok:
@@ -529,12 +550,12 @@ def _check_cluster_name(name: Any, key: str, issues: _Issues) -> Optional[str]:
         issues.add(key, f"must be a non-empty string (the TKE cluster ID, e.g. cls-abcd1234), got {_type_name(name)}")
         return None
     if len(name) > 32:
-        issues.add(key, f"'{name}' is {len(name)} characters; Cilium cluster names are at most 32")
+        issues.add(key, f"{_quote(name)} is {len(name)} characters; Cilium cluster names are at most 32")
         return None
     if not CLUSTER_NAME_RE.match(name):
         issues.add(
             key,
-            f"'{name}' is not a valid Cilium cluster name: use lowercase letters, digits and '-', "
+            f"{_quote(name)} is not a valid Cilium cluster name: use lowercase letters, digits and '-', "
             "starting and ending with a letter or digit (e.g. cls-abcd1234)",
         )
         return None
@@ -557,15 +578,19 @@ def _parse_apiserver(value: Any, key: str, issues: _Issues) -> Optional[Apiserve
         issues.add(f"{key}.subnetId", f"{json.dumps(subnet)} is not a subnet ID: write 'subnet-' and 8 lowercase letters or digits")
         ok = False
     create_clb = False
+    create_ok = True  # createClb is unset or a boolean (else its relation to vip and vpcId is unknown)
     if "createClb" in m:
         b = issues.boolean(m["createClb"], f"{key}.createClb")
-        ok = ok and b is not None
+        create_ok = b is not None
+        ok = ok and create_ok
         create_clb = bool(b)
     vip = None
     if m.get("vip") is not None:
         vip = issues.address(m["vip"], f"{key}.vip")
         ok = ok and vip is not None
-    if m.get("vip") is not None and create_clb:
+    if not create_ok:
+        pass
+    elif m.get("vip") is not None and create_clb:
         issues.add(key, "set either vip (request that VIP for the internal CLB) or createClb: true (the program creates "
                    "the CLB and peers use its VIP), not both")
         ok = False
@@ -577,10 +602,10 @@ def _parse_apiserver(value: Any, key: str, issues: _Issues) -> Optional[Apiserve
     if vpc_id is not None and (not isinstance(vpc_id, str) or not VPC_ID_RE.match(vpc_id)):
         issues.add(f"{key}.vpcId", f"{json.dumps(vpc_id)} is not a VPC ID: write 'vpc-' and 8 lowercase letters or digits")
         ok = False
-    elif create_clb and vpc_id is None:
+    elif create_ok and create_clb and vpc_id is None:
         issues.add(f"{key}.vpcId", "is required with createClb: true: the VPC of subnetId, where the internal CLB is created")
         ok = False
-    elif vpc_id is not None and not create_clb:
+    elif create_ok and vpc_id is not None and not create_clb:
         issues.add(f"{key}.vpcId", "is only used with createClb: true; remove it")
         ok = False
     port = DEFAULT_APISERVER_PORT
@@ -604,8 +629,11 @@ def _check_identities(clusters: Sequence[_Partial], max_connected: int, issues: 
                 continue
             if v in seen:
                 first = seen[v]
+                if attr == "context" and c.name is not None and c.name == first.name:
+                    continue  # the same name, already reported (the context defaults to it)
                 who = f" ({first.name})" if first.name else ""
-                issues.add(f"{c.key}.{label}", f"{v} is already used by {first.key}{who}; {hint(v)}")
+                shown = _quote(v) if isinstance(v, str) and not v.isprintable() else v
+                issues.add(f"{c.key}.{label}", f"{shown} is already used by {first.key}{who}; {hint(v)}")
             else:
                 seen[v] = c
 
@@ -662,7 +690,7 @@ def _check_addresses(clusters: Sequence[_Partial], issues: _Issues) -> None:
             other, net = prefix[p][1][3], prefix[p][1][5]
             issues.add(
                 f"{c.key}.apiserver.vip",
-                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name}); pick a free address of the "
+                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name or '?'}); pick a free address of the "
                 f"subnet {c.subnet_id or 'of the internal CLB'}",
             )
 
@@ -681,9 +709,9 @@ def _parse_topology(
     if value == "full":
         return True, {c.name: ordered({o.name for o in clusters if o.name != c.name}) for c in clusters}
     if isinstance(value, str):
-        issues.add(key, f"'{value}' is not a topology: write full, or {{peers: {{cls-a: [cls-b]}}}} for a partial mesh")
+        issues.add(key, f"{_quote(value)} is not a topology: write full, or {{peers: {{cls-a: [cls-b]}}}} for a partial mesh")
         return True, {}
-    m = issues.mapping(value, key, TOPOLOGY_KEYS, "{peers: {cls-a: [cls-b, cls-c]}}")
+    m = issues.mapping(value, key, TOPOLOGY_KEYS, "full, or {peers: {cls-a: [cls-b, cls-c]}}")
     if m is None:
         return False, {}
     peers_raw = m.get("peers")
@@ -691,26 +719,35 @@ def _parse_topology(
         issues.add(f"{key}.peers", "must map cluster names to lists of peer names, e.g. {cls-a: [cls-b]}")
         return False, {}
     edges: dict[str, set[str]] = {c.name: set() for c in clusters}
+    # Clusters whose own peer list has a problem (reported): not also reported as "without peers".
+    rejected: set[str] = set()
     for src, dsts in peers_raw.items():
-        skey = keys.join(f"{key}.peers", str(src))
+        skey = keys.join(f"{key}.peers", _part(src))
         if src not in by_name:
-            issues.add(skey, f"'{src}' is not in mesh:clusters; the clusters are: {', '.join(sorted(by_name)) or '(none)'}")
+            issues.add(skey, f"{_quote(str(src))} is not in mesh:clusters; the clusters are: "
+                       f"{', '.join(sorted(by_name)) or '(none)'}")
             continue
         if not isinstance(dsts, list):
             issues.add(skey, f"must be a list of cluster names, got {_type_name(dsts)}")
+            rejected.add(src)
             continue
         for j, dst in enumerate(dsts):
             dkey = f"{skey}[{j}]"
-            if dst == src:
+            if not isinstance(dst, str):
+                issues.add(dkey, f"must be a cluster name, got {_type_name(dst)}")
+                rejected.add(src)
+            elif dst == src:
                 issues.add(dkey, f"'{src}' cannot peer with itself; remove it from its own list")
+                rejected.add(src)
             elif dst not in by_name:
                 issues.add(dkey, f"{json.dumps(dst)} is not in mesh:clusters; the clusters are: {', '.join(sorted(by_name))}")
+                rejected.add(src)
             else:
                 # Connections are bidirectional: a listed pair is made symmetric.
                 edges[src].add(dst)
                 edges[dst].add(src)
     for c in clusters:
-        if not edges[c.name] and len(clusters) > 1 and by_name:
+        if not edges[c.name] and len(clusters) > 1 and c.name not in rejected:
             issues.add(
                 keys.join(f"{key}.peers", c.name),
                 f"cluster {c.name} has no peer in the topology; connect it to at least one cluster or remove it "
@@ -733,10 +770,13 @@ def _check_owned_values(
     sources += [(f"{c.key}.values", c.values) for c in clusters]
     for base, vals in sources:
         for path, owner in helm_values.owned_conflicts(vals, owned):
+            reason = helm_values.OWNERSHIP_REASONS.get(owner, "mesh-owned value")
+            if len(path) < len(owner):
+                # A non-mapping in place of a mapping the program sets keys in (hubble: on).
+                reason = f"it would replace {keys.dotted(owner)}: {reason}"
             issues.add(
-                keys.render(base, path),
-                f"is set by this program ({helm_values.OWNERSHIP_REASONS.get(owner, 'mesh-owned value')}); "
-                f"remove it from values" + _owned_hint(owner),
+                keys.render(base, tuple(_part(p) if isinstance(p, str) else p for p in path)),
+                f"is set by this program ({reason}); remove it from values" + _owned_hint(owner),
             )
 
 
@@ -777,19 +817,29 @@ def _check_masquerade_safety(
             continue
         if merged.get("enableIPv4Masquerade") is False:
             continue
-        if (merged.get("ipMasqAgent") or {}).get("enabled") is True:
+        if _submap(merged, "ipMasqAgent").get("enabled") is True:
             continue
         native = merged.get("ipv4NativeRoutingCIDR")
-        try:
-            native_net = ipaddress.ip_network(native, strict=False) if native else None
-        except ValueError:
-            native_net = None
-        missing = [n for n in all_cidrs if native_net is None or not n.subnet_of(native_net)]  # type: ignore[arg-type]
+        native_net: Optional[IPv4Network] = None
+        if isinstance(native, str):
+            try:
+                net = ipaddress.ip_network(native, strict=False)
+            except ValueError:
+                pass
+            else:
+                native_net = net if isinstance(net, IPv4Network) else None
+        missing = [n for n in all_cidrs if native_net is None or not n.subnet_of(native_net)]
         if missing:
+            if native is None:
+                shown = "unset"
+            elif isinstance(native, str) and native and native.isprintable():
+                shown = native
+            else:
+                shown = json.dumps(native)
             issues.add(
                 f"{NS}:masquerade.mode",
-                f"cluster {c.name} uses routingMode native with IPv4 masquerade on, and ipv4NativeRoutingCIDR "
-                f"({native or 'unset'}) does not cover pod CIDR(s) {', '.join(map(str, missing))}: cross-cluster pod "
+                f"cluster {c.name or c.key} uses routingMode native with IPv4 masquerade on, and ipv4NativeRoutingCIDR "
+                f"({shown}) does not cover pod CIDR(s) {', '.join(map(str, missing))}: cross-cluster pod "
                 "traffic would be SNATed. Set mesh:masquerade.mode: ipMasqAgent, or enableIPv4Masquerade: false "
                 "(TKE VPC-CNI), or an ipv4NativeRoutingCIDR covering every cluster's pod CIDRs",
             )
@@ -801,8 +851,8 @@ def _check_hubble_enabled(cilium: Optional[CiliumSettings], clusters: Sequence[_
         return
     for c in clusters:
         merged = helm_values.deep_merge(cilium.values, c.values)
-        if (merged.get("hubble") or {}).get("enabled") is False:
-            where = f"{c.key}.values" if (c.values.get("hubble") or {}).get("enabled") is False else f"{NS}:cilium.values"
+        if _submap(merged, "hubble").get("enabled") is False:
+            where = f"{c.key}.values" if _submap(c.values, "hubble").get("enabled") is False else f"{NS}:cilium.values"
             issues.add(f"{NS}:hubbleRelay", f"is true but {where} sets hubble.enabled: false for {c.name or c.key}; "
                                             "set mesh:hubbleRelay: false or enable Hubble")
             return

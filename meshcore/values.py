@@ -49,6 +49,7 @@ _MESH_OWNED: tuple[Path, ...] = (
     ("clustermesh", "apiserver", "tls", "auto", "enabled"),
     ("clustermesh", "apiserver", "tls", "auto", "method"),
     ("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"),
+    ("tls", "caBundle"),
 )
 _MASQ_OWNED: tuple[Path, ...] = (
     ("enableIPv4Masquerade",),
@@ -73,6 +74,7 @@ OWNERSHIP_REASONS: dict[Path, str] = {
     ("clustermesh", "apiserver", "tls", "auto", "enabled"): "certificates come from the shared CA",
     ("clustermesh", "apiserver", "tls", "auto", "method"): "helm: cronJob deadlocks with Helm's wait in 1.18.x",
     ("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"): "the server certificate must cover the CLB VIP",
+    ("tls", "caBundle"): "the trust bundle of a CA rotation (mesh:ca)",
     ("enableIPv4Masquerade",): "masquerading",
     ("bpf", "masquerade"): "masquerading",
     ("ipMasqAgent", "enabled"): "masquerading",
@@ -162,6 +164,7 @@ def cluster_values(
     existing_lb_id: Any,
     peers: Sequence[Any],
     non_masquerade_cidrs: Optional[Sequence[str]],
+    ca_bundle: Optional[Any] = None,
 ) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 
@@ -170,6 +173,8 @@ def cluster_values(
     them in user values). ``vip`` and ``existing_lb_id`` are exclusive: the first asks
     TKE for that VIP, the second attaches the Service to a CLB the program created.
     ``non_masquerade_cidrs`` is None unless the masquerade mode is ipMasqAgent.
+    ``ca_bundle`` (PEM text of every trusted CA) is set only during a CA rotation; it
+    turns on ``tls.caBundle`` so that certificates of the old and the new CA are trusted.
     """
     values = deep_merge(base, overrides)
     annotations: dict[str, Any] = {INTERNAL_SUBNET_ANNOTATION: subnet_id}
@@ -202,6 +207,8 @@ def cluster_values(
             (("ipMasqAgent", "enabled"), True),
             (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), list(non_masquerade_cidrs)),
         ]
+    if ca_bundle is not None:
+        owned.append((("tls", "caBundle"), {"enabled": True, "content": ca_bundle}))
     for path, value in owned:
         _set(values, path, value)
     return values

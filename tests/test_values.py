@@ -70,6 +70,14 @@ def test_masquerade_values_list_every_pod_cidr() -> None:
     assert v["ipMasqAgent"] == {"enabled": True, "config": {"nonMasqueradeCIDRs": cidrs}}
 
 
+def test_ca_rotation_trusts_the_bundle(chart_schema: Any) -> None:
+    """During a CA rotation every cluster trusts the bundle of old and new CA; otherwise no bundle."""
+    assert "caBundle" not in build()["tls"]
+    v = build(ca_bundle="OLD-PEM\nNEW-PEM\n")
+    assert v["tls"]["caBundle"] == {"enabled": True, "content": "OLD-PEM\nNEW-PEM\n"}
+    assert chart_schema(v) == []
+
+
 def test_user_values_merge_under_owned_values() -> None:
     """Base, then per-cluster overrides, then the program's keys; sibling keys survive."""
     base = {"operator": {"replicas": 2, "rollOutPods": True}, "clustermesh": {"apiserver": {"replicas": 3}}}
@@ -100,8 +108,8 @@ def test_every_owned_path_is_set(mode: str) -> None:
     """The program sets everything it claims to own (so refusing it in user values is right)."""
     v = build(non_masquerade_cidrs=["172.16.0.0/16"] if mode == "ipMasqAgent" else None)
     for path in hv.owned_paths(mode):
-        if path[-1] == hv.EXISTING_LB_ANNOTATION:
-            continue  # createClb mode only (tested above)
+        if path[-1] == hv.EXISTING_LB_ANNOTATION or path == ("tls", "caBundle"):
+            continue  # createClb mode / CA rotation only (tested separately)
         node: Any = v
         for part in path:
             assert isinstance(node, dict) and part in node, f"{path} not set"

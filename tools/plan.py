@@ -59,10 +59,10 @@ class StackFileError(Exception):
 
 
 def _stringify(value: Any) -> str:
-    """A config value as the Pulumi CLI hands it to the program."""
+    """A config value as the Pulumi CLI hands it to the program (YAML timestamps as their text)."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, separators=(",", ":"), sort_keys=False)
+    return json.dumps(value, separators=(",", ":"), sort_keys=False, default=str)
 
 
 def _replace_secure(value: Any) -> tuple[Any, bool]:
@@ -92,9 +92,11 @@ def read_stack_file(path: str) -> tuple[str, dict[str, str], list[str]]:
             doc = yaml.safe_load(fh)
     except OSError as err:
         raise StackFileError(f"{path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise StackFileError(f"{path}: not UTF-8 text (byte {err.start}); save the stack file as UTF-8") from None
     except yaml.YAMLError as err:
-        raise StackFileError(f"{path}: not valid YAML: {str(err).splitlines()[0]} "
-                             f"({getattr(err, 'problem_mark', '') or ''})".replace(" ()", "")) from None
+        detail = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        raise StackFileError(f"{path}: not valid YAML: {detail}") from None
     if doc is None:
         doc = {}
     if not isinstance(doc, dict) or not isinstance(doc.get("config", {}), dict):
@@ -105,7 +107,11 @@ def read_stack_file(path: str) -> tuple[str, dict[str, str], list[str]]:
         key = str(key)
         if ":" not in key:
             raise StackFileError(f"{path}: config key '{key}' has no namespace; write {NS}:{key}")
-        value, secret = _replace_secure(value)
+        try:
+            value, secret = _replace_secure(value)
+        except RecursionError:
+            raise StackFileError(f"{path}: {key} holds a YAML alias that refers to itself (an infinite "
+                                 "value); write the value out") from None
         config[key] = _stringify(value)
         if secret:
             secret_keys.append(key)
@@ -133,8 +139,9 @@ def _contexts(raw: dict[str, Any]) -> list[str]:
     """The contexts the stack names (leniently: the program validates the entries)."""
     clusters = raw.get("clusters")
     entries = clusters if isinstance(clusters, list) else []
-    names = {e.get("context", e.get("name")) for e in entries if isinstance(e, dict)}
-    return sorted(n for n in names if isinstance(n, str) and n)
+    names = {n for e in entries if isinstance(e, dict)
+             for n in [e.get("context", e.get("name"))] if isinstance(n, str) and n}
+    return sorted(names)
 
 
 def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recording:
