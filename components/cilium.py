@@ -33,6 +33,11 @@ class CiliumReleaseArgs:
     max_connected_clusters: int
     hubble_relay: bool
     ca: SharedCa
+    """The signing CA."""
+    ca_bundle: Optional[pulumi.Input[str]]
+    """PEM of every trusted CA during a rotation, else None."""
+    identity_guard: pulumi.Output[bool]
+    """Resolves once the cluster identities are approved; fails the update otherwise."""
     endpoint: ApiserverEndpoint
     peers: Sequence[dict[str, Any]]
     """The peer entries, in the order the release lists them."""
@@ -52,7 +57,8 @@ class CiliumRelease(pulumi.ComponentResource):
             base=args.cilium.values,
             overrides=c.values,
             name=c.name,
-            cluster_id=c.id,
+            # Waits for the identity guard: no release is sent before the check passed.
+            cluster_id=args.identity_guard.apply(lambda _, cid=c.id: cid),
             max_connected_clusters=args.max_connected_clusters,
             hubble_relay=args.hubble_relay,
             ca_cert_b64=args.ca.cert_b64,
@@ -63,6 +69,7 @@ class CiliumRelease(pulumi.ComponentResource):
             existing_lb_id=args.endpoint.existing_lb_id,
             peers=args.peers,
             non_masquerade_cidrs=args.non_masquerade_cidrs,
+            ca_bundle=args.ca_bundle,
         )
         self.release = k8s.helm.v3.Release(
             name,

@@ -35,6 +35,7 @@ from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config, parse_settings
 from meshcore.errors import ConfigIssue, MeshConfigError
+from meshcore.lifecycle import identity_changes, unused_allowances
 from meshcore.values import non_masquerade_cidrs
 
 CA_NAME = "mesh-ca"
@@ -125,12 +126,42 @@ def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:
     }
 
 
+def identity_guard(settings: Settings, endpoints: Mapping[str, ApiserverEndpoint]) -> pulumi.Output[bool]:
+    """True once the stack's last deployed clusters show no unapproved identity change.
+
+    Reads this very stack's previous ``clusters`` output through a StackReference (empty on
+    a new stack). Every release's ``cluster.id`` waits for it, so a refused change stops
+    before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
+    """
+    me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+    addresses = {n: e.address_with_port if isinstance(e.address_with_port, str) else None
+                 for n, e in endpoints.items()}
+
+    def check(previous: Any) -> bool:
+        changes = identity_changes(previous, settings, addresses)
+        for change in changes:
+            if change.allowed:
+                pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; every "
+                                "workload of the cluster must be restarted after this update")
+        for name in unused_allowances(changes, settings):
+            pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
+        refused = [c.issue() for c in changes if not c.allowed]
+        if refused:
+            raise _fail(refused)
+        return True
+
+    return me.get_output("clusters").apply(check)
+
+
 @dataclass
 class Mesh:
     """What the program built, for stack outputs and tests."""
 
     settings: Settings
     ca: SharedCa
+    """The signing CA."""
+    cas: dict[int, SharedCa]
+    """Every trusted CA generation."""
     clusters: dict[str, Cluster]
     endpoints: dict[str, ApiserverEndpoint]
     peers: dict[str, MeshPeers]
@@ -155,8 +186,13 @@ class Mesh:
 
 
 def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
-    """Register the whole mesh: CA, clusters, endpoints, connections, releases."""
-    ca = SharedCa(CA_NAME)
+    """Register the whole mesh: CAs, clusters, endpoints, connections, identity guard, releases."""
+    # Generation 1 keeps the name of the first CA, so existing stacks keep its URN.
+    cas = {g: SharedCa(CA_NAME if g == 1 else f"{CA_NAME}-{g}") for g in settings.ca.generations}
+    ca = cas[settings.ca.signing]
+    ca_bundle = None
+    if len(cas) > 1:
+        ca_bundle = pulumi.Output.all(*[cas[g].cert_pem for g in sorted(cas)]).apply(lambda pems: "".join(pems))
     tencent = _tencent_providers(settings)
     clusters: dict[str, Cluster] = {}
     endpoints: dict[str, ApiserverEndpoint] = {}
@@ -182,6 +218,8 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
         for c in settings.clusters
     }
 
+    guard = identity_guard(settings, endpoints)
+
     masq_cidrs: Optional[list[str]] = None
     if settings.masquerade.mode == "ipMasqAgent":
         masq_cidrs = non_masquerade_cidrs(
@@ -199,6 +237,8 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 max_connected_clusters=settings.max_connected_clusters,
                 hubble_relay=settings.hubble_relay,
                 ca=ca,
+                ca_bundle=ca_bundle,
+                identity_guard=guard,
                 endpoint=endpoints[c.name],
                 peers=peers[c.name].entries,
                 non_masquerade_cidrs=masq_cidrs,
@@ -206,4 +246,4 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
-    return Mesh(settings, ca, clusters, endpoints, peers, releases)
+    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases)

@@ -45,7 +45,10 @@ TOP_LEVEL_KEYS = (
     "topology",
     "kubeconfig",
     "clusters",
+    "ca",
+    "allowIdentityChange",
 )
+CA_KEYS = ("generations", "signing")
 CILIUM_KEYS = ("version", "repository", "values")
 MASQUERADE_KEYS = ("mode", "extraNonMasqueradeCidrs")
 MASQUERADE_MODES = ("none", "ipMasqAgent")
@@ -110,6 +113,18 @@ class MasqueradeSettings:
 
 
 @dataclass(frozen=True)
+class CaSettings:
+    """The mesh CAs: every generation listed is trusted; ``signing`` signs the certificates.
+
+    One generation (the default, ``[1]``) is the normal state. A rotation lists two: add the
+    new one (both trusted, the old still signing), switch ``signing``, then drop the old one.
+    """
+
+    generations: tuple[int, ...]
+    signing: int
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole validated ``mesh:*`` configuration of a stack."""
 
@@ -122,6 +137,9 @@ class Settings:
     kubeconfig: Optional[str]
     clusters: tuple[ClusterSettings, ...]
     peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ca: "CaSettings" = field(default_factory=lambda: CaSettings(generations=(1,), signing=1))
+    allow_identity_change: frozenset[str] = frozenset()
+    """Clusters whose Cilium name or id may change in this update (a disruptive, deliberate act)."""
     """Cluster name -> its peers' names, symmetric, ordered by peer cluster id."""
 
     def cluster(self, name: str) -> ClusterSettings:
@@ -338,6 +356,8 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     _check_masquerade_safety(cilium, partials, masquerade, issues)
     if hubble_relay:
         _check_hubble_enabled(cilium, partials, issues)
+    ca = _parse_ca(raw.get("ca", {}), issues)
+    allowed = _parse_allow_identity_change(raw.get("allowIdentityChange", []), partials, issues)
 
     if issues.items:
         raise MeshConfigError(issues.items)
@@ -351,7 +371,52 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
         kubeconfig=kubeconfig,
         clusters=tuple(clusters),
         peers=peers,
+        ca=ca,
+        allow_identity_change=allowed,
     )
+
+
+def _parse_ca(value: Any, issues: _Issues) -> CaSettings:
+    key = f"{NS}:ca"
+    default = CaSettings(generations=(1,), signing=1)
+    m = issues.mapping(value, key, CA_KEYS, "{generations: [1, 2], signing: 1}")
+    if m is None:
+        return default
+    gens_raw = m.get("generations", [1])
+    gens: list[int] = []
+    if not isinstance(gens_raw, list) or not gens_raw:
+        issues.add(f"{key}.generations", f"must be a non-empty list of CA generations (1, 2, ...), got "
+                                         f"{_type_name(gens_raw)}")
+        return default
+    for i, g in enumerate(gens_raw):
+        n = issues.integer(g, f"{key}.generations[{i}]", 1, 1000, "a CA generation")
+        if n is not None:
+            if n in gens:
+                issues.add(f"{key}.generations[{i}]", f"generation {n} is listed twice")
+            else:
+                gens.append(n)
+    if len(gens_raw) > 2:
+        issues.add(f"{key}.generations", "list at most two generations: the CA being retired and its successor")
+    signing = m.get("signing", gens[0] if len(gens) == 1 else None)
+    if signing is None:
+        issues.add(f"{key}.signing", "is required while two CA generations are trusted: the one that signs")
+        return default
+    if signing not in gens:
+        issues.add(f"{key}.signing", f"{json.dumps(signing)} is not one of mesh:ca.generations {gens}")
+        return default
+    return CaSettings(generations=tuple(gens), signing=int(signing))
+
+
+def _parse_allow_identity_change(value: Any, partials: Sequence[_Partial], issues: _Issues) -> frozenset[str]:
+    key = f"{NS}:allowIdentityChange"
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        issues.add(key, f"must be a list of cluster names, got {_type_name(value)}")
+        return frozenset()
+    names = {c.name for c in partials if c.name}
+    for i, v in enumerate(value):
+        if v not in names:
+            issues.add(f"{key}[{i}]", f"{_quote(v)} is not in mesh:clusters; list the cluster's new name")
+    return frozenset(value)
 
 
 def _parse_max_connected(raw: Mapping[str, Any], issues: _Issues) -> int:

@@ -20,10 +20,20 @@ CLB_VIP_PREFIX = "10.250.0."
 
 
 class ComputingMocks(pulumi.runtime.Mocks):
-    """The outputs a provider would compute (the recording monitor echoes no inputs)."""
+    """The outputs a provider would compute (the recording monitor echoes no inputs).
+
+    ``previous`` is what the stack last deployed: its ``clusters`` output, answered to the
+    program's StackReference to itself.
+    """
+
+    def __init__(self, previous: dict | None = None) -> None:
+        self.previous = previous
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state: dict = {}
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs = {"clusters": self.previous} if self.previous is not None else {}
+            return args.name, {"name": args.name, "outputs": outputs}
         if args.typ == "tls:index/privateKey:PrivateKey":
             state["privateKeyPem"] = CA_KEY_PEM
         elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":

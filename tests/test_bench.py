@@ -28,5 +28,5 @@ def test_manual_procedure_counts() -> None:
 def test_measure_reports_a_real_plan(tmp_path) -> None:
     """One small measurement end to end: counts come from the plan's graph.json."""
     r = bench.measure(3, tmp_path)
-    assert r.resources == 3 + 6 * 3 and r.per_cluster == "6" and r.depth == 3
+    assert r.resources == 4 + 6 * 3 and r.per_cluster == "6" and r.depth == 3
     assert r.seconds > 0 and r.peak_mib > 0 and r.values_kib > 0

@@ -31,7 +31,7 @@ Path_ = tuple[str, ...]
 
 IDENTITY = {("cluster", "name"), ("cluster", "id"), ("clustermesh", "maxConnectedClusters")}
 """Changing these changes the mesh identity: every workload must restart (Cilium docs)."""
-CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
+CA = {("tls", "ca", "cert"), ("tls", "ca", "key"), ("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
 NO_AGENT_RESTART: tuple[tuple[Path_, str], ...] = (
     (("clustermesh", "config"), "peer list: Secret data, read live by KVStoreMesh"),
     (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), "masquerade CIDRs: file reloaded live by the agent"),
@@ -134,7 +134,7 @@ def classify(path: Path_) -> tuple[str, str]:
     if path in IDENTITY:
         return "identity", "changes the cluster's mesh identity: every workload must restart"
     if path in CA:
-        return "ca", "changes the shared CA: every mesh certificate is re-issued; see the CA rotation notes"
+        return "ca", "changes the mesh CA or its trust bundle: certificates are re-issued; see README, Lifecycle"
     for prefix, why in NO_AGENT_RESTART:
         if path[: len(prefix)] == prefix:
             return "none", why

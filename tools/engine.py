@@ -131,6 +131,22 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, {})
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state)
 
+    def ReadResource(self, request: Any) -> Any:
+        resp = super().ReadResource(request)
+        self.recording.resources[resp.urn] = Registration(
+            urn=resp.urn,
+            type=request.type,
+            name=request.name,
+            custom=True,
+            parent=request.parent,
+            provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+            dependencies=sorted(set(request.dependencies)),
+            protect=False,
+            inputs=struct_to_dict(request.properties),
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+        )
+        return resp
+
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn.split("::")[2] == STACK_TYPE:
             self.recording.outputs = struct_to_dict(request.outputs)
@@ -156,6 +172,7 @@ def run_program(
     mocks: pulumi.runtime.Mocks,
     preview: bool,
     recording: Optional[Recording] = None,
+    organization: str = "organization",
 ) -> Recording:
     """Run ``program`` (a ``__main__.py``) once on the mock engine and return what it registered.
 
@@ -169,7 +186,8 @@ def run_program(
     logger.addHandler(_ListHandler(recording.logs))
     monitor = RecordingMonitor(mocks, recording)
     set_all_config(dict(config), list(secret_keys))
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, logger=logger, monitor=monitor,
+                             organization=organization)
     # The language host runs the program inside a fresh root Stack and registers its
     # outputs at the end; set_mocks made (and finished) a root of its own.
     runtime_settings.ROOT.set(None)

@@ -1,0 +1,81 @@
+"""Changes to a running mesh that must never happen by accident.
+
+A cluster's Cilium identity (``cluster.name``, ``cluster.id``) is baked into every
+security identity, CiliumEndpoint and peer's view of it; changing it on a cluster with
+workloads needs every workload restarted (Cilium docs), and the peers must drop the old
+identity. The program compares the stack's config with what the stack last deployed (its
+own ``clusters`` output) and refuses an identity change unless the cluster is named in
+``mesh:allowIdentityChange``.
+
+- same name, another ``id``: an id change;
+- a new name on a context or mesh address that a now-absent cluster used: a rename;
+- a cluster absent from the config: a removal, which is allowed (its release and its peer
+  entries go, the other clusters keep everything else).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from meshcore.config import NS, Settings
+from meshcore.errors import ConfigIssue
+
+
+@dataclass(frozen=True)
+class IdentityChange:
+    key: str
+    """The config key of the change, e.g. ``mesh:clusters[1].id``."""
+    cluster: str
+    description: str
+    allowed: bool
+
+    def issue(self) -> ConfigIssue:
+        return ConfigIssue(
+            self.key,
+            f"{self.description}: this changes the Cilium identity of a running cluster (every workload "
+            f"must restart, peers drop the old identity). Revert it, or add {self.cluster} to "
+            "mesh:allowIdentityChange for this update (see README, Lifecycle)",
+        )
+
+
+def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
+                     mesh_address: Mapping[str, Optional[str]]) -> list[IdentityChange]:
+    """Identity changes between the last deployed ``clusters`` output and ``settings``.
+
+    ``mesh_address`` maps each configured cluster to its ``host:port`` when known from
+    config (vip mode), else None.
+    """
+    if not isinstance(previous, Mapping):
+        return []
+    out: list[IdentityChange] = []
+    current = {c.name for c in settings.clusters}
+    gone = {n: v for n, v in previous.items() if n not in current and isinstance(v, Mapping)}
+    for c in settings.clusters:
+        allowed = c.name in settings.allow_identity_change
+        before = previous.get(c.name)
+        if isinstance(before, Mapping):
+            old_id = before.get("id")
+            if old_id is not None and float(old_id) != float(c.id):
+                out.append(IdentityChange(f"{c.key}.id", c.name,
+                                          f"cluster {c.name} was deployed with id {int(float(old_id))}, now {c.id}",
+                                          allowed))
+            continue
+        for old_name, old in sorted(gone.items()):
+            same_context = old.get("context") == c.context
+            same_address = mesh_address.get(c.name) is not None and old.get("meshAddress") == mesh_address[c.name]
+            if same_context or same_address:
+                what = f"context {c.context}" if same_context else f"mesh address {mesh_address[c.name]}"
+                out.append(IdentityChange(f"{c.key}.name", c.name,
+                                          f"cluster {old_name} ({what}) is now named {c.name}", allowed))
+                break
+    return out
+
+
+def unused_allowances(changes: list[IdentityChange], settings: Settings) -> list[str]:
+    """Names in mesh:allowIdentityChange with no identity change: the override should go."""
+    changed = {c.cluster for c in changes}
+    return sorted(n for n in settings.allow_identity_change if n not in changed)
+
+
+__all__ = ["IdentityChange", "identity_changes", "unused_allowances", "NS"]

@@ -1,0 +1,177 @@
+"""Lifecycle: removing clusters, refusing identity changes, rotating the CA."""
+
+from __future__ import annotations
+
+import base64
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from components.program import InvalidConfig
+from meshcore.config import parse_settings
+from meshcore.lifecycle import identity_changes
+from tests.conftest import cluster_entry, mesh_config, write_stack
+from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, run
+from tools import render
+from tools.engine import Recording
+from tools.plan import plan
+from tools.render import scrub
+from meshcore.values import PEER_DEPENDENT_PATHS
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+def deployed(raw: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    """The `clusters` output a deployment of ``raw`` leaves in the stack."""
+    (tmp_path / "before").mkdir()
+    return scrub(run(raw, tmp_path / "before").outputs)["clusters"]
+
+
+def _issue_keys(err: BaseException) -> list[str]:
+    """The config keys of the InvalidConfig behind ``err`` (the SDK may wrap it)."""
+    while err is not None and not isinstance(err, InvalidConfig):
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    assert isinstance(err, InvalidConfig), "the update must fail with InvalidConfig"
+    return [i.key for i in err.issues]
+
+
+def test_identity_change_is_refused_before_any_release(tmp_path: Path) -> None:
+    """Changing a deployed cluster's id fails the update, naming the key; no release is registered."""
+    raw = mesh_config(3)
+    previous = deployed(raw, tmp_path)
+    changed = copy.deepcopy(raw)
+    changed["clusters"][1]["id"] = 9
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(Exception) as exc:
+        run(changed, tmp_path, mocks=ComputingMocks(previous), recording=recording)
+    assert _issue_keys(exc.value) == ["mesh:clusters[1].id"]
+    assert by_type(recording, RELEASE) == []
+    errors = [m for lvl, m in recording.logs if lvl == "error"]
+    assert any("deployed with id 2, now 9" in m and "mesh:allowIdentityChange" in m for m in errors)
+
+
+def test_rename_on_the_same_context_is_refused(tmp_path: Path) -> None:
+    """A new name where a removed cluster's context was is a rename, refused at the new name."""
+    raw = mesh_config(2)
+    previous = deployed(raw, tmp_path)
+    renamed = copy.deepcopy(raw)
+    renamed["clusters"][1].update(name="cls-renamed1", context="cls-00000002")
+    with pytest.raises(Exception) as exc:
+        run(renamed, tmp_path, mocks=ComputingMocks(previous))
+    assert _issue_keys(exc.value) == ["mesh:clusters[1].name"]
+
+
+def test_allowed_identity_change_goes_through_loudly(tmp_path: Path) -> None:
+    """Listed in mesh:allowIdentityChange, the change applies with a warning to restart workloads."""
+    raw = mesh_config(2)
+    previous = deployed(raw, tmp_path)
+    changed = copy.deepcopy(raw)
+    changed["clusters"][1]["id"] = 9
+    changed["allowIdentityChange"] = ["cls-00000002"]
+    rec = run(changed, tmp_path, mocks=ComputingMocks(previous))
+    assert scrub(one(rec, RELEASE, "cls-00000002-cilium").inputs["values"])["cluster"]["id"] == 9
+    warnings = [m for lvl, m in rec.logs if lvl == "warning"]
+    assert any("mesh:clusters[1].id" in m and "restarted" in m for m in warnings)
+
+
+def test_unused_allowance_is_reported(tmp_path: Path) -> None:
+    """An override left in place after its update is pointed out."""
+    raw = mesh_config(2, allowIdentityChange=["cls-00000001"])
+    rec = run(raw, tmp_path, mocks=ComputingMocks(deployed(mesh_config(2), tmp_path)))
+    assert any("lists cls-00000001, whose identity does not change" in m for lvl, m in rec.logs if lvl == "warning")
+
+
+def test_removal_and_addition_are_not_identity_changes() -> None:
+    """A removed cluster and a new cluster on a new context are ordinary changes."""
+    settings = parse_settings(mesh_config(3))
+    previous = {"cls-00000001": {"id": 1, "context": "cls-00000001"},
+                "cls-gone0001": {"id": 7, "context": "cls-gone0001", "meshAddress": "10.9.9.9:2379"}}
+    assert identity_changes(previous, settings, {}) == []
+    assert identity_changes(None, settings, {}) == []
+    moved = {"cls-gone0001": {"id": 7, "context": "other", "meshAddress": "10.0.2.100:2379"}}
+    changes = identity_changes(moved, settings, {"cls-00000002": "10.0.2.100:2379"})
+    assert [(c.key, c.allowed) for c in changes] == [("mesh:clusters[1].name", False)]
+
+
+def _leaves(node: Any, prefix: tuple = ()) -> dict:
+    if isinstance(node, dict) and node:
+        out: dict = {}
+        for k, v in node.items():
+            out.update(_leaves(v, (*prefix, k)))
+        return out
+    return {prefix: node}
+
+
+@pytest.mark.parametrize("masquerade", ["none", "ipMasqAgent"])
+def test_removing_a_cluster_touches_only_peer_lists(tmp_path: Path, masquerade: str) -> None:
+    """N+1 -> N: the removed cluster's resources go; the others lose it from peer lists (and CIDRs) only."""
+    def stack(n: int) -> dict:
+        return mesh_config(n, masquerade={"mode": masquerade})
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before = plan(str(write_stack(tmp_path / "a", stack(4))), mocks=ComputingMocks())
+    after = plan(str(write_stack(tmp_path / "b", stack(3))), mocks=ComputingMocks())
+    gone = {u for u in before.resources if "cls-00000004" in u}
+    assert len(gone) == 6 and not any("cls-00000004" in u for u in after.resources)
+    fa, fb = render.artefacts(before), render.artefacts(after)
+    allowed = set(PEER_DEPENDENT_PATHS if masquerade == "ipMasqAgent" else PEER_DEPENDENT_PATHS[:1])
+    for i in (1, 2, 3):
+        old = _leaves(yaml.safe_load(fa[f"values/cls-{i:08d}.yaml"]))
+        new = _leaves(yaml.safe_load(fb[f"values/cls-{i:08d}.yaml"]))
+        assert {p for p in old.keys() | new.keys() if old.get(p) != new.get(p)} == allowed
+        assert "cls-00000004" not in fb[f"values/cls-{i:08d}.yaml"]
+
+
+def test_ca_rotation_trusts_both_then_switches(tmp_path: Path, chart_schema: Any) -> None:
+    """generations [1, 2]: two protected CAs, every cluster trusts both, `signing` picks tls.ca."""
+    for signing in (1, 2):
+        (tmp_path / str(signing)).mkdir()
+        rec = run(mesh_config(2, ca={"generations": [1, 2], "signing": signing}), tmp_path / str(signing))
+        cas = sorted(r.name for r in by_type(rec, "mesh:pki:SharedCa"))
+        assert cas == ["mesh-ca", "mesh-ca-2"]
+        assert all(r.protect for r in rec.resources.values() if r.type.startswith("tls:"))
+        assert len(by_type(rec, "tls:index/privateKey:PrivateKey")) == 2
+        signer = one(rec, "tls:index/privateKey:PrivateKey", "mesh-ca-key" if signing == 1 else "mesh-ca-2-key")
+        for r in by_type(rec, RELEASE):
+            values = scrub(r.inputs["values"])
+            assert values["tls"]["caBundle"] == {"enabled": True, "content": CA_CERT_PEM * 2}
+            assert base64.b64decode(values["tls"]["ca"]["cert"]).decode() == CA_CERT_PEM
+            assert signer.urn in r.dependencies
+            assert chart_schema(values) == []
+
+
+def test_one_ca_generation_means_no_bundle(tmp_path: Path) -> None:
+    """The default (generation 1 only) keeps the original CA names and sets no trust bundle."""
+    rec = run(mesh_config(2), tmp_path)
+    assert [r.name for r in by_type(rec, "mesh:pki:SharedCa")] == ["mesh-ca"]
+    assert all("caBundle" not in r.inputs["values"]["tls"] for r in by_type(rec, RELEASE))
+
+
+@pytest.mark.parametrize("ca, key", [
+    ({"generations": [1, 2]}, "mesh:ca.signing"),
+    ({"generations": [1, 2], "signing": 3}, "mesh:ca.signing"),
+    ({"generations": [1, 1]}, "mesh:ca.generations[1]"),
+    ({"generations": []}, "mesh:ca.generations"),
+    ({"generations": [1, 2, 3], "signing": 2}, "mesh:ca.generations"),
+    ({"rotate": True}, "mesh:ca.rotate"),
+])
+def test_ca_config_is_validated(ca: dict, key: str) -> None:
+    """A rotation config that does not say which CA signs, or lists too many, is refused."""
+    from meshcore.errors import MeshConfigError
+
+    with pytest.raises(MeshConfigError) as exc:
+        parse_settings(mesh_config(2, ca=ca))
+    assert key in [i.key for i in exc.value.issues]
+
+
+def test_allow_identity_change_names_configured_clusters() -> None:
+    """The override lists cluster names of this stack."""
+    from meshcore.errors import MeshConfigError
+
+    with pytest.raises(MeshConfigError) as exc:
+        parse_settings(mesh_config(2, allowIdentityChange=["cls-nothere"]))
+    assert [i.key for i in exc.value.issues] == ["mesh:allowIdentityChange[0]"]
