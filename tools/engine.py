@@ -4,7 +4,7 @@ This is a test double for the *engine and the cloud* only: the program, its conf
 and its components are exactly those ``pulumi up`` runs. The program is started the
 way Pulumi's Python language host starts it (``run_in_stack``), so stack exports are
 registered as the real engine would see them. The recording monitor keeps every
-``RegisterResource`` request as sent (inputs with their secret and unknown markers,
+``RegisterResource`` (and ``ReadResource``) request as sent (inputs with their secret and unknown markers,
 parent, provider, dependencies, protect) and the stack's outputs.
 
 Two behaviours of the plain ``MockMonitor`` are corrected to match the engine:
@@ -85,7 +85,20 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording) -> None:
         super().__init__(mocks)
         self.recording = recording
-        self._types: dict[str, str] = {}
+
+    def _record(self, urn: str, request: Any, inputs: dict[str, Any], custom: bool, protect: bool) -> None:
+        self.recording.resources[urn] = Registration(
+            urn=urn,
+            type=request.type,
+            name=request.name,
+            custom=custom,
+            parent=request.parent,
+            provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
+            dependencies=sorted(set(request.dependencies)),
+            protect=protect,
+            inputs=inputs,
+            additional_secret_outputs=list(request.additionalSecretOutputs),
+        )
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
         qualified = type_
@@ -102,18 +115,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         if urn in self.recording.resources:
             raise ValueError(f"duplicate resource URN {urn}: two resources have the same type and name")
         inputs = struct_to_dict(request.object)
-        self.recording.resources[urn] = Registration(
-            urn=urn,
-            type=request.type,
-            name=request.name,
-            custom=bool(request.custom),
-            parent=request.parent,
-            provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
-            dependencies=sorted(set(request.dependencies)),
-            protect=bool(request.protect),
-            inputs=inputs,
-            additional_secret_outputs=list(request.additionalSecretOutputs),
-        )
+        self._record(urn, request, inputs, custom=bool(request.custom), protect=bool(request.protect))
         # A resource's outputs are what the mocks compute for it. Unlike the engine, the
         # inputs are not echoed back: the program reads no input back from a resource,
         # and decoding every Helm value again would dominate the cost of a large mesh.
@@ -132,19 +134,9 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state)
 
     def ReadResource(self, request: Any) -> Any:
+        # A read (e.g. a StackReference): recorded like a registration, as a preview lists it.
         resp = super().ReadResource(request)
-        self.recording.resources[resp.urn] = Registration(
-            urn=resp.urn,
-            type=request.type,
-            name=request.name,
-            custom=True,
-            parent=request.parent,
-            provider=request.provider.rsplit("::", 1)[0] if request.provider else "",
-            dependencies=sorted(set(request.dependencies)),
-            protect=False,
-            inputs=struct_to_dict(request.properties),
-            additional_secret_outputs=list(request.additionalSecretOutputs),
-        )
+        self._record(resp.urn, request, struct_to_dict(request.properties), custom=True, protect=False)
         return resp
 
     def RegisterResourceOutputs(self, request: Any) -> Any:

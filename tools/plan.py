@@ -44,8 +44,8 @@ SECRET_PLACEHOLDER = "[secret]"
 
 
 class PlanMocks(pulumi.runtime.Mocks):
-    """Providers offline: they compute nothing, so ids and computed outputs are unknown
-    (the engine echoes the inputs as outputs, as in a preview)."""
+    """Providers offline: they compute nothing, so ids and computed outputs are unknown, as
+    in a preview of a new stack; the stack's StackReference to itself finds no outputs."""
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
         if args.typ == "pulumi:pulumi:StackReference":
