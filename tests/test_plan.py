@@ -129,6 +129,8 @@ def test_secure_values_stay_secret(tmp_path: Path) -> None:
 
 
 PEM = re.compile(r"-----BEGIN [A-Z ]+-----")
+KUBECONFIG_FIELDS = re.compile(r"client-key-data|client-certificate-data|certificate-authority-data|\btoken\b|"
+                               r"current-context|apiVersion: v1\s+kind: Config")
 
 
 def test_no_secret_reaches_plan_files_or_outputs(tmp_path: Path) -> None:
@@ -141,6 +143,7 @@ def test_no_secret_reaches_plan_files_or_outputs(tmp_path: Path) -> None:
         assert CA_KEY_PEM not in content, path
         assert "TEST-TOKEN" not in content and "offline-plan.invalid" not in content, path
         assert not PEM.search(content), path
+        assert not KUBECONFIG_FIELDS.search(content), path
     for name in ("cls-00000001", "cls-00000002", "cls-00000003"):
         values = yaml.safe_load(files[f"values/{name}.yaml"])
         assert values["tls"]["ca"]["key"] == "[secret]"
