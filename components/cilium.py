@@ -43,6 +43,11 @@ class CiliumReleaseArgs:
     """The peer entries, in the order the release lists them."""
     non_masquerade_cidrs: Optional[Sequence[str]]
     provider: k8s.Provider
+    k8s_service_host: Optional[pulumi.Input[str]] = None
+    """Created clusters: the apiserver address read from the cluster; else None (values decide)."""
+    k8s_service_port: Optional[int] = None
+    depends_on: Sequence[pulumi.Resource] = ()
+    """What must exist in the cluster before Cilium (created clusters: TKE DaemonSets disabled, ...)."""
 
 
 class CiliumRelease(pulumi.ComponentResource):
@@ -54,7 +59,7 @@ class CiliumRelease(pulumi.ComponentResource):
         super().__init__(TYPE_TOKEN, name, None, opts)
         c = args.cluster
         values = cluster_values(
-            base=args.cilium.values,
+            base=args.cilium.base_values,
             overrides=c.values,
             name=c.name,
             # Waits for the identity guard: no release is sent before the check passed.
@@ -70,6 +75,8 @@ class CiliumRelease(pulumi.ComponentResource):
             peers=args.peers,
             non_masquerade_cidrs=args.non_masquerade_cidrs,
             ca_bundle=args.ca_bundle,
+            k8s_service_host=args.k8s_service_host,
+            k8s_service_port=args.k8s_service_port,
         )
         self.release = k8s.helm.v3.Release(
             name,
@@ -79,6 +86,7 @@ class CiliumRelease(pulumi.ComponentResource):
             version=args.cilium.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.cilium.repository),
             values=values,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider),
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                        depends_on=list(args.depends_on) or None),
         )
         self.register_outputs({"status": self.release.status})

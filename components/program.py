@@ -11,6 +11,11 @@ The graph (per stack):
                    (CLB in createClb)    │ │
     Cluster[c] ── MeshPeers[c] <─────────┘ │ (peer entries: the others' endpoints)
     Cluster[c] ── CiliumRelease[c] ── Release "cilium"
+    Cluster[c] ── TkeNodePool[c]  (created clusters only: after the release)
+
+A created cluster (``create:``) adds, inside Cluster[c]: TKE Cluster → ClusterEndpoint →
+k8s Provider → cni-config ConfigMap, DaemonSet patches, default/kubernetes Endpoints read;
+the release waits for those, and the node pool for the release (components/cluster.py).
 
 Every peer address is config or a CLB output, so no release waits for another and
 the whole mesh comes up in one ``pulumi up`` with a depth that does not grow with N.
@@ -19,7 +24,7 @@ the whole mesh comes up in one ``pulumi up`` with a depth that does not grow wit
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import pulumi
@@ -29,7 +34,7 @@ from tencentcloud_iac_pulumi import Provider as TencentProvider
 
 from components.ca import SharedCa
 from components.cilium import CiliumRelease, CiliumReleaseArgs
-from components.cluster import Cluster, ClusterArgs
+from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import kubeconfig as kc
@@ -78,10 +83,15 @@ def load_settings() -> Settings:
 
 
 def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """Each cluster's minimal kubeconfig text (to be wrapped as a secret at once).
+    """Each context cluster's minimal kubeconfig text (to be wrapped as a secret at once).
 
-    A missing file or context is a config problem, reported for every cluster at once.
+    Only clusters with ``kubeconfigFrom: context`` (the default) need a context; the file is
+    read only when there is at least one. A missing file or context is a config problem,
+    reported for every cluster at once.
     """
+    wanted = [c for c in settings.clusters if c.kubeconfig_from == "context" and c.context is not None]
+    if not wanted:
+        return {}
     files = kc.kubeconfig_files(settings.kubeconfig, environ)
     key = f"{NS}:kubeconfig"
 
@@ -100,18 +110,19 @@ def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ
                                       "or $KUBECONFIG to the merged kubeconfig of the mesh clusters")]) from None
     except (ValueError, yaml.YAMLError) as err:
         raise _fail([ConfigIssue(key, f"invalid kubeconfig: {err}")]) from None
-    issues = kc.check_contexts(config, [(f"{c.key}.context", c.context) for c in settings.clusters])
+    issues = kc.check_contexts(config, [(f"{c.key}.context", c.context) for c in wanted])  # type: ignore[misc]
     if issues:
         raise _fail(issues)
     try:
-        return {c.name: kc.minimal(config, c.context, read_bytes) for c in settings.clusters}
+        return {c.name: kc.minimal(config, c.context, read_bytes) for c in wanted}  # type: ignore[arg-type]
     except OSError as err:
         raise _fail([ConfigIssue(key, f"cannot read {err.filename}, referenced by the kubeconfig: {err.strerror}")]) from None
 
 
 def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:
-    """One Tencent provider per region that needs one (createClb); never the default provider."""
-    regions = sorted({c.region for c in settings.clusters if c.apiserver.create_clb})
+    """One Tencent provider per region that needs one (createClb, kubeconfigFrom: tkeApi, create);
+    never the default provider."""
+    regions = sorted({c.region for c in settings.clusters if c.needs_tencent})
     if not regions:
         return {}
     cfg = pulumi.Config("tencentcloud")
@@ -166,6 +177,8 @@ class Mesh:
     endpoints: dict[str, ApiserverEndpoint]
     peers: dict[str, MeshPeers]
     releases: dict[str, CiliumRelease]
+    node_pools: dict[str, TkeNodePool] = field(default_factory=dict)
+    """The node pools of created clusters, added after their releases."""
 
     def outputs(self) -> dict[str, Any]:
         """The stack outputs contract (see README, "Stack outputs")."""
@@ -174,7 +187,8 @@ class Mesh:
                 c.name: {
                     "id": c.id,
                     "region": c.region,
-                    "context": c.context,
+                    # "" for clusters reached without a kubeconfig context (tkeApi, create).
+                    "context": c.context or "",
                     "meshAddress": self.endpoints[c.name].address_with_port,
                     "peers": list(self.settings.peers[c.name]),
                 }
@@ -197,10 +211,18 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
     clusters: dict[str, Cluster] = {}
     endpoints: dict[str, ApiserverEndpoint] = {}
     for c in settings.clusters:
+        kubeconfig = kubeconfigs.get(c.name) if c.kubeconfig_from == "context" else None
         cluster = Cluster(
             c.name,
-            ClusterArgs(cluster_name=c.name, region=c.region, kubeconfig=pulumi.Output.secret(kubeconfigs[c.name]),
-                        context=c.context),
+            ClusterArgs(
+                cluster_name=c.name,
+                region=c.region,
+                kubeconfig=pulumi.Output.secret(kubeconfig) if kubeconfig is not None else None,
+                context=c.context,
+                tke_api=c.tke_api,
+                create=c.create,
+                tencent_provider=tencent.get(c.region),
+            ),
         )
         clusters[c.name] = cluster
         endpoints[c.name] = ApiserverEndpoint(
@@ -243,7 +265,20 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 peers=peers[c.name].entries,
                 non_masquerade_cidrs=masq_cidrs,
                 provider=clusters[c.name].provider,
+                k8s_service_host=clusters[c.name].k8s_service_host,
+                k8s_service_port=clusters[c.name].k8s_service_port,
+                depends_on=clusters[c.name].release_dependencies,
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
-    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases)
+    # Nodes of created clusters come last: no node may run without Cilium.
+    node_pools: dict[str, TkeNodePool] = {
+        c.name: TkeNodePool(
+            f"{c.name}-nodepool",
+            TkeNodePoolArgs(cluster=clusters[c.name], create=c.create, tencent_provider=tencent[c.region],
+                            after=[releases[c.name].release]),
+            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
+        )
+        for c in settings.clusters if c.create is not None
+    }
+    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, node_pools)

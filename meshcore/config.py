@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from meshcore import keys, values as helm_values
+from meshcore import keys, presets, values as helm_values
 from meshcore.errors import ConfigIssue, MeshConfigError
 
 NS = "mesh"
@@ -32,6 +32,11 @@ DEFAULT_APISERVER_PORT = 2379
 CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]\Z")
 SUBNET_ID_RE = re.compile(r"^subnet-[a-z0-9]{8}\Z")
 VPC_ID_RE = re.compile(r"^vpc-[a-z0-9]{8}\Z")
+SG_ID_RE = re.compile(r"^sg-[a-z0-9]{8}\Z")
+KEY_ID_RE = re.compile(r"^skey-[a-z0-9]{8}\Z")
+TKE_CLUSTER_ID_RE = re.compile(r"^cls-[a-z0-9]{8}\Z")
+K8S_VERSION_RE = re.compile(r"^1\.[0-9]{1,2}\.[0-9]{1,3}\Z")
+INSTANCE_TYPE_RE = re.compile(r"^[A-Za-z0-9]+\.[A-Za-z0-9]+\Z")
 REGION_RE = re.compile(r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?\Z")
 CHART_1_18_RE = re.compile(r"^v?1\.18\.(0|[1-9][0-9]*)\Z")
 REPOSITORY_RE = re.compile(r"^(https?|oci)://[^\s]+\Z")
@@ -49,10 +54,19 @@ TOP_LEVEL_KEYS = (
     "allowIdentityChange",
 )
 CA_KEYS = ("generations", "signing")
-CILIUM_KEYS = ("version", "repository", "values")
+CILIUM_KEYS = ("version", "repository", "preset", "values")
 MASQUERADE_KEYS = ("mode", "extraNonMasqueradeCidrs")
 MASQUERADE_MODES = ("none", "ipMasqAgent")
-CLUSTER_KEYS = ("name", "id", "region", "context", "podCidrs", "apiserver", "values")
+CLUSTER_KEYS = ("name", "id", "region", "context", "kubeconfigFrom", "tkeApi", "create", "podCidrs", "apiserver", "values")
+KUBECONFIG_FROM = ("context", "tkeApi")
+TKE_API_KEYS = ("endpoint", "enable", "subnetId", "securityGroup")
+TKE_API_ENDPOINTS = ("intranet", "internet")
+CREATE_KEYS = ("vpcId", "version", "serviceCidr", "eniSubnetIds", "endpointSubnetId", "deletionProtection", "nodePool")
+NODE_POOL_KEYS = ("subnetIds", "instanceType", "minSize", "maxSize", "desiredCapacity", "systemDiskType", "systemDiskSize",
+                  "securityGroupIds", "keyIds")
+SYSTEM_DISK_TYPES = ("CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD", "CLOUD_HSSD", "CLOUD_TSSD", "LOCAL_BASIC", "LOCAL_SSD")
+MAX_NODE_POOL_SIZE = 2000
+"""An upper bound on a node pool's maxSize, to catch typos (TKE's own quotas are per account)."""
 APISERVER_KEYS = ("subnetId", "vip", "createClb", "vpcId", "port")
 TOPOLOGY_KEYS = ("peers",)
 
@@ -74,6 +88,51 @@ class ApiserverSettings:
 
 
 @dataclass(frozen=True)
+class TkeApiSettings:
+    """How an existing cluster's kubeconfig is fetched through the TKE API (``kubeconfigFrom: tkeApi``)."""
+
+    endpoint: str
+    """``intranet`` (the default) or ``internet``: which of the cluster's kubeconfigs is used."""
+    enable: bool
+    """True: the program enables that endpoint (a ``ClusterEndpoint`` resource); False: it must be on already."""
+    subnet_id: Optional[str]
+    """The intranet endpoint's subnet (enable + intranet)."""
+    security_group: Optional[str]
+    """The internet endpoint's security group (enable + internet)."""
+
+
+@dataclass(frozen=True)
+class NodePoolSettings:
+    """The node pool of a created cluster, added once Cilium is installed."""
+
+    subnet_ids: tuple[str, ...]
+    instance_type: str
+    min_size: int
+    max_size: int
+    desired_capacity: int
+    system_disk_type: Optional[str]
+    system_disk_size: Optional[int]
+    security_group_ids: tuple[str, ...]
+    key_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CreateSettings:
+    """A TKE cluster the program creates, Cilium-ready (``create:``)."""
+
+    vpc_id: str
+    version: str
+    """The Kubernetes version (``cluster_version``)."""
+    service_cidr: IPv4Network
+    eni_subnet_ids: tuple[str, ...]
+    """The VPC-CNI pod subnets."""
+    endpoint_subnet_id: str
+    """The subnet of the cluster's intranet apiserver endpoint, which the program enables and uses."""
+    deletion_protection: bool
+    node_pool: NodePoolSettings
+
+
+@dataclass(frozen=True)
 class ClusterSettings:
     """One member of the mesh."""
 
@@ -84,11 +143,21 @@ class ClusterSettings:
     id: int
     """Cilium ``cluster.id``."""
     region: str
-    context: str
+    context: Optional[str]
+    """The kubeconfig context (``kubeconfigFrom: context``), else None."""
     pod_cidrs: tuple[IPv4Network, ...]
     apiserver: ApiserverSettings
     values: Mapping[str, Any]
     """Per-cluster Helm value overrides (never program-owned keys)."""
+    kubeconfig_from: str = "context"
+    """``context`` (a kubeconfig file), ``tkeApi`` (looked up by cluster ID) or ``create`` (created here)."""
+    tke_api: Optional[TkeApiSettings] = None
+    create: Optional[CreateSettings] = None
+
+    @property
+    def needs_tencent(self) -> bool:
+        """True when the program talks to the Tencent Cloud API for this cluster."""
+        return self.apiserver.create_clb or self.kubeconfig_from in ("tkeApi", "create")
 
     @property
     def key(self) -> str:
@@ -101,7 +170,15 @@ class CiliumSettings:
     version: str
     repository: str
     values: Mapping[str, Any]
-    """Base Helm values for every cluster."""
+    """Base Helm values for every cluster, as the stack sets them (``mesh:cilium.values``)."""
+    preset: Optional[str] = None
+    """A named preset (``meshcore.presets``) merged under ``values``."""
+    base_values: Mapping[str, Any] = field(default=None)  # type: ignore[assignment]
+    """The preset's values with ``values`` merged over them: what every release starts from."""
+
+    def __post_init__(self) -> None:
+        if self.base_values is None:
+            object.__setattr__(self, "base_values", helm_values.deep_merge(presets.preset_values(self.preset), self.values))
 
 
 @dataclass(frozen=True)
@@ -165,6 +242,8 @@ class _Partial:
     vip: Optional[IPv4Address] = None
     subnet_id: Optional[str] = None
     values: Mapping[str, Any] = field(default_factory=dict)
+    created: bool = False
+    service_cidr: Optional[IPv4Network] = None
 
     @property
     def key(self) -> str:
@@ -351,6 +430,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     clusters = _parse_clusters(raw.get("clusters"), max_connected, issues, partials)
     _check_identities(partials, max_connected, issues)
     _check_addresses(partials, issues)
+    _check_service_cidrs(partials, issues)
     full_mesh, peers = _parse_topology(raw.get("topology", "full"), partials, issues)
     _check_owned_values(cilium, partials, masquerade, issues)
     _check_masquerade_safety(cilium, partials, masquerade, issues)
@@ -466,7 +546,16 @@ def _parse_cilium(value: Any, issues: _Issues) -> Optional[CiliumSettings]:
             issues.add(f"{key}.values", f"must be a mapping of Helm values, got {_type_name(m['values'])}")
         else:
             values = m["values"]
-    return CiliumSettings(version=version, repository=repository, values=values)
+    preset = None
+    if m.get("preset") is not None:
+        p = m["preset"]
+        if not isinstance(p, str) or p not in presets.PRESETS:
+            shown = _quote(p) if isinstance(p, str) else f"{_type_name(p)} {json.dumps(p, default=str)}"
+            issues.add(f"{key}.preset", f"{shown} is not a preset of this program; the presets are: "
+                                        f"{', '.join(presets.PRESETS)} (or leave it out and set mesh:cilium.values)")
+        else:
+            preset = p
+    return CiliumSettings(version=version, repository=repository, values=values, preset=preset)
 
 
 def _parse_masquerade(value: Any, issues: _Issues) -> Optional[MasqueradeSettings]:
@@ -556,10 +645,8 @@ def _parse_cluster(
             issues.add(f"{key}.region", f"{_quote(region)} is not a Tencent Cloud region; write it like ap-guangzhou")
             region = None
         ok = ok and region is not None
-    context = m.get("context", name)
-    if "context" in m:
-        context = issues.string(m["context"], f"{key}.context", "cls-abcd1234")
-        ok = ok and context is not None
+    kubeconfig_from, context, tke_api, create, source_ok = _parse_cluster_source(m, key, name, issues)
+    ok = ok and source_ok
     pod_cidrs: list[IPv4Network] = []
     raw_cidrs = need("podCidrs")
     if raw_cidrs is not None:
@@ -588,6 +675,8 @@ def _parse_cluster(
     partial.name, partial.id, partial.context = name, cid, context
     partial.pod_cidrs = pod_cidrs
     partial.values = values
+    partial.created = "create" in m
+    partial.service_cidr = create.service_cidr if create is not None else _raw_service_cidr(m.get("create"))
     if apiserver is not None:
         partial.vip, partial.subnet_id = apiserver.vip, apiserver.subnet_id
     elif isinstance(raw_api, dict) and isinstance(raw_api.get("vip"), str):
@@ -607,7 +696,268 @@ def _parse_cluster(
         pod_cidrs=tuple(pod_cidrs),
         apiserver=apiserver,  # type: ignore[arg-type]
         values=values,
+        kubeconfig_from=kubeconfig_from,
+        tke_api=tke_api,
+        create=create,
     )
+
+
+def _raw_service_cidr(create: Any) -> Optional[IPv4Network]:
+    """A create block's serviceCidr when it parses, for the overlap check even when a sibling key is wrong."""
+    if isinstance(create, dict) and isinstance(create.get("serviceCidr"), str):
+        try:
+            net = ipaddress.ip_network(create["serviceCidr"], strict=True)
+        except ValueError:
+            return None
+        return net if isinstance(net, IPv4Network) else None
+    return None
+
+
+def _parse_cluster_source(
+    m: Mapping[str, Any], key: str, name: Optional[str], issues: _Issues
+) -> tuple[str, Optional[str], Optional[TkeApiSettings], Optional[CreateSettings], bool]:
+    """Where a cluster's kubeconfig comes from: (kubeconfig_from, context, tkeApi, create, ok).
+
+    ``context`` (default): a context of the kubeconfig file; ``kubeconfigFrom: tkeApi``: the
+    TKE API by cluster ID; ``create:``: the cluster is created and reached through the
+    intranet endpoint the program enables. Keys of another mode are refused, not ignored.
+    """
+    ok = True
+    if "create" in m:
+        for k, why in (
+            ("kubeconfigFrom", "a created cluster is reached through the intranet endpoint the program enables in "
+                               "create.endpointSubnetId; remove kubeconfigFrom"),
+            ("tkeApi", "is for adopting an existing cluster (kubeconfigFrom: tkeApi); a created cluster's endpoint is "
+                       "create.endpointSubnetId: remove tkeApi"),
+            ("context", "a created cluster has no kubeconfig context (its kubeconfig comes from the endpoint the "
+                        "program enables); remove context"),
+        ):
+            if k in m:
+                issues.add(f"{key}.{k}", why)
+                ok = False
+        create = _parse_create(m["create"], f"{key}.create", issues)
+        return "create", None, None, create, ok and create is not None
+    kubeconfig_from = "context"
+    if "kubeconfigFrom" in m:
+        raw = m["kubeconfigFrom"]
+        if raw not in KUBECONFIG_FROM or not isinstance(raw, str):
+            shown = _quote(raw) if isinstance(raw, str) else json.dumps(raw, default=str)
+            issues.add(f"{key}.kubeconfigFrom", f"must be context (a kubeconfig context, the default) or tkeApi (the "
+                                                f"TKE API, by cluster ID), got {shown}; to create the cluster, "
+                                                "write a create: block instead")
+            return "context", None, None, None, False
+        kubeconfig_from = raw
+    if kubeconfig_from == "tkeApi":
+        if "context" in m:
+            issues.add(f"{key}.context", "is only used with kubeconfigFrom: context; with kubeconfigFrom: tkeApi the "
+                                         "kubeconfig comes from the TKE API: remove context")
+            ok = False
+        if isinstance(name, str) and not TKE_CLUSTER_ID_RE.match(name):
+            issues.add(f"{key}.name", f"{_quote(name)} is not a TKE cluster ID: with kubeconfigFrom: tkeApi the name is "
+                                      "the cluster ID the program looks up, like cls-abcd1234")
+            ok = False
+        tke_api = _parse_tke_api(m.get("tkeApi", {}), f"{key}.tkeApi", issues)
+        return "tkeApi", None, tke_api, None, ok and tke_api is not None
+    if "tkeApi" in m:
+        issues.add(f"{key}.tkeApi", "is only used with kubeconfigFrom: tkeApi; set kubeconfigFrom: tkeApi or remove it")
+        ok = False
+    context = m.get("context", name)
+    if "context" in m:
+        context = issues.string(m["context"], f"{key}.context", "cls-abcd1234")
+        ok = ok and context is not None
+    return "context", context, None, None, ok
+
+
+def _resource_id(value: Any, key: str, regex: re.Pattern, what: str, issues: _Issues) -> Optional[str]:
+    """A Tencent Cloud resource ID of the given shape (``what`` e.g. 'subnet')."""
+    if isinstance(value, str) and regex.match(value):
+        return value
+    issues.add(key, f"{json.dumps(value, default=str)} is not a {what} ID: write '{regex.pattern[1:].split('[')[0]}' "
+                    "and 8 lowercase letters or digits")
+    return None
+
+
+def _id_list(value: Any, key: str, regex: re.Pattern, what: str, issues: _Issues, *, required: bool) -> Optional[tuple[str, ...]]:
+    if value is None and not required:
+        return ()
+    if not isinstance(value, list) or (required and not value):
+        issues.add(key, f"must be a {'non-empty ' if required else ''}list of {what} IDs, got {_type_name(value)}")
+        return None
+    out: list[str] = []
+    ok = True
+    for i, v in enumerate(value):
+        got = _resource_id(v, f"{key}[{i}]", regex, what, issues)
+        if got is None:
+            ok = False
+        elif got in out:
+            issues.add(f"{key}[{i}]", f"{got} is listed twice")
+            ok = False
+        else:
+            out.append(got)
+    return tuple(out) if ok else None
+
+
+def _parse_tke_api(value: Any, key: str, issues: _Issues) -> Optional[TkeApiSettings]:
+    m = issues.mapping(value if value is not None else {}, key, TKE_API_KEYS, "{endpoint: intranet}")
+    if m is None:
+        return None
+    ok = True
+    endpoint = m.get("endpoint", "intranet")
+    if endpoint not in TKE_API_ENDPOINTS or not isinstance(endpoint, str):
+        issues.add(f"{key}.endpoint", f"must be intranet (the default: the VPC-internal apiserver endpoint) or internet, "
+                                      f"got {json.dumps(endpoint, default=str)}")
+        return None
+    enable = False
+    if "enable" in m:
+        b = issues.boolean(m["enable"], f"{key}.enable")
+        if b is None:
+            return None
+        enable = b
+    subnet_id = security_group = None
+    needed = "subnetId" if endpoint == "intranet" else "securityGroup"
+    for k, regex, what in (("subnetId", SUBNET_ID_RE, "subnet"), ("securityGroup", SG_ID_RE, "security group")):
+        if k not in m:
+            if enable and k == needed:
+                where = ("the subnet of the intranet endpoint" if k == "subnetId"
+                         else "the security group of the internet endpoint")
+                issues.add(f"{key}.{k}", f"is required with enable: true and endpoint: {endpoint}: {where}")
+                ok = False
+            continue
+        if not enable or k != needed:
+            issues.add(f"{key}.{k}", f"is only used with enable: true and endpoint: "
+                                     f"{'intranet' if k == 'subnetId' else 'internet'}; remove it")
+            ok = False
+            continue
+        got = _resource_id(m[k], f"{key}.{k}", regex, what, issues)
+        ok = ok and got is not None
+        if k == "subnetId":
+            subnet_id = got
+        else:
+            security_group = got
+    if not ok:
+        return None
+    return TkeApiSettings(endpoint=endpoint, enable=enable, subnet_id=subnet_id, security_group=security_group)
+
+
+def _parse_create(value: Any, key: str, issues: _Issues) -> Optional[CreateSettings]:
+    m = issues.mapping(value, key, CREATE_KEYS, "{vpcId: vpc-abcd1234, version: 1.32.2, serviceCidr: 10.200.0.0/22, "
+                                                "eniSubnetIds: [subnet-abcd1234], endpointSubnetId: subnet-abcd1234, "
+                                                "nodePool: {...}}")
+    if m is None:
+        return None
+    ok = True
+
+    def need(k: str) -> Any:
+        nonlocal ok
+        if m.get(k) is None:
+            issues.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
+            ok = False
+            return None
+        return m[k]
+
+    vpc_id = need("vpcId")
+    if vpc_id is not None:
+        vpc_id = _resource_id(vpc_id, f"{key}.vpcId", VPC_ID_RE, "VPC", issues)
+        ok = ok and vpc_id is not None
+    version = need("version")
+    if version is not None:
+        if isinstance(version, float):  # YAML reads 1.32 as a number
+            version = str(version)
+        if not isinstance(version, str) or not K8S_VERSION_RE.match(version):
+            issues.add(f"{key}.version", f"{json.dumps(version, default=str)} is not a Kubernetes version: write it "
+                                         "like 1.32.2 (a version TKE offers; quote it in YAML)")
+            version = None
+            ok = False
+    service_cidr = None
+    raw_cidr = need("serviceCidr")
+    if raw_cidr is not None:
+        service_cidr = issues.network(raw_cidr, f"{key}.serviceCidr")
+        ok = ok and service_cidr is not None
+    eni = need("eniSubnetIds")
+    if eni is not None:
+        eni = _id_list(eni, f"{key}.eniSubnetIds", SUBNET_ID_RE, "subnet", issues, required=True)
+        ok = ok and eni is not None
+    endpoint_subnet = need("endpointSubnetId")
+    if endpoint_subnet is not None:
+        endpoint_subnet = _resource_id(endpoint_subnet, f"{key}.endpointSubnetId", SUBNET_ID_RE, "subnet", issues)
+        ok = ok and endpoint_subnet is not None
+    deletion_protection = True
+    if "deletionProtection" in m:
+        b = issues.boolean(m["deletionProtection"], f"{key}.deletionProtection")
+        ok = ok and b is not None
+        deletion_protection = bool(b) if b is not None else True
+    pool = None
+    raw_pool = need("nodePool")
+    if raw_pool is not None:
+        pool = _parse_node_pool(raw_pool, f"{key}.nodePool", issues)
+        ok = ok and pool is not None
+    if not ok:
+        return None
+    return CreateSettings(vpc_id=vpc_id, version=version, service_cidr=service_cidr,  # type: ignore[arg-type]
+                          eni_subnet_ids=eni, endpoint_subnet_id=endpoint_subnet,  # type: ignore[arg-type]
+                          deletion_protection=deletion_protection, node_pool=pool)  # type: ignore[arg-type]
+
+
+def _parse_node_pool(value: Any, key: str, issues: _Issues) -> Optional[NodePoolSettings]:
+    m = issues.mapping(value, key, NODE_POOL_KEYS, "{subnetIds: [subnet-abcd1234], instanceType: SA5.MEDIUM4, "
+                                                   "minSize: 1, maxSize: 3, desiredCapacity: 2}")
+    if m is None:
+        return None
+    ok = True
+
+    def need(k: str) -> Any:
+        nonlocal ok
+        if m.get(k) is None:
+            issues.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
+            ok = False
+            return None
+        return m[k]
+
+    subnets = need("subnetIds")
+    if subnets is not None:
+        subnets = _id_list(subnets, f"{key}.subnetIds", SUBNET_ID_RE, "subnet", issues, required=True)
+        ok = ok and subnets is not None
+    instance_type = need("instanceType")
+    if instance_type is not None:
+        if not isinstance(instance_type, str) or not INSTANCE_TYPE_RE.match(instance_type):
+            issues.add(f"{key}.instanceType", f"{json.dumps(instance_type, default=str)} is not a CVM instance type: "
+                                              "write it like SA5.MEDIUM4")
+            instance_type = None
+            ok = False
+    sizes: dict[str, Optional[int]] = {}
+    for k in ("minSize", "desiredCapacity", "maxSize"):
+        raw = need(k)
+        sizes[k] = None if raw is None else issues.integer(raw, f"{key}.{k}", 0, MAX_NODE_POOL_SIZE, "nodes")
+        ok = ok and sizes[k] is not None
+    lo, want, hi = sizes["minSize"], sizes["desiredCapacity"], sizes["maxSize"]
+    if lo is not None and hi is not None and lo > hi:
+        issues.add(f"{key}.maxSize", f"{hi} is below minSize {lo}; need 0 <= minSize <= desiredCapacity <= maxSize")
+        ok = False
+    elif want is not None and lo is not None and want < lo:
+        issues.add(f"{key}.desiredCapacity", f"{want} is below minSize {lo}; need minSize <= desiredCapacity <= maxSize")
+        ok = False
+    elif want is not None and hi is not None and want > hi:
+        issues.add(f"{key}.desiredCapacity", f"{want} is above maxSize {hi}; need minSize <= desiredCapacity <= maxSize")
+        ok = False
+    disk_type = m.get("systemDiskType")
+    if disk_type is not None and disk_type not in SYSTEM_DISK_TYPES:
+        issues.add(f"{key}.systemDiskType", f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; got "
+                                            f"{json.dumps(disk_type, default=str)}")
+        disk_type = None
+        ok = False
+    disk_size = None
+    if m.get("systemDiskSize") is not None:
+        disk_size = issues.integer(m["systemDiskSize"], f"{key}.systemDiskSize", 20, 2048, "GB")
+        ok = ok and disk_size is not None
+    sgs = _id_list(m.get("securityGroupIds"), f"{key}.securityGroupIds", SG_ID_RE, "security group", issues,
+                   required=False)
+    keys_ = _id_list(m.get("keyIds"), f"{key}.keyIds", KEY_ID_RE, "SSH key", issues, required=False)
+    ok = ok and sgs is not None and keys_ is not None
+    if not ok:
+        return None
+    return NodePoolSettings(subnet_ids=subnets, instance_type=instance_type, min_size=lo,  # type: ignore[arg-type]
+                            max_size=hi, desired_capacity=want, system_disk_type=disk_type,  # type: ignore[arg-type]
+                            system_disk_size=disk_size, security_group_ids=sgs, key_ids=keys_)  # type: ignore[arg-type]
 
 
 def _check_cluster_name(name: Any, key: str, issues: _Issues) -> Optional[str]:
@@ -760,6 +1110,29 @@ def _check_addresses(clusters: Sequence[_Partial], issues: _Issues) -> None:
             )
 
 
+def _check_service_cidrs(clusters: Sequence[_Partial], issues: _Issues) -> None:
+    """A created cluster's service CIDR overlaps no pod CIDR of the mesh (nor another created cluster's services)."""
+    created = [c for c in clusters if c.service_cidr is not None]
+    if not created:
+        return
+    pods = [(c, j, n) for c in clusters for j, n in enumerate(c.pod_cidrs)]
+    for c in created:
+        net = c.service_cidr
+        assert net is not None
+        hit = next(((o, j, n) for o, j, n in pods if n.overlaps(net)), None)
+        if hit is not None:
+            o, j, n = hit
+            where = "this cluster's own pod CIDR" if o is c else f"{o.key}.podCidrs[{j}] ({o.name or '?'})"
+            issues.add(f"{c.key}.create.serviceCidr", f"{net} overlaps {n}, {where}; Service addresses must not "
+                                                      "collide with any pod CIDR of the mesh")
+            continue
+        other = next((o for o in created if o is not c and o.index < c.index and o.service_cidr is not None
+                      and o.service_cidr.overlaps(net)), None)
+        if other is not None:
+            issues.add(f"{c.key}.create.serviceCidr", f"{net} overlaps the serviceCidr of {other.key} "
+                                                      f"({other.name or '?'}); give each created cluster its own")
+
+
 def _parse_topology(
     value: Any, partials: Sequence[_Partial], issues: _Issues
 ) -> tuple[bool, dict[str, tuple[str, ...]]]:
@@ -829,12 +1202,15 @@ def _check_owned_values(
 ) -> None:
     """Base and per-cluster ``values`` must not set what the program owns."""
     owned = helm_values.owned_paths(masq.mode if masq else "none")
-    sources: list[tuple[str, Mapping[str, Any]]] = []
+    created_owned = owned + helm_values.CREATED_OWNED
+    any_created = any(c.created for c in clusters)
+    sources: list[tuple[str, Mapping[str, Any], tuple]] = []
     if cilium is not None:
-        sources.append((f"{NS}:cilium.values", cilium.values))
-    sources += [(f"{c.key}.values", c.values) for c in clusters]
-    for base, vals in sources:
-        for path, owner in helm_values.owned_conflicts(vals, owned):
+        # The base values reach every cluster, the created ones too.
+        sources.append((f"{NS}:cilium.values", cilium.values, created_owned if any_created else owned))
+    sources += [(f"{c.key}.values", c.values, created_owned if c.created else owned) for c in clusters]
+    for base, vals, paths in sources:
+        for path, owner in helm_values.owned_conflicts(vals, paths):
             reason = helm_values.OWNERSHIP_REASONS.get(owner, "mesh-owned value")
             if len(path) < len(owner):
                 # A non-mapping in place of a mapping the program sets keys in (hubble: on).
@@ -855,6 +1231,9 @@ def _owned_hint(owner: tuple) -> str:
     }
     if owner and owner[0] in ("ipMasqAgent", "bpf", "enableIPv4Masquerade"):
         return ": mesh:masquerade controls it"
+    if owner in helm_values.CREATED_OWNED:
+        return (": the program reads it from each created cluster (a cluster with create:); set it per cluster in "
+                "mesh:clusters[i].values for the other clusters")
     if owner[:4] == ("clustermesh", "apiserver", "service", "annotations"):
         return ": mesh:clusters[i].apiserver controls the CLB"
     return hints.get(owner, "")
@@ -877,7 +1256,7 @@ def _check_masquerade_safety(
         return
     all_cidrs = [n for c in clusters for n in c.pod_cidrs]
     for c in clusters:
-        merged = helm_values.deep_merge(cilium.values, c.values)
+        merged = helm_values.deep_merge(cilium.base_values, c.values)
         if merged.get("routingMode") != "native":
             continue
         if merged.get("enableIPv4Masquerade") is False:
@@ -915,7 +1294,7 @@ def _check_hubble_enabled(cilium: Optional[CiliumSettings], clusters: Sequence[_
     if cilium is None:
         return
     for c in clusters:
-        merged = helm_values.deep_merge(cilium.values, c.values)
+        merged = helm_values.deep_merge(cilium.base_values, c.values)
         if _submap(merged, "hubble").get("enabled") is False:
             where = f"{c.key}.values" if _submap(c.values, "hubble").get("enabled") is False else f"{NS}:cilium.values"
             issues.add(f"{NS}:hubbleRelay", f"is true but {where} sets hubble.enabled: false for {c.name or c.key}; "

@@ -62,7 +62,7 @@ def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
                                           allowed))
             continue
         for old_name, old in sorted(gone.items()):
-            same_context = old.get("context") == c.context
+            same_context = c.context is not None and old.get("context") == c.context
             same_address = mesh_address.get(c.name) is not None and old.get("meshAddress") == mesh_address[c.name]
             if same_context or same_address:
                 what = f"context {c.context}" if same_context else f"mesh address {mesh_address[c.name]}"

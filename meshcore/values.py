@@ -58,7 +58,16 @@ _MASQ_OWNED: tuple[Path, ...] = (
     ("ipMasqAgent", "config", "nonMasqueradeCIDRs"),
 )
 
+CREATED_OWNED: tuple[Path, ...] = (
+    ("k8sServiceHost",),
+    ("k8sServicePort",),
+)
+"""Value paths the program sets for clusters it creates (``create:``): the apiserver endpoint
+the agents use, read from the cluster's ``default/kubernetes`` Endpoints."""
+
 OWNERSHIP_REASONS: dict[Path, str] = {
+    ("k8sServiceHost",): "a created cluster's apiserver address is read from its default/kubernetes Endpoints",
+    ("k8sServicePort",): "a created cluster's apiserver port is TKE's 60002",
     ("cluster", "name"): "the Cilium cluster name is the mesh identity",
     ("cluster", "id"): "the Cilium cluster id is the mesh identity",
     ("tls", "ca", "cert"): "the shared mesh CA",
@@ -165,6 +174,8 @@ def cluster_values(
     peers: Sequence[Any],
     non_masquerade_cidrs: Optional[Sequence[str]],
     ca_bundle: Optional[Any] = None,
+    k8s_service_host: Optional[Any] = None,
+    k8s_service_port: Optional[int] = None,
 ) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 
@@ -175,6 +186,8 @@ def cluster_values(
     ``non_masquerade_cidrs`` is None unless the masquerade mode is ipMasqAgent.
     ``ca_bundle`` (PEM text of every trusted CA) is set only during a CA rotation; it
     turns on ``tls.caBundle`` so that certificates of the old and the new CA are trusted.
+    ``k8s_service_host``/``k8s_service_port`` are set for created clusters only (the
+    ``CREATED_OWNED`` keys): the address read from the cluster and TKE's port.
     """
     values = deep_merge(base, overrides)
     annotations: dict[str, Any] = {INTERNAL_SUBNET_ANNOTATION: subnet_id}
@@ -209,6 +222,10 @@ def cluster_values(
         ]
     if ca_bundle is not None:
         owned.append((("tls", "caBundle"), {"enabled": True, "content": ca_bundle}))
+    if k8s_service_host is not None:
+        owned.append((("k8sServiceHost",), k8s_service_host))
+    if k8s_service_port is not None:
+        owned.append((("k8sServicePort",), k8s_service_port))
     for path, value in owned:
         _set(values, path, value)
     return values

@@ -17,6 +17,12 @@ from tools.engine import Recording, run_program
 CA_KEY_PEM = "TEST-ONLY-CA-PRIVATE-KEY-5f0e2c"
 CA_CERT_PEM = "TEST-ONLY-CA-CERTIFICATE-9a1b7d"
 CLB_VIP_PREFIX = "10.250.0."
+TKE_KUBECONFIG_INTRANET = "TEST-ONLY-TKE-KUBECONFIG-INTRANET-{}"
+TKE_KUBECONFIG_INTERNET = "TEST-ONLY-TKE-KUBECONFIG-INTERNET-{}"
+ENDPOINT_KUBECONFIG_INTRANET = "TEST-ONLY-ENDPOINT-KUBECONFIG-INTRANET-{}"
+ENDPOINT_KUBECONFIG_INTERNET = "TEST-ONLY-ENDPOINT-KUBECONFIG-INTERNET-{}"
+APISERVER_ENDPOINT_IP = "169.254.128.77"
+GET_CLUSTERS = "tencentcloud:Kubernetes/getClusters:getClusters"
 
 
 class ComputingMocks(pulumi.runtime.Mocks):
@@ -26,8 +32,11 @@ class ComputingMocks(pulumi.runtime.Mocks):
     program's StackReference to itself.
     """
 
-    def __init__(self, previous: dict | None = None) -> None:
+    def __init__(self, previous: dict | None = None, missing_clusters: tuple[str, ...] = ()) -> None:
         self.previous = previous
+        self.missing_clusters = set(missing_clusters)
+        """Cluster IDs the TKE lookup does not find."""
+        self.calls: list[pulumi.runtime.MockCallArgs] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state: dict = {}
@@ -43,9 +52,29 @@ class ComputingMocks(pulumi.runtime.Mocks):
             n = zlib.crc32(args.name.encode()) % 250 + 1
             state["clbVips"] = [f"{CLB_VIP_PREFIX}{n}"]
             return f"lb-test{n:04d}", state
+        elif args.typ == "tencentcloud:Kubernetes/cluster:Cluster":
+            # Wire names are camelCase; the SDK marks both kubeconfigs additional secret outputs.
+            cid = f"cls-t{zlib.crc32(args.name.encode()) % 10**7:07d}"
+            state.update(kubeConfig=TKE_KUBECONFIG_INTERNET.format(cid),
+                         kubeConfigIntranet=TKE_KUBECONFIG_INTRANET.format(cid))
+            return cid, state
+        elif args.typ == "tencentcloud:Kubernetes/clusterEndpoint:ClusterEndpoint":
+            state.update(kubeConfig=ENDPOINT_KUBECONFIG_INTERNET.format(args.name),
+                         kubeConfigIntranet=ENDPOINT_KUBECONFIG_INTRANET.format(args.name))
+        elif args.typ == "kubernetes:core/v1:Endpoints":
+            # A read of default/kubernetes: TKE's apiserver endpoint address.
+            state["subsets"] = [{"addresses": [{"ip": APISERVER_ENDPOINT_IP}], "ports": [{"port": 60002}]}]
+            return args.resource_id or f"{args.name}-id", state
         return f"{args.name}-id", state
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        self.calls.append(args)
+        if args.token == GET_CLUSTERS:
+            cid = args.args.get("clusterId")
+            if cid in self.missing_clusters:
+                return {"lists": []}
+            return {"lists": [{"clusterId": cid, "kubeConfig": TKE_KUBECONFIG_INTERNET.format(cid),
+                               "kubeConfigIntranet": TKE_KUBECONFIG_INTRANET.format(cid)}]}
         return {}
 
 

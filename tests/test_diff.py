@@ -72,7 +72,7 @@ def test_identical_plans_exit_0(tmp_path: Path, capsys) -> None:
 def test_agent_restarting_value_is_loud(tmp_path: Path, capsys) -> None:
     """A value of the agent's pod template or cilium-config is flagged as restarting agents."""
     old = make_plan(tmp_path, "old", dev())
-    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:cilium"]["values"].update(devices="eth0")))
+    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:cilium"].setdefault("values", {}).update(devices="eth0")))
     code, out = run_diff(old, new, capsys, "--format", "markdown")
     assert code == 1
     assert "**RESTARTS CILIUM AGENTS in cls-dev0a1b2: devices**" in out

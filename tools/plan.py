@@ -43,9 +43,17 @@ PROGRAM = ROOT / "__main__.py"
 SECRET_PLACEHOLDER = "[secret]"
 
 
+GET_CLUSTERS = "tencentcloud:Kubernetes/getClusters:getClusters"
+
+
 class PlanMocks(pulumi.runtime.Mocks):
     """Providers offline: they compute nothing, so ids and computed outputs are unknown, as
-    in a preview of a new stack; the stack's StackReference to itself finds no outputs."""
+    in a preview of a new stack; the stack's StackReference to itself finds no outputs.
+
+    The one lookup a preview runs for real, the TKE API's cluster lookup (adoption by
+    cluster ID), is answered like the kubeconfig file: with a kubeconfig that holds no
+    credentials and points nowhere, so the plan shows the adopted cluster's provider.
+    """
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
         if args.typ == "pulumi:pulumi:StackReference":
@@ -54,6 +62,10 @@ class PlanMocks(pulumi.runtime.Mocks):
         return "", {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == GET_CLUSTERS and isinstance(args.args.get("clusterId"), str):
+            cluster_id = args.args["clusterId"]
+            kubeconfig = offline_kubeconfig([cluster_id])
+            return {"lists": [{"clusterId": cluster_id, "kubeConfig": kubeconfig, "kubeConfigIntranet": kubeconfig}]}
         return {}
 
 
