@@ -337,6 +337,13 @@ class _Issues:
                 )
         return value
 
+    def required(self, m: Mapping[str, Any], key: str, k: str) -> Any:
+        """``m[k]``, or None after reporting it missing (or null)."""
+        if m.get(k) is None:
+            self.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
+            return None
+        return m[k]
+
     def string(self, value: Any, key: str, example: str) -> Optional[str]:
         if isinstance(value, str) and value:
             return value
@@ -624,11 +631,9 @@ def _parse_cluster(
 
     def need(k: str) -> Any:
         nonlocal ok
-        if m.get(k) is None:
-            issues.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
-            ok = False
-            return None
-        return m[k]
+        value = issues.required(m, key, k)
+        ok = ok and value is not None
+        return value
 
     name = need("name")
     if name is not None:
@@ -849,11 +854,9 @@ def _parse_create(value: Any, key: str, issues: _Issues) -> Optional[CreateSetti
 
     def need(k: str) -> Any:
         nonlocal ok
-        if m.get(k) is None:
-            issues.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
-            ok = False
-            return None
-        return m[k]
+        value = issues.required(m, key, k)
+        ok = ok and value is not None
+        return value
 
     vpc_id = need("vpcId")
     if vpc_id is not None:
@@ -907,11 +910,9 @@ def _parse_node_pool(value: Any, key: str, issues: _Issues) -> Optional[NodePool
 
     def need(k: str) -> Any:
         nonlocal ok
-        if m.get(k) is None:
-            issues.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
-            ok = False
-            return None
-        return m[k]
+        value = issues.required(m, key, k)
+        ok = ok and value is not None
+        return value
 
     subnets = need("subnetIds")
     if subnets is not None:
