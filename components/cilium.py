@@ -48,6 +48,8 @@ class CiliumReleaseArgs:
     k8s_service_port: Optional[int] = None
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist in the cluster before Cilium (created clusters: TKE DaemonSets disabled, ...)."""
+    skip_await: bool = False
+    """Do not wait for Cilium's pods to be ready (a created cluster has no node yet)."""
 
 
 class CiliumRelease(pulumi.ComponentResource):
@@ -86,6 +88,7 @@ class CiliumRelease(pulumi.ComponentResource):
             version=args.cilium.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.cilium.repository),
             values=values,
+            skip_await=args.skip_await or None,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
                                         depends_on=list(args.depends_on) or None),
         )

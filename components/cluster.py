@@ -127,6 +127,9 @@ class Cluster(pulumi.ComponentResource):
                 f"{name}-k8s",
                 kubeconfig=pulumi.Output.secret(args.kubeconfig),
                 context=args.context,
+                # Only a new cluster name replaces the provider (and everything it manages);
+                # a kubeconfig that differs between a laptop and CI is an update.
+                cluster_identifier=args.cluster_name,
                 opts=pulumi.ResourceOptions(parent=self),
             )
         self.register_outputs({"region": self.region, "context": self.context})
@@ -160,6 +163,7 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(kubeconfig),
+            cluster_identifier=args.cluster_name,
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -197,6 +201,7 @@ class Cluster(pulumi.ComponentResource):
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(self.cluster_endpoint.kube_config_intranet),
+            cluster_identifier=args.cluster_name,
             opts=pulumi.ResourceOptions(parent=self),
         )
         in_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)

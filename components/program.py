@@ -148,20 +148,20 @@ def identity_guard(settings: Settings, endpoints: Mapping[str, ApiserverEndpoint
     addresses = {n: e.address_with_port if isinstance(e.address_with_port, str) else None
                  for n, e in endpoints.items()}
 
-    def check(previous: Any) -> bool:
-        changes = identity_changes(previous, settings, addresses)
+    def check(previous: list[Any]) -> bool:
+        changes = identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1])
         for change in changes:
-            if change.allowed:
+            if change.allowed and change.allowable:
                 pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; every "
                                 "workload of the cluster must be restarted after this update")
         for name in unused_allowances(changes, settings):
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
-        refused = [c.issue() for c in changes if not c.allowed]
+        refused = [c.issue() for c in changes if not (c.allowed and c.allowable)]
         if refused:
             raise _fail(refused)
         return True
 
-    return me.get_output("clusters").apply(check)
+    return pulumi.Output.all(me.get_output("clusters"), me.get_output("maxConnectedClusters")).apply(check)
 
 
 @dataclass
@@ -177,25 +177,33 @@ class Mesh:
     endpoints: dict[str, ApiserverEndpoint]
     peers: dict[str, MeshPeers]
     releases: dict[str, CiliumRelease]
+    guard: pulumi.Output[bool]
+    """The identity guard; the recorded identities wait for it (see ``outputs``)."""
     node_pools: dict[str, TkeNodePool] = field(default_factory=dict)
     """The node pools of created clusters, added after their releases."""
 
     def outputs(self) -> dict[str, Any]:
-        """The stack outputs contract (see README, "Stack outputs")."""
+        """The stack outputs contract (see README, "Stack outputs").
+
+        ``clusters`` and ``maxConnectedClusters`` are what the identity guard reads back on
+        the next run, so they wait for this run's guard: a refused update records nothing,
+        and a retry is refused again instead of comparing against the refused identities.
+        """
+        clusters = {
+            c.name: {
+                "id": c.id,
+                "region": c.region,
+                # "" for clusters reached without a kubeconfig context (tkeApi, create).
+                "context": c.context or "",
+                "meshAddress": self.endpoints[c.name].address_with_port,
+                "peers": list(self.settings.peers[c.name]),
+            }
+            for c in self.settings.clusters
+        }
         return {
-            "clusters": {
-                c.name: {
-                    "id": c.id,
-                    "region": c.region,
-                    # "" for clusters reached without a kubeconfig context (tkeApi, create).
-                    "context": c.context or "",
-                    "meshAddress": self.endpoints[c.name].address_with_port,
-                    "peers": list(self.settings.peers[c.name]),
-                }
-                for c in self.settings.clusters
-            },
+            "clusters": pulumi.Output.all(self.guard, clusters).apply(lambda xs: xs[1]),
             "caCertificatePem": self.ca.cert_pem,
-            "maxConnectedClusters": self.settings.max_connected_clusters,
+            "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
         }
 
 
@@ -268,6 +276,8 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 k8s_service_host=clusters[c.name].k8s_service_host,
                 k8s_service_port=clusters[c.name].k8s_service_port,
                 depends_on=clusters[c.name].release_dependencies,
+                # A created cluster has no node until after its release: nothing could get ready.
+                skip_await=c.create is not None,
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
@@ -281,4 +291,4 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
         )
         for c in settings.clusters if c.create is not None
     }
-    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, node_pools)
+    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, guard, node_pools)

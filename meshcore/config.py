@@ -443,6 +443,11 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     _check_masquerade_safety(cilium, partials, masquerade, issues)
     if hubble_relay:
         _check_hubble_enabled(cilium, partials, issues)
+    for c in clusters:
+        if c.create is not None and (cilium is None or cilium.preset != "tke-vpc-cni"):
+            issues.add(f"{c.key}.create", "a created cluster runs VPC-CNI with kube-proxy, tke-cni-agent and "
+                       "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
+                       "tke-vpc-cni (override its values in mesh:cilium.values if needed)")
     ca = _parse_ca(raw.get("ca", {}), issues)
     allowed = _parse_allow_identity_change(raw.get("allowIdentityChange", []), partials, issues)
 
@@ -1027,6 +1032,13 @@ def _parse_apiserver(value: Any, key: str, issues: _Issues) -> Optional[Apiserve
     port = DEFAULT_APISERVER_PORT
     if "port" in m:
         p = issues.integer(m["port"], f"{key}.port", 1, 65535, "the TCP port peers connect to")
+        if p is not None and p != DEFAULT_APISERVER_PORT:
+            # The 1.18 chart's clustermesh-apiserver Service has no port value: it always
+            # listens on 2379, so the CLB listener TKE creates for it is 2379 too.
+            issues.add(f"{key}.port", f"{p}: the Cilium 1.18 chart exposes clustermesh-apiserver on port "
+                                      f"{DEFAULT_APISERVER_PORT} only (its Service port is not configurable); "
+                                      f"remove the key or set {DEFAULT_APISERVER_PORT}")
+            p = None
         ok = ok and p is not None
         port = p or port
     if not ok:

@@ -9,6 +9,9 @@ own ``clusters`` output) and refuses an identity change unless the cluster is na
 
 - same name, another ``id``: an id change;
 - a new name on a context or mesh address that a now-absent cluster used: a rename;
+- same name, another mesh address (vip mode): TKE does not move the VIP of an existing
+  Service's CLB, so peers would dial an address nobody answers; refused the same way;
+- another ``maxConnectedClusters``: never on running clusters (Cilium), always refused;
 - a cluster absent from the config: a removal, which is allowed (its release and its peer
   entries go, the other clusters keep everything else).
 """
@@ -29,26 +32,37 @@ class IdentityChange:
     cluster: str
     description: str
     allowed: bool
+    consequence: str = ("this changes the Cilium identity of a running cluster (every workload must restart, "
+                        "peers drop the old identity)")
+    allowable: bool = True
+    """False for changes no override can make safe."""
 
     def issue(self) -> ConfigIssue:
-        return ConfigIssue(
-            self.key,
-            f"{self.description}: this changes the Cilium identity of a running cluster (every workload "
-            f"must restart, peers drop the old identity). Revert it, or add {self.cluster} to "
-            "mesh:allowIdentityChange for this update (see README, Lifecycle)",
-        )
+        fix = (f"Revert it, or add {self.cluster} to mesh:allowIdentityChange for this update (see README, Lifecycle)"
+               if self.allowable else "Revert it: a running mesh keeps this value for its lifetime")
+        return ConfigIssue(self.key, f"{self.description}: {self.consequence}. {fix}")
 
 
 def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
-                     mesh_address: Mapping[str, Optional[str]]) -> list[IdentityChange]:
-    """Identity changes between the last deployed ``clusters`` output and ``settings``.
+                     mesh_address: Mapping[str, Optional[str]],
+                     previous_max_connected: Any = None) -> list[IdentityChange]:
+    """Identity changes between the last deployed outputs (``clusters``,
+    ``maxConnectedClusters``) and ``settings``.
 
     ``mesh_address`` maps each configured cluster to its ``host:port`` when known from
     config (vip mode), else None.
     """
-    if not isinstance(previous, Mapping):
-        return []
     out: list[IdentityChange] = []
+    if isinstance(previous_max_connected, (int, float)) and int(previous_max_connected) != settings.max_connected_clusters:
+        out.append(IdentityChange(
+            f"{NS}:maxConnectedClusters", "*",
+            f"the mesh was deployed with maxConnectedClusters {int(previous_max_connected)}, now "
+            f"{settings.max_connected_clusters}",
+            allowed=False, allowable=False,
+            consequence="Cilium cannot change it on running clusters, and every cluster of a mesh must use the same "
+                        "value"))
+    if not isinstance(previous, Mapping):
+        return out
     current = {c.name for c in settings.clusters}
     gone = {n: v for n, v in previous.items() if n not in current and isinstance(v, Mapping)}
     for c in settings.clusters:
@@ -60,6 +74,13 @@ def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
                 out.append(IdentityChange(f"{c.key}.id", c.name,
                                           f"cluster {c.name} was deployed with id {int(float(old_id))}, now {c.id}",
                                           allowed))
+            old_address, new_address = before.get("meshAddress"), mesh_address.get(c.name)
+            if isinstance(old_address, str) and ":" in old_address and new_address and old_address != new_address:
+                out.append(IdentityChange(
+                    f"{c.key}.apiserver.vip", c.name,
+                    f"cluster {c.name} was deployed at mesh address {old_address}, now {new_address}", allowed,
+                    consequence="TKE does not move the VIP of an existing Service's CLB, so peers would dial an "
+                                "address nobody answers until the Service is recreated"))
             continue
         for old_name, old in sorted(gone.items()):
             same_context = c.context is not None and old.get("context") == c.context

@@ -32,7 +32,8 @@ class ComputingMocks(pulumi.runtime.Mocks):
     program's StackReference to itself.
     """
 
-    def __init__(self, previous: dict | None = None, missing_clusters: tuple[str, ...] = ()) -> None:
+    def __init__(self, previous: dict | None = None, missing_clusters: tuple[str, ...] = (), previous_max: int | None = None) -> None:
+        self.previous_max = previous_max
         self.previous = previous
         self.missing_clusters = set(missing_clusters)
         """Cluster IDs the TKE lookup does not find."""
@@ -41,7 +42,11 @@ class ComputingMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state: dict = {}
         if args.typ == "pulumi:pulumi:StackReference":
-            outputs = {"clusters": self.previous} if self.previous is not None else {}
+            outputs: dict = {}
+            if self.previous is not None:
+                outputs["clusters"] = self.previous
+            if self.previous_max is not None:
+                outputs["maxConnectedClusters"] = self.previous_max
             return args.name, {"name": args.name, "outputs": outputs}
         if args.typ == "tls:index/privateKey:PrivateKey":
             state["privateKeyPem"] = CA_KEY_PEM

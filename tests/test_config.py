@@ -114,6 +114,7 @@ RULES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("neither vip nor createClb", _set("clusters.0.apiserver.vip", _DELETE), "mesh:clusters[0].apiserver", "needs vip"),
     ("createClb without vpcId", _set("clusters.0.apiserver", {"subnetId": "subnet-00000001", "createClb": True}), "mesh:clusters[0].apiserver.vpcId", "is required with createClb"),
     ("port out of range", _set("clusters.0.apiserver.port", 70000), "mesh:clusters[0].apiserver.port", "1..65535"),
+    ("port other than 2379", _set("clusters.0.apiserver.port", 32379), "mesh:clusters[0].apiserver.port", "2379 only"),
     ("region malformed", _set("clusters.0.region", "Guangzhou"), "mesh:clusters[0].region", "not a Tencent Cloud region"),
     ("topology unknown name", _set("topology", {"peers": {"cls-00000001": ["cls-00000002", "cls-nothere"]}}), "mesh:topology.peers.cls-00000001[1]", "not in mesh:clusters"),
     ("topology self peering", _set("topology", {"peers": {"cls-00000001": ["cls-00000001", "cls-00000002", "cls-00000003"]}}), "mesh:topology.peers.cls-00000001[0]", "cannot peer with itself"),

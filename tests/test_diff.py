@@ -96,6 +96,7 @@ def test_removing_a_cluster(tmp_path: Path, capsys) -> None:
     new = make_plan(tmp_path, "new", dev())
     d = diff.compare(diff.load(str(old)), diff.load(str(new)))
     assert d.clusters_removed == ["cls-dev6e7f8"] and len(d.resources_removed) == 6
+    assert diff.render(d).splitlines()[1].startswith("- UNINSTALLS CILIUM from cls-dev6e7f8")
     assert d.connections_removed == [("cls-dev0a1b2", "cls-dev6e7f8"), ("cls-dev3c4d5", "cls-dev6e7f8")]
     for changes in d.values.values():
         assert [c.path[-1] for c in changes] == ["cls-dev6e7f8"] and changes[0].new is diff._MISSING
@@ -129,6 +130,7 @@ def test_missing_plan_dir_exits_2(tmp_path: Path, capsys) -> None:
     (("clustermesh", "apiserver", "replicas"), "none"),
     (("cluster", "id"), "identity"),
     (("tls", "ca", "cert"), "ca"),
+    (("tls", "caBundle", "content"), "ca"),
     (("image", "tag"), "agents"),
     (("bpf", "masquerade"), "agents"),
 ])

@@ -112,7 +112,7 @@ def test_every_cluster_gets_the_same_ca_and_the_key_stays_secret(tmp_path: Path)
 def test_peer_entries_carry_each_peers_address(tmp_path: Path) -> None:
     """Each release lists exactly its peers, with the peer's VIP and port, and its own VIP as SAN."""
     raw = mesh_config(3)
-    raw["clusters"][2]["apiserver"]["port"] = 32379
+    raw["clusters"][2]["apiserver"]["port"] = 2379
     rec = run(raw, tmp_path)
     vip = {c["name"]: c["apiserver"]["vip"] for c in raw["clusters"]}
     port = {c["name"]: c["apiserver"].get("port", 2379) for c in raw["clusters"]}

@@ -175,3 +175,37 @@ def test_allow_identity_change_names_configured_clusters() -> None:
     with pytest.raises(MeshConfigError) as exc:
         parse_settings(mesh_config(2, allowIdentityChange=["cls-nothere"]))
     assert [i.key for i in exc.value.issues] == ["mesh:allowIdentityChange[0]"]
+
+
+def test_a_refused_update_records_no_identities(tmp_path: Path) -> None:
+    """The outputs the guard reads back wait for it: a retry is refused again, not waved through."""
+    raw = mesh_config(2)
+    previous = deployed(raw, tmp_path)
+    changed = copy.deepcopy(raw)
+    changed["clusters"][1]["id"] = 9
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(Exception):
+        run(changed, tmp_path, mocks=ComputingMocks(previous), recording=recording)
+    assert "clusters" not in recording.outputs and "maxConnectedClusters" not in recording.outputs
+
+
+def test_max_connected_clusters_change_is_refused_even_when_allowed(tmp_path: Path) -> None:
+    """maxConnectedClusters never changes on a running mesh; no override applies."""
+    raw = mesh_config(2, maxConnectedClusters=511, allowIdentityChange=["cls-00000001"])
+    with pytest.raises(Exception) as exc:
+        run(raw, tmp_path, mocks=ComputingMocks(deployed(mesh_config(2), tmp_path), previous_max=255))
+    assert _issue_keys(exc.value) == ["mesh:maxConnectedClusters"]
+
+
+def test_moving_a_running_clusters_vip_is_refused(tmp_path: Path) -> None:
+    """A new VIP for a deployed cluster is refused (TKE keeps the old one); allowed, it goes through."""
+    raw = mesh_config(2)
+    previous = deployed(raw, tmp_path)
+    moved = copy.deepcopy(raw)
+    moved["clusters"][0]["apiserver"]["vip"] = "10.0.9.100"
+    with pytest.raises(Exception) as exc:
+        run(moved, tmp_path, mocks=ComputingMocks(previous))
+    assert _issue_keys(exc.value) == ["mesh:clusters[0].apiserver.vip"]
+    moved["allowIdentityChange"] = ["cls-00000001"]
+    rec = run(moved, tmp_path, mocks=ComputingMocks(previous))
+    assert scrub(rec.outputs)["clusters"]["cls-00000001"]["meshAddress"] == "10.0.9.100:2379"

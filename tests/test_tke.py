@@ -159,6 +159,9 @@ def test_created_cluster_is_cilium_ready_in_order(tmp_path: Path) -> None:
     assert read.provider == provider.urn
     # (e) the release waits for all of them and takes k8sServiceHost from the read
     assert release.provider == provider.urn
+    assert release.inputs["skipAwait"] is True, "no node exists yet: waiting for ready pods would never end"
+    assert "skipAwait" not in one(rec, RELEASE, "cls-00000001-cilium").inputs
+    assert provider.inputs["clusterIdentifier"] == name
     assert {p.urn for p in patches.values()} | {read.urn, cni.urn} <= set(release.dependencies)
     values = scrub(release.inputs["values"])
     assert values["k8sServiceHost"] == APISERVER_ENDPOINT_IP and values["k8sServicePort"] == 60002
@@ -179,20 +182,20 @@ def test_created_cluster_is_cilium_ready_in_order(tmp_path: Path) -> None:
     assert pool.parent == node_pool_component.urn
 
 
-def test_created_cluster_without_preset_still_gets_the_owned_service_keys(tmp_path: Path) -> None:
+def test_created_cluster_gets_the_owned_service_keys_only(tmp_path: Path) -> None:
     """k8sServiceHost/Port are set for created clusters only; other clusters keep their own values."""
-    raw = mesh_config(1)
+    raw = mesh_config(1, cilium={"preset": "tke-vpc-cni"})
+    raw["clusters"][0]["values"] = {"k8sServiceHost": "169.254.128.10"}
     raw["clusters"].append(created_entry(2))
     rec = run(raw, tmp_path, contexts=["cls-00000001"])
     created = scrub(one(rec, RELEASE, "cls-00000002-cilium").inputs["values"])
     existing = scrub(one(rec, RELEASE, "cls-00000001-cilium").inputs["values"])
     assert (created["k8sServiceHost"], created["k8sServicePort"]) == (APISERVER_ENDPOINT_IP, 60002)
-    assert "k8sServiceHost" not in existing and "k8sServicePort" not in existing
+    assert existing["k8sServiceHost"] == "169.254.128.10" and existing["k8sServicePort"] == 60002  # preset's
 
 
 def test_deletion_protection_can_be_turned_off(tmp_path: Path) -> None:
-    raw = mesh_config(0 + 1)
-    raw["clusters"] = [created_entry(1)]
+    raw = {"clusters": [created_entry(1)], "cilium": {"preset": "tke-vpc-cni"}}
     raw["clusters"][0]["create"]["deletionProtection"] = False
     rec = run(raw, tmp_path, contexts=[])
     assert one(rec, TKE_CLUSTER, "cls-00000001-tke").inputs["deletionProtection"] is False
@@ -246,7 +249,8 @@ def test_no_kubeconfig_file_needed_without_context_clusters(tmp_path: Path) -> N
     from tests.conftest import to_pulumi_config
     from tools.engine import run_program
 
-    raw = {"clusters": [adopted_entry(1), created_entry(2)], "kubeconfig": str(tmp_path / "absent.yaml")}
+    raw = {"clusters": [adopted_entry(1), created_entry(2)], "kubeconfig": str(tmp_path / "absent.yaml"),
+           "cilium": {"preset": "tke-vpc-cni"}}
     rec = run_program(str(ROOT / "__main__.py"), project="tke-cilium-mesh", stack="test",
                       config=to_pulumi_config(raw), secret_keys=[], mocks=ComputingMocks(), preview=False)
     assert len(by_type(rec, RELEASE)) == 2
@@ -285,7 +289,7 @@ def test_a_lookup_answering_nothing_fails_in_preview_and_update(tmp_path: Path) 
 
 
 def test_one_tencent_provider_per_region_for_every_tencent_need(tmp_path: Path) -> None:
-    raw = {"clusters": [created_entry(1), adopted_entry(2, region="ap-shanghai"),
+    raw = {"cilium": {"preset": "tke-vpc-cni"}, "clusters": [created_entry(1), adopted_entry(2, region="ap-shanghai"),
                         cluster_entry(3, create_clb=True, region="ap-shanghai"), cluster_entry(4, region="ap-beijing")]}
     rec = run(raw, tmp_path, contexts=["cls-00000003", "cls-00000004"])
     providers = {p.name: p for p in by_type(rec, TC_PROVIDER)}
@@ -365,7 +369,7 @@ def _issues(raw: dict) -> dict[str, str]:
 
 
 def _with(mutate) -> dict:
-    raw = {"clusters": [created_entry(1), cluster_entry(2)]}
+    raw = {"clusters": [created_entry(1), cluster_entry(2)], "cilium": {"preset": "tke-vpc-cni"}}
     mutate(raw["clusters"][0])
     return raw
 
@@ -408,7 +412,8 @@ def test_create_block_errors_name_the_key(mutate, key: str, needle: str) -> None
 
 
 def test_base_values_may_not_set_the_service_keys_when_a_cluster_is_created() -> None:
-    issues = _issues({"clusters": [created_entry(1)], "cilium": {"values": {"k8sServicePort": 443}}})
+    issues = _issues({"clusters": [created_entry(1)],
+                      "cilium": {"preset": "tke-vpc-cni", "values": {"k8sServicePort": 443}}})
     assert list(issues) == ["mesh:cilium.values.k8sServicePort"]
     # ... but may when no cluster is created (the key is then the user's)
     parse_settings({"clusters": [cluster_entry(1)], "cilium": {"values": {"k8sServicePort": 443}}})
@@ -436,3 +441,9 @@ def test_tke_api_errors_name_the_key(entry: dict, key: str, needle: str) -> None
     issues = _issues({"clusters": [c]})
     assert key in issues, issues
     assert needle in issues[key], issues[key]
+
+
+def test_a_created_cluster_needs_the_tke_preset() -> None:
+    """Without the preset nothing would replace the kube-proxy and CNI the program keeps off the nodes."""
+    issues = _issues({"clusters": [created_entry(1)]})
+    assert "mesh:clusters[0].create" in issues and "preset: tke-vpc-cni" in issues["mesh:clusters[0].create"]

@@ -31,7 +31,8 @@ Path_ = tuple[str, ...]
 
 IDENTITY = {("cluster", "name"), ("cluster", "id"), ("clustermesh", "maxConnectedClusters")}
 """Changing these changes the mesh identity: every workload must restart (Cilium docs)."""
-CA = {("tls", "ca", "cert"), ("tls", "ca", "key"), ("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
+CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
+CA_BUNDLE = {("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
 NO_AGENT_RESTART: tuple[tuple[Path_, str], ...] = (
     (("clustermesh", "config"), "peer list: Secret data, read live by KVStoreMesh"),
     (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), "masquerade CIDRs: file reloaded live by the agent"),
@@ -134,7 +135,10 @@ def classify(path: Path_) -> tuple[str, str]:
     if path in IDENTITY:
         return "identity", "changes the cluster's mesh identity: every workload must restart"
     if path in CA:
-        return "ca", "changes the mesh CA or its trust bundle: certificates are re-issued; see README, Lifecycle"
+        return "ca", "changes the mesh CA: certificates are re-issued; see README, Lifecycle"
+    if path in CA_BUNDLE:
+        return "ca", ("changes the CA trust bundle: agents and clustermesh-apiserver mount it, so their pods roll "
+                      "in every cluster; see README, Lifecycle")
     for prefix, why in NO_AGENT_RESTART:
         if path[: len(prefix)] == prefix:
             return "none", why
@@ -236,6 +240,9 @@ def render(d: Diff, fmt: str = "text") -> str:
         if restarting:
             paths = ", ".join(_path(c.path) for c in restarting[:5]) + (" …" if len(restarting) > 5 else "")
             warnings.append(f"RESTARTS CILIUM AGENTS in {name}: {paths}")
+    for name in d.clusters_removed:
+        warnings.insert(0, f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
+                           "may still run workloads; retire or drain the cluster first")
     if md:
         lines.append("## Mesh plan diff")
     if warnings:
