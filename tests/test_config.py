@@ -12,7 +12,7 @@ import yaml
 
 from meshcore.config import decode_config, parse_settings
 from meshcore.errors import MeshConfigError
-from tests.conftest import ROOT, cluster_entry, mesh_config, to_pulumi_config
+from tests.conftest import ROOT, mesh_config, to_pulumi_config
 
 
 def issues_of(raw: dict[str, Any]) -> dict[str, str]:

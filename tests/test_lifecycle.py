@@ -13,7 +13,7 @@ import yaml
 from components.program import InvalidConfig
 from meshcore.config import parse_settings
 from meshcore.lifecycle import identity_changes
-from tests.conftest import cluster_entry, mesh_config, write_stack
+from tests.conftest import mesh_config, write_stack
 from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, run
 from tools import render
 from tools.engine import Recording
@@ -184,8 +184,9 @@ def test_a_refused_update_records_no_identities(tmp_path: Path) -> None:
     changed = copy.deepcopy(raw)
     changed["clusters"][1]["id"] = 9
     recording = Recording(project="tke-cilium-mesh", stack="test")
-    with pytest.raises(Exception):
+    with pytest.raises(Exception) as exc:
         run(changed, tmp_path, mocks=ComputingMocks(previous), recording=recording)
+    assert _issue_keys(exc.value) == ["mesh:clusters[1].id"]
     assert "clusters" not in recording.outputs and "maxConnectedClusters" not in recording.outputs
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import copy
-from pathlib import Path
 from typing import Any, Optional
 
 import pytest
