@@ -201,7 +201,8 @@ class Mesh:
             for c in self.settings.clusters
         }
         return {
-            "clusters": pulumi.Output.all(self.guard, clusters).apply(lambda xs: xs[1]),
+            # Gated entry by entry: Output.all over the whole map would walk every peer name.
+            "clusters": {name: self.guard.apply(lambda _, e=entry: e) for name, entry in clusters.items()},
             "caCertificatePem": self.ca.cert_pem,
             "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
         }
