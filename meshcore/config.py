@@ -315,6 +315,18 @@ def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
+class _Required:
+    """Required keys of one mapping: each missing one reported, whether all were there kept."""
+
+    def __init__(self, issues: "_Issues", m: Mapping[str, Any], key: str) -> None:
+        self.issues, self.m, self.key, self.ok = issues, m, key, True
+
+    def need(self, k: str) -> Any:
+        value = self.issues.required(self.m, self.key, k)
+        self.ok = self.ok and value is not None
+        return value
+
+
 class _Issues:
     def __init__(self) -> None:
         self.items: list[ConfigIssue] = []
@@ -634,11 +646,8 @@ def _parse_cluster(
         return None
     ok = True
 
-    def need(k: str) -> Any:
-        nonlocal ok
-        value = issues.required(m, key, k)
-        ok = ok and value is not None
-        return value
+    required = _Required(issues, m, key)
+    need = required.need
 
     name = need("name")
     if name is not None:
@@ -695,6 +704,7 @@ def _parse_cluster(
             partial.vip = ipaddress.IPv4Address(raw_api["vip"])
         except ValueError:
             pass
+    ok = ok and required.ok
     if not ok:
         return None
     return ClusterSettings(
@@ -857,11 +867,8 @@ def _parse_create(value: Any, key: str, issues: _Issues) -> Optional[CreateSetti
         return None
     ok = True
 
-    def need(k: str) -> Any:
-        nonlocal ok
-        value = issues.required(m, key, k)
-        ok = ok and value is not None
-        return value
+    required = _Required(issues, m, key)
+    need = required.need
 
     vpc_id = need("vpcId")
     if vpc_id is not None:
@@ -899,6 +906,7 @@ def _parse_create(value: Any, key: str, issues: _Issues) -> Optional[CreateSetti
     if raw_pool is not None:
         pool = _parse_node_pool(raw_pool, f"{key}.nodePool", issues)
         ok = ok and pool is not None
+    ok = ok and required.ok
     if not ok:
         return None
     return CreateSettings(vpc_id=vpc_id, version=version, service_cidr=service_cidr,  # type: ignore[arg-type]
@@ -913,11 +921,8 @@ def _parse_node_pool(value: Any, key: str, issues: _Issues) -> Optional[NodePool
         return None
     ok = True
 
-    def need(k: str) -> Any:
-        nonlocal ok
-        value = issues.required(m, key, k)
-        ok = ok and value is not None
-        return value
+    required = _Required(issues, m, key)
+    need = required.need
 
     subnets = need("subnetIds")
     if subnets is not None:
@@ -959,6 +964,7 @@ def _parse_node_pool(value: Any, key: str, issues: _Issues) -> Optional[NodePool
                    required=False)
     keys_ = _id_list(m.get("keyIds"), f"{key}.keyIds", KEY_ID_RE, "SSH key", issues, required=False)
     ok = ok and sgs is not None and keys_ is not None
+    ok = ok and required.ok
     if not ok:
         return None
     return NodePoolSettings(subnet_ids=subnets, instance_type=instance_type, min_size=lo,  # type: ignore[arg-type]
