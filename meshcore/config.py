@@ -225,10 +225,6 @@ class Settings:
                 return c
         raise KeyError(name)
 
-    def connections(self) -> list[tuple[str, str]]:
-        """Every peer connection once, as (a, b) with a < b by name, sorted."""
-        return sorted({tuple(sorted((a, b))) for a, ps in self.peers.items() for b in ps})  # type: ignore[misc]
-
 
 @dataclass
 class _Partial:

@@ -81,7 +81,7 @@ def measure(n: int, workdir: Path) -> Result:
     clusters = {r["urn"]: r["name"] for r in g["resources"] if r["type"] == render.CLUSTER_TYPE}
     counts: dict[str, int] = {}
     for r in g["resources"]:
-        owner = render._ancestor_cluster(r["urn"], parents, clusters)
+        owner = render.ancestor_cluster(r["urn"], parents, clusters)
         if owner:
             counts[owner] = counts.get(owner, 0) + 1
     lo, hi = min(counts.values()), max(counts.values())

@@ -25,7 +25,8 @@ from typing import Any
 
 import yaml
 
-from tools.render import PEERS_TYPE, RELEASE_TYPE
+from meshcore.keys import dotted as _path
+from tools.render import RELEASE_TYPE, connections
 
 Path_ = tuple[str, ...]
 
@@ -66,11 +67,7 @@ class Plan:
         return {r["urn"]: r for r in self.graph["resources"]}
 
     def connections(self) -> set[tuple[str, str]]:
-        return {
-            tuple(sorted((r["inputs"]["cluster"], peer)))  # type: ignore[misc]
-            for r in self.graph["resources"] if r["type"] == PEERS_TYPE
-            for peer in r["inputs"].get("peers", {})
-        }
+        return connections(self.graph)
 
 
 def load(directory: str) -> Plan:
@@ -207,13 +204,6 @@ def _fmt(v: Any, limit: int = 80) -> str:
         return "(unset)"
     text = json.dumps(v, sort_keys=True, ensure_ascii=False) if not isinstance(v, str) else v
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _path(path: Path_) -> str:
-    out = ""
-    for p in path:
-        out += (f".{p}" if out else p) if all(c.isalnum() or c in "-_" for c in p) else f'["{p}"]'
-    return out
 
 
 def render(d: Diff, fmt: str = "text") -> str:

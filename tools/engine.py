@@ -14,7 +14,6 @@ resource with the same URN is an error.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import runpy
 from dataclasses import dataclass, field
@@ -185,18 +184,6 @@ def run_program(
     runtime_settings.ROOT.set(None)
     # Output tasks of an earlier (failed) run in this process must not be awaited here.
     runtime_settings.SETTINGS.outputs.clear()
-    try:
-        _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
-    finally:
-        _cancel_leftovers()
+    _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
     return recording
 
-
-def _cancel_leftovers() -> None:
-    """Cancel what a failed program left scheduled, so it cannot leak into a later run."""
-    loop = asyncio.get_event_loop()
-    pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))

@@ -163,7 +163,16 @@ def depth(g: dict[str, Any]) -> int:
     return max(memo.values(), default=0)
 
 
-def _ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]) -> Optional[str]:
+def connections(g: dict[str, Any]) -> set[tuple[str, str]]:
+    """Every peer connection of a plan once, as (a, b) with a < b, from its MeshPeers nodes."""
+    return {
+        (min(r["inputs"]["cluster"], peer), max(r["inputs"]["cluster"], peer))
+        for r in g["resources"] if r["type"] == PEERS_TYPE
+        for peer in r["inputs"].get("peers", {})
+    }
+
+
+def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]) -> Optional[str]:
     while urn:
         if urn in clusters:
             return clusters[urn]
@@ -178,20 +187,16 @@ def summary(g: dict[str, Any]) -> str:
     cluster_urns = {r["urn"]: r["name"] for r in g["resources"] if r["type"] == CLUSTER_TYPE}
     per_cluster: Counter[str] = Counter()
     for r in g["resources"]:
-        owner = _ancestor_cluster(r["urn"], parents, cluster_urns)
+        owner = ancestor_cluster(r["urn"], parents, cluster_urns)
         if owner:
             per_cluster[owner] += 1
-    connections = sorted({
-        tuple(sorted((r["inputs"]["cluster"], peer)))
-        for r in g["resources"] if r["type"] == PEERS_TYPE
-        for peer in r["inputs"].get("peers", {})
-    })
+    pairs = sorted(connections(g))
     types = Counter(r["type"] for r in g["resources"])
 
     lines = [
         f"# Offline plan: {g['project']} / {g['stack']}",
         "",
-        f"{len(values)} clusters, {len(connections)} peer connections, {len(g['resources'])} resources, "
+        f"{len(values)} clusters, {len(pairs)} peer connections, {len(g['resources'])} resources, "
         f"dependency depth {depth(g)}.",
         "",
         "| cluster | id | region | context | mesh address | peers | resources |",
@@ -209,12 +214,12 @@ def summary(g: dict[str, Any]) -> str:
     lines += ["", "## Resources by type", "", "| type | count |", "| --- | --- |"]
     lines += [f"| {t} | {n} |" for t, n in sorted(types.items())]
     lines += ["", "## Peer connections", ""]
-    if len(connections) > LISTED_CONNECTIONS:
-        lines.append(f"{len(connections)} connections (every pair of the {len(values)} clusters: full mesh)"
-                     if len(connections) == len(values) * (len(values) - 1) // 2 else
-                     f"{len(connections)} connections; see the MeshPeers nodes in graph.json")
+    if len(pairs) > LISTED_CONNECTIONS:
+        lines.append(f"{len(pairs)} connections (every pair of the {len(values)} clusters: full mesh)"
+                     if len(pairs) == len(values) * (len(values) - 1) // 2 else
+                     f"{len(pairs)} connections; see the MeshPeers nodes in graph.json")
     else:
-        lines += [f"- {a} <-> {b}" for a, b in connections] or ["- (none)"]
+        lines += [f"- {a} <-> {b}" for a, b in pairs] or ["- (none)"]
     lines += [
         "",
         f"`{SECRET}` marks secrets; `{UNKNOWN}` marks values known only after apply (e.g. a created CLB's VIP, "
