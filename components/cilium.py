@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 from components.ca import SharedCa
 from components.endpoint import ApiserverEndpoint
 from meshcore.config import CiliumSettings, ClusterSettings
-from meshcore.values import cluster_values
+from meshcore.values import cluster_values, split_mesh_lists
 
 TYPE_TOKEN = "mesh:cilium:CiliumRelease"
 RELEASE_NAME = "cilium"
@@ -80,6 +80,14 @@ class CiliumRelease(pulumi.ComponentResource):
             k8s_service_host=args.k8s_service_host,
             k8s_service_port=args.k8s_service_port,
         )
+        # The peer list (and the non-masquerade CIDRs) grow with the mesh: as plain data
+        # they go to a values file, which the provider merges back into `values` (see
+        # split_mesh_lists). Peers behind a CLB created in this run stay in `values`.
+        value_files = None
+        split = split_mesh_lists(values)
+        if split is not None:
+            values, lists_text = split
+            value_files = [pulumi.StringAsset(lists_text)]
         self.release = k8s.helm.v3.Release(
             name,
             name=RELEASE_NAME,
@@ -88,6 +96,7 @@ class CiliumRelease(pulumi.ComponentResource):
             version=args.cilium.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.cilium.repository),
             values=values,
+            value_yaml_files=value_files,
             skip_await=args.skip_await or None,
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
                                         depends_on=list(args.depends_on) or None),

@@ -99,6 +99,64 @@ PEER_DEPENDENT_PATHS: tuple[Path, ...] = (
 )
 
 
+_MISSING = object()
+
+
+def _get(tree: Any, path: Path) -> Any:
+    for part in path:
+        if not isinstance(tree, dict) or part not in tree:
+            return _MISSING
+        tree = tree[part]
+    return tree
+
+
+def _without(tree: Mapping[str, Any], path: Path) -> dict[str, Any]:
+    """A copy of ``tree`` without the leaf at ``path`` and the mappings that leaves empty
+    (only the mappings on the path are copied)."""
+    head, *rest = path
+    out = dict(tree)
+    child = _without(tree[head], tuple(rest)) if rest else {}  # type: ignore[arg-type]
+    if child:
+        out[head] = child
+    else:  # a mapping left empty goes too
+        del out[head]
+    return out
+
+
+def split_mesh_lists(values: Mapping[str, Any]) -> Optional[tuple[dict[str, Any], str]]:
+    """Move the lists that grow with the mesh (``PEER_DEPENDENT_PATHS``) to a values file.
+
+    Returns ``(values without those lists, the file's text)``, or None when a list holds
+    anything but plain data (a peer address that is only known after its CLB is created):
+    such lists stay in ``values``, where an unknown leaf stays a leaf.
+
+    Why: a full mesh of N clusters carries N·(N−1) peer entries, and the Pulumi SDK
+    serialises ``values`` node by node (a million nodes at 511 clusters), while a values
+    file is one string. The kubernetes provider's ``Check`` reads the file and merges
+    ``values`` over it (``valueYamlFiles``: maps merge, lists are replaced); what it
+    returns, what ``pulumi preview`` diffs and what the state keeps is the merged
+    ``values``, peer by peer, exactly as if the lists had been in ``values``.
+    """
+    rest = dict(values)
+    moved: dict[str, Any] = {}
+    for path in PEER_DEPENDENT_PATHS:
+        value = _get(rest, path)
+        if value is not _MISSING:
+            rest = _without(rest, path)
+            _set(moved, path, value)
+    try:
+        text = mesh_lists_file(moved)
+    except TypeError:  # not JSON data: a leaf is an Output
+        return None
+    return rest, text
+
+
+def mesh_lists_file(doc: Mapping[str, Any]) -> str:
+    """A values document as a values file: JSON, which YAML reads as the same data (one C
+    encoder call, fast for 255,000 entries). Raises TypeError for anything but JSON data."""
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n"
+
+
 def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:
     """The value paths the program sets, for a masquerade mode."""
     return _MESH_OWNED + (_MASQ_OWNED if masquerade_mode == "ipMasqAgent" else ())

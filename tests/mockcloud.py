@@ -11,7 +11,8 @@ import pulumi
 import yaml
 
 from tests.conftest import ROOT, to_pulumi_config
-from tools.engine import Recording, run_program
+from tools.engine import Recording, Registration, run_program
+from tools.render import RELEASE_TYPE, checked_release_inputs, scrub
 
 # Unmistakable stand-ins for what providers compute; tests search artefacts for them.
 CA_KEY_PEM = "TEST-ONLY-CA-PRIVATE-KEY-5f0e2c"
@@ -129,3 +130,15 @@ def one(rec: Recording, typ: str, name: str):
 
 def text(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
+
+
+def engine_inputs(reg: Registration) -> dict[str, Any]:
+    """A resource's inputs as the engine holds them after the provider's ``Check`` (wire form):
+    for a Helm release, its values files merged into ``values``. What a preview diffs and
+    what policies see."""
+    return checked_release_inputs(reg.inputs) if reg.type == RELEASE_TYPE else reg.inputs
+
+
+def release_values(reg: Registration) -> dict[str, Any]:
+    """The Helm values a release gets (plan form: secrets and unknowns marked)."""
+    return scrub(engine_inputs(reg))["values"]

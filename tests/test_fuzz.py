@@ -37,7 +37,7 @@ from meshcore.config import (
 )
 from meshcore.errors import MeshConfigError
 from tests.conftest import cluster_entry, mesh_config
-from tests.mockcloud import run
+from tests.mockcloud import release_values, run
 from tools.engine import Recording
 from tools.render import scrub
 
@@ -352,7 +352,7 @@ def check_release_values(rec: Recording) -> None:
     max_connected = scrub(rec.outputs)["maxConnectedClusters"]
     seen = set()
     for r in releases:
-        v = scrub(r.inputs["values"])
+        v = release_values(r)
         name = v["cluster"]["name"]
         seen.add(name)
         assert r.inputs["version"].startswith("1.18.") and r.inputs["namespace"] == "kube-system"

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 from pulumi.runtime import rpc
 
 from components.program import InvalidConfig
 from tests.conftest import cluster_entry, mesh_config
-from tests.mockcloud import CA_CERT_PEM, CA_KEY_PEM, CLB_VIP_PREFIX, by_type, one, run, text
+from tests.mockcloud import CA_CERT_PEM, CA_KEY_PEM, CLB_VIP_PREFIX, by_type, one, release_values, run, text
 from tools.engine import Recording
 from tools.render import scrub
 
@@ -117,13 +120,62 @@ def test_peer_entries_carry_each_peers_address(tmp_path: Path) -> None:
     vip = {c["name"]: c["apiserver"]["vip"] for c in raw["clusters"]}
     port = {c["name"]: c["apiserver"].get("port", 2379) for c in raw["clusters"]}
     for name in vip:
-        values = scrub(release_of(rec, name).inputs["values"])
+        values = release_values(release_of(rec, name))
         entries = values["clustermesh"]["config"]["clusters"]
         assert [e["name"] for e in entries] == [n for n in sorted(vip) if n != name]
         for e in entries:
             assert e == {"name": e["name"], "address": vip[e["name"]], "port": port[e["name"]]}
         assert values["clustermesh"]["apiserver"]["tls"]["server"]["extraIpAddresses"] == [vip[name]]
         assert values["cluster"]["name"] == name
+
+
+def value_files(reg: Any) -> list[dict[str, Any]]:
+    """The values files a release sends: each a text asset, read as YAML."""
+    files = reg.inputs.get("valueYamlFiles", [])
+    assert all(f.get(rpc._special_sig_key) == rpc._special_asset_sig and set(f) == {rpc._special_sig_key, "text"}
+               for f in files), "values files are text assets"
+    return [yaml.safe_load(f["text"]) for f in files]
+
+
+def test_mesh_lists_are_sent_as_a_values_file(tmp_path: Path) -> None:
+    """With known addresses, the peer list and the non-masquerade CIDRs go in one values file
+    (one string for the SDK to serialise), not in values; the provider merges them back."""
+    raw = mesh_config(3, masquerade={"mode": "ipMasqAgent"})
+    rec = run(raw, tmp_path)
+    for name in [c["name"] for c in raw["clusters"]]:
+        r = release_of(rec, name)
+        sent = r.inputs["values"]
+        assert "clusters" not in sent["clustermesh"]["config"] and sent["clustermesh"]["config"]["enabled"] is True
+        assert "config" not in sent["ipMasqAgent"] and sent["ipMasqAgent"]["enabled"] is True
+        [doc] = value_files(r)
+        assert set(doc) == {"clustermesh", "ipMasqAgent"}
+        merged = release_values(r)
+        assert doc["clustermesh"]["config"]["clusters"] == merged["clustermesh"]["config"]["clusters"]
+        assert [e["name"] for e in merged["clustermesh"]["config"]["clusters"]] == [
+            c["name"] for c in raw["clusters"] if c["name"] != name]
+        assert doc["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"] == merged["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"]
+        assert merged["ipMasqAgent"]["enabled"] is True and merged["clustermesh"]["config"]["enabled"] is True
+        assert merged["tls"]["ca"]["key"] == "[secret]", "the secret stays in values, as a secret"
+        assert "BEGIN" not in json.dumps(doc), "no key material in a values file"
+
+
+def test_peers_behind_a_clb_created_in_the_run_stay_in_values(tmp_path: Path) -> None:
+    """A peer list with a created CLB's VIP (an Output: unknown in the first preview) stays in
+    values, where an unknown VIP is one unknown leaf; a list of plain addresses still goes to a file."""
+    raw = mesh_config(2)
+    raw["clusters"].append(cluster_entry(3, create_clb=True, region="ap-shanghai"))
+    rec = run(raw, tmp_path)
+    for name in ("cls-00000001", "cls-00000002"):  # both list cls-00000003
+        r = release_of(rec, name)
+        assert not value_files(r)
+        entries = {e["name"]: e for e in scrub(r.inputs["values"])["clustermesh"]["config"]["clusters"]}
+        assert entries["cls-00000003"]["address"].startswith(CLB_VIP_PREFIX)
+        other = raw["clusters"][1 if name == "cls-00000001" else 0]
+        assert entries[other["name"]]["address"] == other["apiserver"]["vip"]
+    created = release_of(rec, "cls-00000003")  # its peers both have a VIP from config
+    [doc] = value_files(created)
+    assert [e["address"] for e in doc["clustermesh"]["config"]["clusters"]] == [
+        c["apiserver"]["vip"] for c in raw["clusters"][:2]]
 
 
 def test_create_clb_mode_wires_the_clb_into_peers(tmp_path: Path) -> None:
@@ -143,14 +195,14 @@ def test_create_clb_mode_wires_the_clb_into_peers(tmp_path: Path) -> None:
         assert lb.provider == providers[0].urn
         assert lb.inputs["networkType"] == "INTERNAL"
         assert lb.inputs["subnetId"] == f"subnet-{i:08d}" and lb.inputs["vpcId"] == f"vpc-{i:08d}"
-        values = scrub(release_of(rec, name).inputs["values"])
+        values = release_values(release_of(rec, name))
         ann = values["clustermesh"]["apiserver"]["service"]["annotations"]
         assert ann["service.kubernetes.io/tke-existed-lbid"].startswith("lb-test")
         assert "service.kubernetes.io/service.extensiveParameters" not in ann
         assert ann["service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"] == f"subnet-{i:08d}"
     # cls-1 lists the created CLBs' VIPs and its release waits for both CLBs
     r1 = release_of(rec, "cls-00000001")
-    addresses = {e["name"]: e["address"] for e in scrub(r1.inputs["values"])["clustermesh"]["config"]["clusters"]}
+    addresses = {e["name"]: e["address"] for e in release_values(r1)["clustermesh"]["config"]["clusters"]}
     assert addresses["cls-00000003"].startswith(CLB_VIP_PREFIX) and addresses["cls-00000004"].startswith(CLB_VIP_PREFIX)
     assert addresses["cls-00000003"] != addresses["cls-00000004"]
     assert {c.urn for c in clbs.values()} <= set(r1.dependencies)

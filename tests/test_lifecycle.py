@@ -14,7 +14,7 @@ from components.program import InvalidConfig
 from meshcore.config import parse_settings
 from meshcore.lifecycle import identity_changes
 from tests.conftest import mesh_config, write_stack
-from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, run
+from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, release_values, run
 from tools import render
 from tools.engine import Recording
 from tools.plan import plan
@@ -74,7 +74,7 @@ def test_allowed_identity_change_goes_through_loudly(tmp_path: Path) -> None:
     changed["clusters"][1]["id"] = 9
     changed["allowIdentityChange"] = ["cls-00000002"]
     rec = run(changed, tmp_path, mocks=ComputingMocks(previous))
-    assert scrub(one(rec, RELEASE, "cls-00000002-cilium").inputs["values"])["cluster"]["id"] == 9
+    assert release_values(one(rec, RELEASE, "cls-00000002-cilium"))["cluster"]["id"] == 9
     warnings = [m for lvl, m in rec.logs if lvl == "warning"]
     assert any("mesh:clusters[1].id" in m and "restarted" in m for m in warnings)
 
@@ -139,7 +139,7 @@ def test_ca_rotation_trusts_both_then_switches(tmp_path: Path, chart_schema: Any
         assert len(by_type(rec, "tls:index/privateKey:PrivateKey")) == 2
         signer = one(rec, "tls:index/privateKey:PrivateKey", "mesh-ca-key" if signing == 1 else "mesh-ca-2-key")
         for r in by_type(rec, RELEASE):
-            values = scrub(r.inputs["values"])
+            values = release_values(r)
             assert values["tls"]["caBundle"] == {"enabled": True, "content": CA_CERT_PEM * 2}
             assert base64.b64decode(values["tls"]["ca"]["cert"]).decode() == CA_CERT_PEM
             assert signer.urn in r.dependencies

@@ -41,6 +41,7 @@ from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tests.mockcloud import ComputingMocks
 from tools.engine import Recording, Registration
 from tools.plan import plan
+from tools.render import RELEASE_TYPE, checked_release_inputs
 
 RELEASE = mp.RELEASE_TYPE
 DELETE = object()
@@ -92,6 +93,11 @@ def resource_args(reg: Registration, props: Any, protect: Optional[bool] = None)
     return ResourceValidationArgs(reg.type, props, reg.urn, reg.name, options(reg, protect), None)
 
 
+def checked(reg: Registration, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What policies are given: inputs after the provider's Check (a release's values files merged)."""
+    return checked_release_inputs(inputs) if reg.type == RELEASE_TYPE else inputs
+
+
 def run_resource_policy(
     policy: ResourceValidationPolicy,
     reg: Registration,
@@ -102,7 +108,7 @@ def run_resource_policy(
 ) -> list[str]:
     """The engine's two passes over one resource: remediations (the SDK calls ``remediate``
     only at level ``remediate``), then the validation. Returns the violation messages."""
-    inputs = reg.inputs if inputs is None else inputs
+    inputs = checked(reg, reg.inputs if inputs is None else inputs)
     if remediation_pass and policy.enforcement_level == EnforcementLevel.REMEDIATE and policy.has_remediation():
         assert policy.remediate(resource_args(reg, remediate_props(inputs), protect)) is None, \
             "the pack's remediations never rewrite a resource"
@@ -117,7 +123,7 @@ def run_stack_policy(
     """``AnalyzeStack`` over ``regs`` (``inputs`` replaces some resources' inputs, by URN)."""
     inputs = inputs or {}
     resources = [
-        PolicyResource(r.type, analyze_props(inputs.get(r.urn, r.inputs)), r.urn, r.name, options(r),
+        PolicyResource(r.type, analyze_props(checked(r, inputs.get(r.urn, r.inputs))), r.urn, r.name, options(r),
                        None, None, [], {})
         for r in regs
     ]

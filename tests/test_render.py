@@ -47,6 +47,37 @@ def test_yaml_writer_is_block_style_and_sorted() -> None:
     assert text == 'a: true\nb:\n  x: "10.0.0.1"\n  "y": 1\n  z:\n  - name: c\n    port: 2379\n'
 
 
+def test_yaml_writer_keeps_equal_but_different_scalars_apart() -> None:
+    """List items that compare equal (1, True, 1.0) are written each as itself, caches or not."""
+    doc = {"l": [{"a": 1}, {"a": True}, {"a": 1.0}, {"a": "1"}, {"a": 1}, {"a": None}]}
+    text = render.dump_yaml(doc)
+    assert yaml.safe_load(text) == doc
+    assert [type(i["a"]) for i in yaml.safe_load(text)["l"]] == [int, bool, float, str, int, type(None)]
+
+
+def test_release_inputs_as_the_provider_checks_them() -> None:
+    """Values files merge in order, values merge over them: mappings key by key, lists and
+    scalars replaced; valueYamlFiles is gone. Anything but text assets is left alone."""
+    def asset(text: str) -> dict[str, Any]:
+        return {rpc._special_sig_key: rpc._special_asset_sig, "text": text}
+
+    secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "KEY"}
+    inputs = {
+        "chart": "cilium",
+        "valueYamlFiles": [asset('{"a": {"l": [1, 2], "x": 1, "m": {"k": 1}}, "b": 1}'), asset("a:\n  x: 2\nc: [3]\n")],
+        "values": {"a": {"l": [9], "m": {"j": 2}}, "key": secret},
+    }
+    before = repr(inputs)
+    checked = render.checked_release_inputs(inputs)
+    assert checked == {"chart": "cilium",
+                       "values": {"a": {"l": [9], "x": 2, "m": {"k": 1, "j": 2}}, "b": 1, "c": [3], "key": secret}}
+    assert repr(inputs) == before, "the inputs are not changed"
+    archive = {rpc._special_sig_key: rpc._special_archive_sig, "path": "x"}
+    unreadable = {"values": {}, "valueYamlFiles": [archive]}
+    assert render.checked_release_inputs(unreadable) is unreadable
+    assert render.checked_release_inputs({"values": {"a": 1}}) == {"values": {"a": 1}}
+
+
 def test_scrub_markers() -> None:
     """Secrets become [secret] at the leaf, unknowns [unknown], integral doubles ints."""
     secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "KEY"}

@@ -34,6 +34,7 @@ from tests.mockcloud import (
     ComputingMocks,
     by_type,
     one,
+    release_values,
     run,
     text,
 )
@@ -163,7 +164,7 @@ def test_created_cluster_is_cilium_ready_in_order(tmp_path: Path) -> None:
     assert "skipAwait" not in one(rec, RELEASE, "cls-00000001-cilium").inputs
     assert provider.inputs["clusterIdentifier"] == name
     assert {p.urn for p in patches.values()} | {read.urn, cni.urn} <= set(release.dependencies)
-    values = scrub(release.inputs["values"])
+    values = release_values(release)
     assert values["k8sServiceHost"] == APISERVER_ENDPOINT_IP and values["k8sServicePort"] == 60002
     # (f) nodes only after the release, on the created cluster
     assert pool.provider == tencent.urn
@@ -188,8 +189,8 @@ def test_created_cluster_gets_the_owned_service_keys_only(tmp_path: Path) -> Non
     raw["clusters"][0]["values"] = {"k8sServiceHost": "169.254.128.10"}
     raw["clusters"].append(created_entry(2))
     rec = run(raw, tmp_path, contexts=["cls-00000001"])
-    created = scrub(one(rec, RELEASE, "cls-00000002-cilium").inputs["values"])
-    existing = scrub(one(rec, RELEASE, "cls-00000001-cilium").inputs["values"])
+    created = release_values(one(rec, RELEASE, "cls-00000002-cilium"))
+    existing = release_values(one(rec, RELEASE, "cls-00000001-cilium"))
     assert (created["k8sServiceHost"], created["k8sServicePort"]) == (APISERVER_ENDPOINT_IP, 60002)
     assert existing["k8sServiceHost"] == "169.254.128.10" and existing["k8sServicePort"] == 60002  # preset's
 
@@ -306,7 +307,7 @@ def test_preset_merges_under_user_values(tmp_path: Path, chart_schema) -> None:
     rec = run(raw, tmp_path, contexts=["cls-00000001"])
     preset = PRESETS["tke-vpc-cni"]
     for name in ("cls-00000001", "cls-00000002", "cls-00000003"):
-        values = scrub(one(rec, RELEASE, f"{name}-cilium").inputs["values"])
+        values = release_values(one(rec, RELEASE, f"{name}-cilium"))
         assert values["devices"] == "eth0"                                   # base values over the preset
         assert values["operator"]["replicas"] == (3 if name == "cls-00000001" else 2)  # cluster over base
         assert values["operator"]["tolerations"] == preset["operator"]["tolerations"]  # preset kept below
@@ -353,7 +354,7 @@ def test_mixed_stack_plans_offline_into_one_acyclic_graph() -> None:
     created = next(c.name for c in by_type(rec, TKE_CLUSTER)).removesuffix("-tke")
     adopted = next(r.name for r in by_type(rec, "mesh:tke:Cluster") if r.name != created)
     assert scrub(one(rec, K8S_PROVIDER, f"{adopted}-k8s").inputs["kubeconfig"]) == "[secret]"
-    values = scrub(one(rec, RELEASE, f"{created}-cilium").inputs["values"])
+    values = release_values(one(rec, RELEASE, f"{created}-cilium"))
     assert values["k8sServiceHost"] == "[unknown]" and values["k8sServicePort"] == 60002
     pool = one(rec, TKE_NODE_POOL, f"{created}-nodepool")
     assert one(rec, RELEASE, f"{created}-cilium").urn in pool.dependencies

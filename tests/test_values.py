@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import yaml
 
 from meshcore import values as hv
 from meshcore.config import parse_settings
@@ -140,3 +141,48 @@ def test_values_of_valid_configs_match_the_chart_schema(chart_schema: Any) -> No
     broken = build()
     broken["cluster"]["id"] = "7"
     assert chart_schema(broken), "the schema check must be able to fail"
+
+
+def helm_merge(base: Any, override: Any) -> Any:
+    """Helm's (and the kubernetes provider's) merge of values over a values file."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = helm_merge(base[k], v) if k in base else v
+        return out
+    return override
+
+
+@pytest.mark.parametrize("masquerade", [None, ["172.16.0.0/16", "172.17.0.0/16"]])
+def test_mesh_lists_move_to_a_values_file_that_merges_back(masquerade: Any, chart_schema: Any) -> None:
+    """The lists that grow with the mesh go to a file; merging values over it gives the same values."""
+    peers = [hv.peer_entry(f"cls-{i}", f"10.0.{i}.1", 2379) for i in range(3)]
+    v = build(peers=peers, non_masquerade_cidrs=masquerade)
+    before = json.dumps(v, sort_keys=True)
+    split = hv.split_mesh_lists(v)
+    assert split is not None
+    rest, text = split
+    assert json.dumps(v, sort_keys=True) == before, "the values passed in are not changed"
+    doc = json.loads(text)
+    assert yaml.safe_load(text) == doc, "the file is JSON that YAML reads as the same data"
+    assert doc["clustermesh"]["config"]["clusters"] == peers
+    assert "clusters" not in rest["clustermesh"]["config"] and rest["clustermesh"]["config"]["enabled"] is True
+    if masquerade:
+        assert doc["ipMasqAgent"] == {"config": {"nonMasqueradeCIDRs": masquerade}}
+        assert rest["ipMasqAgent"] == {"enabled": True}, "a mapping left empty is dropped"
+    else:
+        assert set(doc) == {"clustermesh"} and "ipMasqAgent" not in rest
+    assert helm_merge(doc, rest) == v
+    assert chart_schema(doc) == [] and chart_schema(rest) == []
+
+
+def test_mesh_lists_with_a_leaf_known_only_after_apply_stay_in_values() -> None:
+    """A peer address that is an Output (a CLB created in the same run) keeps the lists in values."""
+    class Unknown:  # stands for a pulumi.Output: anything that is not JSON data
+        pass
+
+    v = build(peers=[hv.peer_entry("cls-b", "10.0.0.8", 2379), hv.peer_entry("cls-c", Unknown(), 2379)])
+    assert hv.split_mesh_lists(v) is None
+    split = hv.split_mesh_lists(build(peers=[]))
+    assert split is not None and json.loads(split[1]) == {"clustermesh": {"config": {"clusters": []}}}, \
+        "a cluster without peers gets an empty list from its file"

@@ -8,11 +8,13 @@ recording gives byte-identical files.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections import Counter
 from typing import Any, Optional
 
+import yaml
 from pulumi.runtime import rpc
 
 from tools.engine import Recording
@@ -27,6 +29,9 @@ LISTED_CONNECTIONS = 60
 _SIG = rpc._special_sig_key
 _SECRET_SIG = rpc._special_secret_sig
 _RESOURCE_SIG = rpc._special_resource_sig
+_ASSET_SIG = rpc._special_asset_sig
+_UNKNOWN_WIRE = rpc.UNKNOWN
+_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def scrub(value: Any) -> Any:
@@ -37,15 +42,59 @@ def scrub(value: Any) -> Any:
             return SECRET
         if sig == _RESOURCE_SIG:
             return value.get("urn", UNKNOWN)
-        return {k: scrub(v) for k, v in value.items()}
+        # Plain strings are most leaves (peer names and addresses): no call for them.
+        return {k: v if type(v) is str and v != _UNKNOWN_WIRE else scrub(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [scrub(v) for v in value]
-    if isinstance(value, str) and value == rpc.UNKNOWN:
+        return [v if type(v) is str and v != _UNKNOWN_WIRE else scrub(v) for v in value]
+    if isinstance(value, str) and value == _UNKNOWN_WIRE:
         return UNKNOWN
     if isinstance(value, float) and value.is_integer():
         # The wire has doubles only; Helm values such as cluster.id are integers.
         return int(value)
     return value
+
+
+def checked_release_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
+    """A Helm Release's inputs (wire or plan form) as the kubernetes provider's ``Check`` returns them.
+
+    ``Check`` reads every ``valueYamlFiles`` asset, merges them in order, merges ``values``
+    over the result (maps merge key by key, anything else replaces) and returns the
+    merged ``values`` without ``valueYamlFiles``: that is what ``pulumi preview`` diffs,
+    what CrossGuard policies see and what the state keeps. Values files hold plain data
+    only (no secret or unknown markers), so this works on wire and plan form alike. Inputs
+    with an asset that is not a text asset are returned as they are. ``inputs`` is not
+    changed; the result may share parts of it.
+    """
+    files = inputs.get("valueYamlFiles")
+    if not isinstance(files, list):
+        return inputs
+    merged: dict[str, Any] = {}
+    for f in files:
+        text = f.get("text") if isinstance(f, dict) and f.get(_SIG) == _ASSET_SIG else None
+        if not isinstance(text, str):
+            return inputs
+        _merge_into(merged, _load_values_file(text))
+    out = {k: v for k, v in inputs.items() if k != "valueYamlFiles"}
+    out["values"] = _merge_into(merged, inputs.get("values", {}))
+    return out
+
+
+def _load_values_file(text: str) -> dict[str, Any]:
+    try:
+        doc = json.loads(text)  # the program writes JSON (which is YAML)
+    except ValueError:
+        doc = yaml.load(text, Loader=_YamlLoader)
+    return doc or {}
+
+
+def _merge_into(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's merge into ``base`` (a fresh document): mappings merge, the rest replaces."""
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge_into(base[k], v)
+        else:
+            base[k] = v
+    return base
 
 
 def graph(rec: Recording) -> dict[str, Any]:
@@ -58,7 +107,8 @@ def graph(rec: Recording) -> dict[str, Any]:
             "provider": r.provider,
             "dependencies": r.dependencies,
             "protect": r.protect,
-            "inputs": scrub(r.inputs),
+            # The values files hold plain data only: scrubbing before the merge is the same.
+            "inputs": checked_release_inputs(scrub(r.inputs)) if r.type == RELEASE_TYPE else scrub(r.inputs),
         }
         for r in sorted(rec.resources.values(), key=lambda r: r.urn)
     ]
@@ -80,6 +130,14 @@ _PLAIN = re.compile(r"^[A-Za-z_/][A-Za-z0-9_./-]*$")
 _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _string(v: str) -> str:
+    # Cached: a full mesh writes every peer's name and address into N-1 values files.
+    if _PLAIN.match(v) and v.lower() not in _RESERVED:
+        return v
+    return json.dumps(v, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
 def _scalar(v: Any) -> str:
     if v is None:
         return "null"
@@ -88,9 +146,7 @@ def _scalar(v: Any) -> str:
     if isinstance(v, (int, float)):
         return json.dumps(v)
     if isinstance(v, str):
-        if _PLAIN.match(v) and v.lower() not in _RESERVED:
-            return v
-        return json.dumps(v, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+        return _string(v)
     if isinstance(v, (dict, list)):  # only empty ones get here
         return json.dumps(v)
     raise TypeError(f"cannot write {type(v).__name__} as YAML")
@@ -112,6 +168,9 @@ def _emit(node: Any, pad: str, out: list[str]) -> None:
         return
     for item in node:  # a list: block sequence at the parent's indentation
         if isinstance(item, dict) and item:
+            if all(type(v) in _FLAT_TYPES for v in item.values()):
+                out.append(_flat_item(pad, tuple(item.items())))
+                continue
             start = len(out)
             _emit(item, pad + "  ", out)
             out[start] = f"{pad}- {out[start][len(pad) + 2:]}"
@@ -119,6 +178,18 @@ def _emit(node: Any, pad: str, out: list[str]) -> None:
             out.append(f"{pad}- {json.dumps(item, ensure_ascii=False)}")
         else:
             out.append(f"{pad}- {_scalar(item)}")
+
+
+# Exact types: True == 1 == 1.0 as cache keys, but they are written differently.
+_FLAT_TYPES = frozenset({str, int, type(None)})
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _flat_item(pad: str, items: tuple[tuple[str, Any], ...]) -> str:
+    """A list item that is a mapping of scalars (a peer entry): cached, since a full mesh
+    writes every peer entry into N-1 values files."""
+    lines = [f"{pad}  {_scalar(str(k))}: {_scalar(v)}" for k, v in sorted(items)]
+    return f"{pad}- " + "\n".join(lines)[len(pad) + 2:]
 
 
 def dump_yaml(doc: dict[str, Any]) -> str:
@@ -166,8 +237,9 @@ def depth(g: dict[str, Any]) -> int:
 def connections(g: dict[str, Any]) -> set[tuple[str, str]]:
     """Every peer connection of a plan once, as (a, b) with a < b, from its MeshPeers nodes."""
     return {
-        (min(r["inputs"]["cluster"], peer), max(r["inputs"]["cluster"], peer))
+        (c, peer) if c < peer else (peer, c)
         for r in g["resources"] if r["type"] == PEERS_TYPE
+        for c in [r["inputs"]["cluster"]]
         for peer in r["inputs"].get("peers", {})
     }
 
@@ -190,7 +262,7 @@ def summary(g: dict[str, Any]) -> str:
         owner = ancestor_cluster(r["urn"], parents, cluster_urns)
         if owner:
             per_cluster[owner] += 1
-    pairs = sorted(connections(g))
+    pairs = connections(g)
     types = Counter(r["type"] for r in g["resources"])
 
     lines = [
@@ -219,7 +291,7 @@ def summary(g: dict[str, Any]) -> str:
                      if len(pairs) == len(values) * (len(values) - 1) // 2 else
                      f"{len(pairs)} connections; see the MeshPeers nodes in graph.json")
     else:
-        lines += [f"- {a} <-> {b}" for a, b in pairs] or ["- (none)"]
+        lines += [f"- {a} <-> {b}" for a, b in sorted(pairs)] or ["- (none)"]
     lines += [
         "",
         f"`{SECRET}` marks secrets; `{UNKNOWN}` marks values known only after apply (e.g. a created CLB's VIP, "
