@@ -20,7 +20,6 @@ from typing import Any, Mapping, Sequence
 import pulumi
 
 from components.endpoint import ApiserverEndpoint
-from meshcore.values import peer_entry
 
 TYPE_TOKEN = "mesh:mesh:MeshPeers"
 
@@ -32,6 +31,9 @@ class MeshPeersArgs:
     """Peer names, in the order the release lists them."""
     endpoints: Mapping[str, ApiserverEndpoint]
     """Every cluster's endpoint, by name."""
+    entries: Mapping[str, dict[str, Any]]
+    """Every cluster's peer entry (``peer_entry``), by name: one object per cluster, shared
+    by the N−1 peer lists it appears in (a full mesh of 511 would otherwise allocate 260,610)."""
 
 
 class MeshPeers(pulumi.ComponentResource):
@@ -47,7 +49,7 @@ class MeshPeers(pulumi.ComponentResource):
         super().__init__(TYPE_TOKEN, name, {"cluster": args.cluster, "peers": peers}, opts)
         # Mappings with an Output leaf: while a created CLB's VIP is unknown, a preview
         # still shows the peer's name and port.
-        self.entries = [peer_entry(p, args.endpoints[p].address, args.endpoints[p].port) for p in args.peers]
+        self.entries = [args.entries[p] for p in args.peers]
         # The peers are already the node's inputs; registering them again as outputs
         # would store every address twice.
         self.register_outputs({"count": len(self.entries)})

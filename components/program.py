@@ -41,7 +41,7 @@ from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config, parse_settings
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.lifecycle import identity_changes, unused_allowances
-from meshcore.values import non_masquerade_cidrs
+from meshcore.values import non_masquerade_cidrs, peer_entry
 
 CA_NAME = "mesh-ca"
 
@@ -240,10 +240,11 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
             opts=pulumi.ResourceOptions(parent=cluster),
         )
 
+    entries = {name: peer_entry(name, e.address, e.port) for name, e in endpoints.items()}
     peers: dict[str, MeshPeers] = {
         c.name: MeshPeers(
             f"{c.name}-peers",
-            MeshPeersArgs(cluster=c.name, peers=settings.peers[c.name], endpoints=endpoints),
+            MeshPeersArgs(cluster=c.name, peers=settings.peers[c.name], endpoints=endpoints, entries=entries),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
         for c in settings.clusters
