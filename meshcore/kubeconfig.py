@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 import yaml
 
+from meshcore import yamlio
 from meshcore.errors import ConfigIssue
 
 _FILE_FIELDS = {
@@ -52,7 +53,7 @@ def load(files: Sequence[str], read: Callable[[str], str]) -> Kubeconfig:
     users: dict[str, Any] = {}
     origin: dict[str, str] = {}
     for path in files:
-        doc = yaml.safe_load(read(path)) or {}
+        doc = yamlio.safe_load(read(path)) or {}
         if not isinstance(doc, dict):
             raise ValueError(f"{path} is not a kubeconfig (expected a mapping)")
         for section, target, kind in (("contexts", contexts, "context"), ("clusters", clusters, "cluster"),

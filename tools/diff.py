@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from meshcore import yamlio
 from meshcore.keys import dotted as _path
 from tools.render import RELEASE_TYPE, connections
 
@@ -80,7 +79,7 @@ def load(directory: str) -> Plan:
         raise PlanError(f"{d}/graph.json is not JSON: {err}") from None
     values = {}
     for f in sorted((d / "values").glob("*.yaml")):
-        values[f.stem] = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
+        values[f.stem] = yamlio.safe_load(f.read_text(encoding="utf-8")) or {}
     return Plan(graph, values)
 
 
