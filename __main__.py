@@ -3,7 +3,9 @@
 import pulumi
 
 from components.program import build_mesh, load_settings, read_kubeconfigs
+from components.runtime import tune_gc
 
+tune_gc()
 settings = load_settings()
 mesh = build_mesh(settings, read_kubeconfigs(settings))
 

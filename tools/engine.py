@@ -14,6 +14,7 @@ resource with the same URN is an error.
 
 from __future__ import annotations
 
+import gc
 import logging
 import runpy
 from dataclasses import dataclass, field
@@ -184,6 +185,12 @@ def run_program(
     runtime_settings.ROOT.set(None)
     # Output tasks of an earlier (failed) run in this process must not be awaited here.
     runtime_settings.SETTINGS.outputs.clear()
-    _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
+    # The program tunes the collector of its process (components.runtime); a run in this
+    # process leaves the caller's settings as they were.
+    thresholds = gc.get_threshold()
+    try:
+        _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
+    finally:
+        gc.set_threshold(*thresholds)
     return recording
 

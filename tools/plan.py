@@ -33,6 +33,8 @@ from typing import Any, Optional
 import pulumi
 import yaml
 
+from components.runtime import tune_gc
+from meshcore import yamlio
 from meshcore.config import NS, decode_config
 from meshcore.errors import ConfigIssue
 from tools import render
@@ -104,7 +106,7 @@ def read_stack_file(path: str) -> tuple[str, dict[str, str], list[str]]:
     stack = name[len("Pulumi."):].rsplit(".", 1)[0]
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = yaml.safe_load(fh)
+            doc = yamlio.safe_load(fh)
     except OSError as err:
         raise StackFileError(f"{path}: {err.strerror}") from None
     except UnicodeDecodeError as err:
@@ -147,7 +149,7 @@ def offline_kubeconfig(contexts: list[str]) -> str:
         "clusters": [{"name": c, "cluster": {"server": f"https://{c}.offline-plan.invalid"}} for c in contexts],
         "users": [{"name": c, "user": {}} for c in contexts],
     }
-    return yaml.safe_dump(doc, sort_keys=True)
+    return json.dumps(doc, sort_keys=True, indent=1) + "\n"  # JSON is YAML; fast for hundreds of contexts
 
 
 def _contexts(raw: dict[str, Any]) -> list[str]:
@@ -234,4 +236,5 @@ def exit_now(code: int) -> None:
 
 
 if __name__ == "__main__":
+    tune_gc()  # this process holds the program's objects and renders them: the program's settings
     exit_now(main())
