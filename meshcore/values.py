@@ -154,7 +154,7 @@ def split_mesh_lists(values: Mapping[str, Any]) -> Optional[tuple[dict[str, Any]
 def mesh_lists_file(doc: Mapping[str, Any]) -> str:
     """A values document as a values file: JSON, which YAML reads as the same data (one C
     encoder call, fast for 255,000 entries). Raises TypeError for anything but JSON data."""
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n"
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:

@@ -132,11 +132,12 @@ def text(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
-def engine_inputs(reg: Registration) -> dict[str, Any]:
-    """A resource's inputs as the engine holds them after the provider's ``Check`` (wire form):
-    for a Helm release, its values files merged into ``values``. What a preview diffs and
-    what policies see."""
-    return checked_release_inputs(reg.inputs) if reg.type == RELEASE_TYPE else reg.inputs
+def engine_inputs(reg: Registration, inputs: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+    """A resource's inputs (``inputs``, else its recorded ones) as the engine holds them after
+    the provider's ``Check`` (wire form): for a Helm release, its values files merged into
+    ``values``. What a preview diffs and what policies see."""
+    inputs = reg.inputs if inputs is None else inputs
+    return checked_release_inputs(inputs) if reg.type == RELEASE_TYPE else inputs
 
 
 def release_values(reg: Registration) -> dict[str, Any]:

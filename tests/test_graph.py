@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import gc
 import json
 from collections import Counter
 from pathlib import Path
@@ -12,8 +14,19 @@ import yaml
 from pulumi.runtime import rpc
 
 from components.program import InvalidConfig
+from components.runtime import GC_THRESHOLDS
 from tests.conftest import cluster_entry, mesh_config
-from tests.mockcloud import CA_CERT_PEM, CA_KEY_PEM, CLB_VIP_PREFIX, by_type, one, release_values, run, text
+from tests.mockcloud import (
+    CA_CERT_PEM,
+    CA_KEY_PEM,
+    CLB_VIP_PREFIX,
+    ComputingMocks,
+    by_type,
+    one,
+    release_values,
+    run,
+    text,
+)
 from tools.engine import Recording
 from tools.render import scrub
 
@@ -156,7 +169,26 @@ def test_mesh_lists_are_sent_as_a_values_file(tmp_path: Path) -> None:
         assert doc["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"] == merged["ipMasqAgent"]["config"]["nonMasqueradeCIDRs"]
         assert merged["ipMasqAgent"]["enabled"] is True and merged["clustermesh"]["config"]["enabled"] is True
         assert merged["tls"]["ca"]["key"] == "[secret]", "the secret stays in values, as a secret"
-        assert "BEGIN" not in json.dumps(doc), "no key material in a values file"
+        key_b64 = r.inputs["values"]["tls"]["ca"]["key"]["value"]
+        assert is_secret(r.inputs["values"]["tls"]["ca"]["key"]) and base64.b64decode(key_b64).decode() == CA_KEY_PEM
+        files_text = "".join(f["text"] for f in r.inputs["valueYamlFiles"])
+        assert key_b64 not in files_text and CA_KEY_PEM not in files_text, "no key material in a values file"
+
+
+def test_program_tunes_the_collector_and_an_in_process_run_restores_it(tmp_path: Path) -> None:
+    """The program sets its process's collector thresholds; the mock engine puts the caller's back."""
+    seen: list[tuple[int, ...]] = []
+
+    class Spy(ComputingMocks):
+        def new_resource(self, args: Any) -> Any:
+            seen.append(gc.get_threshold())
+            return super().new_resource(args)
+
+    before = gc.get_threshold()
+    assert before != GC_THRESHOLDS
+    run(mesh_config(2), tmp_path, mocks=Spy())
+    assert seen and set(seen) == {GC_THRESHOLDS}
+    assert gc.get_threshold() == before
 
 
 def test_peers_behind_a_clb_created_in_the_run_stay_in_values(tmp_path: Path) -> None:

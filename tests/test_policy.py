@@ -38,10 +38,9 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 
 from policy import mesh_policies as mp
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
-from tests.mockcloud import ComputingMocks
+from tests.mockcloud import ComputingMocks, engine_inputs
 from tools.engine import Recording, Registration
 from tools.plan import plan
-from tools.render import RELEASE_TYPE, checked_release_inputs
 
 RELEASE = mp.RELEASE_TYPE
 DELETE = object()
@@ -93,11 +92,6 @@ def resource_args(reg: Registration, props: Any, protect: Optional[bool] = None)
     return ResourceValidationArgs(reg.type, props, reg.urn, reg.name, options(reg, protect), None)
 
 
-def checked(reg: Registration, inputs: dict[str, Any]) -> dict[str, Any]:
-    """What policies are given: inputs after the provider's Check (a release's values files merged)."""
-    return checked_release_inputs(inputs) if reg.type == RELEASE_TYPE else inputs
-
-
 def run_resource_policy(
     policy: ResourceValidationPolicy,
     reg: Registration,
@@ -108,7 +102,7 @@ def run_resource_policy(
 ) -> list[str]:
     """The engine's two passes over one resource: remediations (the SDK calls ``remediate``
     only at level ``remediate``), then the validation. Returns the violation messages."""
-    inputs = checked(reg, reg.inputs if inputs is None else inputs)
+    inputs = engine_inputs(reg, inputs)  # policies see the inputs after the provider's Check
     if remediation_pass and policy.enforcement_level == EnforcementLevel.REMEDIATE and policy.has_remediation():
         assert policy.remediate(resource_args(reg, remediate_props(inputs), protect)) is None, \
             "the pack's remediations never rewrite a resource"
@@ -123,7 +117,7 @@ def run_stack_policy(
     """``AnalyzeStack`` over ``regs`` (``inputs`` replaces some resources' inputs, by URN)."""
     inputs = inputs or {}
     resources = [
-        PolicyResource(r.type, analyze_props(checked(r, inputs.get(r.urn, r.inputs))), r.urn, r.name, options(r),
+        PolicyResource(r.type, analyze_props(engine_inputs(r, inputs.get(r.urn))), r.urn, r.name, options(r),
                        None, None, [], {})
         for r in regs
     ]

@@ -57,25 +57,34 @@ def test_yaml_writer_keeps_equal_but_different_scalars_apart() -> None:
 
 def test_release_inputs_as_the_provider_checks_them() -> None:
     """Values files merge in order, values merge over them: mappings key by key, lists and
-    scalars replaced; valueYamlFiles is gone. Anything but text assets is left alone."""
+    scalars replaced; nulls dropped; markers are leaves; valueYamlFiles is gone."""
     def asset(text: str) -> dict[str, Any]:
         return {rpc._special_sig_key: rpc._special_asset_sig, "text": text}
 
     secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "KEY"}
     inputs = {
         "chart": "cilium",
-        "valueYamlFiles": [asset('{"a": {"l": [1, 2], "x": 1, "m": {"k": 1}}, "b": 1}'), asset("a:\n  x: 2\nc: [3]\n")],
-        "values": {"a": {"l": [9], "m": {"j": 2}}, "key": secret},
+        "valueYamlFiles": [asset('{"a": {"l": [1, 2], "x": 1, "m": {"k": 1}}, "b": 1, "n": null}'),
+                           asset('{"a": {"x": 2}, "c": [3, null], "key": {"k": 1}}')],
+        "values": {"a": {"l": [9], "m": {"j": 2}, "gone": None}, "key": secret, "u": rpc.UNKNOWN},
     }
     before = repr(inputs)
     checked = render.checked_release_inputs(inputs)
-    assert checked == {"chart": "cilium",
-                       "values": {"a": {"l": [9], "x": 2, "m": {"k": 1, "j": 2}}, "b": 1, "c": [3], "key": secret}}
+    assert checked == {"chart": "cilium", "values": {"a": {"l": [9], "x": 2, "m": {"k": 1, "j": 2}}, "b": 1, "c": [3],
+                                                     "key": secret, "u": rpc.UNKNOWN}}
     assert repr(inputs) == before, "the inputs are not changed"
-    archive = {rpc._special_sig_key: rpc._special_archive_sig, "path": "x"}
-    unreadable = {"values": {}, "valueYamlFiles": [archive]}
-    assert render.checked_release_inputs(unreadable) is unreadable
-    assert render.checked_release_inputs({"values": {"a": 1}}) == {"values": {"a": 1}}
+    assert render.checked_release_inputs({"values": {"a": None}, "allowNullValues": True}) == \
+        {"values": {"a": None}, "allowNullValues": True}
+    assert render.checked_release_inputs({"values": {"a": 1, "b": [None]}}) == {"values": {"a": 1, "b": []}}
+    for odd in ({"values": {}, "valueYamlFiles": [{rpc._special_sig_key: rpc._special_archive_sig, "path": "x"}]},
+                {"values": secret, "valueYamlFiles": [asset("{}")]}, {"values": "[secret]"}):
+        assert render.checked_release_inputs(odd) is odd, "left as sent"
+
+
+def test_yaml_writer_caches_per_type_of_key() -> None:
+    """Mapping keys True and 1 are equal as cache keys but written differently."""
+    doc = {"l": [{1: "a"}, {True: "a"}]}
+    assert render.dump_yaml(doc) == 'l:\n- "1": a\n- "True": a\n'
 
 
 def test_scrub_markers() -> None:

@@ -186,3 +186,22 @@ def test_mesh_lists_with_a_leaf_known_only_after_apply_stay_in_values() -> None:
     split = hv.split_mesh_lists(build(peers=[]))
     assert split is not None and json.loads(split[1]) == {"clustermesh": {"config": {"clusters": []}}}, \
         "a cluster without peers gets an empty list from its file"
+
+
+def test_user_ip_masq_agent_config_round_trips_in_mode_none() -> None:
+    """Masquerade mode none: a user's own ipMasqAgent.config (CIDRs included) comes back whole."""
+    user = {"ipMasqAgent": {"enabled": True, "config": {"nonMasqueradeCIDRs": ["10.0.0.0/8"], "masqLinkLocal": True}}}
+    v = build(overrides=user)
+    split = hv.split_mesh_lists(v)
+    assert split is not None
+    rest, text = split
+    assert rest["ipMasqAgent"] == {"enabled": True, "config": {"masqLinkLocal": True}}
+    assert helm_merge(json.loads(text), rest) == v
+    assert v["ipMasqAgent"] == user["ipMasqAgent"]
+
+
+def test_values_file_keeps_non_ascii_text() -> None:
+    """Text outside ASCII (even outside the BMP) is written as itself and read back equal."""
+    doc = {"clustermesh": {"config": {"clusters": [{"name": "集群-𝔸", "address": "10.0.0.1", "port": 2379}]}}}
+    text = hv.mesh_lists_file(doc)
+    assert "集群-𝔸" in text and yaml.safe_load(text) == doc == json.loads(text)

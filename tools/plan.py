@@ -106,7 +106,7 @@ def read_stack_file(path: str) -> tuple[str, dict[str, str], list[str]]:
     stack = name[len("Pulumi."):].rsplit(".", 1)[0]
     try:
         with open(path, encoding="utf-8") as fh:
-            doc = yamlio.safe_load(fh)
+            doc = yamlio.safe_load(fh.read())
     except OSError as err:
         raise StackFileError(f"{path}: {err.strerror}") from None
     except UnicodeDecodeError as err:

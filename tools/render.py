@@ -14,7 +14,6 @@ import re
 from collections import Counter
 from typing import Any, Optional
 
-import yaml
 from pulumi.runtime import rpc
 
 from tools.engine import Recording
@@ -31,7 +30,6 @@ _SECRET_SIG = rpc._special_secret_sig
 _RESOURCE_SIG = rpc._special_resource_sig
 _ASSET_SIG = rpc._special_asset_sig
 _UNKNOWN_WIRE = rpc.UNKNOWN
-_YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def scrub(value: Any) -> Any:
@@ -57,40 +55,51 @@ def scrub(value: Any) -> Any:
 def checked_release_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """A Helm Release's inputs (wire or plan form) as the kubernetes provider's ``Check`` returns them.
 
-    ``Check`` reads every ``valueYamlFiles`` asset, merges them in order, merges ``values``
-    over the result (maps merge key by key, anything else replaces) and returns the
-    merged ``values`` without ``valueYamlFiles``: that is what ``pulumi preview`` diffs,
-    what CrossGuard policies see and what the state keeps. Values files hold plain data
-    only (no secret or unknown markers), so this works on wire and plan form alike. Inputs
-    with an asset that is not a text asset are returned as they are. ``inputs`` is not
-    changed; the result may share parts of it.
+    Since pulumi-kubernetes 4.8 (pull request #2822) ``Check`` decodes the release in every
+    case, unknown inputs included: it reads the ``valueYamlFiles`` assets and merges them
+    in order, merges ``values`` over the result (Helm's merge: mappings key by key,
+    anything else replaced), drops nulls unless ``allowNullValues``, and returns that as
+    ``values``, without ``valueYamlFiles``. That is what ``pulumi preview`` diffs, what
+    CrossGuard policies see and what the state keeps. Secret and unknown markers are
+    leaves here (the provider keeps them where ``values`` had them). The program's values
+    files are JSON. Inputs of another shape (``values`` a secret or unknown as a whole, an
+    asset that is not text) are returned as they are. ``inputs`` is not changed; the
+    result may share parts of it.
     """
-    files = inputs.get("valueYamlFiles")
-    if not isinstance(files, list):
+    files = inputs.get("valueYamlFiles", [])
+    values = inputs.get("values", {})
+    if not isinstance(files, list) or not _is_mapping(values):
         return inputs
     merged: dict[str, Any] = {}
     for f in files:
         text = f.get("text") if isinstance(f, dict) and f.get(_SIG) == _ASSET_SIG else None
         if not isinstance(text, str):
             return inputs
-        _merge_into(merged, _load_values_file(text))
+        doc = json.loads(text) or {}
+        # Only a document that spells null can hold one: no walk over every peer entry otherwise.
+        _merge_into(merged, _without_nulls(doc) if "null" in text else doc)
     out = {k: v for k, v in inputs.items() if k != "valueYamlFiles"}
-    out["values"] = _merge_into(merged, inputs.get("values", {}))
+    out["values"] = _merge_into(merged, values if inputs.get("allowNullValues") else _without_nulls(values))
     return out
 
 
-def _load_values_file(text: str) -> dict[str, Any]:
-    try:
-        doc = json.loads(text)  # the program writes JSON (which is YAML)
-    except ValueError:
-        doc = yaml.load(text, Loader=_YamlLoader)
-    return doc or {}
+def _is_mapping(v: Any) -> bool:
+    """A plain mapping: not a secret or resource marker."""
+    return isinstance(v, dict) and _SIG not in v
+
+
+def _without_nulls(node: Any) -> Any:
+    if _is_mapping(node):
+        return {k: _without_nulls(v) for k, v in node.items() if v is not None}
+    if isinstance(node, list):
+        return [_without_nulls(v) for v in node if v is not None]
+    return node
 
 
 def _merge_into(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     """Helm's merge into ``base`` (a fresh document): mappings merge, the rest replaces."""
     for k, v in override.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
+        if _is_mapping(v) and _is_mapping(base.get(k)):
             _merge_into(base[k], v)
         else:
             base[k] = v
@@ -168,7 +177,7 @@ def _emit(node: Any, pad: str, out: list[str]) -> None:
         return
     for item in node:  # a list: block sequence at the parent's indentation
         if isinstance(item, dict) and item:
-            if all(type(v) in _FLAT_TYPES for v in item.values()):
+            if all(type(k) is str and type(v) in _FLAT_TYPES for k, v in item.items()):
                 out.append(_flat_item(pad, tuple(item.items())))
                 continue
             start = len(out)
@@ -180,7 +189,7 @@ def _emit(node: Any, pad: str, out: list[str]) -> None:
             out.append(f"{pad}- {_scalar(item)}")
 
 
-# Exact types: True == 1 == 1.0 as cache keys, but they are written differently.
+# Exact types (keys are str): True == 1 == 1.0 as cache keys, but they are written differently.
 _FLAT_TYPES = frozenset({str, int, type(None)})
 
 
