@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pulumi.runtime import settings as runtime_settings
 
 from components.cluster import (
     CNI_CONFIG_NAME,
@@ -270,6 +271,17 @@ def test_a_lookup_that_finds_no_cluster_fails_clearly(tmp_path: Path) -> None:
     raw["clusters"].append(adopted_entry(2))
     with pytest.raises(ClusterLookupError, match="TKE cluster cls-00000002 was not found in ap-guangzhou"):
         run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
+
+
+def test_a_failed_run_leaves_no_failed_outputs_behind(tmp_path: Path) -> None:
+    """The failure is raised once. The Outputs that failed with it (the SDK keeps them for a
+    process about to exit) are settled and dropped by the engine, so asyncio does not report
+    each again as "Future exception was never retrieved" when they are collected later."""
+    raw = mesh_config(1)
+    raw["clusters"].append(adopted_entry(2))
+    with pytest.raises(ClusterLookupError):
+        run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
+    assert not runtime_settings.SETTINGS.outputs
 
 
 def test_a_lookup_answering_nothing_fails_in_preview_and_update(tmp_path: Path) -> None:

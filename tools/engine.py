@@ -190,7 +190,23 @@ def run_program(
     thresholds = gc.get_threshold()
     try:
         _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
+    except BaseException:
+        _settle_failed_outputs()
+        raise
     finally:
         gc.set_threshold(*thresholds)
     return recording
+
+
+def _settle_failed_outputs() -> None:
+    """After a failed run: the program's failure is the exception raised to the caller; the
+    Outputs that failed with it are left behind by the SDK (for a process that exits). Read
+    their exceptions and drop them, so asyncio does not report each one as "never retrieved"
+    whenever the collector gets to it, in whatever comes next in this process."""
+    with runtime_settings.SETTINGS.lock:
+        tasks = list(runtime_settings.SETTINGS.outputs)
+        runtime_settings.SETTINGS.outputs.clear()
+    for task in tasks:
+        if task.done() and not task.cancelled():
+            task.exception()
 
