@@ -186,23 +186,25 @@ class Mesh:
         """The stack outputs contract (see README, "Stack outputs").
 
         ``clusters`` and ``maxConnectedClusters`` are what the identity guard reads back on
-        the next run, so they wait for this run's guard: a refused update records nothing,
-        and a retry is refused again instead of comparing against the refused identities.
+        the next run, so they wait for this run's guard: a refused update records nothing
+        (outputs are registered all at once, and a failed Output among them fails that), and
+        a retry is refused again instead of comparing against the refused identities.
+
+        Only the identities are Outputs of the guard. The peer lists stay plain data: inside
+        an Output the SDK walks a value twice more before serialising it (N·(N−1) names).
         """
-        clusters = {
-            c.name: {
-                "id": c.id,
-                "region": c.region,
-                # "" for clusters reached without a kubeconfig context (tkeApi, create).
-                "context": c.context or "",
-                "meshAddress": self.endpoints[c.name].address_with_port,
-                "peers": list(self.settings.peers[c.name]),
-            }
-            for c in self.settings.clusters
-        }
         return {
-            # Gated entry by entry: Output.all over the whole map would walk every peer name.
-            "clusters": {name: self.guard.apply(lambda _, e=entry: e) for name, entry in clusters.items()},
+            "clusters": {
+                c.name: {
+                    "id": self.guard.apply(lambda _, cid=c.id: cid),
+                    "region": c.region,
+                    # "" for clusters reached without a kubeconfig context (tkeApi, create).
+                    "context": c.context or "",
+                    "meshAddress": self.endpoints[c.name].address_with_port,
+                    "peers": list(self.settings.peers[c.name]),
+                }
+                for c in self.settings.clusters
+            },
             "caCertificatePem": self.ca.cert_pem,
             "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
         }
