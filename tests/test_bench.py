@@ -25,8 +25,26 @@ def test_manual_procedure_counts() -> None:
     assert m["connects"] == 130305 and m["upgrades"] == 511 + 2 * 130305
 
 
-def test_measure_reports_a_real_plan(tmp_path) -> None:
-    """One small measurement end to end: counts come from the plan's graph.json."""
-    r = bench.measure(3, tmp_path, runs=2)
-    assert r.resources == 4 + 6 * 3 and r.per_cluster == "6" and r.depth == 3
-    assert 0 < r.seconds <= r.median_seconds and r.runs == 2 and r.peak_mib > 0 and r.values_kib > 0
+def test_measure_reports_real_plans_in_rounds(tmp_path) -> None:
+    """Two sizes, two rounds, end to end: counts come from the plans' graph.json, one time per round."""
+    small, big = bench.measure([2, 3], tmp_path, runs=2)
+    assert (small.n, big.n) == (2, 3)
+    assert small.resources == 4 + 6 * 2 and big.resources == 4 + 6 * 3
+    assert big.per_cluster == "6" and big.depth == 3
+    assert big.runs == 2 and 0 < big.seconds <= big.median_seconds and big.peak_mib > 0 and big.values_kib > 0
+    assert bench.paired_ratios(big, small) == [b / s for b, s in zip(big.samples, small.samples)]
+
+
+def test_targets_judge_the_ratio_round_by_round() -> None:
+    """The ratio target is judged on the median of the rounds' ratios; every round is shown."""
+    def result(n: int, samples: list[float]) -> bench.Result:
+        return bench.Result(n=n, samples=samples, peak_mib=1, resources=6 * n + 4, per_cluster="6", depth=3,
+                            values_kib=1)
+
+    notes = bench.targets([result(64, [1.0, 1.0, 2.0]), result(511, [9.0, 12.0, 11.0])])
+    assert "511 clusters planned in 9.0 s (target: under 30 s): met" in notes
+    ratio = next(n for n in notes if n.startswith("time(511)/time(64)"))
+    assert ratio.startswith("time(511)/time(64) = 9.0, the median of the 3 rounds' ratios (target: at most 10): met")
+    assert "rounds from 5.5 to 12.0" in ratio and "best times: 9.0" in ratio
+    notes = bench.targets([result(64, [1.0]), result(511, [10.5])])
+    assert any("NOT met" in n and n.startswith("time(511)") for n in notes)
