@@ -225,24 +225,30 @@ def document(results: list[Result]) -> str:
         "(README, Design choices). This alone took the N = 511 plan from 19.6 s to 14.9 s (one run each).",
         "- The program's process collects garbage every million new objects instead of every 700 "
         "(`components/runtime.py`): the SDK's per-value coroutines made the collector rescan the "
-        "whole mesh: 4.0 s of a 12.5 s run at N = 511 with the default thresholds, 0.25 s with these.",
-        "- One peer entry object per cluster, shared by the N−1 lists it is in; YAML read by "
+        "whole mesh: with CPython's default thresholds the program part of the N = 511 plan takes "
+        "9.7 s instead of 5.9 s (best of 3 each, 2026-12-02).",
+        "- The stack outputs wait for the identity guard through the cluster ids only; the peer "
+        "lists in them are plain data (inside an Output the SDK walked their N·(N−1) names twice "
+        "more). One peer entry object per cluster, shared by the N−1 lists it is in; YAML read by "
         "libyaml's parser; the values files written with cached peer entries; no sort of the 130,305 "
         "connections for the summary.",
         "- Before that: validation in O(N log N) (a sweep over sorted pod CIDRs instead of comparing "
         "every pair), one program run, a mock engine that does not decode and re-encode inputs, and "
         "a small YAML emitter instead of PyYAML's representer.",
         "",
-        "What is left of the growth is the data itself: the MeshPeers inputs ({peer: address}, "
-        "N·(N−1) entries) and the `clusters.<name>.peers` outputs (as many names), each serialised "
-        "value by value by the SDK (about 1.3 s and 0.9 s at N = 511), and the plan's own artefacts "
-        "(graph.json and the values files hold every peer entry: about 1.2 s).",
+        "What is left of the growth is the data itself, N·(N−1) entries each, measured at N = 511 by "
+        "leaving one out (best of 3, 2026-12-02): the MeshPeers inputs ({peer: address}, what a "
+        "preview diffs connection by connection), about 0.95 s; the `clusters.<name>.peers` outputs "
+        "(the contract other stacks read), about 0.7 s; both serialised value by value by the SDK. "
+        "And the plan's own artefacts: graph.json and the values files hold every peer entry "
+        "(about 50 MB at N = 511, written in about 1.2 s).",
         "",
         "Not in this table: with `createClb` clusters a peer list holds CLB outputs and stays in "
-        "`values` (an unknown VIP must stay one unknown leaf), so such meshes plan slower: 31 s "
-        "for 511 `createClb` clusters, measured once on 2026-11-25. With "
-        "`mesh:masquerade.mode: ipMasqAgent` the non-masquerade CIDRs (N per cluster) go to the "
-        "values file too: 9.8 s at N = 511, measured once.",
+        "`values` (an unknown VIP must stay one unknown leaf), and every release depends on the "
+        "N−1 CLBs of its peers, so such meshes plan slower: 27.8 s and 1.3 GiB for 511 `createClb` "
+        "clusters, measured once on 2026-12-02. With `mesh:masquerade.mode: ipMasqAgent` the "
+        "non-masquerade CIDRs (N per cluster) go to the values file too: 7.9 s at N = 511, "
+        "measured once on 2026-12-02.",
         "",
         "## Against the manual procedure",
         "",
