@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 from typing import Any
 
+import pulumi_kubernetes
 import pytest
 import yaml
 from pulumi.runtime import rpc
@@ -57,7 +60,8 @@ def test_yaml_writer_keeps_equal_but_different_scalars_apart() -> None:
 
 def test_release_inputs_as_the_provider_checks_them() -> None:
     """Values files merge in order, values merge over them: mappings key by key, lists and
-    scalars replaced; nulls dropped; markers are leaves; valueYamlFiles is gone."""
+    scalars replaced; nulls dropped (after the files are merged); markers are leaves;
+    valueYamlFiles is gone."""
     def asset(text: str) -> dict[str, Any]:
         return {rpc._special_sig_key: rpc._special_asset_sig, "text": text}
 
@@ -76,9 +80,21 @@ def test_release_inputs_as_the_provider_checks_them() -> None:
     assert render.checked_release_inputs({"values": {"a": None}, "allowNullValues": True}) == \
         {"values": {"a": None}, "allowNullValues": True}
     assert render.checked_release_inputs({"values": {"a": 1, "b": [None]}}) == {"values": {"a": 1, "b": []}}
+    # Files merge with their nulls first (a later null erases a key), and keep them with allowNullValues.
+    two = [asset('{"a": {"x": 1, "y": 2}}'), asset('{"a": {"x": null}}')]
+    assert render.checked_release_inputs({"valueYamlFiles": two, "values": {}}) == {"values": {"a": {"y": 2}}}
+    assert render.checked_release_inputs({"valueYamlFiles": two, "values": {"b": None}, "allowNullValues": True}) == \
+        {"values": {"a": {"x": None, "y": 2}, "b": None}, "allowNullValues": True}
     for odd in ({"values": {}, "valueYamlFiles": [{rpc._special_sig_key: rpc._special_archive_sig, "path": "x"}]},
                 {"values": secret, "valueYamlFiles": [asset("{}")]}, {"values": "[secret]"}):
         assert render.checked_release_inputs(odd) is odd, "left as sent"
+
+
+def test_the_emulated_provider_is_the_pinned_one() -> None:
+    """checked_release_inputs emulates the Check of pulumi-kubernetes 4.34 (read from its
+    decodeRelease and mergeMaps). A new provider version: read them again, then update this."""
+    plugin = json.loads((Path(pulumi_kubernetes.__file__).parent / "pulumi-plugin.json").read_text())
+    assert (plugin["name"], plugin["version"]) == ("kubernetes", "4.34.2")
 
 
 def test_yaml_writer_caches_per_type_of_key() -> None:

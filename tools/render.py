@@ -55,31 +55,40 @@ def scrub(value: Any) -> Any:
 def checked_release_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """A Helm Release's inputs (wire or plan form) as the kubernetes provider's ``Check`` returns them.
 
-    Since pulumi-kubernetes 4.8 (pull request #2822) ``Check`` decodes the release in every
-    case, unknown inputs included: it reads the ``valueYamlFiles`` assets and merges them
-    in order, merges ``values`` over the result (Helm's merge: mappings key by key,
-    anything else replaced), drops nulls unless ``allowNullValues``, and returns that as
-    ``values``, without ``valueYamlFiles``. That is what ``pulumi preview`` diffs, what
-    CrossGuard policies see and what the state keeps. Secret and unknown markers are
-    leaves here (the provider keeps them where ``values`` had them). The program's values
-    files are JSON. Inputs of another shape (``values`` a secret or unknown as a whole, an
-    asset that is not text) are returned as they are. ``inputs`` is not changed; the
-    result may share parts of it.
+    Read from pulumi-kubernetes 4.34 (``decodeRelease`` and ``mergeMaps``; the version is
+    pinned, and a test fails when it changes): since 4.8 ``Check`` decodes the release in
+    every case, unknown inputs included. It merges the ``valueYamlFiles`` assets in order
+    (Helm's merge: mappings key by key, anything else replaced, nulls kept), drops nulls
+    from that and from ``values`` unless ``allowNullValues``, merges ``values`` over it, and
+    returns that as ``values``, without ``valueYamlFiles``. That is what ``pulumi preview``
+    diffs, what CrossGuard policies see and what the state keeps.
+
+    Where this differs from the provider, it does not matter for what the program sends
+    (its values files and ``values`` never set the same leaf): the provider's last merge
+    does not let an empty value (``false``, ``0``, ``""``) of ``values`` replace a file's
+    value; and in a preview it turns unknown leaves into nulls and drops them, where the
+    plan keeps them as ``[unknown]`` (secret and unknown markers are leaves here). Inputs of
+    another shape (``values`` a secret or unknown as a whole, an asset that is not text) are
+    returned as they are. ``inputs`` is not changed; the result may share parts of it.
     """
     files = inputs.get("valueYamlFiles", [])
     values = inputs.get("values", {})
     if not isinstance(files, list) or not _is_mapping(values):
         return inputs
+    keep_nulls = bool(inputs.get("allowNullValues"))
     merged: dict[str, Any] = {}
+    nulls = False
     for f in files:
         text = f.get("text") if isinstance(f, dict) and f.get(_SIG) == _ASSET_SIG else None
         if not isinstance(text, str):
             return inputs
-        doc = json.loads(text) or {}
-        # Only a document that spells null can hold one: no walk over every peer entry otherwise.
-        _merge_into(merged, _without_nulls(doc) if "null" in text else doc)
+        _merge_into(merged, json.loads(text) or {})  # the program writes JSON (which is YAML)
+        nulls = nulls or "null" in text  # no walk over every peer entry unless a file spells null
+    if not keep_nulls:
+        merged = _without_nulls(merged) if nulls else merged
+        values = _without_nulls(values)
     out = {k: v for k, v in inputs.items() if k != "valueYamlFiles"}
-    out["values"] = _merge_into(merged, values if inputs.get("allowNullValues") else _without_nulls(values))
+    out["values"] = _merge_into(merged, values)
     return out
 
 
