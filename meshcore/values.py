@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
 from meshcore.keys import Path
@@ -128,7 +129,8 @@ def split_mesh_lists(values: Mapping[str, Any]) -> Optional[tuple[dict[str, Any]
 
     Returns ``(values without those lists, the file's text)``, or None when a list holds
     anything but plain data (a peer address that is only known after its CLB is created):
-    such lists stay in ``values``, where an unknown leaf stays a leaf.
+    such lists stay in ``values``, where only that leaf is unknown (in a file the whole file
+    would be).
 
     Why: a full mesh of N clusters carries N·(N−1) peer entries, and the Pulumi SDK
     serialises ``values`` node by node (a million nodes at 511 clusters), while a values
@@ -151,10 +153,20 @@ def split_mesh_lists(values: Mapping[str, Any]) -> Optional[tuple[dict[str, Any]
     return rest, text
 
 
+# What JSON writes as itself but YAML does not read back as itself inside a quoted string:
+# characters outside YAML's printable set (DEL, C1 controls, lone surrogates, U+FFFE,
+# U+FFFF) and those YAML 1.1 takes for line breaks (NEL, U+2028, U+2029).
+_NOT_YAML_TEXT = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
+
+
 def mesh_lists_file(doc: Mapping[str, Any]) -> str:
     """A values document as a values file: JSON, which YAML reads as the same data (one C
-    encoder call, fast for 255,000 entries). Raises TypeError for anything but JSON data."""
-    return json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False) + "\n"
+    encoder call, fast for 255,000 entries). Text is written as itself (a \\u escape of a
+    character outside the BMP would be a surrogate pair, which PyYAML does not join), but for
+    what YAML would not read back as itself: escaped, as in JSON (and in YAML's double quotes).
+    Raises TypeError for anything but JSON data."""
+    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return _NOT_YAML_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
 
 
 def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:

@@ -205,3 +205,14 @@ def test_values_file_keeps_non_ascii_text() -> None:
     doc = {"clustermesh": {"config": {"clusters": [{"name": "集群-𝔸", "address": "10.0.0.1", "port": 2379}]}}}
     text = hv.mesh_lists_file(doc)
     assert "集群-𝔸" in text and yaml.safe_load(text) == doc == json.loads(text)
+
+
+def test_values_file_escapes_what_yaml_would_not_read_back() -> None:
+    """DEL, C1 controls (NEL among them), line and paragraph separators, a lone surrogate,
+    U+FFFF: escaped, so a YAML parser reads the same text and the file encodes as UTF-8."""
+    odd = ["del\x7f", "nel\x85", "c1\x9f", "ls\u2028ps\u2029", "lone\ud800", "nonchar\uffff"]
+    doc = {"ipMasqAgent": {"config": {"nonMasqueradeCIDRs": odd}}}
+    text = hv.mesh_lists_file(doc)
+    assert "\\u007f" in text and "\\u0085" in text and "\\u2028" in text and "\\ud800" in text
+    text.encode("utf-8")
+    assert yaml.safe_load(text) == doc == json.loads(text)
