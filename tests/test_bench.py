@@ -31,7 +31,9 @@ def test_measure_reports_real_plans_in_rounds(tmp_path) -> None:
     assert (small.n, big.n) == (2, 3)
     assert small.resources == 4 + 6 * 2 and big.resources == 4 + 6 * 3
     assert big.per_cluster == "6" and big.depth == 3
-    assert big.runs == 2 and 0 < big.seconds <= big.median_seconds and big.peak_mib > 0 and big.values_kib > 0
+    assert big.runs == 2 and len(big.samples) == 2 and all(t > 0 for t in big.samples)
+    assert big.seconds == min(big.samples) and big.median_seconds == sum(big.samples) / 2
+    assert big.peak_mib > 0 and big.values_kib > 0
     assert bench.paired_ratios(big, small) == [b / s for b, s in zip(big.samples, small.samples)]
 
 

@@ -244,7 +244,7 @@ def document(results: list[Result]) -> str:
         "(about 50 MB at N = 511, written in about 1.2 s).",
         "",
         "Not in this table: with `createClb` clusters a peer list holds CLB outputs and stays in "
-        "`values` (an unknown VIP must stay one unknown leaf), and every release depends on the "
+        "`values` (in a file, one unknown VIP would make the whole file unknown), and every release depends on the "
         "N−1 CLBs of its peers, so such meshes plan slower: 27.8 s and 1.3 GiB for 511 `createClb` "
         "clusters, measured once on 2026-12-02. With `mesh:masquerade.mode: ipMasqAgent` the "
         "non-masquerade CIDRs (N per cluster) go to the values file too: 7.9 s at N = 511, "
