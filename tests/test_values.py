@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 import yaml
+from pulumi.runtime import rpc
 
 from meshcore import values as hv
 from meshcore.config import parse_settings
 from tests.conftest import mesh_config
+from tools import render
 
 CERT, KEY = "Q0VSVA==", "S0VZ"
 
@@ -143,14 +145,11 @@ def test_values_of_valid_configs_match_the_chart_schema(chart_schema: Any) -> No
     assert chart_schema(broken), "the schema check must be able to fail"
 
 
-def helm_merge(base: Any, override: Any) -> Any:
-    """Helm's (and the kubernetes provider's) merge of values over a values file."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        out = dict(base)
-        for k, v in override.items():
-            out[k] = helm_merge(base[k], v) if k in base else v
-        return out
-    return override
+def provider_merge(text: str, values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` merged over the values file ``text`` as the kubernetes provider's Check does
+    (the plan's emulation of it, tools/render.py)."""
+    asset = {rpc._special_sig_key: rpc._special_asset_sig, "text": text}
+    return render.checked_release_inputs({"values": values, "valueYamlFiles": [asset]})["values"]
 
 
 @pytest.mark.parametrize("masquerade", [None, ["172.16.0.0/16", "172.17.0.0/16"]])
@@ -172,7 +171,7 @@ def test_mesh_lists_move_to_a_values_file_that_merges_back(masquerade: Any, char
         assert rest["ipMasqAgent"] == {"enabled": True}, "a mapping left empty is dropped"
     else:
         assert set(doc) == {"clustermesh"} and "ipMasqAgent" not in rest
-    assert helm_merge(doc, rest) == v
+    assert provider_merge(text, rest) == v
     assert chart_schema(doc) == [] and chart_schema(rest) == []
 
 
@@ -196,7 +195,7 @@ def test_user_ip_masq_agent_config_round_trips_in_mode_none() -> None:
     assert split is not None
     rest, text = split
     assert rest["ipMasqAgent"] == {"enabled": True, "config": {"masqLinkLocal": True}}
-    assert helm_merge(json.loads(text), rest) == v
+    assert provider_merge(text, rest) == v
     assert v["ipMasqAgent"] == user["ipMasqAgent"]
 
 
