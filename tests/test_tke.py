@@ -6,7 +6,10 @@ outputs and answers the ``get_clusters`` invoke), plus the offline plan of the m
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import gc
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +43,7 @@ from tests.mockcloud import (
     text,
 )
 from tests.test_graph import is_secret
-from tools.engine import Recording
+from tools.engine import Recording, _settle_failed_outputs
 from tools.plan import plan
 from tools.render import scrub
 
@@ -282,6 +285,29 @@ def test_a_failed_run_leaves_no_failed_outputs_behind(tmp_path: Path) -> None:
     with pytest.raises(ClusterLookupError):
         run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
     assert not runtime_settings.SETTINGS.outputs
+
+
+def test_settled_failures_are_not_reported_when_collected(caplog: pytest.LogCaptureFixture) -> None:
+    """What the engine does with each failed Output a run leaves behind: its exception is read,
+    so asyncio logs nothing when the collector frees it (it would log "never retrieved")."""
+    def left_behind() -> None:
+        loop = asyncio.new_event_loop()
+        failed = loop.create_future()
+        failed.set_exception(RuntimeError("the program's failure"))
+        runtime_settings.SETTINGS.outputs.add(failed)  # type: ignore[arg-type]
+        loop.close()
+
+    for settle in (False, True):
+        caplog.clear()
+        left_behind()
+        with caplog.at_level(logging.ERROR, logger="asyncio"):
+            if settle:
+                _settle_failed_outputs()
+            else:
+                runtime_settings.SETTINGS.outputs.clear()
+            gc.collect()
+        reported = [r for r in caplog.records if "never retrieved" in r.getMessage()]
+        assert len(reported) == (0 if settle else 1), "the check must be able to see an unsettled failure"
 
 
 def test_a_lookup_answering_nothing_fails_in_preview_and_update(tmp_path: Path) -> None:
