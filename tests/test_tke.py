@@ -43,7 +43,7 @@ from tests.mockcloud import (
     text,
 )
 from tests.test_graph import is_secret
-from tools.engine import Recording, _settle_failed_outputs
+from tools.engine import Recording
 from tools.plan import plan
 from tools.render import scrub
 
@@ -276,38 +276,44 @@ def test_a_lookup_that_finds_no_cluster_fails_clearly(tmp_path: Path) -> None:
         run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
 
 
-def test_a_failed_run_leaves_no_failed_outputs_behind(tmp_path: Path) -> None:
-    """The failure is raised once. The Outputs that failed with it (the SDK keeps them for a
-    process about to exit) are settled and dropped by the engine, so asyncio does not report
-    each again as "Future exception was never retrieved" when they are collected later."""
+def test_a_failed_run_is_reported_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The failure is raised to the caller once. The Outputs that failed with it, which the SDK
+    leaves behind, are not reported again by asyncio ("exception was never retrieved") when
+    the collector frees them; without the engine's loop handler they would be."""
     raw = mesh_config(1)
     raw["clusters"].append(adopted_entry(2))
-    with pytest.raises(ClusterLookupError):
-        run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
-    assert not runtime_settings.SETTINGS.outputs
 
+    def failed_run() -> None:  # returns nothing: the failure and its frames can be freed
+        with pytest.raises(ClusterLookupError):
+            run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
 
-def test_settled_failures_are_not_reported_when_collected(caplog: pytest.LogCaptureFixture) -> None:
-    """What the engine does with each failed Output a run leaves behind: its exception is read,
-    so asyncio logs nothing when the collector frees it (it would log "never retrieved")."""
-    def left_behind() -> None:
-        loop = asyncio.new_event_loop()
-        failed = loop.create_future()
-        failed.set_exception(RuntimeError("the program's failure"))
-        runtime_settings.SETTINGS.outputs.add(failed)  # type: ignore[arg-type]
-        loop.close()
-
-    for settle in (False, True):
+    loop = asyncio.get_event_loop()
+    reported = []
+    for handled in (True, False):
         caplog.clear()
-        left_behind()
+        failed_run()
+        if not handled:
+            loop.set_exception_handler(None)  # the control: asyncio's own reporting
+        # What the next run drops: the SDK's last references to the failure.
+        runtime_settings.SETTINGS.rpc_manager.clear()
+        runtime_settings.SETTINGS.outputs.clear()
         with caplog.at_level(logging.ERROR, logger="asyncio"):
-            if settle:
-                _settle_failed_outputs()
-            else:
-                runtime_settings.SETTINGS.outputs.clear()
             gc.collect()
-        reported = [r for r in caplog.records if "never retrieved" in r.getMessage()]
-        assert len(reported) == (0 if settle else 1), "the check must be able to see an unsettled failure"
+        reported.append(len([r for r in caplog.records if "never retrieved" in r.getMessage()]))
+    assert reported[0] == 0 and reported[1] > 0, reported
+
+
+def test_other_failures_are_still_reported(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The engine's loop handler passes on every report but those of a failure it raised."""
+    raw = {"clusters": [adopted_entry(1)]}
+    with pytest.raises(ClusterLookupError):
+        run(raw, tmp_path, contexts=[], mocks=ComputingMocks(missing_clusters=("cls-00000001",)))
+    loop = asyncio.get_event_loop()
+    handler = loop.get_exception_handler()
+    assert handler is not None, "installed by the failed run"
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        handler(loop, {"message": "Future exception was never retrieved", "exception": RuntimeError("elsewhere")})
+    assert [r.getMessage() for r in caplog.records] == ["Future exception was never retrieved"]
 
 
 def test_a_lookup_answering_nothing_fails_in_preview_and_update(tmp_path: Path) -> None:

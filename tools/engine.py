@@ -14,6 +14,7 @@ resource with the same URN is an error.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import runpy
@@ -190,23 +191,40 @@ def run_program(
     thresholds = gc.get_threshold()
     try:
         _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
-    except BaseException:
-        _settle_failed_outputs()
+    except BaseException as err:
+        _raised_to_the_caller(err)
         raise
     finally:
         gc.set_threshold(*thresholds)
     return recording
 
 
-def _settle_failed_outputs() -> None:
-    """After a failed run: the program's failure is the exception raised to the caller; the
-    Outputs that failed with it are left behind by the SDK (for a process that exits). Read
-    their exceptions and drop them, so asyncio does not report each one as "never retrieved"
-    whenever the collector gets to it, in whatever comes next in this process."""
-    with runtime_settings.SETTINGS.lock:
-        tasks = list(runtime_settings.SETTINGS.outputs)
-        runtime_settings.SETTINGS.outputs.clear()
-    for task in tasks:
-        if task.done() and not task.cancelled():
-            task.exception()
+_RAISED = "_mock_engine_raised_to_caller"
 
+
+def _raised_to_the_caller(err: BaseException) -> None:
+    """A failed run raises the program's failure once, to the caller. The SDK leaves every
+    Output that failed with it (the same exception object) to a process about to exit; in
+    this process asyncio would report each one as "exception was never retrieved" whenever
+    the collector frees it, long after the failure was handled. Mark the failure, and have
+    the event loop not report futures that hold a marked one; anything else is reported."""
+    try:
+        setattr(err, _RAISED, True)
+    except AttributeError:  # an exception type without attributes: reported as before
+        return
+    loop = asyncio.get_event_loop()
+    previous = loop.get_exception_handler()
+    if getattr(previous, _RAISED, False):
+        return
+
+    def handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if getattr(context.get("exception"), _RAISED, False) and \
+                "exception was never retrieved" in context.get("message", ""):
+            return
+        if previous is not None:
+            previous(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
+    setattr(handler, _RAISED, True)
+    loop.set_exception_handler(handler)
