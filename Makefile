@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup plan test bench clean
+.PHONY: setup plan test bench toolchain e2e clean
 
 ## setup: create venv/ with the pinned requirements (what every other target does first)
 setup: $(STAMP)
@@ -21,6 +21,15 @@ test: $(STAMP)
 ## bench: offline plans of full meshes of 2..511 clusters; prints the table and writes docs/benchmarks.md
 bench: $(STAMP)
 	$(PY) -m tools.bench
+
+## toolchain: build the pinned real Pulumi CLI, Python host, kubernetes provider, kube-apiserver and etcd
+## (once per machine, outside the checkout: python -m tools.toolchain path)
+toolchain: $(STAMP)
+	$(PY) -m tools.toolchain build
+
+## e2e: the end-to-end suite: real `pulumi preview/up/destroy` of stacks against a local mesh of API servers
+e2e: $(STAMP)
+	$(PY) -m pytest -q tests/e2e
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

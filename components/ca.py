@@ -1,4 +1,4 @@
-"""The one CA shared by every cluster of the mesh.
+"""The one CA shared by every cluster of the mesh: generated here, or brought by the stack.
 
 Owns a private key and a self-signed CA certificate (with a SubjectKeyId, which is
 what ``cilium clustermesh`` compares). Both are protected: deleting or replacing the
@@ -15,6 +15,7 @@ import pulumi
 import pulumi_tls as tls
 
 TYPE_TOKEN = "mesh:pki:SharedCa"
+PROVIDED_TYPE_TOKEN = "mesh:pki:ProvidedCa"
 
 # Cilium's own genCA default is 1095 days.
 CA_VALIDITY_HOURS = 1095 * 24
@@ -57,4 +58,23 @@ class SharedCa(pulumi.ComponentResource):
         self.cert_pem = cert.cert_pem
         self.cert_b64 = cert.cert_pem.apply(_b64)
         self.key_b64 = pulumi.Output.secret(key.private_key_pem.apply(_b64))
+        self.register_outputs({"cert_pem": self.cert_pem})
+
+
+class ProvidedCa(pulumi.ComponentResource):
+    """A CA the stack brings (``mesh:ca.certificate`` and the secret ``mesh:caPrivateKey``): a
+    corporate PKI's intermediate, or the ``cilium-ca`` of a mesh built by hand that this stack
+    adopts (its connections keep working). Same values as ``SharedCa``; nothing is created.
+    The key stays a secret: it arrives as a secret config value and leaves only as a secret leaf."""
+
+    cert_pem: pulumi.Output[str]
+    cert_b64: pulumi.Output[str]
+    key_b64: pulumi.Output[str]
+
+    def __init__(self, name: str, cert_pem: str, key_pem: pulumi.Output[str],
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(PROVIDED_TYPE_TOKEN, name, None, opts)
+        self.cert_pem = pulumi.Output.from_input(cert_pem)
+        self.cert_b64 = pulumi.Output.from_input(_b64(cert_pem))
+        self.key_b64 = pulumi.Output.secret(key_pem.apply(_b64))
         self.register_outputs({"cert_pem": self.cert_pem})

@@ -16,7 +16,7 @@ from typing import Any, Optional, Sequence
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.ca import SharedCa
+from components.ca import ProvidedCa, SharedCa
 from components.endpoint import ApiserverEndpoint
 from meshcore.config import CiliumSettings, ClusterSettings
 from meshcore.values import cluster_values, split_mesh_lists
@@ -32,7 +32,7 @@ class CiliumReleaseArgs:
     cilium: CiliumSettings
     max_connected_clusters: int
     hubble_relay: bool
-    ca: SharedCa
+    ca: SharedCa | ProvidedCa
     """The signing CA."""
     ca_bundle: Optional[pulumi.Input[str]]
     """PEM of every trusted CA during a rotation, else None."""
@@ -88,17 +88,26 @@ class CiliumRelease(pulumi.ComponentResource):
         if split is not None:
             values, lists_text = split
             value_files = [pulumi.StringAsset(lists_text)]
+        cilium = args.cilium
         self.release = k8s.helm.v3.Release(
             name,
             name=RELEASE_NAME,
             namespace=NAMESPACE,
-            chart="cilium",
-            version=args.cilium.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=args.cilium.repository),
+            # A local chart or an oci:// reference is read as it is; else chart "cilium" of the repository.
+            chart=cilium.chart or "cilium",
+            version=cilium.version,
+            repository_opts=None if cilium.chart else k8s.helm.v3.RepositoryOptsArgs(repo=cilium.repository),
             values=values,
             value_yaml_files=value_files,
-            skip_await=args.skip_await or None,
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                        depends_on=list(args.depends_on) or None),
+            skip_await=(args.skip_await or cilium.skip_await) or None,
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=list(args.depends_on) or None,
+                # The provider's Check stores a checksum of the chart rendered client-side. The 1.18
+                # chart's `helm` TLS method mints new certificates on every render, so the checksum
+                # differs on every preview, and every release would show as changed (and be upgraded)
+                # with nothing changed (pulumi/pulumi-kubernetes#2649). The provider's Diff keeps the
+                # old checksum when told to ignore it; values and chart version still diff.
+                ignore_changes=["checksum"],
+            ),
         )
         self.register_outputs({"status": self.release.status})

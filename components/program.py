@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import pulumi
@@ -32,11 +33,12 @@ import pulumi.runtime.config as runtime_config
 import yaml
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
-from components.ca import SharedCa
+from components.ca import ProvidedCa, SharedCa
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
 from components.peering import MeshPeers, MeshPeersArgs
+from meshcore import chart as charts
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config, parse_settings
 from meshcore.errors import ConfigIssue, MeshConfigError
@@ -44,6 +46,8 @@ from meshcore.lifecycle import identity_changes, unused_allowances
 from meshcore.values import non_masquerade_cidrs, peer_entry
 
 CA_NAME = "mesh-ca"
+PROJECT_DIR = Path(__file__).absolute().parent.parent
+"""Where Pulumi.yaml is: Pulumi runs the program (and its providers) there; relative paths start here."""
 
 
 class InvalidConfig(pulumi.RunError):
@@ -77,9 +81,15 @@ def load_settings() -> Settings:
     """The validated settings, or ``InvalidConfig`` listing every problem."""
     raw, secret_keys = raw_mesh_config()
     try:
-        return parse_settings(raw, secret_keys)
+        settings = parse_settings(raw, secret_keys)
     except MeshConfigError as err:
         raise _fail(err.issues) from None
+    chart = settings.cilium.chart
+    if chart is not None and charts.is_local(chart):
+        issues = charts.check_local_chart(chart, settings.cilium.version, PROJECT_DIR, f"{NS}:cilium.chart")
+        if issues:
+            raise _fail(issues)
+    return settings
 
 
 def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ) -> dict[str, str]:
@@ -169,9 +179,9 @@ class Mesh:
     """What the program built, for stack outputs and tests."""
 
     settings: Settings
-    ca: SharedCa
+    ca: SharedCa | ProvidedCa
     """The signing CA."""
-    cas: dict[int, SharedCa]
+    cas: dict[int, SharedCa | ProvidedCa]
     """Every trusted CA generation."""
     clusters: dict[str, Cluster]
     endpoints: dict[str, ApiserverEndpoint]
@@ -212,8 +222,13 @@ class Mesh:
 
 def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
     """Register the whole mesh: CAs, clusters, endpoints, connections, identity guard, releases."""
-    # Generation 1 keeps the name of the first CA, so existing stacks keep its URN.
-    cas = {g: SharedCa(CA_NAME if g == 1 else f"{CA_NAME}-{g}") for g in settings.ca.generations}
+    cas: dict[int, SharedCa | ProvidedCa]
+    if settings.ca.provided_certificate is not None:
+        key = pulumi.Config(NS).require_secret("caPrivateKey")
+        cas = {1: ProvidedCa(CA_NAME, settings.ca.provided_certificate, key)}
+    else:
+        # Generation 1 keeps the name of the first CA, so existing stacks keep its URN.
+        cas = {g: SharedCa(CA_NAME if g == 1 else f"{CA_NAME}-{g}") for g in settings.ca.generations}
     ca = cas[settings.ca.signing]
     ca_bundle = None
     if len(cas) > 1:

@@ -9,6 +9,7 @@ on a real run.
 
 from __future__ import annotations
 
+import base64
 import bisect
 import difflib
 import ipaddress
@@ -40,6 +41,7 @@ INSTANCE_TYPE_RE = re.compile(r"^[A-Za-z0-9]+\.[A-Za-z0-9]+\Z")
 REGION_RE = re.compile(r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?\Z")
 CHART_1_18_RE = re.compile(r"^v?1\.18\.(0|[1-9][0-9]*)\Z")
 REPOSITORY_RE = re.compile(r"^(https?|oci)://[^\s]+\Z")
+OCI_CHART_RE = re.compile(r"^oci://[^\s/]+(/[^\s/:@]+)+\Z")
 SUPPORTED_MAX_CONNECTED = (255, 511)
 
 TOP_LEVEL_KEYS = (
@@ -52,9 +54,14 @@ TOP_LEVEL_KEYS = (
     "clusters",
     "ca",
     "allowIdentityChange",
+    "caPrivateKey",
 )
-CA_KEYS = ("generations", "signing")
-CILIUM_KEYS = ("version", "repository", "preset", "values")
+SECRET_KEYS = ("caPrivateKey",)
+"""The only ``mesh`` keys that hold a secret (and must: ``pulumi config set --secret``)."""
+UNREADABLE_SECRET = "[secret]"
+"""What a secret's value reads as where it cannot be decrypted (the offline plan): not checked."""
+CA_KEYS = ("generations", "signing", "certificate")
+CILIUM_KEYS = ("version", "repository", "chart", "preset", "values", "skipAwait")
 MASQUERADE_KEYS = ("mode", "extraNonMasqueradeCidrs")
 MASQUERADE_MODES = ("none", "ipMasqAgent")
 CLUSTER_KEYS = ("name", "id", "region", "context", "kubeconfigFrom", "tkeApi", "create", "podCidrs", "apiserver", "values")
@@ -173,6 +180,11 @@ class CiliumSettings:
     """Base Helm values for every cluster, as the stack sets them (``mesh:cilium.values``)."""
     preset: Optional[str] = None
     """A named preset (``meshcore.presets``) merged under ``values``."""
+    chart: Optional[str] = None
+    """Where the chart is instead of ``repository``: a local directory or ``.tgz`` (relative to the
+    project directory), or an ``oci://`` reference without a tag; None: chart ``cilium`` of ``repository``."""
+    skip_await: bool = False
+    """True: releases do not wait for Cilium's pods to be ready (``mesh:cilium.skipAwait``)."""
     base_values: Mapping[str, Any] = field(default=None)  # type: ignore[assignment]
     """The preset's values with ``values`` merged over them: what every release starts from."""
 
@@ -199,6 +211,9 @@ class CaSettings:
 
     generations: tuple[int, ...]
     signing: int
+    provided_certificate: Optional[str] = None
+    """The PEM of a CA the stack brings (``mesh:ca.certificate``, its key in the secret
+    ``mesh:caPrivateKey``) instead of one the program generates; then ``generations == (1,)``."""
 
 
 @dataclass(frozen=True)
@@ -418,7 +433,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     relate several fields run on the fields that parsed.
     """
     issues = _Issues()
-    for k in sorted(secret_keys):
+    for k in sorted(set(secret_keys) - set(SECRET_KEYS)):
         # The mesh settings end up in Helm values, component inputs and plan files as
         # plain text; a secret there would be silently unwrapped.
         issues.add(f"{NS}:{k}", "holds a secure value; mesh settings are not secret and are written in plain "
@@ -457,6 +472,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
                        "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
                        "tke-vpc-cni (override its values in mesh:cilium.values if needed)")
     ca = _parse_ca(raw.get("ca", {}), issues)
+    _check_provided_ca_key(ca, raw, secret_keys, issues)
     allowed = _parse_allow_identity_change(raw.get("allowIdentityChange", []), partials, issues)
 
     if issues.items:
@@ -476,12 +492,85 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     )
 
 
+PEM_CERTIFICATE = "CERTIFICATE"
+PEM_RSA_KEY = "RSA PRIVATE KEY"
+
+
+def pem_blocks(text: str) -> list[tuple[str, bytes]]:
+    """The (type, DER bytes) of every PEM block in ``text``; ValueError if one is malformed."""
+    blocks: list[tuple[str, bytes]] = []
+    for m in re.finditer(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", text, re.S):
+        if m.group(1) != m.group(3):
+            raise ValueError(f"a PEM block begins as {m.group(1)} and ends as {m.group(3)}")
+        body = "".join(m.group(2).split())
+        try:
+            blocks.append((m.group(1), base64.b64decode(body, validate=True)))
+        except ValueError:
+            raise ValueError(f"the {m.group(1)} block is not valid base64") from None
+    return blocks
+
+
+def _parse_provided_ca(value: Any, key: str, issues: _Issues) -> Optional[str]:
+    """``mesh:ca.certificate``: one PEM CERTIFICATE block (what the chart's buildCustomCert parses)."""
+    if not isinstance(value, str) or not value.strip():
+        issues.add(key, f"must be the CA certificate as PEM text (-----BEGIN CERTIFICATE----- ...), got "
+                        f"{_type_name(value)}")
+        return None
+    try:
+        blocks = pem_blocks(value)
+    except ValueError as err:
+        issues.add(key, f"is not valid PEM: {err}")
+        return None
+    if [t for t, _ in blocks] != [PEM_CERTIFICATE]:
+        issues.add(key, f"must hold exactly one CERTIFICATE PEM block (the CA's own certificate), found "
+                        f"{[t for t, _ in blocks] or 'none'}")
+        return None
+    return value.strip() + "\n"
+
+
+def _check_provided_ca_key(ca: CaSettings, raw: Mapping[str, Any], secret_keys: Sequence[str], issues: _Issues) -> None:
+    """``mesh:caPrivateKey`` goes with ``mesh:ca.certificate``, as a secret PKCS#1 RSA PEM key.
+    Its text is never part of a message."""
+    key = f"{NS}:caPrivateKey"
+    if ca.provided_certificate is None:
+        if "caPrivateKey" in raw:
+            issues.add(key, "is only used with mesh:ca.certificate (a CA you bring); set both, or remove "
+                            "mesh:caPrivateKey and let the program generate the mesh CA")
+        return
+    if "caPrivateKey" not in raw:
+        issues.add(key, "is required with mesh:ca.certificate: the CA's private key, as a secret "
+                        "(pulumi config set --secret mesh:caPrivateKey < ca.key)")
+        return
+    if "caPrivateKey" not in secret_keys:
+        issues.add(key, "must be a secret: it is the CA's private key; set it with "
+                        "pulumi config set --secret mesh:caPrivateKey < ca.key (and rotate this key: it was in plain text)")
+        return
+    text = raw["caPrivateKey"]
+    if text == UNREADABLE_SECRET:
+        return
+    try:
+        types = [t for t, _ in pem_blocks(text)] if isinstance(text, str) else []
+    except ValueError:
+        types = ["(malformed)"]
+    if types != [PEM_RSA_KEY]:
+        issues.add(key, "must hold one RSA PRIVATE KEY PEM block (PKCS#1, what the Cilium chart's buildCustomCert "
+                        "and genSignedCert are known to accept); convert a PKCS#8 key with "
+                        "openssl rsa -in ca.key -traditional")
+
+
 def _parse_ca(value: Any, issues: _Issues) -> CaSettings:
     key = f"{NS}:ca"
     default = CaSettings(generations=(1,), signing=1)
     m = issues.mapping(value, key, CA_KEYS, "{generations: [1, 2], signing: 1}")
     if m is None:
         return default
+    if "certificate" in m:
+        for k in ("generations", "signing"):
+            if k in m:
+                issues.add(f"{key}.{k}", "is for rotating a CA the program generates; a CA you bring "
+                                         "(mesh:ca.certificate) is one generation: remove this key")
+        cert = _parse_provided_ca(m["certificate"], f"{key}.certificate", issues)
+        return CaSettings(generations=(1,), signing=1, provided_certificate=cert)
     gens_raw = m.get("generations", [1])
     gens: list[int] = []
     if not isinstance(gens_raw, list) or not gens_raw:
@@ -575,7 +664,38 @@ def _parse_cilium(value: Any, issues: _Issues) -> Optional[CiliumSettings]:
                                         f"{', '.join(presets.PRESETS)} (or leave it out and set mesh:cilium.values)")
         else:
             preset = p
-    return CiliumSettings(version=version, repository=repository, values=values, preset=preset)
+    chart = None
+    if "chart" in m:
+        chart = _parse_chart(m["chart"], f"{key}.chart", issues)
+        if "repository" in m:
+            issues.add(f"{key}.repository", "is not used with mesh:cilium.chart (a local chart or an oci:// "
+                                            "reference): remove one of the two")
+    skip_await = False
+    if "skipAwait" in m:
+        skip_await = bool(issues.boolean(m["skipAwait"], f"{key}.skipAwait"))
+    return CiliumSettings(version=version, repository=repository, values=values, preset=preset, chart=chart,
+                          skip_await=skip_await)
+
+
+def _parse_chart(value: Any, key: str, issues: _Issues) -> Optional[str]:
+    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
+    program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
+    c = issues.string(value, key, "./charts/cilium-1.18.3.tgz or oci://registry.example.com/cilium/cilium")
+    if c is None:
+        return None
+    if "://" in c:
+        if not c.startswith("oci://"):
+            issues.add(key, f"{_quote(c)}: a chart reference is a local path or oci://HOST/PATH; for an https "
+                            "chart repository set mesh:cilium.repository instead")
+            return None
+        if not OCI_CHART_RE.match(c):
+            issues.add(key, f"{_quote(c)} is not an OCI chart reference like oci://registry.example.com/cilium/cilium "
+                            "(no tag or digest: the version is mesh:cilium.version)")
+            return None
+    elif not c.isprintable():
+        issues.add(key, f"{_quote(c)} is not a usable path")
+        return None
+    return c
 
 
 def _parse_masquerade(value: Any, issues: _Issues) -> Optional[MasqueradeSettings]:

@@ -35,14 +35,14 @@ import yaml
 
 from components.runtime import tune_gc
 from meshcore import yamlio
-from meshcore.config import NS, decode_config
+from meshcore.config import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
 from tools import render
 from tools.engine import Recording, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
-SECRET_PLACEHOLDER = "[secret]"
+SECRET_PLACEHOLDER = UNREADABLE_SECRET
 
 
 GET_CLUSTERS = "tencentcloud:Kubernetes/getClusters:getClusters"

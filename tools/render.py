@@ -55,8 +55,9 @@ def scrub(value: Any) -> Any:
 def checked_release_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
     """A Helm Release's inputs (wire or plan form) as the kubernetes provider's ``Check`` returns them.
 
-    Read from pulumi-kubernetes 4.34 (``decodeRelease`` and ``mergeMaps``; the version is
-    pinned, and a test fails when it changes): since 4.8 ``Check`` decodes the release in
+    Read from pulumi-kubernetes 4.34 (``decodeRelease`` and ``mergeMaps``), and compared with
+    the real provider 4.25.0 by the end-to-end suite (its first test diffs a real preview's
+    release values with the plan's; the version is pinned, and a test fails when it changes): since 4.8 ``Check`` decodes the release in
     every case, unknown inputs included. It merges the ``valueYamlFiles`` assets in order
     (Helm's merge: mappings key by key, anything else replaced, nulls kept), drops nulls
     from that and from ``values`` unless ``allowNullValues``, merges ``values`` over it, and

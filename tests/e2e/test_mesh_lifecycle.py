@@ -1,0 +1,228 @@
+"""A mesh's life under the real engine: preview, deploy, no-op, grow, refuse, shrink, faults,
+secrets, policies, destroy. One stack, one local mesh, in order: each test starts from the
+state the one before left (pytest runs a module's tests in file order)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
+from tests.e2e.harness import (
+    CHART,
+    ROOT,
+    Workspace,
+    config_map,
+    core_api,
+    deployed,
+    helm_releases,
+    plan_values,
+    secret_data,
+)
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory, local_mesh: LocalMesh, mesh_ca: Ca) -> Workspace:
+    w = Workspace(tmp_path_factory.mktemp("ws"))
+    w.init_stack(stack_config(local_mesh, mesh_ca), secrets={"mesh:caPrivateKey": mesh_ca.key_pem})
+    return w
+
+
+def _plan(ws: Workspace, tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    out = tmp_path / "plan"
+    return out, ws.offline_plan(out)
+
+
+def _steps(preview: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["urn"]: s for s in preview["steps"] if s["urn"].split("::")[-2] != "pulumi:pulumi:Stack"}
+
+
+def _revisions(mesh: LocalMesh, names: tuple[str, ...]) -> dict[str, int]:
+    return {n: deployed(mesh.kubeconfig, n)["version"] for n in names}
+
+
+def _strip(value: Any) -> Any:
+    """A values document without what only one side can know: secrets and unknowns."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if not _opaque(v)}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def _opaque(v: Any) -> bool:
+    return isinstance(v, str) and (v in ("[secret]", "[unknown]") or v.startswith("output<"))
+
+
+def test_1_preview_matches_the_offline_plan(ws: Workspace, tmp_path: Path) -> None:
+    """A new stack's real preview: the same URNs, types and release values as the offline plan."""
+    plan_dir, graph = _plan(ws, tmp_path)
+    preview = ws.pulumi("preview", "--json").json()
+    steps = _steps(preview)
+    planned = {r["urn"]: r for r in graph["resources"]}
+    assert set(steps) == set(planned)
+    assert all(s["op"] == "create" for s in steps.values())
+    for urn, s in steps.items():
+        assert s["newState"]["type"] == planned[urn]["type"], urn
+        if planned[urn]["type"] == RELEASE:
+            cluster = planned[urn]["name"].removesuffix("-cilium")
+            assert _strip(s["newState"]["inputs"]["values"]) == _strip(plan_values(plan_dir, cluster)), cluster
+
+
+def test_2_up_deploys_the_planned_release_into_every_api_server(ws: Workspace, local_mesh: LocalMesh, mesh_ca: Ca,
+                                                                  tmp_path: Path) -> None:
+    """`pulumi up`: each API server holds release cilium, deployed, with the offline plan's values
+    (the CA filled in), the same CA everywhere, and the plan's stack outputs."""
+    plan_dir, graph = _plan(ws, tmp_path)
+    ws.pulumi("up", "--yes", "--skip-preview")
+    ca_b64 = base64.b64encode(mesh_ca.cert_pem.encode()).decode()
+    key_b64 = base64.b64encode(mesh_ca.key_pem.encode()).decode()
+    for name in CLUSTERS[:3]:
+        release = deployed(local_mesh.kubeconfig, name)
+        assert release is not None, name
+        assert (release["name"], release["namespace"]) == ("cilium", "kube-system")
+        assert release["chart"]["metadata"]["version"] == "1.18.3"
+        expected = plan_values(plan_dir, name)
+        expected["tls"]["ca"] = {"cert": ca_b64, "key": key_b64}
+        assert release["config"] == expected, name
+        # What the chart rendered from those values.
+        assert config_map(local_mesh.kubeconfig, name, "cilium-config") == {
+            "cluster-name": name, "cluster-id": str(CLUSTERS.index(name) + 1), "max-connected-clusters": "255"}
+        assert secret_data(local_mesh.kubeconfig, name, "cilium-ca")["ca.crt"] == mesh_ca.cert_pem
+    outputs = ws.outputs()
+    assert outputs == json.loads(json.dumps(graph["outputs"]).replace('"[unknown]"', json.dumps(mesh_ca.cert_pem)))
+
+
+def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Workspace, local_mesh: LocalMesh) -> None:
+    """Right after `pulumi up`: `preview --expect-no-changes` passes, and another `up` keeps every
+    release revision (the chart mints new certificates on every render: the checksum is ignored)."""
+    before = _revisions(local_mesh, CLUSTERS[:3])
+    ws.pulumi("preview", "--expect-no-changes")
+    ws.pulumi("up", "--yes", "--expect-no-changes")
+    assert _revisions(local_mesh, CLUSTERS[:3]) == before
+
+
+def _ops(preview: dict[str, Any]) -> dict[str, str]:
+    """URN -> operation of every step that is not the stack itself, a read or a no-op."""
+    return {urn: s["op"] for urn, s in _steps(preview).items() if s["op"] not in ("same", "read")}
+
+
+def _peers(mesh: LocalMesh, name: str) -> dict[str, str]:
+    """cluster -> the endpoint its KVStoreMesh Secret lists for each peer."""
+    data = secret_data(mesh.kubeconfig, name, "cilium-kvstoremesh")
+    return {peer: yaml.safe_load(text)["endpoints"][0] for peer, text in data.items()}
+
+
+def test_4_a_fourth_cluster_creates_its_own_resources_and_updates_only_the_peer_lists(
+        ws: Workspace, local_mesh: LocalMesh, mesh_ca: Ca) -> None:
+    ws.set_config(stack_config(local_mesh, mesh_ca, CLUSTERS))
+    ops = _ops(ws.pulumi("preview", "--json").json())
+    assert {urn for urn, op in ops.items() if op == "create"} == {u for u in ops if "cls-d" in u}
+    assert ops, "the preview changes nothing"
+    updated = {urn.rsplit("::", 1)[1] for urn, op in ops.items() if op == "update"}
+    assert updated == {f"{n}-{kind}" for n in CLUSTERS[:3] for kind in ("peers", "cilium")}, ops
+    assert not {op for op in ops.values()} - {"create", "update"}, ops
+    ws.pulumi("up", "--yes", "--skip-preview")
+    for name in CLUSTERS[:3]:
+        assert _peers(local_mesh, name)["cls-d"] == "https://10.0.4.100:2379", name
+    assert set(_peers(local_mesh, "cls-d")) == set(CLUSTERS[:3])
+
+
+def test_5_changing_a_running_clusters_id_is_refused_naming_the_key(ws: Workspace, local_mesh: LocalMesh,
+                                                                      mesh_ca: Ca) -> None:
+    before = _revisions(local_mesh, CLUSTERS)
+    config = stack_config(local_mesh, mesh_ca, CLUSTERS)
+    config["mesh:clusters"][1]["id"] = 9
+    ws.set_config(config)
+    result = ws.pulumi("up", "--yes", "--skip-preview", check=False)
+    assert result.returncode != 0
+    assert "mesh:clusters[1].id" in result.output and "cls-b" in result.output, result.output[-3000:]
+    assert _revisions(local_mesh, CLUSTERS) == before
+    ws.set_config(stack_config(local_mesh, mesh_ca, CLUSTERS))
+
+
+def test_6_removing_a_cluster_uninstalls_its_release_and_drops_it_from_the_others(
+        ws: Workspace, local_mesh: LocalMesh, mesh_ca: Ca) -> None:
+    ws.set_config(stack_config(local_mesh, mesh_ca, CLUSTERS[:3]))
+    ws.pulumi("up", "--yes", "--skip-preview")
+    assert helm_releases(local_mesh.kubeconfig, "cls-d") == []
+    for name in CLUSTERS[:3]:
+        assert set(_peers(local_mesh, name)) == set(CLUSTERS[:3]) - {name}, name
+
+
+def test_7_the_exported_state_holds_no_ca_key_and_no_credential_in_plain_text(ws: Workspace, local_mesh: LocalMesh,
+                                                                                mesh_ca: Ca) -> None:
+    text = json.dumps(ws.export())
+    key_body = "".join(mesh_ca.key_pem.strip().splitlines()[1:-1])
+    needles = {
+        "the CA key (PEM)": key_body[:64],
+        "the CA key (base64 of the PEM)": base64.b64encode(mesh_ca.key_pem.encode()).decode()[:64],
+    }
+    kubeconfig = yaml.safe_load(local_mesh.kubeconfig.read_text())
+    for user in kubeconfig["users"]:
+        needles["a kubeconfig client key"] = user["user"]["client-key-data"][:64]
+        pem = base64.b64decode(user["user"]["client-key-data"]).decode()
+        needles["a kubeconfig client key (PEM)"] = "".join(pem.strip().splitlines()[1:-1])[:64]
+    for what, needle in needles.items():
+        assert needle not in text, f"{what} is in the exported state in plain text"
+    assert '"ciphertext"' in text, "the state holds no secret at all: the CA key should be one"
+
+
+def test_8_an_unreachable_cluster_fails_alone_and_the_mesh_converges_after(ws: Workspace, local_mesh: LocalMesh,
+                                                                           mesh_ca: Ca) -> None:
+    """One API server down while the mesh changes: `pulumi up` fails for that cluster only and
+    names it; the others are updated. Back up, `pulumi up` converges; refresh then preview: no drift."""
+    from tools import localmesh
+
+    before = _revisions(local_mesh, CLUSTERS[:3])
+    localmesh.stop_member(local_mesh.dir, "cls-b")
+    try:
+        config = stack_config(local_mesh, mesh_ca, CLUSTERS[:3])
+        config["mesh:hubbleRelay"] = False
+        ws.set_config(config)
+        result = ws.pulumi("up", "--yes", "--skip-preview", check=False)
+        assert result.returncode != 0
+        errors = [line for line in result.output.splitlines() if "error" in line.lower()]
+        assert any("cls-b" in line for line in errors), result.output[-3000:]
+        assert not any(n in line for line in errors for n in ("cls-a-cilium", "cls-c-cilium")), errors
+        after = _revisions(local_mesh, ("cls-a", "cls-c"))
+        assert all(after[n] == before[n] + 1 for n in after), (before, after)
+    finally:
+        localmesh.start_member(local_mesh.dir, "cls-b")
+    ws.pulumi("up", "--yes", "--skip-preview")
+    assert deployed(local_mesh.kubeconfig, "cls-b")["config"]["hubble"]["relay"]["enabled"] is False
+    ws.pulumi("refresh", "--yes")
+    ws.pulumi("preview", "--expect-no-changes")
+
+
+def test_9_the_policy_pack_runs_for_real_and_refuses_a_stack_that_breaks_a_policy(
+        ws: Workspace, local_mesh: LocalMesh, tmp_path: Path) -> None:
+    pack = ws.policy_pack()
+    ws.pulumi("preview", "--policy-pack", str(pack), "--expect-no-changes")
+    bad = Workspace(tmp_path / "unpinned", program=ROOT / "tests" / "e2e" / "programs" / "unpinned")
+    bad.init_stack({"e2e:kubeconfig": local_mesh.kubeconfig.read_text(), "e2e:context": "cls-a",
+                    "e2e:chart": str(CHART)})
+    result = bad.pulumi("preview", "--policy-pack", str(pack), check=False)
+    assert result.returncode != 0
+    assert "cilium-chart-version-pinned" in result.output, result.output[-3000:]
+    assert "mandatory" in result.output
+
+
+def test_10_destroy_removes_every_release_from_every_api_server(ws: Workspace, local_mesh: LocalMesh) -> None:
+    """`pulumi destroy`. With a CA the stack brings, no CA resource is protected; the refusal of a
+    destroy while the generated CA is protected needs the tls provider, which cannot be built here."""
+    ws.pulumi("destroy", "--yes", "--skip-preview")
+    for name in CLUSTERS:
+        assert helm_releases(local_mesh.kubeconfig, name) == [], name
+        api_secrets = [s.metadata.name for s in
+                       core_api(local_mesh.kubeconfig, name).list_namespaced_secret("kube-system").items]
+        assert not {"cilium-ca", "cilium-kvstoremesh", "cilium-test-values"} & set(api_secrets), (name, api_secrets)
+    assert ws.pulumi("stack", "output", "--json").json() == {}

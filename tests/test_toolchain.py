@@ -1,0 +1,76 @@
+"""The toolchain's pins and recipes (the builds themselves run in `make toolchain`)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.conftest import ROOT
+from tools import toolchain
+
+
+def _pinned(package: str) -> str:
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        m = re.fullmatch(rf"{re.escape(package)}==(\S+)", line.strip())
+        if m:
+            return m.group(1)
+    raise AssertionError(f"{package} is not pinned in requirements.txt")
+
+
+def test_provider_plugins_are_the_versions_the_pinned_sdks_ask_for() -> None:
+    """The engine loads the plugin of exactly the version the SDK names in each registration."""
+    pins = toolchain.load_pins()
+    assert pins["pulumi-resource-kubernetes"]["plugin_version"] == _pinned("pulumi-kubernetes")
+    assert pins["pulumi-resource-tls"]["plugin_version"] == _pinned("pulumi-tls")
+    from pulumi_kubernetes import _utilities as k8s_util
+    from pulumi_tls import _utilities as tls_util
+    assert k8s_util.get_version() == _pinned("pulumi-kubernetes")
+    assert tls_util.get_version() == _pinned("pulumi-tls")
+
+
+def test_the_cli_is_not_older_than_the_python_sdk() -> None:
+    """A CLI runs older SDKs, not newer ones."""
+    cli = tuple(int(x) for x in toolchain.load_pins()["pulumi"]["version"].lstrip("v").split("."))
+    sdk = tuple(int(x) for x in _pinned("pulumi").split("."))
+    assert cli >= sdk
+
+
+def test_every_component_has_a_recipe_or_says_why_it_cannot_be_built() -> None:
+    pins = toolchain.load_pins()
+    assert {c.name for c in toolchain.COMPONENTS} == set(pins)
+    for c in toolchain.COMPONENTS:
+        assert (c.build is None) == ("unavailable" in pins[c.name]), c.name
+
+
+def test_the_install_dir_is_keyed_by_the_pins_the_sources_and_go(tmp_path: Path) -> None:
+    src = tmp_path / "toolchain"
+    src.mkdir()
+    pins = src / "pins.toml"
+    pins.write_text('[pulumi]\nversion = "v1"\n')
+    (src / "main.go").write_text("package main\n")
+    k = toolchain.key(pins, src, go="go1.26.8")
+    assert toolchain.key(pins, src, go="go1.26.8") == k
+    assert toolchain.key(pins, src, go="go1.27.0") != k
+    (src / "main.go").write_text("package main // changed\n")
+    assert toolchain.key(pins, src, go="go1.26.8") != k
+    (src / "README.md").write_text("docs do not change what is built")
+    k2 = toolchain.key(pins, src, go="go1.26.8")
+    pins.write_text('[pulumi]\nversion = "v2"\n')
+    assert toolchain.key(pins, src, go="go1.26.8") != k2
+
+
+def test_the_install_dir_defaults_under_the_users_cache_and_can_be_moved() -> None:
+    assert toolchain.base_dir({}) == Path("~/.cache/tke-cilium-mesh/toolchain").expanduser()
+    assert toolchain.base_dir({"MESH_TOOLCHAIN_DIR": "/opt/mesh-tools"}) == Path("/opt/mesh-tools")
+
+
+def test_kubernetes_staging_modules_are_replaced_by_their_published_release() -> None:
+    gomod = """module k8s.io/kubernetes
+replace (
+\tk8s.io/api => ./staging/src/k8s.io/api
+\tk8s.io/apiserver => ./staging/src/k8s.io/apiserver
+\tgithub.com/other/thing => github.com/fork/thing v1.0.0
+)
+"""
+    assert toolchain._staging_replaces(gomod, "v1.34.4") == [
+        ("k8s.io/api", "k8s.io/api v0.34.4"), ("k8s.io/apiserver", "k8s.io/apiserver v0.34.4")]

@@ -1,0 +1,407 @@
+"""A local mesh: one real kube-apiserver per cluster on loopback, sharing one etcd.
+
+    python -m tools.localmesh up --clusters cls-a,cls-b,cls-c --dir DIR
+    python -m tools.localmesh status --dir DIR
+    python -m tools.localmesh stop --dir DIR --cluster cls-b     # one API server down (faults)
+    python -m tools.localmesh start --dir DIR --cluster cls-b    # and up again, same port
+    python -m tools.localmesh down --dir DIR                     # stops everything
+
+``up`` starts etcd and the API servers from the toolchain (``python -m tools.toolchain build``),
+each cluster under its own etcd prefix, with certificates made for the run, RBAC on, and
+an admin client certificate (group ``system:masters``). It writes ``DIR/kubeconfig`` with one
+context per cluster, named after it, and ``DIR/localmesh.json`` (ports and process ids). Only
+127.0.0.1 is used. There is no kubelet or controller-manager: objects are stored, pods never
+run, and a LoadBalancer Service gets no address unless something sets its status (as TKE's
+controller does; ``assign-vips`` plays that part for the Services the mesh creates).
+
+    python -m tools.localmesh assign-vips --dir DIR   # status.loadBalancer.ingress = the requested VIP
+
+Everything lives in DIR; ``down`` leaves no process running. Try the program on it: README,
+"Real engine".
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from tools import toolchain
+
+STATE = "localmesh.json"
+READY_TIMEOUT = 90.0
+SERVICE_CIDR = "10.96.0.0/16"
+
+
+# -- certificates ---------------------------------------------------------------------------
+
+
+def _certs(dir_: Path) -> None:
+    """A CA, the API servers' serving certificate (127.0.0.1, localhost), an admin client
+    certificate, the service-account key pair. Made once per DIR."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    pki = dir_ / "pki"
+    if (pki / "admin.crt").is_file():
+        return
+    pki.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def key() -> rsa.RSAPrivateKey:
+        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+    def write_key(name: str, k: rsa.RSAPrivateKey) -> None:
+        path = pki / name
+        path.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                         serialization.NoEncryption()))
+        path.chmod(0o600)
+
+    def name(cn: str, org: Optional[str] = None) -> x509.Name:
+        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+        if org:
+            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+        return x509.Name(attrs)
+
+    ca_key = key()
+    ca = (x509.CertificateBuilder().subject_name(name("localmesh-ca")).issuer_name(name("localmesh-ca"))
+          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+
+    def leaf(subject: x509.Name, usage: Any, sans: Optional[list] = None) -> tuple[x509.Certificate, Any]:
+        k = key()
+        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(k.public_key())
+             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
+        if sans:
+            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
+        return b.sign(ca_key, hashes.SHA256()), k
+
+    import ipaddress
+
+    serving, serving_key = leaf(name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH,
+                                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                 x509.IPAddress(ipaddress.ip_address("10.96.0.1"))])
+    admin, admin_key = leaf(name("localmesh-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH)
+    for fname, cert in (("ca.crt", ca), ("serving.crt", serving), ("admin.crt", admin)):
+        (pki / fname).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    write_key("ca.key", ca_key)
+    write_key("serving.key", serving_key)
+    write_key("admin.key", admin_key)
+    write_key("sa.key", key())
+    sa = serialization.load_pem_private_key((pki / "sa.key").read_bytes(), None)
+    (pki / "sa.pub").write_bytes(sa.public_key().public_bytes(serialization.Encoding.PEM,
+                                                               serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
+# -- processes ------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Member:
+    name: str
+    port: int
+    pid: int = 0
+
+
+@dataclass
+class Mesh:
+    dir: str
+    etcd_port: int
+    etcd_peer_port: int
+    etcd_pid: int = 0
+    clusters: list[Member] = field(default_factory=list)
+
+    @property
+    def path(self) -> Path:
+        return Path(self.dir)
+
+    def save(self) -> None:
+        (self.path / STATE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, dir_: Path) -> "Mesh":
+        try:
+            data = json.loads((dir_ / STATE).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SystemExit(f"error: no local mesh in {dir_} (no {STATE}); start one with `up`") from None
+        data["clusters"] = [Member(**m) for m in data["clusters"]]
+        return cls(**data)
+
+    def member(self, name: str) -> Member:
+        for m in self.clusters:
+            if m.name == name:
+                return m
+        raise SystemExit(f"error: {name} is not a cluster of the local mesh in {self.dir}: "
+                         f"{', '.join(m.name for m in self.clusters)}")
+
+
+def alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (exited, not yet reaped by its parent) is not running.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _spawn(args: list[str], log: Path) -> int:
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "ab") as out:
+        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+    return proc.pid
+
+
+def _stop(pid: int, timeout: float = 20.0) -> None:
+    if not alive(pid):
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if alive(pid):
+        os.kill(pid, signal.SIGKILL)
+        while alive(pid):
+            time.sleep(0.05)
+
+
+def _start_etcd(mesh: Mesh, bin_dir: Path) -> None:
+    d = mesh.path
+    client = f"http://127.0.0.1:{mesh.etcd_port}"
+    peer = f"http://127.0.0.1:{mesh.etcd_peer_port}"
+    mesh.etcd_pid = _spawn([
+        str(bin_dir / "etcd"), "--name", "localmesh", "--data-dir", str(d / "etcd"),
+        "--listen-client-urls", client, "--advertise-client-urls", client,
+        "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+        "--initial-cluster", f"localmesh={peer}", "--log-level", "warn",
+        "--quota-backend-bytes", str(2 * 2**30),
+    ], d / "logs" / "etcd.log")
+
+
+def _start_apiserver(mesh: Mesh, member: Member, bin_dir: Path) -> None:
+    d = mesh.path
+    pki = d / "pki"
+    member.pid = _spawn([
+        str(bin_dir / "kube-apiserver"),
+        f"--etcd-servers=http://127.0.0.1:{mesh.etcd_port}",
+        f"--etcd-prefix=/localmesh/{member.name}",
+        "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", f"--secure-port={member.port}",
+        f"--tls-cert-file={pki / 'serving.crt'}", f"--tls-private-key-file={pki / 'serving.key'}",
+        f"--client-ca-file={pki / 'ca.crt'}",
+        f"--service-account-issuer=https://{member.name}.localmesh.invalid",
+        f"--service-account-key-file={pki / 'sa.pub'}",
+        f"--service-account-signing-key-file={pki / 'sa.key'}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--authorization-mode=Node,RBAC",
+        # No controller keeps the `kubernetes` Service's endpoints on loopback; without this the
+        # lease reconciler logs an error every few seconds.
+        "--endpoint-reconciler-type=none",
+        "--profiling=false",
+        "--v=1",
+    ], d / "logs" / f"{member.name}.log")
+
+
+def _ready(mesh: Mesh, member: Member) -> bool:
+    pki = mesh.path / "pki"
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+    ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+    try:
+        with urllib.request.urlopen(f"https://127.0.0.1:{member.port}/readyz", context=ctx, timeout=2) as r:
+            return bool(r.status == 200)
+    except OSError:
+        return False
+
+
+def _wait_ready(mesh: Mesh, members: list[Member]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    pending = list(members)
+    while pending:
+        for m in list(pending):
+            if not alive(m.pid):
+                raise SystemExit(f"error: the API server of {m.name} exited; see {mesh.path / 'logs' / (m.name + '.log')}")
+            if _ready(mesh, m):
+                pending.remove(m)
+        if pending and time.monotonic() > deadline:
+            raise SystemExit(f"error: not ready after {READY_TIMEOUT:.0f} s: {', '.join(m.name for m in pending)}; "
+                             f"see {mesh.path / 'logs'}")
+        if pending:
+            time.sleep(0.25)
+
+
+def _kubeconfig(mesh: Mesh) -> None:
+    pki = mesh.path / "pki"
+
+    def b64(name: str) -> str:
+        return base64.b64encode((pki / name).read_bytes()).decode()
+
+    doc = {
+        "apiVersion": "v1", "kind": "Config",
+        "clusters": [{"name": m.name, "cluster": {"server": f"https://127.0.0.1:{m.port}",
+                                                   "certificate-authority-data": b64("ca.crt")}}
+                     for m in mesh.clusters],
+        "users": [{"name": "localmesh-admin", "user": {"client-certificate-data": b64("admin.crt"),
+                                                        "client-key-data": b64("admin.key")}}],
+        "contexts": [{"name": m.name, "context": {"cluster": m.name, "user": "localmesh-admin"}}
+                     for m in mesh.clusters],
+        "current-context": mesh.clusters[0].name,
+    }
+    path = mesh.path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def up(names: list[str], dir_: Path) -> Mesh:
+    bin_dir = toolchain.require() / "bin"
+    dir_.mkdir(parents=True, exist_ok=True)
+    dir_ = dir_.resolve()
+    if (dir_ / STATE).exists():
+        old = Mesh.load(dir_)
+        if alive(old.etcd_pid) or any(alive(m.pid) for m in old.clusters):
+            raise SystemExit(f"error: a local mesh is already running in {dir_}; `down --dir {dir_}` first")
+    _certs(dir_)
+    mesh = Mesh(str(dir_), free_port(), free_port(), clusters=[Member(n, free_port()) for n in names])
+    _start_etcd(mesh, bin_dir)
+    mesh.save()
+    try:
+        for m in mesh.clusters:
+            _start_apiserver(mesh, m, bin_dir)
+            mesh.save()
+        _wait_ready(mesh, mesh.clusters)
+    except BaseException:
+        down(dir_)
+        raise
+    _kubeconfig(mesh)
+    return mesh
+
+
+def down(dir_: Path) -> None:
+    mesh = Mesh.load(dir_)
+    for m in mesh.clusters:
+        _stop(m.pid)
+    _stop(mesh.etcd_pid)
+    (mesh.path / STATE).unlink()
+
+
+def stop_member(dir_: Path, name: str) -> None:
+    mesh = Mesh.load(dir_)
+    _stop(mesh.member(name).pid)
+
+
+def start_member(dir_: Path, name: str) -> None:
+    mesh = Mesh.load(dir_)
+    m = mesh.member(name)
+    if alive(m.pid):
+        return
+    _start_apiserver(mesh, m, toolchain.require() / "bin")
+    mesh.save()
+    _wait_ready(mesh, [m])
+
+
+def status(dir_: Path) -> list[tuple[str, str]]:
+    mesh = Mesh.load(dir_)
+    rows = [("etcd", f"127.0.0.1:{mesh.etcd_port} " + ("running" if alive(mesh.etcd_pid) else "stopped"))]
+    for m in mesh.clusters:
+        state = ("ready" if _ready(mesh, m) else "running, not ready") if alive(m.pid) else "stopped"
+        rows.append((m.name, f"https://127.0.0.1:{m.port} {state}"))
+    return rows
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.localmesh", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_up = sub.add_parser("up", help="start etcd and one API server per cluster; write DIR/kubeconfig")
+    p_up.add_argument("--clusters", required=True, help="comma-separated cluster names (the kubeconfig contexts)")
+    for name in ("up", "down", "status", "stop", "start", "assign-vips"):
+        p = p_up if name == "up" else sub.add_parser(name)
+        p.add_argument("--dir", required=True, type=Path)
+        if name in ("stop", "start"):
+            p.add_argument("--cluster", required=True)
+    args = parser.parse_args(argv)
+    if args.command == "up":
+        names = [n.strip() for n in args.clusters.split(",") if n.strip()]
+        if not names or len(set(names)) != len(names):
+            parser.error("--clusters needs distinct, comma-separated names")
+        started = time.monotonic()
+        mesh = up(names, args.dir)
+        print(f"local mesh of {len(names)} clusters ready in {time.monotonic() - started:.1f} s; "
+              f"kubeconfig: {mesh.path / 'kubeconfig'}")
+    elif args.command == "down":
+        down(args.dir)
+        print(f"local mesh in {args.dir} stopped")
+    elif args.command == "stop":
+        stop_member(args.dir, args.cluster)
+    elif args.command == "start":
+        start_member(args.dir, args.cluster)
+    elif args.command == "assign-vips":
+        for line in assign_vips(args.dir):
+            print(line)
+    else:
+        for name, state in status(args.dir):
+            print(f"{name:24} {state}")
+    return 0
+
+
+def assign_vips(dir_: Path) -> list[str]:
+    """Do what TKE's load balancer controller does for the mesh's Services: give every
+    LoadBalancer Service that requests a VIP (service.extensiveParameters {"Vip": ...}) that
+    address in ``status.loadBalancer.ingress``."""
+    from kubernetes import client, config
+
+    from meshcore.values import EXTENSIVE_PARAMETERS_ANNOTATION
+
+    mesh = Mesh.load(dir_)
+    done = []
+    for m in mesh.clusters:
+        api = client.CoreV1Api(config.new_client_from_config(str(mesh.path / "kubeconfig"), context=m.name))
+        for svc in api.list_service_for_all_namespaces().items:
+            if svc.spec.type != "LoadBalancer":
+                continue
+            params = (svc.metadata.annotations or {}).get(EXTENSIVE_PARAMETERS_ANNOTATION)
+            try:
+                vip = json.loads(params)["Vip"] if params else None
+            except (ValueError, KeyError, TypeError):
+                vip = None
+            if not vip:
+                continue
+            api.patch_namespaced_service_status(svc.metadata.name, svc.metadata.namespace,
+                                                {"status": {"loadBalancer": {"ingress": [{"ip": vip}]}}})
+            done.append(f"{m.name}: {svc.metadata.namespace}/{svc.metadata.name} -> {vip}")
+    return done
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""The real Pulumi engine, providers and Kubernetes API servers, built from their Go modules.
+
+    python -m tools.toolchain build     # build what is missing (progress per component); no-op when complete
+    python -m tools.toolchain path      # the bin directory (pulumi, its Python host, kube-apiserver, etcd)
+    python -m tools.toolchain status    # each component: present, missing, or why it cannot be built here
+    python -m tools.toolchain env       # shell lines that put the toolchain first (eval "$(...)")
+
+Versions are pinned in ``toolchain/pins.toml``. Everything is built with the ordinary ``go``
+client from the module proxy, in throwaway wrapper modules (the upstream mains' ``replace``
+directives are not honoured by ``go install``), and installed outside the checkout in
+``$MESH_TOOLCHAIN_DIR/<key>/`` (default ``~/.cache/tke-cilium-mesh/toolchain``), where
+``<key>`` hashes the pins, the sources in ``toolchain/`` and the Go version: every clone on
+the machine, and CI, reuses one build. Layout of ``<key>/``:
+
+- ``bin/``: ``pulumi``, ``pulumi-language-python`` (+ the SDK's ``pulumi-language-python-exec``
+  and ``pulumi-resource-pulumi-python`` scripts beside it, where the CLI looks for its
+  bundled language host), ``kube-apiserver``, ``etcd``;
+- ``plugins/``: provider plugins laid out as a ``$PULUMI_HOME/plugins`` directory
+  (``resource-kubernetes-v4.25.0/pulumi-resource-kubernetes``).
+
+A component is installed only when its build succeeded (a stamp file is written last), so
+an interrupted build is redone, never half-used. Builds hold a lock: two clones building at
+once wait for each other. Build logs: ``$MESH_TOOLCHAIN_DIR/logs/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+SOURCES = ROOT / "toolchain"
+PINS_FILE = SOURCES / "pins.toml"
+DEFAULT_DIR = Path("~/.cache/tke-cilium-mesh/toolchain")
+
+GO_ENV = {"GOFLAGS": "-mod=mod", "GOTOOLCHAIN": "local", "CGO_ENABLED": "0"}
+
+
+class ToolchainError(Exception):
+    """A build step failed; the message names the component and the log."""
+
+
+def load_pins(path: Path = PINS_FILE) -> dict[str, dict[str, str]]:
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def go_version() -> str:
+    try:
+        out = subprocess.run(["go", "env", "GOVERSION"], check=True, capture_output=True, text=True,
+                             env={**os.environ, **GO_ENV}).stdout.strip()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise ToolchainError(f"go is needed to build the toolchain (Go 1.26 or newer): {err}") from None
+    return out
+
+
+def key(pins_path: Path = PINS_FILE, sources: Path = SOURCES, go: Optional[str] = None) -> str:
+    """What the installed toolchain depends on: the pins, our own Go sources, the Go version."""
+    h = hashlib.sha256()
+    h.update((go or go_version()).encode())
+    for path in sorted(p for p in sources.rglob("*") if p.is_file() and p.suffix != ".md"):
+        h.update(str(path.relative_to(sources)).encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(pins_path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def base_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("MESH_TOOLCHAIN_DIR") or DEFAULT_DIR).expanduser()
+
+
+def install_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return base_dir(environ) / key()
+
+
+def bin_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return install_dir(environ) / "bin"
+
+
+def plugins_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return install_dir(environ) / "plugins"
+
+
+# -- building -------------------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """Runs the commands of one component's build, logging them to one file."""
+
+    name: str
+    log: Path
+    work: Path
+
+    def run(self, *args: str, cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
+            capture: bool = False) -> str:
+        full_env = {**os.environ, **GO_ENV, **(env or {})}
+        with open(self.log, "a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(args)}\n")
+            log.flush()
+            proc = subprocess.run(list(args), cwd=cwd or self.work, env=full_env, text=True,
+                                  stdout=subprocess.PIPE if capture else log, stderr=log)
+        if proc.returncode != 0:
+            tail = "".join(self.log.read_text(encoding="utf-8", errors="replace").splitlines(True)[-15:])
+            raise ToolchainError(f"{self.name}: `{' '.join(args)}` failed (exit {proc.returncode}); "
+                                 f"log {self.log}:\n{tail}")
+        return proc.stdout or ""
+
+    def module_dir(self, module: str, version: str) -> Path:
+        """The module's source in the module cache (downloaded if needed)."""
+        info = json.loads(self.run("go", "mod", "download", "-json", f"{module}@{version}", capture=True))
+        return Path(info["Dir"])
+
+    def module_gomod(self, module: str, version: str) -> Path:
+        info = json.loads(self.run("go", "mod", "download", "-json", f"{module}@{version}", capture=True))
+        return Path(info["GoMod"])
+
+    def wrapper(self, requires: list[tuple[str, str]], replaces: Optional[list[tuple[str, str]]] = None,
+                godebug: Optional[list[str]] = None) -> None:
+        """A throwaway module that requires the pinned modules (and honours our replaces). The
+        main module decides the runtime's GODEBUG defaults: ``godebug`` lines carry the upstream ones."""
+        lines = ["module wrapper", "", "go 1.26", *(godebug or []), ""]
+        lines += [f"require {m} {v}" for m, v in requires]
+        lines += [f"replace {old} => {new}" for old, new in replaces or []]
+        (self.work / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def build(self, package: str, out: Path, *, tags: str = "", ldflags: str = "") -> None:
+        args = ["go", "build", "-trimpath", "-o", str(out)]
+        if tags:
+            args += ["-tags", tags]
+        if ldflags:
+            args += ["-ldflags", ldflags]
+        self.run(*args, package)
+
+
+def _blank_import(step: Step, package: str) -> None:
+    """Make the wrapper import ``package`` so that ``go mod tidy`` keeps what it needs."""
+    (step.work / "tools.go").write_text(f'//go:build tools\n\npackage wrapper\n\nimport _ "{package}"\n',
+                                        encoding="utf-8")
+
+
+def build_pulumi(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    sdk = "github.com/pulumi/pulumi/sdk/v3"
+    step.wrapper([(pin["module"], pin["version"]), (sdk, pin["version"])])
+    _blank_import(step, pin["package"])
+    step.run("go", "mod", "tidy")
+    step.build(pin["package"], out / "bin" / "pulumi", tags="osusergo,grpcnotrace",
+               ldflags=f"-X {sdk}/go/common/version.Version={pin['version']}")
+
+
+def build_python_host(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    # Built from a copy, so that nothing is written into the checkout.
+    src = step.work / "src"
+    shutil.copytree(ROOT / pin["source"], src)
+    step.run("go", "build", "-trimpath", "-o", str(out / "bin" / "pulumi-language-python"), ".", cwd=src)
+    sdk = step.module_dir(pin["sdk_module"], pin["sdk_version"])
+    for script in ("python/cmd/pulumi-language-python-exec", "python/dist/pulumi-resource-pulumi-python"):
+        target = out / "bin" / Path(script).name
+        shutil.copyfile(sdk / script, target)
+        target.chmod(0o755)
+
+
+def build_kubernetes(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    step.wrapper([(pin["module"], pin["version"])])
+    shutil.copyfile(ROOT / pin["source"] / "main.go", step.work / "main.go")
+    cmd = step.module_dir(pin["module"], pin["version"]) / "cmd" / "pulumi-resource-kubernetes"
+    schema = json.loads((cmd / "schema.json").read_text(encoding="utf-8"))
+    schema["version"] = pin["plugin_version"]
+    (step.work / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    shutil.copyfile(cmd / "terraform-mapping.json", step.work / "terraform-mapping.json")
+    step.run("go", "mod", "tidy")
+    plugin = out / "plugins" / f"resource-kubernetes-v{pin['plugin_version']}"
+    plugin.mkdir(parents=True, exist_ok=True)
+    step.build(".", plugin / "pulumi-resource-kubernetes",
+               ldflags=f"-X {pin['module']}/pkg/version.Version={pin['plugin_version']}")
+
+
+def _staging_replaces(gomod: str, version: str) -> list[tuple[str, str]]:
+    """kubernetes' go.mod points every staging module (k8s.io/api, ...) at ./staging; the
+    published copies of the same release are k8s.io/<m> v0.<minor>.<patch>."""
+    published = "v0." + version.removeprefix("v").split(".", 1)[1]
+    replaces = []
+    for line in gomod.splitlines():
+        parts = line.strip().removeprefix("replace").split()
+        if len(parts) == 3 and parts[1] == "=>" and parts[2].startswith("./staging/"):
+            replaces.append((parts[0], f"{parts[0]} {published}"))
+    return replaces
+
+
+def build_kube_apiserver(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    gomod = step.module_gomod(pin["module"], pin["version"]).read_text(encoding="utf-8")
+    godebug = [line.strip() for line in gomod.splitlines() if line.startswith("godebug ")]
+    step.wrapper([(pin["module"], pin["version"])], _staging_replaces(gomod, pin["version"]), godebug)
+    _blank_import(step, pin["package"])
+    step.run("go", "mod", "tidy")
+    major, minor = pin["version"].removeprefix("v").split(".")[:2]
+    stamp = []
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        stamp += [f"-X {pkg}.gitVersion={pin['version']}", f"-X {pkg}.gitMajor={major}",
+                  f"-X {pkg}.gitMinor={minor}", f"-X {pkg}.gitTreeState=clean"]
+    step.build(pin["package"], out / "bin" / "kube-apiserver", ldflags=" ".join(stamp))
+
+
+def build_etcd(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    step.wrapper([(pin["module"], pin["version"])])
+    _blank_import(step, pin["package"])
+    step.run("go", "mod", "tidy")
+    step.build(pin["package"], out / "bin" / "etcd")
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    build: Optional[Callable[[Mapping[str, str], Step, Path], None]]
+    outputs: Callable[[Mapping[str, str]], list[str]]
+    """Paths (relative to the install dir) the component installs."""
+
+
+COMPONENTS = (
+    Component("pulumi", build_pulumi, lambda p: ["bin/pulumi"]),
+    Component("pulumi-language-python", build_python_host,
+              lambda p: ["bin/pulumi-language-python", "bin/pulumi-language-python-exec",
+                         "bin/pulumi-resource-pulumi-python"]),
+    Component("pulumi-resource-kubernetes", build_kubernetes,
+              lambda p: [f"plugins/resource-kubernetes-v{p['plugin_version']}/pulumi-resource-kubernetes"]),
+    Component("pulumi-resource-tls", None, lambda p: []),
+    Component("kube-apiserver", build_kube_apiserver, lambda p: ["bin/kube-apiserver"]),
+    Component("etcd", build_etcd, lambda p: ["bin/etcd"]),
+)
+
+
+def _stamp(dest: Path, name: str) -> Path:
+    return dest / ".built" / name
+
+
+def _label(name: str, pin: Mapping[str, str]) -> str:
+    return f"{name} {pin.get('plugin_version') or pin.get('version') or pin.get('sdk_version', '')}".strip()
+
+
+def component_state(component: Component, pin: Mapping[str, str], dest: Path) -> str:
+    if "unavailable" in pin:
+        return "unavailable"
+    if _stamp(dest, component.name).is_file() and all((dest / p).is_file() for p in component.outputs(pin)):
+        return "present"
+    return "missing"
+
+
+@contextlib.contextmanager
+def _locked(base: Path, name: str) -> Iterator[None]:
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / f"{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def build(environ: Mapping[str, str] = os.environ, out=sys.stderr) -> Path:
+    """Build every missing component; returns the install dir."""
+    pins = load_pins()
+    base, k = base_dir(environ), key()
+    dest = base / k
+    with _locked(base, k):
+        todo = [c for c in COMPONENTS if c.build is not None]
+        for i, comp in enumerate(todo, 1):
+            pin = pins[comp.name]
+            label = f"[{i}/{len(todo)}] {_label(comp.name, pin)}"
+            state = component_state(comp, pin, dest)
+            if state == "present":
+                print(f"{label}: present", file=out, flush=True)
+                continue
+            logs = base / "logs"
+            logs.mkdir(parents=True, exist_ok=True)
+            log = logs / f"{k}-{comp.name}.log"
+            log.write_text("", encoding="utf-8")
+            print(f"{label}: building (log {log}) ...", file=out, flush=True)
+            started = time.monotonic()
+            with tempfile.TemporaryDirectory(prefix=f"{comp.name}-", dir=base) as work:
+                staging = Path(work) / "out"
+                (Path(work) / "w").mkdir()
+                step = Step(comp.name, log, Path(work) / "w")
+                assert comp.build is not None
+                comp.build(pin, step, staging)
+                for rel in comp.outputs(pin):
+                    target = dest / rel
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(staging / rel, target)
+            _stamp(dest, comp.name).parent.mkdir(parents=True, exist_ok=True)
+            _stamp(dest, comp.name).write_text(json.dumps(pin, sort_keys=True), encoding="utf-8")
+            size = sum((dest / rel).stat().st_size for rel in comp.outputs(pin)) / 2**20
+            print(f"{label}: built in {time.monotonic() - started:.0f} s ({size:.0f} MiB)", file=out, flush=True)
+        for comp in COMPONENTS:
+            if comp.build is None:
+                pin = pins[comp.name]
+                print(f"{_label(comp.name, pin)}: not built: {pin['unavailable']}", file=out, flush=True)
+    return dest
+
+
+def status(environ: Mapping[str, str] = os.environ) -> list[tuple[str, str, str]]:
+    """(component and version, state, detail) for every pinned component."""
+    pins = load_pins()
+    dest = install_dir(environ)
+    rows = []
+    for comp in COMPONENTS:
+        pin = pins[comp.name]
+        state = component_state(comp, pin, dest)
+        detail = pin["unavailable"] if state == "unavailable" else ", ".join(comp.outputs(pin))
+        rows.append((_label(comp.name, pin), state, detail))
+    return rows
+
+
+def require(environ: Mapping[str, str] = os.environ) -> Path:
+    """The install dir, or ToolchainError naming what is missing and the command that builds it."""
+    missing = [row[0] for row in status(environ) if row[1] == "missing"]
+    if missing:
+        raise ToolchainError(f"the toolchain in {install_dir(environ)} lacks {', '.join(missing)}: "
+                             "run `make toolchain` (python -m tools.toolchain build)")
+    return install_dir(environ)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.toolchain", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["build", "path", "status", "env"])
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "build":
+            build()
+        elif args.command == "path":
+            print(bin_dir())
+        elif args.command == "status":
+            rows = status()
+            for label, state, detail in rows:
+                print(f"{label:40} {state:12} {detail}")
+            return 0 if all(state != "missing" for _, state, _ in rows) else 1
+        else:
+            print(f'export PATH="{bin_dir()}:$PATH"')
+            print("export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true")
+            print(f"# provider plugins: {plugins_dir()} (see README, Real engine)")
+    except ToolchainError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
