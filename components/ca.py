@@ -76,5 +76,7 @@ class ProvidedCa(pulumi.ComponentResource):
         super().__init__(PROVIDED_TYPE_TOKEN, name, None, opts)
         self.cert_pem = pulumi.Output.from_input(cert_pem)
         self.cert_b64 = pulumi.Output.from_input(_b64(cert_pem))
-        self.key_b64 = pulumi.Output.secret(key_pem.apply(_b64))
+        # `pulumi config set --secret mesh:caPrivateKey < ca.key` drops the file's last newline;
+        # the PEM the chart gets ends with one either way (as the certificate does).
+        self.key_b64 = pulumi.Output.secret(key_pem.apply(lambda pem: _b64(pem.strip() + "\n")))
         self.register_outputs({"cert_pem": self.cert_pem})

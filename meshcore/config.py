@@ -785,7 +785,11 @@ def _parse_cluster(
     pod_cidrs: list[IPv4Network] = []
     raw_cidrs = need("podCidrs")
     if raw_cidrs is not None:
-        if not isinstance(raw_cidrs, list) or not raw_cidrs:
+        if isinstance(raw_cidrs, list) and not raw_cidrs:
+            issues.add(f"{key}.podCidrs", "is an empty list; list the CIDRs this cluster's pods get their IPs "
+                                          "from, e.g. podCidrs: [172.16.0.0/16]")
+            ok = False
+        elif not isinstance(raw_cidrs, list):
             issues.add(f"{key}.podCidrs", f"must be a non-empty list of IPv4 CIDRs, got {_type_name(raw_cidrs)}")
             ok = False
         else:

@@ -105,7 +105,7 @@ RULES: list[tuple[str, Callable[[dict], None], str, str]] = [
     ("pod cidr invalid", _set("clusters.0.podCidrs", ["172.16.0.0/33"]), "mesh:clusters[0].podCidrs[0]", "not a valid IPv4 CIDR"),
     ("pod cidr host bits", _set("clusters.0.podCidrs", ["172.16.1.7/24"]), "mesh:clusters[0].podCidrs[0]", "172.16.1.0/24"),
     ("pod cidr ipv6", _set("clusters.0.podCidrs", ["fd00::/64"]), "mesh:clusters[0].podCidrs[0]", "IPv6"),
-    ("pod cidrs empty", _set("clusters.0.podCidrs", []), "mesh:clusters[0].podCidrs", "non-empty list"),
+    ("pod cidrs empty", _set("clusters.0.podCidrs", []), "mesh:clusters[0].podCidrs", "is an empty list; list the CIDRs"),
     ("pod cidrs overlap across", _set("clusters.2.podCidrs", ["172.16.0.0/16"]), "mesh:clusters[2].podCidrs[0]", "overlaps"),
     ("pod cidrs overlap within", _set("clusters.0.podCidrs", ["172.16.1.0/24", "172.16.1.128/25"]), "mesh:clusters[0].podCidrs[1]", "another pod CIDR of this cluster"),
     ("vip invalid", _set("clusters.0.apiserver.vip", "10.0.1.300"), "mesh:clusters[0].apiserver.vip", "not a valid IPv4 address"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -79,8 +80,8 @@ def test_invalid_config_exits_2_and_leaves_dir_untouched(tmp_path: Path) -> None
     raw["bogus"] = 1
     stack = write_stack(tmp_path, raw)
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "keep.txt").write_text("previous plan")
+    assert cli("stacks/Pulumi.dev.yaml", "--out", str(out)).returncode == 0  # a previous plan
+    previous = read_tree(out)
     proc = cli(str(stack), "--out", str(out))
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -94,7 +95,7 @@ def test_invalid_config_exits_2_and_leaves_dir_untouched(tmp_path: Path) -> None
         "(cls-00000001); pod CIDRs must be disjoint across the mesh or cross-cluster routing and identities break",
     ]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
-    assert read_tree(out) == {"keep.txt": b"previous plan"}
+    assert read_tree(out) == previous
     missing = tmp_path / "never"
     assert cli(str(stack), "--out", str(missing)).returncode == 2 and not missing.exists()
 
@@ -196,3 +197,71 @@ def test_secure_value_in_mesh_config_is_refused(tmp_path: Path) -> None:
     proc = cli(str(write_stack(tmp_path, raw)), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: mesh:cilium: holds a secure value")
+
+
+def test_out_replaces_only_a_previous_plan(tmp_path: Path) -> None:
+    """--out: a new, empty or previous-plan directory is (re)written; a re-plan replaces the previous plan."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli("stacks/Pulumi.dev.yaml", "--out", str(empty)).returncode == 0
+    assert set(read_tree(empty)) == {"graph.json", "summary.md", "values/cls-dev0a1b2.yaml", "values/cls-dev3c4d5.yaml"}
+    proc = cli("stacks/Pulumi.prod.yaml", "--out", str(empty))  # over the previous (dev) plan
+    assert proc.returncode == 0, proc.stderr
+    assert len(read_tree(empty)) == 5 and json.loads((empty / "graph.json").read_text())["stack"] == "prod"
+    nested = tmp_path / "new" / "plan"
+    assert cli("stacks/Pulumi.dev.yaml", "--out", str(nested)).returncode == 0 and (nested / "graph.json").is_file()
+
+
+def _checkout_copy(tmp_path: Path) -> Path:
+    """A directory like the checkout, with the files --out must never delete."""
+    work = tmp_path / "checkout"
+    (work / ".git").mkdir(parents=True)
+    (work / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (work / "stacks").mkdir()
+    for name in ("Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        (work / "stacks" / name).write_bytes((ROOT / "stacks" / name).read_bytes())
+    (work / "README.md").write_text("mine\n")
+    return work
+
+
+@pytest.mark.parametrize("out, named", [
+    ("stacks", "holds files that are not a plan (Pulumi.dev.yaml, Pulumi.prod.yaml)"),
+    (".", "is the current directory"),
+    ("README.md", "is a file, not a directory"),
+    ("README.md/plan", "README.md is a file, not a directory"),
+    ("half-plan", "holds files that are not a plan (notes.txt)"),
+])
+def test_out_refuses_anything_else_and_deletes_nothing(tmp_path: Path, out: str, named: str) -> None:
+    """--out naming the stack files, the checkout itself, a file, or a plan directory with a file of the user's
+    in it: exit 2, one `error: --out ...` line saying what to do, and every file as it was."""
+    work = _checkout_copy(tmp_path)
+    plan_dir = work / "half-plan"
+    assert cli("stacks/Pulumi.dev.yaml", "--out", str(plan_dir)).returncode == 0
+    (plan_dir / "notes.txt").write_text("mine too\n")
+    before = read_tree(work)
+    proc = subprocess.run([sys.executable, "-m", "tools.plan", str(ROOT / "stacks/Pulumi.dev.yaml"), "--out", out],
+                          cwd=work, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2, proc.stdout
+    [line] = proc.stderr.splitlines()
+    assert line.startswith(f"error: --out {out}: ") and named in line, line
+    assert "give a new or empty directory, or one a previous plan wrote" in line
+    assert read_tree(work) == before
+    assert sorted(p.name for p in work.iterdir()) == [".git", "README.md", "half-plan", "stacks"]
+
+
+def test_help_names_the_diff_command() -> None:
+    """`python -m tools.plan --help` shows both commands: the plan and the diff."""
+    proc = cli("--help")
+    assert proc.returncode == 0
+    assert "python -m tools.plan diff OLD_DIR NEW_DIR" in proc.stdout
+    assert "--allow-different-stacks" in proc.stdout
+
+
+def test_empty_pod_cidrs_say_the_list_is_empty(tmp_path: Path) -> None:
+    """`podCidrs: []` is reported as an empty list with what to put there, not as "got a list"."""
+    proc = cli(str(ROOT / "tests/corpus/Pulumi.pod-cidrs-empty.yaml"), "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [
+        "error: mesh:clusters[1].podCidrs: is an empty list; list the CIDRs this cluster's pods get their IPs from, "
+        "e.g. podCidrs: [172.16.0.0/16]"]

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
@@ -52,3 +59,174 @@ def test_deploy_workflow_gates_each_stack_by_environment() -> None:
     assert any(s.get("with", {}).get("command") == "up" for s in job["steps"])
     makefile = (ROOT / "Makefile").read_text()
     assert re.search(r"^setup:", makefile, re.M)
+
+
+# --------------------------------------------------------------------------- plan-diff.sh, run for real
+
+PROGRAM_FILES = ("__main__.py", "Pulumi.yaml", "requirements.txt", "tools", "meshcore", "components",
+                 ".github/scripts")
+DEV_STACK = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())
+THIRD = {"name": "cls-dev6e7f8", "id": 3, "region": "ap-guangzhou", "podCidrs": ["172.22.0.0/16"],
+         "apiserver": {"subnetId": "subnet-dev6e7f8", "vip": "10.10.3.100"},
+         "values": {"k8sServiceHost": "169.254.128.12"}}
+
+
+def _git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1",
+           "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.invalid",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.invalid"}
+    return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def _stack(repo: Path, name: str, mutate=None) -> None:
+    doc = copy.deepcopy(DEV_STACK)
+    if mutate:
+        mutate(doc["config"])
+    (repo / "stacks" / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def _duplicate_id(c: dict) -> None:
+    c["mesh:clusters"][1]["id"] = 1
+
+
+def _commit(repo: Path, message: str) -> str:
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-q", "-m", message)
+    return _git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.fixture()
+def scratch_repo(tmp_path: Path) -> Path:
+    """A fresh checkout of the program (no build/, no venv/): base commit with stacks dev, old (deleted on the
+    branch), fixed (invalid at base, valid on the branch); `main` is the base."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for rel in PROGRAM_FILES:
+        src = ROOT / rel
+        if src.is_dir():
+            shutil.copytree(src, repo / rel, ignore=ignore)
+        else:
+            shutil.copy2(src, repo / rel)
+    (repo / "stacks").mkdir()
+    _stack(repo, "dev")
+    _stack(repo, "old")
+    _stack(repo, "fixed", _duplicate_id)
+    _git(repo, "init", "-q", "-b", "main")
+    _commit(repo, "base")
+    return repo
+
+
+def run_plan_diff(repo: Path, base: str) -> tuple[int, str, str]:
+    """The script as the workflow runs it, with this suite's Python (not a venv/ of the checkout)."""
+    proc = subprocess.run([str(repo / ".github/scripts/plan-diff.sh"), "plan-diff.md", base], cwd=repo,
+                          env={**os.environ, "PYTHON": sys.executable}, capture_output=True, text=True, timeout=300)
+    comment = (repo / "plan-diff.md").read_text() if (repo / "plan-diff.md").exists() else ""
+    return proc.returncode, comment, proc.stderr
+
+
+def sections(comment: str) -> dict[str, str]:
+    """Stack name -> its section of the comment."""
+    parts = comment.split("\n## Stack `")[1:]
+    return {p.split("`", 1)[0]: p.split("\n", 1)[1].lstrip("\n") for p in parts}
+
+
+def test_plan_diff_reports_changed_new_deleted_and_base_failing_stacks(scratch_repo: Path) -> None:
+    """A branch that changes dev, deletes old, fixes fixed and adds new: exit 0 and one section per stack, saying
+    for each what it is (a diff, a deleted stack, a base that fails to plan with its error, a new stack)."""
+    repo = scratch_repo
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    _git(repo, "checkout", "-q", "-b", "feature")
+    _stack(repo, "dev", lambda c: c["mesh:clusters"].append(THIRD))
+    (repo / "stacks/Pulumi.old.yaml").unlink()
+    _stack(repo, "fixed")
+    _stack(repo, "new")
+    _commit(repo, "feature")
+    assert not (repo / "build").exists() and not (repo / "venv").exists()
+
+    code, comment, stderr = run_plan_diff(repo, base)
+    assert code == 0, stderr + comment
+    assert comment.startswith(f"<!-- tke-cilium-mesh:plan-diff -->\n# Offline plan diff against `{base[:7]}")
+    assert "Failing" not in comment
+    s = sections(comment)
+    assert list(s) == ["dev", "fixed", "new", "old"]
+    assert "## Mesh plan diff" in s["dev"] and "- added: cls-dev6e7f8 (id 3" in s["dev"]
+    assert "**The plan of the base revision fails**" in s["fixed"]
+    assert "error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)" in s["fixed"]
+    assert "# Offline plan: tke-cilium-mesh / fixed" in s["fixed"] and "New stack" not in s["fixed"]
+    assert s["new"].startswith("New stack (no `stacks/Pulumi.new.yaml` at the base revision)")
+    assert "# Offline plan: tke-cilium-mesh / new" in s["new"]
+    assert s["old"].startswith("**Deleted on this branch:** `stacks/Pulumi.old.yaml` exists at the base revision")
+    assert "pulumi destroy --stack old" in s["old"]
+    assert json.loads((repo / "build/head/dev/graph.json").read_text())["stack"] == "dev"
+    assert _git(repo, "worktree", "list").count("\n") == 1, "the base worktree is removed"
+
+
+def test_plan_diff_fails_the_job_when_a_plan_of_the_branch_fails(scratch_repo: Path) -> None:
+    """A branch that breaks dev: the comment is written, names the failing stack and shows the plan's error
+    lines; the script exits 1. The other stacks are still diffed."""
+    repo = scratch_repo
+    base = _git(repo, "rev-parse", "HEAD").strip()
+    _git(repo, "checkout", "-q", "-b", "broken")
+    _stack(repo, "dev", _duplicate_id)
+    _stack(repo, "fixed")
+    _commit(repo, "broken")
+
+    code, comment, stderr = run_plan_diff(repo, base)
+    assert code == 1, comment
+    assert "the plan or diff of this branch fails for: dev" in stderr
+    assert "\n**Failing on this branch: `dev`** (details below).\n" in comment
+    s = sections(comment)
+    assert s["dev"].startswith("**The plan of this branch fails**")
+    block = s["dev"].split("```\n")[1]
+    assert block.startswith("error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)")
+    assert s["old"].startswith("No changes")
+    assert s["fixed"].startswith("**The plan of the base revision fails**")
+
+
+def test_plan_diff_without_a_python_says_what_to_do(scratch_repo: Path) -> None:
+    """No venv/ in the checkout and no PYTHON: exit 2 and the fix, no comment with empty blocks."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHON"}
+    proc = subprocess.run([str(scratch_repo / ".github/scripts/plan-diff.sh"), "plan-diff.md", "HEAD"],
+                          cwd=scratch_repo, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "run `make setup`" in proc.stderr and "PYTHON" in proc.stderr
+    assert not (scratch_repo / "plan-diff.md").exists()
+
+
+def test_plan_comment_is_posted_when_the_plan_fails() -> None:
+    """The plan-diff step fails the job when a plan fails; the artifact upload and the comment still run."""
+    doc = yaml.safe_load((ROOT / ".github/workflows/mesh-plan.yml").read_text())
+    steps = doc["jobs"]["offline-plan"]["steps"]
+    at = next(i for i, s in enumerate(steps) if ".github/scripts/plan-diff.sh" in s.get("run", ""))
+    after = steps[at + 1:]
+    assert [s.get("uses", "").split("@")[0] for s in after] == ["actions/upload-artifact", "actions/github-script"]
+    for s in after:
+        assert re.search(r"always\(\)|!\s*cancelled\(\)", str(s.get("if", ""))), s
+
+
+def _action_list(value: object) -> list[str]:
+    """A list input of pulumi/actions, read as the action reads it (``parseArray``: lines, then commas)."""
+    return [p.strip() for line in str(value or "").splitlines() for p in line.split(",") if p.strip()]
+
+
+@pytest.mark.parametrize("workflow, job, command", [("mesh-plan.yml", "preview", "preview"),
+                                                    ("mesh-deploy.yml", "up", "up")])
+def test_preview_and_deploy_run_the_policy_pack(workflow: str, job: str, command: str) -> None:
+    """`pulumi preview` (PRs) and `pulumi up` (main) run with `--policy-pack policy`: the action's policyPacks
+    input names the pack's directory (relative to its work-dir), and an earlier step of the job creates the
+    virtualenv PulumiPolicy.yaml names, from the pack's requirements."""
+    doc = yaml.safe_load((ROOT / ".github/workflows" / workflow).read_text())
+    steps = doc["jobs"][job]["steps"]
+    [(at, step)] = [(i, s) for i, s in enumerate(steps)
+                    if s.get("uses", "").startswith("pulumi/actions@") and s.get("with", {}).get("command") == command]
+    major = int(step["uses"].split("@v")[1].split(".")[0])
+    assert major >= 3, "pulumi/actions takes policyPacks since v3"
+    work_dir = ROOT / step["with"].get("work-dir", ".")
+    packs = [(work_dir / p).resolve() for p in _action_list(step["with"].get("policyPacks"))]
+    assert packs == [ROOT / "policy"], step
+    assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
+    options = yaml.safe_load((ROOT / "policy/PulumiPolicy.yaml").read_text())["runtime"]["options"]
+    earlier = "\n".join(s.get("run", "") for s in steps[:at])
+    assert f"python -m venv policy/{options['virtualenv']}\n" in earlier
+    assert f"policy/{options['virtualenv']}/bin/pip install" in earlier and "-r policy/requirements.txt" in earlier

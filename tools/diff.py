@@ -1,12 +1,22 @@
 """What changes between two offline plans, most important first, for a pull request.
 
-    python -m tools.plan diff OLD_DIR NEW_DIR [--format text|markdown]
+    python -m tools.plan diff OLD_DIR NEW_DIR [--format text|markdown] [--allow-different-stacks]
 
 Reads two plan directories (``graph.json`` and ``values/*.yaml``) and reports:
 clusters added or removed; per cluster, the Helm value paths that change (old -> new,
 secrets stay ``[secret]``) and whether a change would restart cilium agents or touch a
 cluster's mesh identity (loudly); peer connections added or removed; resources added,
 removed, replaced or updated. Exit 0: no change; 1: changes; 2: error.
+
+The CA a release's ``tls.ca.*`` come from is read from the graph, not only from the values:
+in an offline plan the CA certificate is ``[unknown]`` in both plans, so switching the
+signing CA (rotation step 2) shows as the release depending on another CA's key.
+
+Identity changes that ``pulumi up`` refuses (``meshcore/lifecycle.py``: another id, a rename,
+another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
+program's own rule, taking the old plan's outputs as what is deployed and the new plan's
+``allowIdentityChange``. Plans of two different stacks are refused (their URNs differ, so
+every resource would show as deleted and created) unless ``--allow-different-stacks``.
 
 Which value changes restart agents is judged from the 1.18 chart (see
 ``../shared/docs/cilium-mesh.md`` section 5): peer lists and masquerade CIDRs are Secret or
@@ -18,20 +28,26 @@ reported as restarting agents: a false alarm is cheaper than a silent restart.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, Optional
 
 from meshcore import yamlio
+from meshcore.config import NS
 from meshcore.keys import dotted as _path
-from tools.render import RELEASE_TYPE, connections
+from meshcore.lifecycle import IdentityChange, identity_changes
+from tools.render import RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
 
 IDENTITY = {("cluster", "name"), ("cluster", "id"), ("clustermesh", "maxConnectedClusters")}
 """Changing these changes the mesh identity: every workload must restart (Cilium docs)."""
 CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
+CA_KEY_TYPE = "tls:index/privateKey:PrivateKey"
+"""The generated CA's key: a release depends on the key of the CA that signs its certificates."""
 CA_BUNDLE = {("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
 NO_AGENT_RESTART: tuple[tuple[Path_, str], ...] = (
     (("clustermesh", "config"), "peer list: Secret data, read live by KVStoreMesh"),
@@ -61,12 +77,46 @@ class Plan:
     graph: dict[str, Any]
     values: dict[str, dict[str, Any]]
 
-    @property
+    @functools.cached_property
     def resources(self) -> dict[str, dict[str, Any]]:
         return {r["urn"]: r for r in self.graph["resources"]}
 
+    @functools.cached_property
+    def releases(self) -> dict[str, dict[str, Any]]:
+        """Cluster name -> its Cilium release."""
+        out = {}
+        for r in self.graph["resources"]:
+            values = r["inputs"].get("values") if r["type"] == RELEASE_TYPE else None
+            cluster = values.get("cluster") if isinstance(values, dict) else None
+            if isinstance(cluster, dict) and isinstance(cluster.get("name"), str):
+                out[cluster["name"]] = r
+        return out
+
+    @property
+    def stack_id(self) -> str:
+        return f"{self.graph.get('project')}/{self.graph.get('stack')}"
+
     def connections(self) -> set[tuple[str, str]]:
         return connections(self.graph)
+
+    def signing_ca(self, cluster: str) -> Optional[str]:
+        """The CA the cluster's ``tls.ca.cert``/``tls.ca.key`` come from, by the name of its
+        component (``mesh-ca``, ``mesh-ca-2``): the CA whose private key the release depends
+        on (``tls.ca.key`` is that key; the trust bundle holds certificates only). None when
+        no CA resource feeds the release (a CA the stack brings: its certificate is a value,
+        which the values diff compares)."""
+        release = self.releases.get(cluster)
+        if release is None:
+            return None
+        res = self.resources
+        names = sorted({_component_name(res[d], res) for d in release["dependencies"]
+                        if d in res and res[d]["type"] == CA_KEY_TYPE})
+        return ", ".join(names) or None
+
+
+def _component_name(resource: dict[str, Any], resources: dict[str, dict[str, Any]]) -> str:
+    parent = resource.get("parent") or ""
+    return parent.rsplit("::", 1)[-1] if parent in resources else resource["name"]
 
 
 def load(directory: str) -> Plan:
@@ -100,6 +150,10 @@ class Diff:
     """Cluster name -> "id N, region, address" (from the plan that has it)."""
     clusters_removed: list[str] = field(default_factory=list)
     values: dict[str, list[ValueChange]] = field(default_factory=dict)
+    stacks: Optional[tuple[str, str]] = None
+    """(old, new) "project/stack" when the plans are of different stacks (--allow-different-stacks)."""
+    identity: list[IdentityChange] = field(default_factory=list)
+    """Identity changes pulumi up refuses (or allows through mesh:allowIdentityChange), old plan as deployed."""
     connections_added: list[tuple[str, str]] = field(default_factory=list)
     connections_removed: list[tuple[str, str]] = field(default_factory=list)
     resources_added: list[str] = field(default_factory=list)
@@ -109,7 +163,8 @@ class Diff:
 
     @property
     def changed(self) -> bool:
-        return any([self.clusters_added, self.clusters_removed, self.values, self.connections_added,
+        return any([self.stacks, self.identity, self.clusters_added, self.clusters_removed, self.values,
+                    self.connections_added,
                     self.connections_removed, self.resources_added, self.resources_removed,
                     self.resources_replaced, self.resources_updated])
 
@@ -159,8 +214,83 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def compare(old: Plan, new: Plan) -> Diff:
+def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange]) -> list[ValueChange]:
+    """``changes`` of one cluster, with the switch of its signing CA when the graph shows one.
+
+    The values alone miss it in an offline plan: the CA certificate is ``[unknown]`` (and
+    the key ``[secret]``) in both plans, whichever CA they come from."""
+    a, b = old.signing_ca(name), new.signing_ca(name)
+    if a == b:
+        return changes
+    given = "the CA the stack brings (mesh:ca.certificate)"
+    why = (f"changes the mesh CA: certificates are now issued by {b or given} (were by {a or given}); every "
+           "release re-issues its certificates from it; see README, Lifecycle (Rotating the CA)")
+    old_leaves, new_leaves = _leaves(old.values[name]), _leaves(new.values[name])
+    by_path = {c.path: c for c in changes}
+    for path in sorted(CA):
+        if path in by_path:
+            by_path[path].effect, by_path[path].why = "ca", why
+        else:
+            by_path[path] = ValueChange(path, f"{_fmt(old_leaves.get(path, _MISSING))} from {a or 'the stack'}",
+                                        f"{_fmt(new_leaves.get(path, _MISSING))} from {b or 'the stack'}", "ca", why)
+    return [by_path[p] for p in sorted(by_path)]
+
+
+def _restacked(plan: Plan, like: Plan) -> Plan:
+    """``plan`` with the URNs it would have in ``like``'s stack: resources of two stacks are then
+    matched by type and name. The URN prefix holds the stack and project names, and so does
+    the name of the program's StackReference to its own stack (``<org>/<project>/<stack>``)."""
+    def quoted(text: str) -> str:
+        return json.dumps(text)[1:-1]
+
+    (p_old, s_old), (p_new, s_new) = ((g.get("project"), g.get("stack")) for g in (plan.graph, like.graph))
+    text = json.dumps(plan.graph)
+    text = text.replace(quoted(f"urn:pulumi:{s_old}::{p_old}::"), quoted(f"urn:pulumi:{s_new}::{p_new}::"))
+    text = text.replace(quoted(f"/{p_old}/{s_old}") + '"', quoted(f"/{p_new}/{s_new}") + '"')
+    return Plan(json.loads(text), plan.values)
+
+
+def identity_verdicts(old: Plan, new: Plan) -> list[IdentityChange]:
+    """What the program's identity guard (``meshcore.lifecycle.identity_changes``) decides when
+    the old plan's outputs are what this stack last deployed: the changes it refuses, and those
+    ``allowIdentityChange`` of the new plan lets through. The offline plan itself cannot see
+    them (it plans a stack with no deployed outputs)."""
+    outputs = new.graph.get("outputs", {})
+    previous_outputs = old.graph.get("outputs", {})
+    previous = previous_outputs.get("clusters")
+    clusters_out = outputs.get("clusters")
+    if not isinstance(clusters_out, dict):
+        return []
+    allowed = frozenset(n for n in new.graph.get("allowIdentityChange", []) if isinstance(n, str))
+    clusters, addresses = [], {}
+    for name, o in sorted(clusters_out.items()):
+        if not isinstance(o, dict) or type(o.get("id")) is not int:
+            continue  # not what the program exports: nothing to judge
+        # The entry's key as the diff can name it (the plan does not record the entry's index).
+        clusters.append(SimpleNamespace(name=name, id=o["id"], context=o.get("context") or None, key=name))
+        address = o.get("meshAddress")
+        addresses[name] = address if isinstance(address, str) and ":" in address and UNKNOWN not in address else None
+    max_connected = outputs.get("maxConnectedClusters")
+    settings = SimpleNamespace(clusters=clusters, allow_identity_change=allowed,
+                               max_connected_clusters=max_connected if type(max_connected) is int else None)
+    previous_max = previous_outputs.get("maxConnectedClusters")
+    if settings.max_connected_clusters is None or type(previous_max) is not int:
+        previous_max = None
+    return identity_changes(previous if isinstance(previous, dict) else None, settings, addresses,  # type: ignore[arg-type]
+                            previous_max_connected=previous_max)
+
+
+def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Diff:
     d = Diff()
+    if old.stack_id != new.stack_id:
+        if not allow_different_stacks:
+            raise PlanError(f"the old plan is of stack {old.stack_id} and the new one of {new.stack_id}: every resource "
+                            "would show as deleted and created (URNs hold the project and stack names); diff two plans "
+                            "of the same stack, or pass --allow-different-stacks to compare them anyway")
+        d.stacks = (old.stack_id, new.stack_id)
+        old = _restacked(old, new)
+    else:
+        d.identity = identity_verdicts(old, new)
     d.clusters_added = sorted(new.values.keys() - old.values.keys())
     d.clusters_removed = sorted(old.values.keys() - new.values.keys())
     for plan, names in ((new, d.clusters_added), (old, d.clusters_removed)):
@@ -170,7 +300,7 @@ def compare(old: Plan, new: Plan) -> Diff:
             d.identities[n] = f"id {o.get('id', plan.values[n].get('cluster', {}).get('id'))}, {o.get('region', '?')}, " \
                               f"mesh address {o.get('meshAddress', '?')}"
     for name in sorted(old.values.keys() & new.values.keys()):
-        changes = value_changes(old.values[name], new.values[name])
+        changes = ca_source_changes(name, old, new, value_changes(old.values[name], new.values[name]))
         if changes:
             d.values[name] = changes
     d.connections_added = sorted(new.connections() - old.connections())
@@ -183,6 +313,11 @@ def compare(old: Plan, new: Plan) -> Diff:
         keys = sorted(k for k in a["inputs"].keys() | b["inputs"].keys() if a["inputs"].get(k) != b["inputs"].get(k))
         if a["provider"] != b["provider"]:
             keys.append("(provider)")
+        if not keys and a["dependencies"] != b["dependencies"] and f'"{UNKNOWN}"' in json.dumps(b["inputs"]):
+            # Equal inputs, but an [unknown] one may now come from another resource (e.g. another CA).
+            gained = ", ".join(_short(u).split(" ")[-1] for u in sorted(set(b["dependencies"]) - set(a["dependencies"])))
+            lost = ", ".join(_short(u).split(" ")[-1] for u in sorted(set(a["dependencies"]) - set(b["dependencies"])))
+            keys.append(f"[unknown] inputs now depend on {gained or '(nothing new)'}, no longer on {lost or '(nothing)'}")
         if not keys:
             continue
         replacing = [k for k in keys if k in REPLACING_INPUTS.get(b["type"], set())]
@@ -219,6 +354,17 @@ def render(d: Diff, fmt: str = "text") -> str:
     if not d.changed:
         return "No changes: both plans register the same resources with the same inputs.\n"
     warnings = []
+    if d.stacks:
+        warnings.append(f"DIFFERENT STACKS: the old plan is of {d.stacks[0]}, the new one of {d.stacks[1]}; resources "
+                        "are matched by type and name, which is not what pulumi up of either stack does: this compares "
+                        "two stacks, it is not an update")
+    for c in d.identity:
+        where = f"{c.cluster}: {c.key.removeprefix(c.cluster).lstrip('.') or 'identity'}" if c.cluster != "*" else c.key
+        if c.allowed and c.allowable:
+            warnings.append(f"ALLOWED BY {NS}:allowIdentityChange: {where}: {c.description}: {c.consequence}; every "
+                            "workload of the cluster must be restarted after this update")
+        else:
+            warnings.append(f"REFUSED BY pulumi up: {where}: {c.issue().message}")
     for name, changes in d.values.items():
         for c in changes:
             if c.effect == "identity":
@@ -230,8 +376,10 @@ def render(d: Diff, fmt: str = "text") -> str:
             paths = ", ".join(_path(c.path) for c in restarting[:5]) + (" …" if len(restarting) > 5 else "")
             warnings.append(f"RESTARTS CILIUM AGENTS in {name}: {paths}")
     for name in d.clusters_removed:
-        warnings.insert(0, f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
-                           "may still run workloads; retire or drain the cluster first")
+        # After what stops or frames the whole update (other stacks, refusals), before the rest.
+        warnings.insert(len(d.identity) + bool(d.stacks),
+                        f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
+                        "may still run workloads; retire or drain the cluster first")
     if md:
         lines.append("## Mesh plan diff")
     if warnings:
@@ -283,9 +431,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("old_dir")
     parser.add_argument("new_dir")
     parser.add_argument("--format", choices=("text", "markdown"), default="text")
+    parser.add_argument("--allow-different-stacks", action="store_true",
+                        help="compare plans of two different stacks (or projects), matching resources by type and name")
     args = parser.parse_args(argv)
     try:
-        d = compare(load(args.old_dir), load(args.new_dir))
+        d = compare(load(args.old_dir), load(args.new_dir), allow_different_stacks=args.allow_different_stacks)
     except PlanError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -60,6 +60,9 @@ class Recording:
     outputs: dict[str, Any] = field(default_factory=dict)
     """The stack outputs as sent (JSON with markers)."""
     logs: list[tuple[str, str]] = field(default_factory=list)
+    annotations: dict[str, Any] = field(default_factory=dict)
+    """Facts of the run that no registration shows, added by the caller (the offline plan
+    adds ``allowIdentityChange``); written as top-level entries of the plan's graph.json."""
 
 
 def _value(v: Any) -> Any:

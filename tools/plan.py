@@ -13,8 +13,10 @@ credentials (``mesh:kubeconfig`` is replaced; contexts of a real kubeconfig are 
 
 Writes ``DIR/graph.json``, ``DIR/values/<cluster>.yaml`` and ``DIR/summary.md``; exit 0.
 An invalid config: exit 2, ``error: <key>: <problem>`` lines on stderr, DIR untouched.
+DIR is replaced as a whole, so it must be new, empty, or a previous plan (``graph.json``,
+``summary.md``, ``values/*.yaml`` and nothing else); anything else is refused (exit 2).
 
-    python -m tools.plan diff OLD_DIR NEW_DIR [--format markdown]
+    python -m tools.plan diff OLD_DIR NEW_DIR [--format markdown] [--allow-different-stacks]
 
 compares two plans (see ``tools/diff.py``): exit 0 no change, 1 changes, 2 error.
 """
@@ -161,15 +163,22 @@ def _contexts(raw: dict[str, Any]) -> list[str]:
     return sorted(names)
 
 
+def _allowances(raw: dict[str, Any]) -> list[str]:
+    """``mesh:allowIdentityChange`` of a config the program accepted (a list of names)."""
+    value = raw.get("allowIdentityChange", [])
+    return sorted(str(v) for v in value) if isinstance(value, list) else []
+
+
 def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recording:
     """Run the program on the stack file's config; the program's InvalidConfig propagates."""
     stack, config, secret_keys = read_stack_file(stack_file)
+    raw = decode_config(config)
     with tempfile.TemporaryDirectory(prefix="mesh-plan-") as tmp:
         kubeconfig = os.path.join(tmp, "kubeconfig")
         with open(kubeconfig, "w", encoding="utf-8") as fh:
-            fh.write(offline_kubeconfig(_contexts(decode_config(config))))
+            fh.write(offline_kubeconfig(_contexts(raw)))
         config = {**config, f"{NS}:kubeconfig": kubeconfig}
-        return run_program(
+        recording = run_program(
             str(PROGRAM),
             project=_project_name(),
             stack=stack,
@@ -178,10 +187,81 @@ def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recor
             mocks=mocks or PlanMocks(),
             preview=True,
         )
+    # What the diff needs to tell an identity change pulumi up refuses from an allowed one
+    # (the offline plan has no deployed outputs to compare with; see tools/diff.py).
+    recording.annotations["allowIdentityChange"] = _allowances(raw)
+    return recording
+
+
+class OutDirError(Exception):
+    """``--out`` names something the plan must not replace."""
+
+
+PLAN_ENTRIES = {"graph.json", "summary.md", "values"}
+SUMMARY_TITLE = "# Offline plan: "
+"""The first line of every summary.md (``render.summary``): what marks a directory as a plan."""
+OUT_FIX = "give a new or empty directory, or one a previous plan wrote (e.g. build/plan-dev)"
+
+
+def is_plan_dir(path: Path) -> bool:
+    """True for a directory a plan wrote: graph.json, summary.md (starting with the plan's
+    title) and values/ with .yaml files only, and nothing else. The plan replaces such a
+    directory as a whole; anything else in it would be deleted with it."""
+    try:
+        entries = {e.name: e for e in path.iterdir()}
+        if not {"graph.json", "summary.md"} <= entries.keys() <= PLAN_ENTRIES:
+            return False
+        for name in ("graph.json", "summary.md"):
+            if entries[name].is_symlink() or not entries[name].is_file():
+                return False
+        with open(entries["summary.md"], encoding="utf-8", errors="replace") as fh:
+            if not fh.readline().startswith(SUMMARY_TITLE):
+                return False
+        values = entries.get("values")
+        if values is not None:
+            if values.is_symlink() or not values.is_dir():
+                return False
+            for v in values.iterdir():
+                if v.is_symlink() or not v.is_file() or v.suffix != ".yaml":
+                    return False
+    except OSError:
+        return False
+    return True
+
+
+def check_out_dir(out: str) -> None:
+    """Raise OutDirError unless ``out`` may be (re)placed by a plan: it does not exist, is an
+    empty directory, or holds a previous plan (``is_plan_dir``)."""
+    path = Path(out)
+    if path.is_symlink():
+        raise OutDirError(f"--out {out}: is a symbolic link; the plan replaces its --out directory, so {OUT_FIX}")
+    if not path.exists():
+        ancestor = next((p for p in path.absolute().parents if p.exists()), None)
+        if ancestor is not None and not ancestor.is_dir():
+            raise OutDirError(f"--out {out}: {ancestor} is a file, not a directory; {OUT_FIX}")
+        return
+    if not path.is_dir():
+        raise OutDirError(f"--out {out}: is a file, not a directory; the plan writes a directory "
+                          f"(graph.json, summary.md, values/): {OUT_FIX}")
+    if path.resolve() == Path.cwd().resolve():
+        raise OutDirError(f"--out {out}: is the current directory; the plan replaces its --out directory, so {OUT_FIX}")
+    try:
+        entries = sorted(e.name for e in path.iterdir())
+    except OSError as err:
+        raise OutDirError(f"--out {out}: cannot be read ({err.strerror}); {OUT_FIX}") from None
+    if not entries or is_plan_dir(path):
+        return
+    foreign = [e for e in entries if e not in PLAN_ENTRIES] or entries
+    shown = ", ".join(foreign[:3]) + (f", … ({len(foreign)} entries)" if len(foreign) > 3 else "")
+    raise OutDirError(f"--out {out}: holds files that are not a plan ({shown}), and the plan replaces its --out "
+                      f"directory as a whole; {OUT_FIX}")
 
 
 def write(files: dict[str, str], out: str) -> None:
-    """Replace DIR with the plan (written next to it first, so a failure leaves DIR as it was)."""
+    """Replace DIR with the plan (written next to it first, so a failure leaves DIR as it was).
+
+    Raises OutDirError, touching nothing, unless DIR is new, empty or a previous plan."""
+    check_out_dir(out)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}-", dir=out_path.parent))
@@ -191,6 +271,7 @@ def write(files: dict[str, str], out: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
         if out_path.exists():
+            check_out_dir(out)  # still new, empty or a plan: nothing else is ever deleted
             shutil.rmtree(out_path)
         staging.rename(out_path)
     finally:
@@ -204,10 +285,23 @@ def main(argv: Optional[list[str]] = None) -> int:
         from tools import diff
 
         return diff.main(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m tools.plan", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tools.plan",
+        usage="%(prog)s STACK_FILE --out DIR\n       %(prog)s diff OLD_DIR NEW_DIR [--format text|markdown] "
+              "[--allow-different-stacks]",
+        description=__doc__.split("\n\n")[0],
+        epilog="diff: python -m tools.plan diff OLD_DIR NEW_DIR compares two plans, most important first "
+               "(exit 0: no change, 1: changes, 2: error); see python -m tools.plan diff --help.",
+    )
     parser.add_argument("stack_file", help="a stack file, e.g. stacks/Pulumi.dev.yaml")
-    parser.add_argument("--out", required=True, help="the directory to write the plan to")
+    parser.add_argument("--out", required=True,
+                        help="the directory to write the plan to: new, empty, or a previous plan (it is replaced)")
     args = parser.parse_args(argv)
+    try:
+        check_out_dir(args.out)
+    except OutDirError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     try:
         recording = plan(args.stack_file)
     except StackFileError as err:
@@ -218,7 +312,15 @@ def main(argv: Optional[list[str]] = None) -> int:
         lines = [f"error: {i.line()}" for i in issues] or [f"error: {err}"]
         print("\n".join(lines), file=sys.stderr)
         return 2
-    write(render.artefacts(recording), args.out)
+    try:
+        write(render.artefacts(recording), args.out)
+    except OutDirError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:
+        print(f"error: --out {args.out}: cannot write the plan there ({err.strerror}: {err.filename}); "
+              f"{OUT_FIX}", file=sys.stderr)
+        return 2
     print(f"plan of {args.stack_file} written to {args.out}/ ({len(recording.resources)} resources)")
     return 0
 

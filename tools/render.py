@@ -131,7 +131,8 @@ def graph(rec: Recording) -> dict[str, Any]:
         }
         for r in sorted(rec.resources.values(), key=lambda r: r.urn)
     ]
-    return {"project": rec.project, "stack": rec.stack, "resources": resources, "outputs": scrub(rec.outputs)}
+    return {**rec.annotations, "project": rec.project, "stack": rec.stack, "resources": resources,
+            "outputs": scrub(rec.outputs)}
 
 
 def release_values(g: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -68,12 +68,13 @@ def go_version() -> str:
 
 
 def key(pins_path: Path = PINS_FILE, sources: Path = SOURCES, go: Optional[str] = None) -> str:
-    """What the installed toolchain depends on: the pins, our own Go sources, the Go version."""
+    """What the installed toolchain depends on: the pins, our own Go sources, the recipes here, the Go version."""
     h = hashlib.sha256()
     h.update((go or go_version()).encode())
     for path in sorted(p for p in sources.rglob("*") if p.is_file() and p.suffix != ".md"):
         h.update(str(path.relative_to(sources)).encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(pins_path.read_bytes())
+    h.update(Path(__file__).read_bytes())  # the recipes
     return h.hexdigest()[:12]
 
 
@@ -136,13 +137,12 @@ class Step:
         lines += [f"replace {old} => {new}" for old, new in replaces or []]
         (self.work / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def build(self, package: str, out: Path, *, tags: str = "", ldflags: str = "") -> None:
-        args = ["go", "build", "-trimpath", "-o", str(out)]
+    def build(self, package: str, out: Path, *, tags: str = "", ldflags: str = "", cwd: Optional[Path] = None) -> None:
+        # -s -w: no symbol table and DWARF (a third of the size; nobody debugs these binaries here).
+        args = ["go", "build", "-trimpath", "-o", str(out), "-ldflags", f"-s -w {ldflags}".strip()]
         if tags:
             args += ["-tags", tags]
-        if ldflags:
-            args += ["-ldflags", ldflags]
-        self.run(*args, package)
+        self.run(*args, package, cwd=cwd)
 
 
 def _blank_import(step: Step, package: str) -> None:
@@ -164,7 +164,7 @@ def build_python_host(pin: Mapping[str, str], step: Step, out: Path) -> None:
     # Built from a copy, so that nothing is written into the checkout.
     src = step.work / "src"
     shutil.copytree(ROOT / pin["source"], src)
-    step.run("go", "build", "-trimpath", "-o", str(out / "bin" / "pulumi-language-python"), ".", cwd=src)
+    step.build(".", out / "bin" / "pulumi-language-python", cwd=src)
     sdk = step.module_dir(pin["sdk_module"], pin["sdk_version"])
     for script in ("python/cmd/pulumi-language-python-exec", "python/dist/pulumi-resource-pulumi-python"):
         target = out / "bin" / Path(script).name

@@ -87,7 +87,7 @@ class Workspace:
 
     def pulumi(self, *args: str, check: bool = True, stdin: Optional[str] = None,
                timeout: float = COMMAND_TIMEOUT) -> Result:
-        cmd = [str(self.bin / "pulumi"), *args, "--non-interactive"]
+        cmd = [str(self.bin / "pulumi"), "--non-interactive", *args]
         proc = subprocess.run(cmd, cwd=self.project, env=self.env, input=stdin, capture_output=True, text=True,
                               timeout=timeout)
         result = Result(cmd, proc.returncode, proc.stdout, proc.stderr)
@@ -98,7 +98,8 @@ class Workspace:
     def init_stack(self, config: dict[str, Any], secrets: Optional[dict[str, str]] = None) -> None:
         self.pulumi("stack", "init", self.stack)
         for k, v in (secrets or {}).items():
-            self.pulumi("config", "set", "--secret", k, "--", v)
+            # From stdin, not argv: a secret does not belong in the process list.
+            self.pulumi("config", "set", "--secret", k, stdin=v)
         self.set_config(config)
 
     def set_config(self, config: dict[str, Any]) -> None:

@@ -69,7 +69,9 @@ def test_1_preview_matches_the_offline_plan(ws: Workspace, tmp_path: Path) -> No
     steps = _steps(preview)
     planned = {r["urn"]: r for r in graph["resources"]}
     assert set(steps) == set(planned)
-    assert all(s["op"] == "create" for s in steps.values())
+    # The program's StackReference to its own stack is read; everything else is created.
+    assert {urn: s["op"] for urn, s in steps.items()} == {
+        urn: "read" if r["type"] == "pulumi:pulumi:StackReference" else "create" for urn, r in planned.items()}
     for urn, s in steps.items():
         assert s["newState"]["type"] == planned[urn]["type"], urn
         if planned[urn]["type"] == RELEASE:
@@ -178,8 +180,10 @@ def test_7_the_exported_state_holds_no_ca_key_and_no_credential_in_plain_text(ws
 
 def test_8_an_unreachable_cluster_fails_alone_and_the_mesh_converges_after(ws: Workspace, local_mesh: LocalMesh,
                                                                            mesh_ca: Ca) -> None:
-    """One API server down while the mesh changes: `pulumi up` fails for that cluster only and
-    names it; the others are updated. Back up, `pulumi up` converges; refresh then preview: no drift."""
+    """One API server down while the mesh changes: `pulumi up --continue-on-error` fails for that
+    cluster only and names it; the others are updated (without the flag the engine stops starting
+    new steps at the first failure, so which others are updated depends on timing). Back up,
+    `pulumi up` converges; refresh then preview: no drift."""
     from tools import localmesh
 
     before = _revisions(local_mesh, CLUSTERS[:3])
@@ -188,7 +192,7 @@ def test_8_an_unreachable_cluster_fails_alone_and_the_mesh_converges_after(ws: W
         config = stack_config(local_mesh, mesh_ca, CLUSTERS[:3])
         config["mesh:hubbleRelay"] = False
         ws.set_config(config)
-        result = ws.pulumi("up", "--yes", "--skip-preview", check=False)
+        result = ws.pulumi("up", "--yes", "--skip-preview", "--continue-on-error", check=False)
         assert result.returncode != 0
         errors = [line for line in result.output.splitlines() if "error" in line.lower()]
         assert any("cls-b" in line for line in errors), result.output[-3000:]
@@ -207,13 +211,13 @@ def test_9_the_policy_pack_runs_for_real_and_refuses_a_stack_that_breaks_a_polic
         ws: Workspace, local_mesh: LocalMesh, tmp_path: Path) -> None:
     pack = ws.policy_pack()
     ws.pulumi("preview", "--policy-pack", str(pack), "--expect-no-changes")
-    bad = Workspace(tmp_path / "unpinned", program=ROOT / "tests" / "e2e" / "programs" / "unpinned")
+    bad = Workspace(tmp_path / "without-mesh-ca", program=ROOT / "tests" / "e2e" / "programs" / "without-mesh-ca")
     bad.init_stack({"e2e:kubeconfig": local_mesh.kubeconfig.read_text(), "e2e:context": "cls-a",
                     "e2e:chart": str(CHART)})
     result = bad.pulumi("preview", "--policy-pack", str(pack), check=False)
     assert result.returncode != 0
-    assert "cilium-chart-version-pinned" in result.output, result.output[-3000:]
-    assert "mandatory" in result.output
+    assert re.search(r"\[mandatory\]\s+cilium-ca-key-secret\s+\(kubernetes:helm\.sh/v3:Release: cls-x-cilium\)",
+                     result.output), result.output[-3000:]
 
 
 def test_10_destroy_removes_every_release_from_every_api_server(ws: Workspace, local_mesh: LocalMesh) -> None:
