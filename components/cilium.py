@@ -100,14 +100,12 @@ class CiliumRelease(pulumi.ComponentResource):
             values=values,
             value_yaml_files=value_files,
             skip_await=(args.skip_await or cilium.skip_await) or None,
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=args.provider, depends_on=list(args.depends_on) or None,
-                # The provider's Check stores a checksum of the chart rendered client-side. The 1.18
-                # chart's `helm` TLS method mints new certificates on every render, so the checksum
-                # differs on every preview, and every release would show as changed (and be upgraded)
-                # with nothing changed (pulumi/pulumi-kubernetes#2649). The provider's Diff keeps the
-                # old checksum when told to ignore it; values and chart version still diff.
-                ignore_changes=["checksum"],
-            ),
+            # No ignore_changes for the chart's per-render certificates: the provider's Check (4.25.0)
+            # loads the chart and records its version, it does not render it or store a checksum
+            # (`checksum` and `resourceNames` are deprecated inputs it drops), so an unchanged stack
+            # previews no change even though the 1.18 `helm` TLS method mints new certificates on every
+            # render (observed: tests/e2e, scenario 3, with a chart that does the same).
+            opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
+                                        depends_on=list(args.depends_on) or None),
         )
         self.register_outputs({"status": self.release.status})

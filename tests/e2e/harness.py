@@ -1,137 +1,19 @@
-"""The real engine against a local mesh: a Pulumi workspace of this program, and readers of
-what landed in the API servers.
-
-A ``Workspace`` is a Pulumi project directory of its own (the program's files linked in, its
-own ``stacks/``), a ``PULUMI_HOME`` whose ``plugins`` are the toolchain's, and a file backend,
-so nothing is written into the checkout or the user's ``~/.pulumi``.
-"""
+"""The end-to-end suite's readers of what landed in the API servers (the workspace that runs
+the real engine is ``tools.workspace``)."""
 
 from __future__ import annotations
 
 import base64
 import gzip
 import json
-import os
-import shutil
-import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 import yaml
 
-from tools import plan as offline_plan
-from tools import toolchain
+from tools.workspace import ROOT, Workspace
 
-ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "tests" / "e2e" / "chart" / "cilium"
-PROGRAM_FILES = ("__main__.py", "components", "meshcore", "requirements.txt", "venv")
-PASSPHRASE = "e2e-not-a-secret-passphrase"
-COMMAND_TIMEOUT = 900
-
-
-@dataclass
-class Result:
-    args: list[str]
-    returncode: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-    def json(self) -> Any:
-        return json.loads(self.stdout)
-
-
-class Workspace:
-    """This program's project (``program=None``), or another program of the suite's, in ``base``."""
-
-    def __init__(self, base: Path, stack: str = "e2e", program: Optional[Path] = None) -> None:
-        install = toolchain.require()
-        self.bin = install / "bin"
-        self.base = base
-        self.project = base / "project"
-        self.stack = stack
-        self.project.mkdir(parents=True)
-        if program is None:
-            for name in PROGRAM_FILES:
-                (self.project / name).symlink_to(ROOT / name)
-            shutil.copyfile(ROOT / "Pulumi.yaml", self.project / "Pulumi.yaml")
-        else:
-            (self.project / "__main__.py").symlink_to(program / "__main__.py")
-            (self.project / "venv").symlink_to(ROOT / "venv")
-            (self.project / "Pulumi.yaml").write_text(yaml.safe_dump({
-                "name": program.name, "stackConfigDir": "stacks",
-                "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}}))
-        (self.project / "stacks").mkdir()
-        home = base / "home"
-        home.mkdir()
-        (home / "plugins").symlink_to(install / "plugins", target_is_directory=True)
-        (base / "state").mkdir()
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KUBECONFIG"))},
-            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(home),
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-            "PULUMI_SKIP_UPDATE_CHECK": "true",
-            "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
-            "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
-        }
-        self.pulumi("login", f"file://{base / 'state'}")
-
-    @property
-    def stack_file(self) -> Path:
-        return self.project / "stacks" / f"Pulumi.{self.stack}.yaml"
-
-    def pulumi(self, *args: str, check: bool = True, stdin: Optional[str] = None,
-               timeout: float = COMMAND_TIMEOUT) -> Result:
-        cmd = [str(self.bin / "pulumi"), "--non-interactive", *args]
-        proc = subprocess.run(cmd, cwd=self.project, env=self.env, input=stdin, capture_output=True, text=True,
-                              timeout=timeout)
-        result = Result(cmd, proc.returncode, proc.stdout, proc.stderr)
-        if check and proc.returncode != 0:
-            raise AssertionError(f"`pulumi {' '.join(args)}` exited {proc.returncode}:\n{result.output[-6000:]}")
-        return result
-
-    def init_stack(self, config: dict[str, Any], secrets: Optional[dict[str, str]] = None) -> None:
-        self.pulumi("stack", "init", self.stack)
-        for k, v in (secrets or {}).items():
-            # From stdin, not argv: a secret does not belong in the process list.
-            self.pulumi("config", "set", "--secret", k, stdin=v)
-        self.set_config(config)
-
-    def set_config(self, config: dict[str, Any]) -> None:
-        """Replace the stack file's plain config with ``config``; secrets set before stay."""
-        doc = yaml.safe_load(self.stack_file.read_text(encoding="utf-8")) or {}
-        kept = {k: v for k, v in (doc.get("config") or {}).items() if isinstance(v, dict) and set(v) == {"secure"}}
-        doc["config"] = {**config, **kept}
-        self.stack_file.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-
-    def policy_pack(self) -> Path:
-        """The repository's policy pack, run from the program's virtualenv (it has the pack's pins)."""
-        pack = self.base / "policy"
-        if not pack.exists():
-            pack.mkdir()
-            for f in (ROOT / "policy").iterdir():
-                if f.name not in ("venv", "__pycache__"):
-                    (pack / f.name).symlink_to(f)
-            (pack / "venv").symlink_to(ROOT / "venv")
-        return pack
-
-    def offline_plan(self, out: Path) -> dict[str, Any]:
-        """The offline plan of the workspace's stack file (what `make plan` writes)."""
-        proc = subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "tools.plan", str(self.stack_file),
-                               "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
-        assert proc.returncode == 0, proc.stderr
-        return json.loads((out / "graph.json").read_text(encoding="utf-8"))
-
-    def export(self) -> dict[str, Any]:
-        return self.pulumi("stack", "export").json()
-
-    def outputs(self) -> dict[str, Any]:
-        return self.pulumi("stack", "output", "--json").json()
 
 
 def plan_values(plan_dir: Path, cluster: str) -> dict[str, Any]:
@@ -176,11 +58,4 @@ def config_map(kubeconfig: Path, context: str, name: str, namespace: str = "kube
     return dict(core_api(kubeconfig, context).read_namespaced_config_map(name, namespace).data or {})
 
 
-def plan_for(ws: Workspace, tmp: Path) -> tuple[Path, dict[str, Any]]:
-    out = tmp / "plan"
-    graph = ws.offline_plan(out)
-    return out, graph
-
-
-__all__ = ["Workspace", "offline_plan", "plan_values", "helm_releases", "deployed", "secret_data", "config_map",
-           "plan_for", "CHART"]
+__all__ = ["ROOT", "Workspace", "plan_values", "helm_releases", "deployed", "secret_data", "config_map", "CHART"]
