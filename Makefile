@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup plan test bench toolchain e2e clean
+.PHONY: setup plan test bench bench-engine toolchain e2e clean
 
 ## setup: create venv/ with the pinned requirements (what every other target does first)
 setup: $(STAMP)
@@ -29,7 +29,11 @@ toolchain: $(STAMP)
 
 ## e2e: the end-to-end suite: real `pulumi preview/up/destroy` of stacks against a local mesh of API servers
 e2e: $(STAMP)
-	$(PY) -m pytest -q tests/e2e
+	$(PY) -m pytest -q -x tests/e2e
+
+## bench-engine: real `pulumi preview` of full meshes and `pulumi up` into a local mesh; writes docs/benchmarks.md
+bench-engine: $(STAMP)
+	$(PY) -m tools.bench_engine
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)

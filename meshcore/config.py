@@ -437,7 +437,8 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
         # The mesh settings end up in Helm values, component inputs and plan files as
         # plain text; a secret there would be silently unwrapped.
         issues.add(f"{NS}:{k}", "holds a secure value; mesh settings are not secret and are written in plain "
-                   "text into Helm values and plans: keep secrets out of mesh:* keys (e.g. in a Kubernetes Secret)")
+                   "text into Helm values and plans: keep secrets out of mesh:* keys (e.g. in a Kubernetes Secret); "
+                   "the one secret key is mesh:caPrivateKey")
     top_allowed = TOP_LEVEL_KEYS
     for k in raw:
         if k not in top_allowed:
@@ -472,7 +473,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
                        "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
                        "tke-vpc-cni (override its values in mesh:cilium.values if needed)")
     ca = _parse_ca(raw.get("ca", {}), issues)
-    _check_provided_ca_key(ca, raw, secret_keys, issues)
+    _check_provided_ca_key(raw, secret_keys, issues)
     allowed = _parse_allow_identity_change(raw.get("allowIdentityChange", []), partials, issues)
 
     if issues.items:
@@ -528,11 +529,12 @@ def _parse_provided_ca(value: Any, key: str, issues: _Issues) -> Optional[str]:
     return value.strip() + "\n"
 
 
-def _check_provided_ca_key(ca: CaSettings, raw: Mapping[str, Any], secret_keys: Sequence[str], issues: _Issues) -> None:
+def _check_provided_ca_key(raw: Mapping[str, Any], secret_keys: Sequence[str], issues: _Issues) -> None:
     """``mesh:caPrivateKey`` goes with ``mesh:ca.certificate``, as a secret PKCS#1 RSA PEM key.
     Its text is never part of a message."""
     key = f"{NS}:caPrivateKey"
-    if ca.provided_certificate is None:
+    ca_raw = raw.get("ca")
+    if not (isinstance(ca_raw, dict) and "certificate" in ca_raw):
         if "caPrivateKey" in raw:
             issues.add(key, "is only used with mesh:ca.certificate (a CA you bring); set both, or remove "
                             "mesh:caPrivateKey and let the program generate the mesh CA")

@@ -59,7 +59,10 @@ def chart_schema() -> Callable[[dict], list[str]]:
     import jsonschema
 
     schema_path = CHART_DIR / "values.schema.json"
-    assert schema_path.is_file(), f"the Cilium 1.18.3 chart schema is missing at {schema_path} (set MESH_SHARED_DIR)"
+    assert schema_path.is_file(), (
+        f"the Cilium 1.18.3 chart schema is missing at {schema_path}: put the chart's values.yaml and "
+        "values.schema.json there (helm pull cilium/cilium --version 1.18.3 --untar), or set MESH_SHARED_DIR "
+        "to the directory holding cilium-1.18.3/")
     schema = json.loads(schema_path.read_text())
     validator_cls = jsonschema.validators.validator_for(schema)
     validator_cls.check_schema(schema)

@@ -7,7 +7,10 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import pytest
+
 from meshcore.config import parse_settings
+from meshcore.errors import MeshConfigError
 from tests.conftest import mesh_config
 from tests.mockcloud import by_type, run, text
 from tests.test_config import issues_of
@@ -55,7 +58,11 @@ def test_a_certificate_that_is_not_one_pem_certificate_is_refused() -> None:
                        ("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----", "not valid base64"),
                        (42, "must be the CA certificate as PEM text")):
         raw = mesh_config(2, ca={"certificate": cert}, caPrivateKey=KEY)
-        assert says in issues_of(raw)["mesh:ca.certificate"], cert
+        with pytest.raises(MeshConfigError) as exc:
+            parse_settings(raw, secret_keys=["caPrivateKey"])
+        issues = {i.key: i.message for i in exc.value.issues}
+        assert says in issues["mesh:ca.certificate"], cert
+        assert "mesh:caPrivateKey" not in issues, "the key goes with the (invalid) certificate: not a second problem"
 
 
 def test_generations_do_not_go_with_a_provided_ca() -> None:

@@ -27,6 +27,7 @@ import base64
 import datetime
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -116,10 +117,18 @@ def _certs(dir_: Path) -> None:
 # -- processes ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free loopback ports (all held open until all are chosen)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [int(s.getsockname()[1]) for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 @dataclass
@@ -161,6 +170,15 @@ class Mesh:
                          f"{', '.join(m.name for m in self.clusters)}")
 
 
+def ours(pid: int, binary: str) -> bool:
+    """True when ``pid`` runs this toolchain's ``binary`` (etcd or kube-apiserver): a pid from an
+    old state file may belong to anything by now, and is never signalled then."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name == binary
+    except OSError:
+        return False
+
+
 def alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -186,8 +204,8 @@ def _spawn(args: list[str], log: Path) -> int:
     return proc.pid
 
 
-def _stop(pid: int, timeout: float = 20.0) -> None:
-    if not alive(pid):
+def _stop(pid: int, binary: str, timeout: float = 20.0) -> None:
+    if not alive(pid) or not ours(pid, binary):
         return
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
@@ -195,7 +213,8 @@ def _stop(pid: int, timeout: float = 20.0) -> None:
         time.sleep(0.1)
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
-        while alive(pid):
+        deadline = time.monotonic() + timeout
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
 
 
@@ -250,6 +269,8 @@ def _wait_ready(mesh: Mesh, members: list[Member]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     pending = list(members)
     while pending:
+        if not alive(mesh.etcd_pid):
+            raise SystemExit(f"error: etcd exited; see {mesh.path / 'logs' / 'etcd.log'}")
         for m in list(pending):
             if not alive(m.pid):
                 raise SystemExit(f"error: the API server of {m.name} exited; see {mesh.path / 'logs' / (m.name + '.log')}")
@@ -292,8 +313,12 @@ def up(names: list[str], dir_: Path) -> Mesh:
         old = Mesh.load(dir_)
         if alive(old.etcd_pid) or any(alive(m.pid) for m in old.clusters):
             raise SystemExit(f"error: a local mesh is already running in {dir_}; `down --dir {dir_}` first")
+    if (dir_ / "etcd").exists():
+        # A new mesh starts empty: the old data would bring back the releases of an earlier run.
+        shutil.rmtree(dir_ / "etcd")
     _certs(dir_)
-    mesh = Mesh(str(dir_), free_port(), free_port(), clusters=[Member(n, free_port()) for n in names])
+    ports = free_ports(len(names) + 2)
+    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:])])
     _start_etcd(mesh, bin_dir)
     mesh.save()
     try:
@@ -311,14 +336,14 @@ def up(names: list[str], dir_: Path) -> Mesh:
 def down(dir_: Path) -> None:
     mesh = Mesh.load(dir_)
     for m in mesh.clusters:
-        _stop(m.pid)
-    _stop(mesh.etcd_pid)
+        _stop(m.pid, "kube-apiserver")
+    _stop(mesh.etcd_pid, "etcd")
     (mesh.path / STATE).unlink()
 
 
 def stop_member(dir_: Path, name: str) -> None:
     mesh = Mesh.load(dir_)
-    _stop(mesh.member(name).pid)
+    _stop(mesh.member(name).pid, "kube-apiserver")
 
 
 def start_member(dir_: Path, name: str) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -78,12 +79,18 @@ def key(pins_path: Path = PINS_FILE, sources: Path = SOURCES, go: Optional[str] 
     return h.hexdigest()[:12]
 
 
+@functools.lru_cache(maxsize=None)
+def current_key() -> str:
+    """This checkout's key, computed once per process (it runs `go env` and reads the sources)."""
+    return key()
+
+
 def base_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(environ.get("MESH_TOOLCHAIN_DIR") or DEFAULT_DIR).expanduser()
 
 
 def install_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return base_dir(environ) / key()
+    return base_dir(environ) / current_key()
 
 
 def bin_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -271,7 +278,7 @@ def _locked(base: Path, name: str) -> Iterator[None]:
 def build(environ: Mapping[str, str] = os.environ, out=sys.stderr) -> Path:
     """Build every missing component; returns the install dir."""
     pins = load_pins()
-    base, k = base_dir(environ), key()
+    base, k = base_dir(environ), current_key()
     dest = base / k
     with _locked(base, k):
         todo = [c for c in COMPONENTS if c.build is not None]
