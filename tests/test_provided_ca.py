@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from meshcore.config import parse_settings
+from meshcore.config import PEM_RSA_KEY, parse_settings
 from meshcore.errors import MeshConfigError
 from tests.conftest import mesh_config
 from tests.mockcloud import by_type, run, text
@@ -20,7 +20,11 @@ from tools.render import scrub
 # Shapes only: PEM blocks with a valid base64 body (the chart's buildCustomCert parses the real ones;
 # the end-to-end suite deploys a real CA).
 CERT = "-----BEGIN CERTIFICATE-----\nTUlJQ2FrZUNlcnQ=\n-----END CERTIFICATE-----\n"
-KEY = "-----BEGIN RSA PRIVATE KEY-----\nTUlJRWZha2VLZXk=\n-----END RSA PRIVATE KEY-----\n"
+def _pem(kind: str, body: str) -> str:
+    return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n"
+
+
+KEY = _pem(PEM_RSA_KEY, "TUlJRWZha2VLZXk=")  # base64 of a word, not a key
 
 
 def _provided(**ca: object) -> dict:
@@ -41,7 +45,7 @@ def test_the_key_must_be_there_and_a_secret() -> None:
 
 def test_messages_about_the_key_never_show_it() -> None:
     raw = _provided()
-    raw["caPrivateKey"] = "-----BEGIN PRIVATE KEY-----\nU0VDUkVULUtFWS1CT0RZ\n-----END PRIVATE KEY-----\n"
+    raw["caPrivateKey"] = _pem("PRIVATE KEY", "U0VDUkVULUtFWS1CT0RZ")  # a PKCS#8 block
     from meshcore.errors import MeshConfigError
     try:
         parse_settings(raw, secret_keys=["caPrivateKey"])

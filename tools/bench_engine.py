@@ -24,7 +24,6 @@ import datetime
 import json
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,34 +31,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
 
 from tools import localmesh
 from tools.bench import full_mesh_stack
-from tools.workspace import ROOT, Workspace
+from tools.workspace import CHART, ROOT, Workspace
 
-CHART = ROOT / "tests" / "e2e" / "chart" / "cilium"
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench-engine:begin -->", "<!-- bench-engine:end -->"
-
-
-def _ca() -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cilium CA")])
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now)
-            .not_valid_after(now + datetime.timedelta(days=30))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                              serialization.NoEncryption()).decode())
 
 
 def _closed_kubeconfig(path: Path, names: list[str]) -> None:
@@ -168,7 +146,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
     sizes = {"preview": [int(x) for x in args.preview.split(",") if x], "up": [int(x) for x in args.up.split(",") if x]}
-    ca = _ca()
+    ca = localmesh.new_mesh_ca(days=30)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mesh-bench-engine-") as tmp:
         for op, fn in (("preview", preview), ("up", up)):

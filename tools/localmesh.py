@@ -114,6 +114,32 @@ def _certs(dir_: Path) -> None:
                                                                serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
+def new_mesh_ca(days: int = 1095) -> tuple[str, str]:
+    """(certificate PEM, key PEM) of a new mesh CA as a stack brings it (``mesh:ca.certificate``,
+    ``mesh:caPrivateKey``): RSA 2048 with a PKCS#1 key, CA:true, with a SubjectKeyId."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cilium CA"),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tke-cilium-mesh local")])
+    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=days))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=True,
+                                         crl_sign=True, content_commitment=False, data_encipherment=False,
+                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+            .sign(key, hashes.SHA256()))
+    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                              serialization.NoEncryption()).decode())
+
+
 # -- processes ------------------------------------------------------------------------------
 
 

@@ -21,6 +21,8 @@ import yaml
 from tools import toolchain
 
 ROOT = Path(__file__).resolve().parent.parent
+CHART = ROOT / "tests" / "e2e" / "chart" / "cilium"
+"""The stand-in Cilium chart of the end-to-end suite and the real-engine benchmark."""
 PROGRAM_FILES = ("__main__.py", "components", "meshcore", "requirements.txt", "venv")
 PASSPHRASE = "e2e-not-a-secret-passphrase"
 COMMAND_TIMEOUT = 900

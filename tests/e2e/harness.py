@@ -11,9 +11,7 @@ from typing import Any, Optional
 
 import yaml
 
-from tools.workspace import ROOT, Workspace
-
-CHART = ROOT / "tests" / "e2e" / "chart" / "cilium"
+from tools.workspace import CHART, ROOT, Workspace
 
 
 def plan_values(plan_dir: Path, cluster: str) -> dict[str, Any]:
