@@ -126,14 +126,9 @@ class Step:
                                  f"log {self.log}:\n{tail}")
         return proc.stdout or ""
 
-    def module_dir(self, module: str, version: str) -> Path:
-        """The module's source in the module cache (downloaded if needed)."""
-        info = json.loads(self.run("go", "mod", "download", "-json", f"{module}@{version}", capture=True))
-        return Path(info["Dir"])
-
-    def module_gomod(self, module: str, version: str) -> Path:
-        info = json.loads(self.run("go", "mod", "download", "-json", f"{module}@{version}", capture=True))
-        return Path(info["GoMod"])
+    def module(self, module: str, version: str) -> dict[str, str]:
+        """``go mod download -json`` of the module: its source ``Dir`` and ``GoMod`` file in the module cache."""
+        return dict(json.loads(self.run("go", "mod", "download", "-json", f"{module}@{version}", capture=True)))
 
     def wrapper(self, requires: list[tuple[str, str]], replaces: Optional[list[tuple[str, str]]] = None,
                 godebug: Optional[list[str]] = None) -> None:
@@ -172,7 +167,7 @@ def build_python_host(pin: Mapping[str, str], step: Step, out: Path) -> None:
     src = step.work / "src"
     shutil.copytree(ROOT / pin["source"], src)
     step.build(".", out / "bin" / "pulumi-language-python", cwd=src)
-    sdk = step.module_dir(pin["sdk_module"], pin["sdk_version"])
+    sdk = Path(step.module(pin["sdk_module"], pin["sdk_version"])["Dir"])
     for script in ("python/cmd/pulumi-language-python-exec", "python/dist/pulumi-resource-pulumi-python"):
         target = out / "bin" / Path(script).name
         shutil.copyfile(sdk / script, target)
@@ -182,7 +177,7 @@ def build_python_host(pin: Mapping[str, str], step: Step, out: Path) -> None:
 def build_kubernetes(pin: Mapping[str, str], step: Step, out: Path) -> None:
     step.wrapper([(pin["module"], pin["version"])])
     shutil.copyfile(ROOT / pin["source"] / "main.go", step.work / "main.go")
-    cmd = step.module_dir(pin["module"], pin["version"]) / "cmd" / "pulumi-resource-kubernetes"
+    cmd = Path(step.module(pin["module"], pin["version"])["Dir"]) / "cmd" / "pulumi-resource-kubernetes"
     schema = json.loads((cmd / "schema.json").read_text(encoding="utf-8"))
     schema["version"] = pin["plugin_version"]
     (step.work / "schema.json").write_text(json.dumps(schema), encoding="utf-8")
@@ -207,7 +202,7 @@ def _staging_replaces(gomod: str, version: str) -> list[tuple[str, str]]:
 
 
 def build_kube_apiserver(pin: Mapping[str, str], step: Step, out: Path) -> None:
-    gomod = step.module_gomod(pin["module"], pin["version"]).read_text(encoding="utf-8")
+    gomod = Path(step.module(pin["module"], pin["version"])["GoMod"]).read_text(encoding="utf-8")
     godebug = [line.strip() for line in gomod.splitlines() if line.startswith("godebug ")]
     step.wrapper([(pin["module"], pin["version"])], _staging_replaces(gomod, pin["version"]), godebug)
     _blank_import(step, pin["package"])
