@@ -74,3 +74,24 @@ replace (
 """
     assert toolchain._staging_replaces(gomod, "v1.34.4") == [
         ("k8s.io/api", "k8s.io/api v0.34.4"), ("k8s.io/apiserver", "k8s.io/apiserver v0.34.4")]
+
+
+def test_documented_plugin_installs_name_the_versions_the_pinned_sdks_ask_for() -> None:
+    """Every `pulumi plugin install resource NAME` in the docs pins the version the SDK of
+    requirements.txt asks the engine for (an unpinned install takes the newest plugin)."""
+    from pulumi_kubernetes import _utilities as k8s_util
+    from pulumi_tls import _utilities as tls_util
+    from tencentcloud_iac_pulumi import _utilities as tencent_util
+    wanted = {"kubernetes": k8s_util.get_version(), "tls": tls_util.get_version(),
+              "tencentcloud": tencent_util.get_version()}
+    assert wanted["tencentcloud"] == _pinned("tencentcloud-iac-pulumi")
+    found: dict[str, set[str]] = {}
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in doc.read_text().splitlines():
+            m = re.search(r"pulumi plugin install resource (\S+)(?: (v\S+))?", line)
+            if m:
+                assert m.group(2) is not None, f"{doc.name}: {line.strip()} installs an unpinned plugin"
+                found.setdefault(m.group(1), set()).add(m.group(2).lstrip("v"))
+    assert set(found) == set(wanted), found
+    for name, versions in found.items():
+        assert versions == {wanted[name]}, f"{name}: documented {versions}, the SDK asks for {wanted[name]}"
