@@ -57,6 +57,7 @@ _MASQ_OWNED: tuple[Path, ...] = (
     ("bpf", "masquerade"),
     ("ipMasqAgent", "enabled"),
     ("ipMasqAgent", "config", "nonMasqueradeCIDRs"),
+    ("ipMasqAgent", "config", "masqLinkLocal"),
 )
 
 CREATED_OWNED: tuple[Path, ...] = (
@@ -89,6 +90,8 @@ OWNERSHIP_REASONS: dict[Path, str] = {
     ("bpf", "masquerade"): "masquerading",
     ("ipMasqAgent", "enabled"): "masquerading",
     ("ipMasqAgent", "config", "nonMasqueradeCIDRs"): "every cluster's pod CIDRs are non-masquerade",
+    ("ipMasqAgent", "config", "masqLinkLocal"): "TKE's link-local services (169.254.0.0/16) are reached with the "
+                                                "node's address, as TKE's masquerading guide sets it",
 }
 for _annotation in (INTERNAL_SUBNET_ANNOTATION, EXISTING_LB_ANNOTATION, EXTENSIVE_PARAMETERS_ANNOTATION):
     OWNERSHIP_REASONS[(*ANNOTATIONS, _annotation)] = "the internal CLB of the clustermesh-apiserver"
@@ -289,6 +292,10 @@ def cluster_values(
             (("bpf", "masquerade"), True),
             (("ipMasqAgent", "enabled"), True),
             (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), list(non_masquerade_cidrs)),
+            # TKE's masquerading guide sets it: traffic to link-local addresses (TKE's metadata,
+            # DNS and the 169.254.x.x apiserver endpoints) leaves with the node's address. Without
+            # it, a config file without the key keeps link-local unmasqueraded (Cilium's default).
+            (("ipMasqAgent", "config", "masqLinkLocal"), True),
         ]
     if ca_bundle is not None:
         owned.append((("tls", "caBundle"), {"enabled": True, "content": ca_bundle}))

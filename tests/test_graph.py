@@ -158,7 +158,7 @@ def test_mesh_lists_are_sent_as_a_values_file(tmp_path: Path) -> None:
         r = release_of(rec, name)
         sent = r.inputs["values"]
         assert "clusters" not in sent["clustermesh"]["config"] and sent["clustermesh"]["config"]["enabled"] is True
-        assert "config" not in sent["ipMasqAgent"] and sent["ipMasqAgent"]["enabled"] is True
+        assert sent["ipMasqAgent"] == {"enabled": True, "config": {"masqLinkLocal": True}}, "only the CIDRs move"
         [doc] = value_files(r)
         assert set(doc) == {"clustermesh", "ipMasqAgent"}
         merged = release_values(r)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from pulumi.runtime import rpc
 
 from meshcore import values as hv
 from meshcore.config import parse_settings
-from tests.conftest import mesh_config
+from tests.conftest import CHART_DIR, mesh_config
 from tools import render
 
 CERT, KEY = "Q0VSVA==", "S0VZ"
@@ -70,7 +71,7 @@ def test_masquerade_values_list_every_pod_cidr() -> None:
     assert cidrs == ["172.16.0.0/16", "172.17.0.0/16", "10.0.0.0/8"]
     v = build(non_masquerade_cidrs=cidrs)
     assert v["enableIPv4Masquerade"] is True and v["bpf"]["masquerade"] is True
-    assert v["ipMasqAgent"] == {"enabled": True, "config": {"nonMasqueradeCIDRs": cidrs}}
+    assert v["ipMasqAgent"] == {"enabled": True, "config": {"nonMasqueradeCIDRs": cidrs, "masqLinkLocal": True}}
 
 
 def test_ca_rotation_trusts_the_bundle(chart_schema: Any) -> None:
@@ -122,7 +123,11 @@ def test_every_owned_path_is_set(mode: str) -> None:
 def test_owned_paths_exist_in_the_chart(chart_values: dict) -> None:
     """Every owned value path is a real 1.18.3 chart value (catches a typo that Helm would ignore)."""
     free_form = {("clustermesh", "apiserver", "service", "annotations")}
-    commented_in_chart = {("ipMasqAgent", "config", "nonMasqueradeCIDRs")}  # values.yaml documents it in a comment
+    # values.yaml documents ipMasqAgent.config only in a comment ("# config:" then "#   <key>: ...")
+    commented_in_chart = {("ipMasqAgent", "config", "nonMasqueradeCIDRs"), ("ipMasqAgent", "config", "masqLinkLocal")}
+    text = (CHART_DIR / "values.yaml").read_text()
+    for path in commented_in_chart:
+        assert re.search(rf"^# {path[1]}:\n(#   .*\n)*#   {path[2]}: ", text, re.M), f"{'.'.join(path)} is not documented"
     for path in hv.owned_paths("ipMasqAgent"):
         if path in commented_in_chart or path[:-1] in free_form:
             continue
@@ -168,7 +173,7 @@ def test_mesh_lists_move_to_a_values_file_that_merges_back(masquerade: Any, char
     assert "clusters" not in rest["clustermesh"]["config"] and rest["clustermesh"]["config"]["enabled"] is True
     if masquerade:
         assert doc["ipMasqAgent"] == {"config": {"nonMasqueradeCIDRs": masquerade}}
-        assert rest["ipMasqAgent"] == {"enabled": True}, "a mapping left empty is dropped"
+        assert rest["ipMasqAgent"] == {"enabled": True, "config": {"masqLinkLocal": True}}
     else:
         assert set(doc) == {"clustermesh"} and "ipMasqAgent" not in rest
     assert provider_merge(text, rest) == v
