@@ -96,14 +96,15 @@ def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ
     """Each context cluster's minimal kubeconfig text (to be wrapped as a secret at once).
 
     Only clusters with ``kubeconfigFrom: context`` (the default) need a context; the file is
-    read only when there is at least one. A missing file or context is a config problem,
-    reported for every cluster at once.
+    read only when there is at least one. Which file: ``meshcore.kubeconfig.kubeconfig_files``
+    (``$MESH_KUBECONFIG_FILE``, ``mesh:kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``). A missing
+    file or context is a config problem, reported for every cluster at once, naming the file,
+    where that choice came from and how to change it.
     """
     wanted = [c for c in settings.clusters if c.kubeconfig_from == "context" and c.context is not None]
     if not wanted:
         return {}
-    files = kc.kubeconfig_files(settings.kubeconfig, environ)
-    key = f"{NS}:kubeconfig"
+    source = kc.kubeconfig_files(settings.kubeconfig, environ)
 
     def read_text(path: str) -> str:
         with open(path, encoding="utf-8") as fh:
@@ -114,19 +115,20 @@ def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ
             return fh.read()
 
     try:
-        config = kc.load(files, read_text)
+        config = kc.load(source.files, read_text)
     except OSError as err:
-        raise _fail([ConfigIssue(key, f"cannot read kubeconfig {err.filename}: {err.strerror}; set mesh:kubeconfig "
-                                      "or $KUBECONFIG to the merged kubeconfig of the mesh clusters")]) from None
+        raise _fail([ConfigIssue(source.key, f"cannot read kubeconfig {err.filename} ({source.origin}): "
+                                             f"{err.strerror}; {source.change}")]) from None
     except (ValueError, yaml.YAMLError) as err:
-        raise _fail([ConfigIssue(key, f"invalid kubeconfig: {err}")]) from None
-    issues = kc.check_contexts(config, [(f"{c.key}.context", c.context) for c in wanted])  # type: ignore[misc]
+        raise _fail([ConfigIssue(source.key, f"invalid kubeconfig {source.describe()}: {err}; {source.change}")]) from None
+    issues = kc.check_contexts(config, [(f"{c.key}.context", c.context) for c in wanted], source)  # type: ignore[misc]
     if issues:
         raise _fail(issues)
     try:
         return {c.name: kc.minimal(config, c.context, read_bytes) for c in wanted}  # type: ignore[arg-type]
     except OSError as err:
-        raise _fail([ConfigIssue(key, f"cannot read {err.filename}, referenced by the kubeconfig: {err.strerror}")]) from None
+        raise _fail([ConfigIssue(source.key, f"cannot read {err.filename}, referenced by kubeconfig "
+                                             f"{source.describe()}: {err.strerror}")]) from None
 
 
 def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:

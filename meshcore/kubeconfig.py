@@ -37,13 +37,63 @@ class Kubeconfig:
     """Entry key ("cluster:<name>", "user:<name>") -> the file it was read from."""
 
 
-def kubeconfig_files(configured: Optional[str], environ: Mapping[str, str]) -> list[str]:
-    """``mesh:kubeconfig`` if set, else ``$KUBECONFIG`` (a path list), else ``~/.kube/config``."""
+OVERRIDE_ENV = "MESH_KUBECONFIG_FILE"
+"""The environment variable that overrides ``mesh:kubeconfig`` for one run (the CI workflows set it)."""
+
+
+@dataclass(frozen=True)
+class KubeconfigSource:
+    """Which kubeconfig file(s) a run reads, where that choice came from, and how to change it.
+
+    Precedence, first that is set wins (README, "Which kubeconfig"):
+
+    1. ``$MESH_KUBECONFIG_FILE``: one path, this run's override (CI writes the kubeconfig secret to
+       a file and sets it). A variable only this program reads, so a ``$KUBECONFIG`` a shell
+       exports for other work never overrides what the stack says;
+    2. ``mesh:kubeconfig``: the stack's path (committed, usually a laptop path);
+    3. ``$KUBECONFIG``: a path list, merged the way kubectl merges it;
+    4. ``~/.kube/config``.
+    """
+
+    files: tuple[str, ...]
+    key: str
+    """The setting that chose the files: the key of an error about them."""
+    origin: str
+    """Where the files came from, for messages (``from mesh:kubeconfig``)."""
+    change: str
+    """How to read another kubeconfig instead, for messages."""
+
+    def describe(self) -> str:
+        """``<files> (<origin>)``: what every kubeconfig error starts with."""
+        return f"{os.pathsep.join(self.files)} ({self.origin})"
+
+
+def kubeconfig_files(configured: Optional[str], environ: Mapping[str, str]) -> KubeconfigSource:
+    """The kubeconfig file(s) of this run: ``$MESH_KUBECONFIG_FILE``, else ``mesh:kubeconfig``,
+    else ``$KUBECONFIG`` (a path list), else ``~/.kube/config``."""
+    override = environ.get(OVERRIDE_ENV, "")
+    if override:
+        shadowed = f" (mesh:kubeconfig {configured} is not used)" if configured else ""
+        return KubeconfigSource(
+            (os.path.expanduser(override),), f"${OVERRIDE_ENV}",
+            f"from ${OVERRIDE_ENV}, which overrides mesh:kubeconfig and $KUBECONFIG{shadowed}",
+            f"point ${OVERRIDE_ENV} at the merged kubeconfig of the mesh clusters, or unset it to use "
+            f"{'mesh:kubeconfig' if configured else '$KUBECONFIG or ~/.kube/config'}")
     if configured:
-        return [os.path.expanduser(configured)]
+        return KubeconfigSource(
+            (os.path.expanduser(configured),), "mesh:kubeconfig", "from the stack's mesh:kubeconfig",
+            f"fix mesh:kubeconfig (pulumi config set mesh:kubeconfig PATH), or set ${OVERRIDE_ENV}=PATH for this "
+            "run (the CI workflows do)")
     env = environ.get("KUBECONFIG", "")
-    paths = [os.path.expanduser(p) for p in env.split(os.pathsep) if p]
-    return paths or [os.path.expanduser("~/.kube/config")]
+    paths = tuple(os.path.expanduser(p) for p in env.split(os.pathsep) if p)
+    if paths:
+        return KubeconfigSource(
+            paths, "$KUBECONFIG", "from $KUBECONFIG: the stack sets no mesh:kubeconfig",
+            f"fix $KUBECONFIG, or set mesh:kubeconfig (or ${OVERRIDE_ENV} for this run), which take precedence")
+    return KubeconfigSource(
+        (os.path.expanduser("~/.kube/config"),), "mesh:kubeconfig",
+        f"the default: neither ${OVERRIDE_ENV}, mesh:kubeconfig nor $KUBECONFIG is set",
+        f"set mesh:kubeconfig, $KUBECONFIG, or ${OVERRIDE_ENV} for this run")
 
 
 def load(files: Sequence[str], read: Callable[[str], str]) -> Kubeconfig:
@@ -65,25 +115,28 @@ def load(files: Sequence[str], read: Callable[[str], str]) -> Kubeconfig:
     return Kubeconfig(tuple(files), contexts, clusters, users, origin)
 
 
-def check_contexts(kc: Kubeconfig, wanted: Sequence[tuple[str, str]]) -> list[ConfigIssue]:
-    """An issue for every (config key, context) whose context, cluster or user is missing."""
+def check_contexts(kc: Kubeconfig, wanted: Sequence[tuple[str, str]],
+                   source: Optional[KubeconfigSource] = None) -> list[ConfigIssue]:
+    """An issue for every (config key, context) whose context, cluster or user is missing;
+    each names the file(s) read and, given ``source``, where they came from and how to change it."""
     issues = []
-    where = ", ".join(kc.files)
+    where = source.describe() if source is not None else os.pathsep.join(kc.files)
+    other = f"; or read another kubeconfig: {source.change}" if source is not None else ""
     have = ", ".join(sorted(kc.contexts)) or "none"
     for key, name in wanted:
         ctx = kc.contexts.get(name)
         if ctx is None:
             issues.append(ConfigIssue(
                 key,
-                f"context '{name}' is not in the kubeconfig ({where}; its contexts: {have}); merge the cluster's "
-                "kubeconfig with a context named after the TKE cluster ID, or set the entry's context, or mesh:kubeconfig",
+                f"context '{name}' is not in the kubeconfig {where}; its contexts: {have}; merge the cluster's "
+                f"kubeconfig with a context named after the TKE cluster ID, or set the entry's context{other}",
             ))
             continue
         for kind, table in (("cluster", kc.clusters), ("user", kc.users)):
             ref = ctx.get(kind)
             if ref not in table:
                 issues.append(ConfigIssue(key, f"context '{name}' refers to {kind} '{ref}', which is not in the "
-                                               f"kubeconfig ({where}); fix the kubeconfig"))
+                                               f"kubeconfig {where}; fix the kubeconfig{other}"))
     return issues
 
 

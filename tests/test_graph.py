@@ -294,7 +294,7 @@ def test_unreadable_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
         run_program(str(ROOT / "__main__.py"), project="tke-cilium-mesh", stack="test", config=config,
                     secret_keys=[], mocks=ComputingMocks(), preview=False)
     assert [i.key for i in exc.value.issues] == ["mesh:kubeconfig"]
-    assert "absent.yaml" in exc.value.issues[0].message
+    assert f"{tmp_path / 'absent.yaml'} (from the stack's mesh:kubeconfig): No such file" in exc.value.issues[0].message
 
 
 def test_each_provider_gets_only_its_own_credentials(tmp_path: Path) -> None:

@@ -21,11 +21,38 @@ def _kubeconfig(contexts: dict[str, str], extra_user: dict | None = None) -> str
 
 
 def test_file_precedence(tmp_path: Path) -> None:
-    """mesh:kubeconfig wins, then every path of $KUBECONFIG, then ~/.kube/config."""
+    """$MESH_KUBECONFIG_FILE (this run's override), then mesh:kubeconfig, then every path of $KUBECONFIG, then
+    ~/.kube/config; each choice says where it came from, and an error about it names that setting."""
     home = str(Path("~").expanduser())
-    assert kc.kubeconfig_files("~/mesh.yaml", {"KUBECONFIG": "/a"}) == [f"{home}/mesh.yaml"]
-    assert kc.kubeconfig_files(None, {"KUBECONFIG": "/a:/b"}) == ["/a", "/b"]
-    assert kc.kubeconfig_files(None, {}) == [f"{home}/.kube/config"]
+    both = {"KUBECONFIG": "/a:/b", "MESH_KUBECONFIG_FILE": "/ci/kubeconfig"}
+    cases = [
+        ("~/mesh.yaml", both, ["/ci/kubeconfig"], "$MESH_KUBECONFIG_FILE", "(mesh:kubeconfig ~/mesh.yaml is not used)"),
+        (None, both, ["/ci/kubeconfig"], "$MESH_KUBECONFIG_FILE", "overrides mesh:kubeconfig and $KUBECONFIG"),
+        ("~/mesh.yaml", {"KUBECONFIG": "/a", "MESH_KUBECONFIG_FILE": ""}, [f"{home}/mesh.yaml"], "mesh:kubeconfig",
+         "from the stack's mesh:kubeconfig"),
+        (None, {"KUBECONFIG": "/a:/b"}, ["/a", "/b"], "$KUBECONFIG", "the stack sets no mesh:kubeconfig"),
+        (None, {"KUBECONFIG": ":"}, [f"{home}/.kube/config"], "mesh:kubeconfig", "the default"),
+        (None, {}, [f"{home}/.kube/config"], "mesh:kubeconfig", "the default"),
+    ]
+    for configured, environ, files, key, origin in cases:
+        source = kc.kubeconfig_files(configured, environ)
+        assert (list(source.files), source.key) == (files, key), (configured, environ)
+        assert origin in source.origin, (configured, environ, source.origin)
+    assert "unset it to use mesh:kubeconfig" in kc.kubeconfig_files("~/m", both).change
+    assert "$MESH_KUBECONFIG_FILE" in kc.kubeconfig_files("~/m", {}).change
+
+
+def test_context_errors_say_where_the_kubeconfig_came_from(tmp_path: Path) -> None:
+    """A missing context names the file, the setting that chose it, and how to read another one."""
+    f = tmp_path / "config"
+    f.write_text(_kubeconfig({"cls-a": "cls-a"}))
+    source = kc.kubeconfig_files("~/mesh.yaml", {"MESH_KUBECONFIG_FILE": str(f)})
+    config = kc.load(source.files, lambda p: Path(p).read_text())
+    [issue] = kc.check_contexts(config, [("mesh:clusters[1].context", "cls-b")], source)
+    assert issue.key == "mesh:clusters[1].context"
+    assert f"'cls-b' is not in the kubeconfig {f} (from $MESH_KUBECONFIG_FILE, which overrides" in issue.message
+    assert issue.message.endswith("point $MESH_KUBECONFIG_FILE at the merged kubeconfig of the mesh clusters, or "
+                                  "unset it to use mesh:kubeconfig")
 
 
 def test_missing_context_is_reported_per_cluster(tmp_path: Path) -> None:

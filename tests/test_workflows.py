@@ -230,3 +230,125 @@ def test_preview_and_deploy_run_the_policy_pack(workflow: str, job: str, command
     earlier = "\n".join(s.get("run", "") for s in steps[:at])
     assert f"python -m venv policy/{options['virtualenv']}\n" in earlier
     assert f"policy/{options['virtualenv']}/bin/pip install" in earlier and "-r policy/requirements.txt" in earlier
+
+
+# --------------------------------------------------------------------------- the kubeconfig step, run for real
+
+def _kubeconfig_step(workflow: str, job: str) -> dict:
+    doc = yaml.safe_load((ROOT / ".github/workflows" / workflow).read_text())
+    [step] = [s for s in doc["jobs"][job]["steps"] if s.get("name") == "Kubeconfig"]
+    return step
+
+
+def run_step(step: dict, env: dict[str, str], tmp_path: Path) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """A `run:` step as the runner runs it (`bash -e`, GitHub's default shell on Linux), with $RUNNER_TEMP
+    and $GITHUB_ENV; returns the process and the variables the step exported to the later steps."""
+    assert "${{" not in step["run"], "expressions in the step would need the runner to expand them"
+    runner_temp, github_env = tmp_path / "runner-temp", tmp_path / "github-env"
+    runner_temp.mkdir()
+    github_env.write_text("")
+    script = tmp_path / "step.sh"
+    script.write_text(step["run"])
+    proc = subprocess.run(["bash", "-e", str(script)], env={"PATH": os.environ["PATH"], **env,
+                                                            "RUNNER_TEMP": str(runner_temp),
+                                                            "GITHUB_ENV": str(github_env)},
+                          capture_output=True, text=True, timeout=60)
+    exported: dict[str, str] = {}
+    lines = iter(github_env.read_text().splitlines())
+    for line in lines:  # NAME=value, or NAME<<DELIMITER ... DELIMITER
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delim = line.split("<<", 1)
+            exported[name] = "\n".join(iter(lambda: next(lines), delim))
+        elif line:
+            name, value = line.split("=", 1)
+            exported[name] = value
+    return proc, exported
+
+
+def run_program_in(env: dict[str, str], stack_file: Path) -> subprocess.CompletedProcess:
+    """The program (`__main__.py`, on the mock engine) on a stack file, in a process with exactly `env`: what the
+    language host runs after the workflow's steps. Prints each cluster provider's kubeconfig token."""
+    driver = (
+        "import json, sys\n"
+        "from tools.plan import read_stack_file\n"
+        "from tools.engine import run_program\n"
+        "from tests.mockcloud import ComputingMocks\n"
+        "stack, config, secret_keys = read_stack_file(sys.argv[1])\n"
+        "rec = run_program('__main__.py', project='tke-cilium-mesh', stack=stack, config=config,\n"
+        "                  secret_keys=secret_keys, mocks=ComputingMocks(), preview=True)\n"
+        "print(json.dumps({r.name: r.inputs['kubeconfig']['value'] for r in rec.resources.values()\n"
+        "                  if r.type == 'pulumi:providers:kubernetes' and isinstance(r.inputs['kubeconfig'], dict)}))\n"
+    )
+    return subprocess.run([sys.executable, "-c", driver, str(stack_file)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
+def _stack_contexts(stack_file: Path) -> list[str]:
+    clusters = yaml.safe_load(stack_file.read_text())["config"]["mesh:clusters"]
+    return [c.get("context", c["name"]) for c in clusters if c.get("kubeconfigFrom", "context") == "context"
+            and "create" not in c]
+
+
+@pytest.mark.parametrize("workflow, job, stack", [("mesh-deploy.yml", "up", "dev"), ("mesh-deploy.yml", "up", "prod"),
+                                                  ("mesh-plan.yml", "preview", "dev")])
+def test_workflow_kubeconfig_reaches_the_program_over_the_stack_path(workflow: str, job: str, stack: str,
+                                                                    tmp_path: Path) -> None:
+    """The committed stack names a laptop path (mesh:kubeconfig: ~/.kube/mesh-<stack>.yaml); the workflow's
+    Kubeconfig step, run as written, writes the MESH_KUBECONFIG secret to a private file and exports the
+    override: the program then reads that file, not the stack's path (which on this runner holds a
+    kubeconfig of other clusters), and each provider gets its cluster from the secret. The offline plan,
+    which the deploy job runs after this step, still reads its own generated kubeconfig."""
+    from tests.mockcloud import kubeconfig_for
+
+    stack_file = ROOT / "stacks" / f"Pulumi.{stack}.yaml"
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    assert config["mesh:kubeconfig"].startswith("~/"), "the example stacks name a path on the user's machine"
+    contexts = _stack_contexts(stack_file)
+    home = tmp_path / "home"
+    (home / ".kube").mkdir(parents=True)
+    laptop = Path(config["mesh:kubeconfig"].replace("~", str(home), 1))
+    laptop.write_text(kubeconfig_for(["someone-elses-cluster"]))
+    secret = kubeconfig_for(contexts)
+
+    proc, exported = run_step(_kubeconfig_step(workflow, job), {"MESH_KUBECONFIG": secret}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    written = Path(exported["MESH_KUBECONFIG_FILE"])
+    assert yaml.safe_load(written.read_text()) == yaml.safe_load(secret)
+    assert written.stat().st_mode & 0o077 == 0, "the kubeconfig file is readable by its owner only"
+    assert "KUBECONFIG" not in exported, "one override, not a $KUBECONFIG that mesh:kubeconfig would beat"
+
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "MESH_KUBECONFIG"))},
+           "HOME": str(home), **exported}
+    run = run_program_in(env, stack_file)
+    assert run.returncode == 0, run.stderr[-3000:]
+    kubeconfigs = json.loads(run.stdout.strip().splitlines()[-1])
+    clusters = yaml.safe_load(stack_file.read_text())["config"]["mesh:clusters"]
+    expected = {f"{c['name']}-k8s": c.get("context", c["name"]) for c in clusters}
+    assert sorted(kubeconfigs) == sorted(expected)
+    for provider, context in expected.items():
+        assert f"TEST-TOKEN-{context}" in kubeconfigs[provider], provider
+        assert "someone-elses-cluster" not in kubeconfigs[provider]
+
+    if workflow == "mesh-deploy.yml":
+        plan = subprocess.run([sys.executable, "-m", "tools.plan", str(stack_file), "--out", str(tmp_path / "plan")],
+                              cwd=ROOT, env={**env, "MESH_KUBECONFIG_FILE": str(tmp_path / "absent")},
+                              capture_output=True, text=True, timeout=300)
+        assert plan.returncode == 0, plan.stderr
+
+
+def test_workflow_without_the_kubeconfig_secret_names_the_stack_path_and_the_override(tmp_path: Path) -> None:
+    """The deploy job of an environment without MESH_KUBECONFIG: the step exports nothing and says so; the
+    program then fails on the stack's own path, saying it came from mesh:kubeconfig and how to override it."""
+    proc, exported = run_step(_kubeconfig_step("mesh-deploy.yml", "up"), {"MESH_KUBECONFIG": ""}, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert exported == {} and "No MESH_KUBECONFIG secret" in proc.stdout
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "MESH_KUBECONFIG"))},
+           "HOME": str(home)}
+    run = run_program_in(env, ROOT / "stacks" / "Pulumi.dev.yaml")
+    assert run.returncode != 0
+    line = [ln for ln in run.stderr.splitlines() if "cannot read kubeconfig" in ln][-1]
+    assert line.startswith("mesh:kubeconfig: ")
+    assert f"{home}/.kube/mesh-dev.yaml (from the stack's mesh:kubeconfig)" in line
+    assert "set $MESH_KUBECONFIG_FILE=PATH for this run" in line

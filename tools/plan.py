@@ -39,6 +39,7 @@ from components.runtime import tune_gc
 from meshcore import yamlio
 from meshcore.config import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
+from meshcore.kubeconfig import OVERRIDE_ENV
 from tools import render
 from tools.engine import Recording, run_program
 
@@ -178,15 +179,25 @@ def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recor
         with open(kubeconfig, "w", encoding="utf-8") as fh:
             fh.write(offline_kubeconfig(_contexts(raw)))
         config = {**config, f"{NS}:kubeconfig": kubeconfig}
-        recording = run_program(
-            str(PROGRAM),
-            project=_project_name(),
-            stack=stack,
-            config=config,
-            secret_keys=secret_keys,
-            mocks=mocks or PlanMocks(),
-            preview=True,
-        )
+        # $MESH_KUBECONFIG_FILE would win over mesh:kubeconfig (CI sets it before the plan runs):
+        # the plan reads its generated kubeconfig whatever the environment says.
+        saved = os.environ.get(OVERRIDE_ENV)
+        os.environ[OVERRIDE_ENV] = kubeconfig
+        try:
+            recording = run_program(
+                str(PROGRAM),
+                project=_project_name(),
+                stack=stack,
+                config=config,
+                secret_keys=secret_keys,
+                mocks=mocks or PlanMocks(),
+                preview=True,
+            )
+        finally:
+            if saved is None:
+                os.environ.pop(OVERRIDE_ENV, None)
+            else:
+                os.environ[OVERRIDE_ENV] = saved
     # What the diff needs to tell an identity change pulumi up refuses from an allowed one
     # (the offline plan has no deployed outputs to compare with; see tools/diff.py).
     recording.annotations["allowIdentityChange"] = _allowances(raw)
