@@ -460,7 +460,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     partials: list[_Partial] = []
     clusters = _parse_clusters(raw.get("clusters"), max_connected, issues, partials)
     _check_identities(partials, max_connected, issues)
-    _check_addresses(partials, issues)
+    _check_addresses(partials, cilium, issues)
     _check_service_cidrs(partials, issues)
     full_mesh, peers = _parse_topology(raw.get("topology", "full"), partials, issues)
     _check_owned_values(cilium, partials, masquerade, issues)
@@ -1205,12 +1205,20 @@ def _check_identities(clusters: Sequence[_Partial], max_connected: int, issues: 
     unique("vip", "apiserver.vip", lambda v: "each cluster's clustermesh-apiserver needs its own CLB VIP")
 
 
-def _check_addresses(clusters: Sequence[_Partial], issues: _Issues) -> None:
-    """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside them.
+def _check_addresses(clusters: Sequence[_Partial], cilium: Optional[CiliumSettings], issues: _Issues) -> None:
+    """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside the pod CIDRs
+    of clusters whose pods do not take VPC addresses.
 
     A sweep over the CIDRs sorted by address: O(n log n) for n CIDRs, so that a 511-cluster
     mesh is not checked pair by pair. Each overlapping CIDR is reported once, at the one
     that comes later in the config, naming a CIDR it overlaps.
+
+    The VIP rule depends on the network mode (``helm_values.pods_take_vpc_addresses``): with
+    VPC-CNI a cluster's pod CIDRs are ENI subnets of the VPC, which allocates pod IPs and CLB
+    VIPs from the same subnets without conflict, so a VIP inside them is fine; in an overlay
+    (or GlobalRouter) the pod range is the cluster's own, and a VIP inside it would shadow a pod.
+    Without valid ``mesh:cilium`` settings the mode is unknown and the VIP rule is not applied
+    (the cilium error is reported).
     """
     nets = sorted(
         ((int(n.network_address), int(n.broadcast_address), pos, c, j, n)
@@ -1236,6 +1244,17 @@ def _check_addresses(clusters: Sequence[_Partial], issues: _Issues) -> None:
     for (index, j), message in sorted(found.items()):
         issues.add(f"{NS}:clusters[{index}].podCidrs[{j}]", message)
 
+    if cilium is None:
+        return
+    overlay = {c.index for c in clusters
+               if not helm_values.pods_take_vpc_addresses(helm_values.deep_merge(cilium.base_values, c.values))}
+    if len(overlay) < len(clusters):  # the sweep's prefix over the overlay clusters' CIDRs only
+        nets = [t for t in nets if t[3].index in overlay]
+        prefix, holder = [], None
+        for item in nets:
+            if holder is None or item[1] > holder[1]:
+                holder = item
+            prefix.append((holder[1], holder))
     starts = [t[0] for t in nets]
     for c in clusters:
         if c.vip is None:
@@ -1246,8 +1265,10 @@ def _check_addresses(clusters: Sequence[_Partial], issues: _Issues) -> None:
             other, net = prefix[p][1][3], prefix[p][1][5]
             issues.add(
                 f"{c.key}.apiserver.vip",
-                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name or '?'}); pick a free address of the "
-                f"subnet {c.subnet_id or 'of the internal CLB'}",
+                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name or '?'}), whose pods take their "
+                "addresses from that range (not from the VPC: its IPAM is not TKE VPC-CNI's delegated-plugin), so "
+                f"the VIP would collide with a pod; pick a free address of the subnet "
+                f"{c.subnet_id or 'of the internal CLB'} outside the overlay pod CIDRs",
             )
 
 

@@ -308,6 +308,17 @@ def cluster_values(
     return values
 
 
+def pods_take_vpc_addresses(values: Mapping[str, Any]) -> bool:
+    """True when a cluster's pods get their IPs from the VPC (TKE VPC-CNI), judged from its
+    merged values: ``ipam.mode: delegated-plugin`` (TKE's ENI IPAM hands out VPC addresses,
+    Cilium only chains, as the ``tke-vpc-cni`` preset sets it). Its ``podCidrs`` are then ENI
+    subnets of the VPC, from which the VPC also allocates CLB VIPs without conflict. Any other
+    IPAM (cluster-pool, multi-pool, kubernetes: an overlay or TKE GlobalRouter) hands out pod
+    addresses the VPC does not know, so a VIP there would collide with a pod."""
+    ipam = values.get("ipam")
+    return isinstance(ipam, Mapping) and ipam.get("mode") == "delegated-plugin"
+
+
 def non_masquerade_cidrs(pod_cidrs_by_cluster: Sequence[Sequence[str]], extras: Sequence[str]) -> list[str]:
     """Every cluster's pod CIDRs (in cluster order) then the extras, without repeats."""
     out: list[str] = []

@@ -224,3 +224,38 @@ def test_unowned_annotations_and_values_are_accepted() -> None:
     }
     s = parse_settings(mesh_config(2, cilium={"values": values}))
     assert s.cilium.values == values
+
+
+VPC_CNI = {"ipam": {"mode": "delegated-plugin"}}
+
+
+@pytest.mark.parametrize("where", ["preset", "base values", "cluster values"])
+def test_a_vip_inside_a_vpc_cni_clusters_pod_cidr_is_accepted(where: str) -> None:
+    """VPC-CNI: pod CIDRs are ENI subnets of the VPC, which allocates pod IPs and CLB VIPs from
+    the same subnets without conflict (#11.14); however the network mode is set."""
+    raw = mesh_config(2)
+    raw["clusters"][0]["podCidrs"] = ["10.0.0.0/20"]  # the ENI subnet holding cluster 1's VIP 10.0.1.100
+    raw["clusters"][1]["apiserver"]["vip"] = "10.0.2.100"  # in cluster 0's ENI subnet too
+    if where == "preset":
+        raw["cilium"] = {"preset": "tke-vpc-cni"}
+    elif where == "base values":
+        raw["cilium"] = {"values": VPC_CNI}
+    else:
+        raw["clusters"][0]["values"] = VPC_CNI
+    s = parse_settings(raw)
+    assert [str(c.apiserver.vip) for c in s.clusters] == ["10.0.1.100", "10.0.2.100"]
+
+
+def test_a_vip_inside_an_overlay_clusters_pod_cidr_is_refused_in_a_mixed_mesh() -> None:
+    """The rule goes by the network mode of the cluster whose pod CIDR holds the VIP: an overlay
+    cluster's range is its own, even when the VIP's cluster runs VPC-CNI."""
+    raw = mesh_config(2)
+    raw["clusters"][0]["podCidrs"] = ["10.0.0.0/20"]   # overlay (chart default IPAM)
+    raw["clusters"][1]["values"] = VPC_CNI             # VPC-CNI, its VIP inside cluster 0's overlay range
+    raw["clusters"][1]["apiserver"]["vip"] = "10.0.2.100"
+    msgs = issues_of(raw)
+    assert set(msgs) == {"mesh:clusters[0].apiserver.vip", "mesh:clusters[1].apiserver.vip"}
+    assert "inside pod CIDR 10.0.0.0/20 of mesh:clusters[0]" in msgs["mesh:clusters[1].apiserver.vip"]
+    assert "not from the VPC" in msgs["mesh:clusters[1].apiserver.vip"]
+    raw["clusters"][0]["values"] = VPC_CNI             # both VPC-CNI: nothing to refuse
+    assert len(parse_settings(raw).clusters) == 2
