@@ -162,3 +162,59 @@ def minimal(kc: Kubeconfig, context: str, read_bytes: Callable[[str], bytes]) ->
         "users": [{"name": user_name, "user": entries["user"]}],
     }
     return yaml.safe_dump(doc, sort_keys=True)
+
+
+def _read_text(path: str) -> str:
+    with open(path, encoding="utf-8") as fh:
+        return fh.read()
+
+
+def _read_bytes(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+@dataclass(frozen=True)
+class MinimalKubeconfigs:
+    """What ``minimal_kubeconfigs`` read: the usable clusters' kubeconfigs and every problem."""
+
+    configs: Mapping[str, str]
+    """Cluster name -> its minimal kubeconfig text (a secret: never print or log it)."""
+    issues: tuple[ConfigIssue, ...]
+    """Every problem, in order; the file's own problem (unreadable, invalid) is the only one then."""
+    by_cluster: Mapping[str, tuple[ConfigIssue, ...]]
+    """Cluster name -> the problems with its context or the files it references."""
+
+
+def minimal_kubeconfigs(source: KubeconfigSource, wanted: Sequence[tuple[str, str, str]],
+                        read_text: Callable[[str], str] = _read_text,
+                        read_bytes: Callable[[str], bytes] = _read_bytes) -> MinimalKubeconfigs:
+    """Each wanted cluster's minimal kubeconfig, and every problem, in the program's words.
+
+    ``wanted``: (cluster name, config key, context). A file that cannot be read or parsed is one
+    issue keyed ``source.key`` (and no kubeconfig at all); else each context that is missing or
+    broken is an issue keyed by its config key, and a file a context references that cannot be
+    read one keyed ``source.key``. The program fails on any issue; the mesh doctor
+    (tools/doctor.py) reports a cluster without a usable context and checks the others.
+    """
+    try:
+        config = load(source.files, read_text)
+    except OSError as err:
+        return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"cannot read kubeconfig {err.filename} "
+                                                               f"({source.origin}): {err.strerror}; {source.change}"),), {})
+    except (ValueError, yaml.YAMLError) as err:
+        return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"invalid kubeconfig {source.describe()}: {err}; "
+                                                               f"{source.change}"),), {})
+    configs: dict[str, str] = {}
+    by_cluster: dict[str, tuple[ConfigIssue, ...]] = {}
+    for name, key, context in wanted:
+        problems = check_contexts(config, [(key, context)], source)
+        if not problems:
+            try:
+                configs[name] = minimal(config, context, read_bytes)
+            except OSError as err:
+                problems = [ConfigIssue(source.key, f"cannot read {err.filename}, referenced by kubeconfig "
+                                                    f"{source.describe()}: {err.strerror}")]
+        if problems:
+            by_cluster[name] = tuple(problems)
+    return MinimalKubeconfigs(configs, tuple(i for p in by_cluster.values() for i in p), by_cluster)
