@@ -30,7 +30,6 @@ from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi.runtime.config as runtime_config
-import yaml
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
 from components.ca import ProvidedCa, SharedCa
@@ -105,30 +104,10 @@ def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ
     if not wanted:
         return {}
     source = kc.kubeconfig_files(settings.kubeconfig, environ)
-
-    def read_text(path: str) -> str:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read()
-
-    def read_bytes(path: str) -> bytes:
-        with open(path, "rb") as fh:
-            return fh.read()
-
-    try:
-        config = kc.load(source.files, read_text)
-    except OSError as err:
-        raise _fail([ConfigIssue(source.key, f"cannot read kubeconfig {err.filename} ({source.origin}): "
-                                             f"{err.strerror}; {source.change}")]) from None
-    except (ValueError, yaml.YAMLError) as err:
-        raise _fail([ConfigIssue(source.key, f"invalid kubeconfig {source.describe()}: {err}; {source.change}")]) from None
-    issues = kc.check_contexts(config, [(f"{c.key}.context", c.context) for c in wanted], source)  # type: ignore[misc]
-    if issues:
-        raise _fail(issues)
-    try:
-        return {c.name: kc.minimal(config, c.context, read_bytes) for c in wanted}  # type: ignore[arg-type]
-    except OSError as err:
-        raise _fail([ConfigIssue(source.key, f"cannot read {err.filename}, referenced by kubeconfig "
-                                             f"{source.describe()}: {err.strerror}")]) from None
+    read = kc.minimal_kubeconfigs(source, [(c.name, f"{c.key}.context", c.context) for c in wanted])  # type: ignore[misc]
+    if read.issues:
+        raise _fail(read.issues)
+    return dict(read.configs)
 
 
 def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:
