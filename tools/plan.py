@@ -36,7 +36,7 @@ import pulumi
 import yaml
 
 from components.runtime import tune_gc
-from meshcore import yamlio
+from meshcore import chart as charts, yamlio
 from meshcore.config import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
 from meshcore.kubeconfig import OVERRIDE_ENV
@@ -290,6 +290,15 @@ def write(files: dict[str, str], out: str) -> None:
             shutil.rmtree(staging)
 
 
+def with_program_notes(files: dict[str, str], recording: Recording) -> dict[str, str]:
+    """The artefacts with the program's warning that Helm value paths were not checked
+    (``meshcore.chart.check_values``) as a line of summary.md: a plan that checked nothing says so."""
+    notes = [m for level, m in recording.logs if level == "warning" and m.startswith(charts.NOT_CHECKED)]
+    if notes:
+        files = {**files, "summary.md": files["summary.md"] + "".join(f"\n**{m}**\n" for m in notes)}
+    return files
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["diff"]:
@@ -324,7 +333,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("\n".join(lines), file=sys.stderr)
         return 2
     try:
-        write(render.artefacts(recording), args.out)
+        write(with_program_notes(render.artefacts(recording), recording), args.out)
     except OutDirError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
