@@ -88,6 +88,11 @@ def load_settings() -> Settings:
         issues = charts.check_local_chart(chart, settings.cilium.version, PROJECT_DIR, f"{NS}:cilium.chart")
         if issues:
             raise _fail(issues)
+    issues, not_checked = charts.check_values(settings, PROJECT_DIR)  # Helm value paths vs the chart's keys
+    if issues:
+        raise _fail(issues)
+    if not_checked:
+        pulumi.log.warn(not_checked)
     return settings
 
 
