@@ -270,8 +270,8 @@ def examine(want: Desired, observed: Mapping[str, Mapping[str, Any]], now: datet
 
 def _check_cluster(want: Desired, c: DesiredCluster, o: Mapping[str, Any], now: datetime.datetime) -> list[Finding]:
     if not o.get("reachable"):
-        return [Finding(c.name, "reachable", ERROR, f"unreachable: {o.get('error') or 'no answer'}; "
-                                                    "nothing else of this cluster was checked")]
+        return [Finding(c.name, "reachable", ERROR, f"{o.get('error') or 'no answer'}; nothing else of this "
+                                                    "cluster was checked")]
     out = [Finding(c.name, "reachable", OK, "the API server answers")]
     rendered = _rendered(o)
     for check in (check_release(want, c, o), check_config(c, o), check_service(c, o), check_peers(c, o),

@@ -1,0 +1,409 @@
+"""Mesh doctor: compare the live clusters with the stack, and say exactly what is wrong.
+
+    python -m tools.doctor STACK_FILE [--kubeconfig PATH] [--outputs FILE] [--json]
+
+Reads the stack file as the offline plan does (the same ``error:`` lines and exit 2 for an
+invalid one), computes every cluster's desired state with the program's own core
+(``meshcore.doctor.desired``: the values its releases receive), reads each cluster through the
+program's kubeconfig resolution and contexts (``meshcore.kubeconfig``; ``--kubeconfig`` overrides
+it for this run) with the official Kubernetes client, and compares (``meshcore.doctor.examine``).
+``--outputs FILE`` (``pulumi stack output --json > FILE``) adds the deployed CA
+(``caCertificatePem``) and the addresses of CLBs the stack creates.
+
+Prints one line per finding, most serious first, then a table (cluster x check) and a summary;
+``--json`` prints the same as one JSON document. Exit 0: everything matches; 1: something
+differs, is pending or expires within 30 days; 2: the stack file (or the kubeconfig, or the
+outputs file) cannot be used.
+
+Never printed, logged or written: the CA key (``cilium-ca``'s ``ca.key`` and the TLS Secrets'
+``tls.key`` are never decoded; the Helm release's values, which hold the key, are dropped as soon
+as the release is read), kubeconfig credentials, the peer Secrets' TLS files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import concurrent.futures
+import datetime
+import gzip
+import json
+import os
+import sys
+from typing import Any, Callable, Mapping, Optional
+
+import yaml
+
+from components.cilium import NAMESPACE, RELEASE_NAME
+from meshcore import chart as charts
+from meshcore import doctor
+from meshcore import kubeconfig as kc
+from meshcore.config import NS, Settings, decode_config, parse_settings
+from meshcore.errors import MeshConfigError
+from tools.plan import ROOT, StackFileError, read_stack_file
+
+REQUEST_TIMEOUT = (5.0, 20.0)
+"""(connect, read) seconds per API request: an unreachable cluster is reported, not waited for."""
+WORKERS = 8
+"""Clusters read at once."""
+
+
+class UsageError(Exception):
+    """The doctor cannot run: ``lines`` are the ``error:`` lines (exit 2)."""
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
+# -- the stack ------------------------------------------------------------------------------
+
+
+def load_settings(stack_file: str) -> Settings:
+    """The stack's validated settings, or ``UsageError`` with the lines ``tools.plan`` prints."""
+    try:
+        _, config, secret_keys = read_stack_file(stack_file)
+    except StackFileError as err:
+        raise UsageError([f"error: {err}"]) from None
+    try:
+        settings = parse_settings(decode_config(config), [k.split(":", 1)[1] for k in secret_keys
+                                                          if k.startswith(f"{NS}:")])
+    except MeshConfigError as err:
+        raise UsageError(err.lines()) from None
+    chart = settings.cilium.chart
+    if chart is not None and charts.is_local(chart):
+        # As the program's load_settings: a local chart must be chart cilium at mesh:cilium.version.
+        issues = charts.check_local_chart(chart, settings.cilium.version, ROOT, f"{NS}:cilium.chart")
+        if issues:
+            raise UsageError([f"error: {i.line()}" for i in issues])
+    return settings
+
+
+def load_outputs(path: Optional[str]) -> Optional[dict[str, Any]]:
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as fh:
+            doc = json.load(fh)
+    except OSError as err:
+        raise UsageError([f"error: --outputs {path}: {err.strerror}; write it with "
+                          "`pulumi stack output --json > FILE`"]) from None
+    except ValueError as err:
+        raise UsageError([f"error: --outputs {path}: not JSON ({err}); write it with "
+                          "`pulumi stack output --json > FILE`"]) from None
+    if not isinstance(doc, dict):
+        raise UsageError([f"error: --outputs {path}: expected the JSON object of `pulumi stack output --json`"])
+    return doc
+
+
+def cert_facts(pem: bytes) -> dict[str, Any]:
+    """The public facts of the first certificate of a PEM text (``meshcore.doctor``'s CertFacts)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        return {"error": "not a PEM certificate"}
+    facts: dict[str, Any] = {
+        "sha256": cert.fingerprint(hashes.SHA256()).hex(":").upper(),
+        "subject": cert.subject.rfc4514_string(),
+        "issuer": cert.issuer.rfc4514_string(),
+        "not_after": cert.not_valid_after_utc.isoformat(),
+        "ski": None, "aki": None, "ips": [], "dns": [],
+    }
+    for ext in cert.extensions:
+        v = ext.value
+        if isinstance(v, x509.SubjectKeyIdentifier):
+            facts["ski"] = v.digest.hex()
+        elif isinstance(v, x509.AuthorityKeyIdentifier) and v.key_identifier is not None:
+            facts["aki"] = v.key_identifier.hex()
+        elif isinstance(v, x509.SubjectAlternativeName):
+            facts["ips"] = [str(ip) for ip in v.get_values_for_type(x509.IPAddress)]
+            facts["dns"] = list(v.get_values_for_type(x509.DNSName))
+    return facts
+
+
+def ca_reference(settings: Settings, outputs: Optional[Mapping[str, Any]]) -> tuple[Optional[str], str]:
+    """The fingerprint of the CA the stack deploys, when known, and where it comes from: the CA the
+    stack brings (``mesh:ca.certificate``), else the stack output ``caCertificatePem``."""
+    if settings.ca.provided_certificate is not None:
+        return cert_facts(settings.ca.provided_certificate.encode()).get("sha256"), "the stack's CA (mesh:ca.certificate)"
+    pem = (outputs or {}).get("caCertificatePem")
+    if isinstance(pem, str) and pem:
+        facts = cert_facts(pem.encode())
+        if "error" in facts:
+            raise UsageError([f"error: --outputs: caCertificatePem is {facts['error']}"])
+        return facts["sha256"], "the stack output caCertificatePem"
+    return None, ""
+
+
+# -- the clusters ---------------------------------------------------------------------------
+
+
+def kubeconfig_source(settings: Settings, override: Optional[str]) -> kc.KubeconfigSource:
+    """``--kubeconfig`` for this run, else the program's own resolution (``$MESH_KUBECONFIG_FILE``,
+    ``mesh:kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``)."""
+    if override:
+        return kc.KubeconfigSource((os.path.expanduser(override),), "--kubeconfig", "from --kubeconfig",
+                                   "pass another --kubeconfig, or leave it out to use the stack's")
+    return kc.kubeconfig_files(settings.kubeconfig, os.environ)
+
+
+def contexts(settings: Settings) -> list[tuple[str, str, str]]:
+    """(cluster, config key, context) of every cluster: its context, or for a cluster the program
+    reaches through the TKE API (or creates), a context named after it, if the kubeconfig has one."""
+    return [(c.name, f"{c.key}.context", c.context or c.name) for c in settings.clusters]
+
+
+def _decode_release(secret_data: Mapping[str, str]) -> dict[str, Any]:
+    """One Helm 3 release record: Secret data ``release`` is base64 (the API's encoding of Secret
+    data) of base64 (Helm's) of gzip of JSON."""
+    raw = base64.b64decode(base64.b64decode(secret_data["release"]))
+    return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+
+
+def _manifest_objects(manifest: str) -> list[dict[str, str]]:
+    """(kind, name, type) of every object of a rendered manifest, and nothing else of it."""
+    out = []
+    for doc in yaml.safe_load_all(manifest or ""):
+        if isinstance(doc, dict):
+            meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+            out.append({"kind": str(doc.get("kind")), "name": str(meta.get("name")), "type": str(doc.get("type", ""))})
+    return out
+
+
+def _status(err: Exception) -> Optional[int]:
+    return getattr(err, "status", None)
+
+
+def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
+    """What one cluster holds (``meshcore.doctor``'s observation). Raises on a failed request
+    but a 404 (an object that is not there)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    apps = client.AppsV1Api(api_client)
+    t = REQUEST_TIMEOUT
+
+    def read(fn: Callable[..., Any], name: str) -> Any:
+        try:
+            return fn(name, namespace, _request_timeout=t)
+        except client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    def b64(data: Mapping[str, str], key: str) -> Optional[bytes]:
+        value = (data or {}).get(key)
+        if value is None:
+            return None
+        try:
+            return base64.b64decode(value)
+        except (binascii.Error, ValueError):
+            return b""
+
+    secrets = core.list_namespaced_secret(namespace, label_selector=f"owner=helm,name={release}",
+                                          _request_timeout=t).items
+    releases = []
+    for s in secrets:
+        labels = s.metadata.labels or {}
+        try:
+            revision = int(labels.get("version", "0"))
+        except ValueError:
+            revision = 0
+        releases.append({"revision": revision, "status": labels.get("status"), "_secret": s})
+    live = doctor.deployed_release(releases)
+    for r in releases:
+        s = r.pop("_secret")
+        if r is live:
+            body = _decode_release(s.data or {})
+            body.pop("config", None)  # the release's values: they hold the CA key
+            meta = (body.get("chart") or {}).get("metadata") or {}
+            r.update(chart=meta.get("name"), version=meta.get("version"), status=(body.get("info") or {}).get("status"),
+                     rendered=_manifest_objects(body.pop("manifest", "")))
+    out: dict[str, Any] = {"reachable": True, "releases": releases}
+
+    cm = read(core.read_namespaced_config_map, doctor.CONFIG_MAP)
+    out["config"] = dict(cm.data or {}) if cm is not None else None
+
+    ca = read(core.read_namespaced_secret, doctor.CA_SECRET)
+    if ca is None:
+        out["ca"] = None
+    else:
+        crt = b64(ca.data, "ca.crt")  # only ca.crt: ca.key is never decoded
+        out["ca"] = cert_facts(crt) if crt else {"error": "no ca.crt"}
+
+    svc = read(core.read_namespaced_service, doctor.SERVICE)
+    if svc is None:
+        out["service"] = None
+    else:
+        lb = (svc.status.load_balancer if svc.status else None)
+        ingress = [i.ip or i.hostname for i in (lb.ingress or [])] if lb is not None else []
+        out["service"] = {"type": svc.spec.type, "annotations": dict(svc.metadata.annotations or {}),
+                          "ingress": [i for i in ingress if i]}
+
+    out["secrets"] = {}
+    for name in doctor.PEER_SECRETS:
+        s = read(core.read_namespaced_secret, name)
+        # Only the peer entries: a key that is not a cluster name is a peer's TLS file (a key).
+        out["secrets"][name] = None if s is None else {
+            k: (b64(s.data, k) or b"").decode("utf-8", "replace") for k in (s.data or {}) if doctor.is_peer_key(k)}
+
+    out["tls"] = {}
+    for name in doctor.MESH_TLS_SECRETS:
+        s = read(core.read_namespaced_secret, name)
+        if s is not None:
+            crt, bundled = b64(s.data, "tls.crt"), b64(s.data, "ca.crt")  # never tls.key
+            out["tls"][name] = {"crt": cert_facts(crt) if crt else {"error": "no tls.crt"},
+                                "ca": cert_facts(bundled) if bundled else None}
+
+    out["workloads"] = {}
+    ds = read(apps.read_namespaced_daemon_set, "cilium")
+    out["workloads"]["DaemonSet/cilium"] = None if ds is None else {
+        "desired": (ds.status.desired_number_scheduled if ds.status else 0) or 0,
+        "ready": (ds.status.number_ready if ds.status else 0) or 0}
+    dep = read(apps.read_namespaced_deployment, doctor.SERVICE)
+    out["workloads"][f"Deployment/{doctor.SERVICE}"] = None if dep is None else {
+        "desired": dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1,
+        "ready": (dep.status.ready_replicas if dep.status else 0) or 0}
+    return out
+
+
+def _describe_failure(err: Exception, server: str) -> str:
+    status = _status(err)
+    if status is not None:
+        return f"{server} answered {status} {getattr(err, 'reason', '')}".rstrip()
+    reason = getattr(err, "reason", None) or err
+    text = str(reason)
+    for marker in ("Connection refused", "timed out", "Name or service not known", "certificate verify failed"):
+        if marker in text:
+            return f"cannot reach {server}: {marker.lower()}"
+    return f"cannot reach {server}: {text.splitlines()[0][:200] if text else type(err).__name__}"
+
+
+def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> dict[str, Any]:
+    """One cluster's observation through its minimal kubeconfig; an API server that does not
+    answer is an observation (``reachable: False``), not an exception."""
+    from kubernetes import config
+
+    doc = yaml.safe_load(kubeconfig_text)
+    server = str(((doc.get("clusters") or [{}])[0].get("cluster") or {}).get("server", "?"))
+    try:
+        api_client = config.new_client_from_config_dict(doc, persist_config=False)
+    except Exception as err:  # noqa: BLE001 - the client's loader raises many kinds; each is this cluster's finding
+        return {"reachable": False, "error": f"its kubeconfig context cannot be used: {err}"}
+    api_client.configuration.retries = 1
+    try:
+        with api_client:
+            return observe(api_client, namespace, release)
+    except Exception as err:  # noqa: BLE001 - connection, TLS and HTTP errors: this cluster's finding
+        return {"reachable": False, "error": _describe_failure(err, server)}
+
+
+def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: str,
+                  release: str) -> dict[str, dict[str, Any]]:
+    read = kc.minimal_kubeconfigs(source, contexts(settings))
+    if read.issues and not read.by_cluster:  # the file itself: nothing can be checked
+        raise UsageError([f"error: {i.line()}" for i in read.issues])
+    observed: dict[str, dict[str, Any]] = {}
+    for c in settings.clusters:
+        problems = read.by_cluster.get(c.name)
+        if problems:
+            how = "" if c.kubeconfig_from == "context" else (
+                f"the program reaches it through the TKE API (kubeconfigFrom: {c.kubeconfig_from}); the doctor "
+                f"needs a kubeconfig context named {c.name}: ")
+            observed[c.name] = {"reachable": False, "error": how + "; ".join(p.line() for p in problems)}
+    todo = {name: text for name, text in read.configs.items() if name not in observed}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
+        futures = {name: pool.submit(observe_cluster, text, namespace, release) for name, text in todo.items()}
+        for name, fut in futures.items():
+            observed[name] = fut.result()
+    return observed
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def render_text(stack_file: str, want: doctor.Desired, findings: list[doctor.Finding]) -> str:
+    lines = [f"mesh doctor: {stack_file}: {len(want.clusters)} cluster(s), Helm release "
+             f"{want.namespace}/{want.release}", ""]
+    shown = [f for f in findings if f.severity != doctor.OK]
+    lines += [f.line() for f in shown] or ["no finding: every check matches the stack"]
+    lines.append("")
+    grid = doctor.table(want, findings)
+    width = max([len("cluster")] + [len(c.name) for c in want.clusters])
+    cols = ["cluster".ljust(width)] + list(doctor.CHECKS)
+    lines.append("  ".join(cols))
+    for name, row in grid.items():
+        cells = [name.ljust(width)] + [_cell(row[c]).ljust(len(c)) for c in doctor.CHECKS]
+        lines.append("  ".join(cells).rstrip())
+    lines.append("")
+    lines.append(_summary(findings))
+    return "\n".join(lines) + "\n"
+
+
+def _cell(severity: str) -> str:
+    return severity.upper() if severity == doctor.ERROR else severity
+
+
+def _counts(findings: list[doctor.Finding]) -> dict[str, int]:
+    return {s: sum(1 for f in findings if f.severity == s) for s in doctor.SEVERITIES}
+
+
+def _summary(findings: list[doctor.Finding]) -> str:
+    n = _counts(findings)
+    parts = f"{n[doctor.ERROR]} error(s), {n[doctor.PENDING]} pending, {n[doctor.WARNING]} warning(s), " \
+            f"{n[doctor.INFO]} info"
+    if doctor.exit_code(findings):
+        return f"{parts}: the fleet differs from the stack (exit 1)"
+    return f"{parts}: the fleet matches the stack (exit 0)"
+
+
+def render_json(stack_file: str, want: doctor.Desired, findings: list[doctor.Finding]) -> str:
+    doc = {
+        "stack": stack_file,
+        "namespace": want.namespace,
+        "release": want.release,
+        "exitCode": doctor.exit_code(findings),
+        "counts": _counts(findings),
+        "findings": [f.as_dict() for f in findings],
+        "table": doctor.table(want, findings),
+    }
+    return json.dumps(doc, indent=2) + "\n"
+
+
+def run(stack_file: str, kubeconfig: Optional[str], outputs_file: Optional[str],
+        now: Optional[datetime.datetime] = None) -> tuple[doctor.Desired, list[doctor.Finding]]:
+    settings = load_settings(stack_file)
+    outputs = load_outputs(outputs_file)
+    fingerprint, source = ca_reference(settings, outputs)
+    want = doctor.desired(settings, namespace=NAMESPACE, release=RELEASE_NAME, outputs=outputs,
+                          ca_fingerprint=fingerprint, ca_source=source)
+    observed = observe_fleet(settings, kubeconfig_source(settings, kubeconfig), NAMESPACE, RELEASE_NAME)
+    return want, doctor.examine(want, observed, now or datetime.datetime.now(datetime.timezone.utc))
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tools.doctor", description=__doc__.split("\n\n")[0])
+    parser.add_argument("stack_file", help="a stack file, e.g. stacks/Pulumi.dev.yaml")
+    parser.add_argument("--kubeconfig", help="the kubeconfig to read the clusters with, for this run (default: the "
+                                             "program's: $MESH_KUBECONFIG_FILE, mesh:kubeconfig, $KUBECONFIG, "
+                                             "~/.kube/config)")
+    parser.add_argument("--outputs", help="the stack outputs (`pulumi stack output --json > FILE`): the deployed CA "
+                                          "and created CLBs' addresses")
+    parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+    args = parser.parse_args(argv)
+    try:
+        want, findings = run(args.stack_file, args.kubeconfig, args.outputs)
+    except UsageError as err:
+        print("\n".join(err.lines), file=sys.stderr)
+        return 2
+    render = render_json if args.json else render_text
+    sys.stdout.write(render(args.stack_file, want, findings))
+    return doctor.exit_code(findings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
