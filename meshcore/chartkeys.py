@@ -281,14 +281,17 @@ class ChartKeys:
 
     def _suggest(self, node: Node, prefix: Path, key: str) -> tuple[str, ...]:
         """The sibling the user probably meant (same name in another case, else the closest by
-        difflib); else up to three places where a key of exactly this name is (``relay`` at the
-        top: ``hubble.relay``)."""
+        difflib); else up to three places where a key of exactly this name is, nearest first
+        (``relay`` at the top: ``hubble.relay``); only the nearest when some are nearer."""
         names = list(node.children)
         same_case = [n for n in names if n.lower() == key.lower()]
         close = same_case or difflib.get_close_matches(key, names, n=1, cutoff=0.6)
         if close:
             return (".".join(map(str, (*prefix, close[0]))),)
-        return tuple(".".join(p) for p in sorted(self._paths_named(key), key=len)[:3])
+        def shared(p: Path) -> int:  # the places nearest the user's come first
+            return next((i for i, (a, b) in enumerate(zip(p, prefix)) if a != b), min(len(p), len(prefix)))
+        found = sorted(self._paths_named(key), key=lambda p: (-shared(p), len(p)))
+        return tuple(".".join(p) for p in found if shared(p) == shared(found[0]))[:3] if found else ()
 
     def _paths_named(self, key: str) -> list[Path]:
         out: list[Path] = []
