@@ -8,6 +8,8 @@ Three ways to get a cluster (``mesh:clusters[i]``):
 - ``kubeconfigFrom: tkeApi``: an existing cluster, looked up by its ID through the TKE API
   (``get_clusters``); its intranet or internet kubeconfig is used. With ``tkeApi.enable``
   the program enables that endpoint (a ``ClusterEndpoint``) and uses its kubeconfig.
+- ``prepareVpcCni: true`` on an adopted cluster (either way above): the steps through the
+  provider below, (c) and (d), as for created clusters (the TKE guide's manual steps).
 - ``create:``: the program creates the cluster, Cilium-ready, in this order (real
   dependencies only): the TKE cluster (VPC-CNI, no nodes) → its intranet endpoint (whose
   kubeconfig feeds the provider) → through that provider: the ``cni-config`` ConfigMap,
@@ -85,6 +87,9 @@ class ClusterArgs:
     """``kubeconfigFrom: tkeApi``: how to get the kubeconfig from the TKE API."""
     create: Optional[CreateSettings] = None
     """``create:``: the cluster to create."""
+    prepare_vpc_cni: bool = False
+    """An adopted cluster (context or tkeApi) that the program prepares for Cilium on VPC-CNI as it
+    prepares created ones (``prepareVpcCni: true``)."""
     tencent_provider: Optional[pulumi.ProviderResource] = None
     """The Tencent provider of the cluster's region (tkeApi and create)."""
 
@@ -132,6 +137,8 @@ class Cluster(pulumi.ComponentResource):
                 cluster_identifier=args.cluster_name,
                 opts=pulumi.ResourceOptions(parent=self),
             )
+        if args.prepare_vpc_cni and args.create is None:
+            self._prepare_vpc_cni(name, args.cluster_name)
         self.register_outputs({"region": self.region, "context": self.context})
 
     # ------------------------------------------------------------------ adopt
@@ -204,6 +211,13 @@ class Cluster(pulumi.ComponentResource):
             cluster_identifier=args.cluster_name,
             opts=pulumi.ResourceOptions(parent=self),
         )
+        self._prepare_vpc_cni(name, args.cluster_name)
+
+    def _prepare_vpc_cni(self, name: str, cluster_name: str) -> None:
+        """Steps (c) and (d), through the cluster's provider: what the tke-vpc-cni preset needs
+        before Cilium's agents start. Created clusters always; adopted ones with ``prepareVpcCni``
+        (the TKE guide's manual steps; it asks for a cluster without nodes, since kube-proxy is
+        kept off the nodes before Cilium runs)."""
         in_cluster = pulumi.ResourceOptions(parent=self, provider=self.provider)
         # (c) The CNI chain Cilium's preset reads, and TKE's DaemonSets that Cilium replaces kept
         # off every node. Patches are server-side applies of this one field (forced: TKE owns the
@@ -233,7 +247,7 @@ class Cluster(pulumi.ComponentResource):
         endpoints = k8s.core.v1.Endpoints.get(
             f"{name}-kubernetes-endpoints", "default/kubernetes", opts=in_cluster)
         self.k8s_service_host = endpoints.subsets.apply(
-            lambda subsets, n=args.cluster_name: _first_address(subsets, n))
+            lambda subsets, n=cluster_name: _first_address(subsets, n))
         self.k8s_service_port = TKE_APISERVER_PORT
         self.release_dependencies = [cni_config, *patches, endpoints]
 

@@ -143,13 +143,14 @@ def identity_guard(settings: Settings, endpoints: Mapping[str, ApiserverEndpoint
     me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     addresses = {n: e.address_with_port if isinstance(e.address_with_port, str) else None
                  for n, e in endpoints.items()}
+    contexts = {c.name: c.context for c in settings.clusters}
 
     def check(previous: list[Any]) -> bool:
         changes = identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1])
         for change in changes:
             if change.allowed and change.allowable:
-                pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; every "
-                                "workload of the cluster must be restarted after this update")
+                pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; "
+                                f"{change.follow_up(contexts.get(change.cluster))}")
         for name in unused_allowances(changes, settings):
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
         refused = [c.issue() for c in changes if not (c.allowed and c.allowable)]
@@ -233,6 +234,7 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 context=c.context,
                 tke_api=c.tke_api,
                 create=c.create,
+                prepare_vpc_cni=c.prepare_vpc_cni,
                 tencent_provider=tencent.get(c.region),
             ),
         )

@@ -64,7 +64,8 @@ CA_KEYS = ("generations", "signing", "certificate")
 CILIUM_KEYS = ("version", "repository", "chart", "preset", "values", "skipAwait")
 MASQUERADE_KEYS = ("mode", "extraNonMasqueradeCidrs")
 MASQUERADE_MODES = ("none", "ipMasqAgent")
-CLUSTER_KEYS = ("name", "id", "region", "context", "kubeconfigFrom", "tkeApi", "create", "podCidrs", "apiserver", "values")
+CLUSTER_KEYS = ("name", "id", "region", "context", "kubeconfigFrom", "tkeApi", "create", "prepareVpcCni", "podCidrs",
+                "apiserver", "values")
 KUBECONFIG_FROM = ("context", "tkeApi")
 TKE_API_KEYS = ("endpoint", "enable", "subnetId", "securityGroup")
 TKE_API_ENDPOINTS = ("intranet", "internet")
@@ -160,6 +161,15 @@ class ClusterSettings:
     """``context`` (a kubeconfig file), ``tkeApi`` (looked up by cluster ID) or ``create`` (created here)."""
     tke_api: Optional[TkeApiSettings] = None
     create: Optional[CreateSettings] = None
+    prepare_vpc_cni: bool = False
+    """An adopted cluster the program prepares for Cilium on VPC-CNI as it does created ones
+    (``prepareVpcCni: true``): the ``cni-config`` ConfigMap, TKE's kube-proxy / tke-cni-agent /
+    ip-masq-agent kept off the nodes, ``k8sServiceHost`` read from ``default/kubernetes``."""
+
+    @property
+    def reads_service_host(self) -> bool:
+        """True when the program reads ``k8sServiceHost`` from the cluster (created or prepared)."""
+        return self.create is not None or self.prepare_vpc_cni
 
     @property
     def needs_tencent(self) -> bool:
@@ -254,6 +264,8 @@ class _Partial:
     subnet_id: Optional[str] = None
     values: Mapping[str, Any] = field(default_factory=dict)
     created: bool = False
+    reads_service_host: bool = False
+    """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
     service_cidr: Optional[IPv4Network] = None
 
     @property
@@ -464,6 +476,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     _check_service_cidrs(partials, issues)
     full_mesh, peers = _parse_topology(raw.get("topology", "full"), partials, issues)
     _check_owned_values(cilium, partials, masquerade, issues)
+    _check_service_host(cilium, partials, issues)
     _check_masquerade_safety(cilium, partials, masquerade, issues)
     if hubble_relay:
         _check_hubble_enabled(cilium, partials, issues)
@@ -472,6 +485,10 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
             issues.add(f"{c.key}.create", "a created cluster runs VPC-CNI with kube-proxy, tke-cni-agent and "
                        "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
                        "tke-vpc-cni (override its values in mesh:cilium.values if needed)")
+        if c.prepare_vpc_cni and (cilium is None or cilium.preset != "tke-vpc-cni"):
+            issues.add(f"{c.key}.prepareVpcCni", "prepares the cluster for the tke-vpc-cni preset (its cni-config "
+                       "chain, kube-proxy, tke-cni-agent and ip-masq-agent kept off the nodes): set "
+                       "mesh:cilium.preset: tke-vpc-cni, or remove prepareVpcCni")
     ca = _parse_ca(raw.get("ca", {}), issues)
     _check_provided_ca_key(raw, secret_keys, issues)
     allowed = _parse_allow_identity_change(raw.get("allowIdentityChange", []), partials, issues)
@@ -817,6 +834,17 @@ def _parse_cluster(
     partial.pod_cidrs = pod_cidrs
     partial.values = values
     partial.created = "create" in m
+    prepare = False
+    if "prepareVpcCni" in m:
+        b = issues.boolean(m["prepareVpcCni"], f"{key}.prepareVpcCni")
+        if b is None:
+            ok = False
+        elif b and partial.created:
+            issues.add(f"{key}.prepareVpcCni", "a created cluster is always prepared for Cilium (cni-config, TKE's "
+                                               "DaemonSets off, k8sServiceHost read): remove prepareVpcCni")
+            ok = False
+        prepare = bool(b)
+    partial.reads_service_host = partial.created or prepare
     partial.service_cidr = create.service_cidr if create is not None else _raw_service_cidr(m.get("create"))
     if apiserver is not None:
         partial.vip, partial.subnet_id = apiserver.vip, apiserver.subnet_id
@@ -841,6 +869,7 @@ def _parse_cluster(
         kubeconfig_from=kubeconfig_from,
         tke_api=tke_api,
         create=create,
+        prepare_vpc_cni=prepare,
     )
 
 
@@ -1365,12 +1394,12 @@ def _check_owned_values(
     """Base and per-cluster ``values`` must not set what the program owns."""
     owned = helm_values.owned_paths(masq.mode if masq else "none")
     created_owned = owned + helm_values.CREATED_OWNED
-    any_created = any(c.created for c in clusters)
+    any_created = any(c.reads_service_host for c in clusters)
     sources: list[tuple[str, Mapping[str, Any], tuple]] = []
     if cilium is not None:
         # The base values reach every cluster, the created ones too.
         sources.append((f"{NS}:cilium.values", cilium.values, created_owned if any_created else owned))
-    sources += [(f"{c.key}.values", c.values, created_owned if c.created else owned) for c in clusters]
+    sources += [(f"{c.key}.values", c.values, created_owned if c.reads_service_host else owned) for c in clusters]
     for base, vals, paths in sources:
         for path, owner in helm_values.owned_conflicts(vals, paths):
             reason = helm_values.OWNERSHIP_REASONS.get(owner, "mesh-owned value")
@@ -1381,6 +1410,28 @@ def _check_owned_values(
                 keys.render(base, tuple(_part(p) if isinstance(p, str) else p for p in path)),
                 f"is set by this program ({reason}); remove it from values" + _owned_hint(owner),
             )
+
+
+def _check_service_host(cilium: Optional[CiliumSettings], clusters: Sequence[_Partial], issues: _Issues) -> None:
+    """With the tke-vpc-cni preset, every cluster the program does not read it from needs ``k8sServiceHost``.
+
+    The preset replaces kube-proxy (``kubeProxyReplacement``, TKE's kube-proxy kept off the
+    nodes): agents cannot reach the apiserver through the ``kubernetes`` Service's ClusterIP.
+    TKE's guide gives the 169.254.x.x address of ``default/kubernetes`` and warns that without
+    it (or with the CLB address) the setup loops.
+    """
+    if cilium is None or cilium.preset != "tke-vpc-cni":
+        return
+    for c in clusters:
+        if c.reads_service_host:
+            continue
+        if helm_values.deep_merge(cilium.base_values, c.values).get("k8sServiceHost"):
+            continue
+        issues.add(f"{c.key}.values.k8sServiceHost",
+                   f"is required for {c.name or c.key} with the tke-vpc-cni preset: it replaces kube-proxy, so the "
+                   "agents need the apiserver address itself; set it to the 169.254.x.x address of `kubectl -n "
+                   "default get ep kubernetes -o jsonpath='{.subsets[0].addresses[0].ip}'` (not the CLB address: "
+                   "TKE's guide warns the setup then loops), or set prepareVpcCni: true to have the program read it")
 
 
 def _owned_hint(owner: tuple) -> str:

@@ -238,6 +238,8 @@ def test_a_vip_inside_a_vpc_cni_clusters_pod_cidr_is_accepted(where: str) -> Non
     raw["clusters"][1]["apiserver"]["vip"] = "10.0.2.100"  # in cluster 0's ENI subnet too
     if where == "preset":
         raw["cilium"] = {"preset": "tke-vpc-cni"}
+        for c in raw["clusters"]:
+            c["values"] = {"k8sServiceHost": "169.254.128.10"}
     elif where == "base values":
         raw["cilium"] = {"values": VPC_CNI}
     else:

@@ -88,6 +88,7 @@ def mixed_config() -> dict[str, Any]:
     raw = mesh_config(1, cilium={"preset": "tke-vpc-cni"})
     raw["clusters"][0]["values"] = {"k8sServiceHost": "169.254.128.10"}
     raw["clusters"] += [created_entry(2), adopted_entry(3)]
+    raw["clusters"][2]["values"] = {"k8sServiceHost": "169.254.128.12"}
     return raw
 
 
@@ -256,6 +257,7 @@ def test_no_kubeconfig_file_needed_without_context_clusters(tmp_path: Path) -> N
 
     raw = {"clusters": [adopted_entry(1), created_entry(2)], "kubeconfig": str(tmp_path / "absent.yaml"),
            "cilium": {"preset": "tke-vpc-cni"}}
+    raw["clusters"][0]["prepareVpcCni"] = True  # k8sServiceHost read from the cluster, as for the created one
     rec = run_program(str(ROOT / "__main__.py"), project="tke-cilium-mesh", stack="test",
                       config=to_pulumi_config(raw), secret_keys=[], mocks=ComputingMocks(), preview=False)
     assert len(by_type(rec, RELEASE)) == 2
@@ -336,6 +338,8 @@ def test_a_lookup_answering_nothing_fails_in_preview_and_update(tmp_path: Path) 
 def test_one_tencent_provider_per_region_for_every_tencent_need(tmp_path: Path) -> None:
     raw = {"cilium": {"preset": "tke-vpc-cni"}, "clusters": [created_entry(1), adopted_entry(2, region="ap-shanghai"),
                         cluster_entry(3, create_clb=True, region="ap-shanghai"), cluster_entry(4, region="ap-beijing")]}
+    for i in (1, 2, 3):
+        raw["clusters"][i]["values"] = {"k8sServiceHost": f"169.254.128.{i}"}
     rec = run(raw, tmp_path, contexts=["cls-00000003", "cls-00000004"])
     providers = {p.name: p for p in by_type(rec, TC_PROVIDER)}
     assert set(providers) == {"tencentcloud-ap-guangzhou", "tencentcloud-ap-shanghai"}
@@ -492,3 +496,63 @@ def test_a_created_cluster_needs_the_tke_preset() -> None:
     """Without the preset nothing would replace the kube-proxy and CNI the program keeps off the nodes."""
     issues = _issues({"clusters": [created_entry(1)]})
     assert "mesh:clusters[0].create" in issues and "preset: tke-vpc-cni" in issues["mesh:clusters[0].create"]
+
+
+@pytest.mark.parametrize("how", ["context", "tkeApi"])
+def test_an_adopted_cluster_can_be_prepared_for_vpc_cni_like_a_created_one(tmp_path: Path, how: str) -> None:
+    """prepareVpcCni: the TKE guide's manual steps (cni-config, TKE's DaemonSets off the nodes,
+    k8sServiceHost read from default/kubernetes) through the adopted cluster's own provider,
+    before its release; nothing is created in Tencent Cloud for it (#11.12)."""
+    raw = mesh_config(2, cilium={"preset": "tke-vpc-cni"})
+    raw["clusters"][0]["values"] = {"k8sServiceHost": "169.254.128.10"}
+    if how == "tkeApi":
+        raw["clusters"][1] = adopted_entry(2)
+    raw["clusters"][1]["prepareVpcCni"] = True
+    rec = run(raw, tmp_path, contexts=["cls-00000001", "cls-00000002"])
+    name = "cls-00000002"
+    provider = one(rec, K8S_PROVIDER, f"{name}-k8s")
+    release = one(rec, RELEASE, f"{name}-cilium")
+    read = one(rec, ENDPOINTS, f"{name}-kubernetes-endpoints")
+    cni = one(rec, CONFIG_MAP, f"{name}-cni-config")
+    patches = [one(rec, DS_PATCH, f"{name}-{ds}-off") for ds in DISABLED_DAEMONSETS]
+    for r in [read, cni, *patches]:
+        assert r.provider == provider.urn and r.urn in release.dependencies
+    assert cni.inputs["metadata"]["name"] == CNI_CONFIG_NAME
+    values = release_values(release)
+    assert values["k8sServiceHost"] == APISERVER_ENDPOINT_IP and values["k8sServicePort"] == 60002
+    assert "skipAwait" not in release.inputs, "its nodes exist: the release waits for Cilium's pods"
+    assert not by_type(rec, TKE_CLUSTER) and not by_type(rec, TKE_NODE_POOL)
+    # the cluster that is not prepared: its own k8sServiceHost, nothing done to it
+    assert release_values(one(rec, RELEASE, "cls-00000001-cilium"))["k8sServiceHost"] == "169.254.128.10"
+    assert not [r for r in by_type(rec, DS_PATCH) + by_type(rec, CONFIG_MAP) if r.name.startswith("cls-00000001")]
+
+
+def test_prepare_vpc_cni_is_checked() -> None:
+    """What prepareVpcCni needs and excludes, and k8sServiceHost for adopted tke-vpc-cni clusters."""
+    from tests.test_config import issues_of
+
+    raw = mesh_config(3, cilium={"preset": "tke-vpc-cni"})
+    raw["clusters"][0]["values"] = {"k8sServiceHost": "169.254.128.10"}
+    raw["clusters"][1]["prepareVpcCni"] = True
+    raw["clusters"][1]["values"] = {"k8sServiceHost": "169.254.128.11"}   # the program reads it
+    raw["clusters"][2] = created_entry(3)
+    raw["clusters"][2]["prepareVpcCni"] = True                           # created: always prepared
+    issues = issues_of(raw)
+    assert set(issues) == {"mesh:clusters[1].values.k8sServiceHost", "mesh:clusters[2].prepareVpcCni"}
+    assert "is set by this program" in issues["mesh:clusters[1].values.k8sServiceHost"]
+    assert "remove prepareVpcCni" in issues["mesh:clusters[2].prepareVpcCni"]
+
+    raw = mesh_config(2, cilium={"preset": "tke-vpc-cni"})
+    raw["clusters"][0]["values"] = {"k8sServiceHost": "169.254.128.10"}
+    issues = issues_of(raw)                                              # an adopted cluster without it
+    assert set(issues) == {"mesh:clusters[1].values.k8sServiceHost"}
+    assert "169.254.x.x" in issues["mesh:clusters[1].values.k8sServiceHost"]
+    assert "prepareVpcCni: true" in issues["mesh:clusters[1].values.k8sServiceHost"]
+
+    raw = mesh_config(2)
+    raw["clusters"][1]["prepareVpcCni"] = "yes"
+    raw["clusters"][0]["prepareVpcCni"] = True                           # without the preset
+    issues = issues_of(raw)
+    assert set(issues) == {"mesh:clusters[0].prepareVpcCni", "mesh:clusters[1].prepareVpcCni"}
+    assert "mesh:cilium.preset: tke-vpc-cni" in issues["mesh:clusters[0].prepareVpcCni"]
+    assert "true or false" in issues["mesh:clusters[1].prepareVpcCni"]
