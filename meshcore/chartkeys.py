@@ -281,11 +281,12 @@ class ChartKeys:
 
     def _suggest(self, node: Node, prefix: Path, key: str) -> tuple[str, ...]:
         """The sibling the user probably meant (same name in another case, else the closest by
-        difflib); else up to three places where a key of exactly this name is, nearest first
+        difflib, at a ratio of 0.7: a removed key such as ``externalIPs`` gets no far-fetched
+        ``extraVolumes``); else up to three places where a key of exactly this name is, nearest first
         (``relay`` at the top: ``hubble.relay``); only the nearest when some are nearer."""
         names = list(node.children)
         same_case = [n for n in names if n.lower() == key.lower()]
-        close = same_case or difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        close = same_case or difflib.get_close_matches(key, names, n=1, cutoff=0.7)
         if close:
             return (".".join(map(str, (*prefix, close[0]))),)
         def shared(p: Path) -> int:  # the places nearest the user's come first

@@ -365,3 +365,9 @@ def test_the_plan_says_when_it_did_not_check(tmp_path: Path) -> None:
     proc = plan(write_stack(tmp_path, raw), tmp_path / "out", tmp_path / "cache")
     assert proc.returncode == 0, proc.stderr
     assert charts.NOT_CHECKED not in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+
+
+def test_a_key_the_chart_no_longer_has_is_refused_without_a_far_fetched_suggestion() -> None:
+    """externalIPs.enabled and hostPort.enabled (older guides) are not values of the 1.18 charts."""
+    problems = tree("1.18.3").problems({"externalIPs": {"enabled": True}, "hostPort": {"enabled": True}})
+    assert [(p.path, p.suggestions) for p in problems] == [(("externalIPs",), ()), (("hostPort",), ())]
