@@ -48,6 +48,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
+import yaml
+
 from meshcore import yamlio
 from meshcore.keys import Path
 
@@ -176,7 +178,7 @@ def _commented_keys(text: str) -> list[tuple[Path, Any]]:
                 j += 1
             try:
                 data = yamlio.safe_load("\n".join(block))
-            except Exception:  # noqa: BLE001 - prose that looks like a key: take the key only
+            except yaml.YAMLError:  # prose that looks like a key: take the key only
                 data = None
             if not isinstance(data, dict):
                 data = {c.group("key"): None}
@@ -271,13 +273,25 @@ class ChartKeys:
         for key, value in values.items():
             path = (*prefix, key)
             child = node.children.get(str(key))
-            if child is None:
+            if child is None and "." in str(key) and self._dotted_known(node, str(key)):
+                out.append(Problem(path, "dotted", (".".join(map(str, (*prefix, key))),)))
+            elif child is None:
                 out.append(Problem(path, "unknown", self._suggest(node, prefix, str(key))))
             elif isinstance(value, dict):
                 if child.kind == MAP:
                     self._walk(child, value, path, out)
                 elif child.kind == SCALAR:
                     out.append(Problem(path, "scalar", default=child.default))
+
+    @staticmethod
+    def _dotted_known(node: Node, key: str) -> bool:
+        """True when ``a.b`` (one key, as ``--set`` writes a path) names a path below ``node``."""
+        for part in key.split("."):
+            child = node.children.get(part) if node.kind == MAP else None
+            if child is None:
+                return False
+            node = child
+        return True
 
     def _suggest(self, node: Node, prefix: Path, key: str) -> tuple[str, ...]:
         """The sibling the user probably meant (same name in another case, else the closest by
@@ -310,7 +324,9 @@ class ChartKeys:
 class Problem:
     path: Path
     kind: str
-    """``unknown``: no such key; ``scalar``: a mapping where the chart has a single value."""
+    """``unknown``: no such key; ``dotted``: one key with dots that names a path (``hubble.relay``:
+    Helm takes it as one key, as it is, unlike ``--set``); ``scalar``: a mapping where the chart
+    has a single value."""
     suggestions: tuple[str, ...] = ()
     """The paths the user probably meant (dotted), for ``unknown``."""
     default: Any = None
@@ -321,6 +337,12 @@ class Problem:
             return (f"is a mapping, but the {chart} chart takes a single value here (default: "
                     f"{json.dumps(self.default, default=str)}); set a value, not a mapping (a mapping "
                     "here would break the chart or be ignored)")
+        if self.kind == "dotted":
+            nested = self.suggestions[0].split(".")
+            shown = ": {".join(nested[len(self.path) - 1:]) + ": …" + "}" * (len(nested) - len(self.path))
+            return (f"unknown Helm value for the {chart} chart: in a values mapping a key with dots is one key, "
+                    f"not a path as with helm --set; write it nested ({shown}) (the chart ignores unknown keys, so "
+                    "this value would have no effect)")
         hint = ("did you mean " + " or ".join(f"'{s}'" for s in self.suggestions) + "?" if self.suggestions else
                 "the chart has no key of this name here (see its values.yaml)")
         return (f"unknown Helm value for the {chart} chart; {hint} (the chart ignores unknown keys, so this "

@@ -371,3 +371,14 @@ def test_a_key_the_chart_no_longer_has_is_refused_without_a_far_fetched_suggesti
     """externalIPs.enabled and hostPort.enabled (older guides) are not values of the 1.18 charts."""
     problems = tree("1.18.3").problems({"externalIPs": {"enabled": True}, "hostPort": {"enabled": True}})
     assert [(p.path, p.suggestions) for p in problems] == [(("externalIPs",), ()), (("hostPort",), ())]
+
+
+def test_a_dotted_key_is_one_key_and_says_how_to_nest_it() -> None:
+    """``hubble.relay.replicas: 2`` in YAML is one key to Helm (only --set splits dots)."""
+    t = tree("1.18.3")
+    problems = t.problems({"hubble.ui.enabled": True, "hubble": {"relay.replicas": 2},
+                           "podAnnotations": {"example.com/a.b": "x"}, "no.such.path": 1})
+    assert [(p.path, p.kind) for p in problems] == [
+        (("hubble.ui.enabled",), "dotted"), (("hubble", "relay.replicas"), "dotted"), (("no.such.path",), "unknown")]
+    assert "write it nested (hubble: {ui: {enabled: …}})" in problems[0].message(t.chart)
+    assert "write it nested (relay: {replicas: …})" in problems[1].message(t.chart)
