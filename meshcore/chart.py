@@ -156,19 +156,16 @@ def check_values(settings: "Settings", project_dir: Path,
     version = cilium.version
     local = cilium.chart is not None and is_local(cilium.chart)
     path = resolve(cilium.chart, project_dir) if local else cache_dir(environ) / f"cilium-{version}.tgz"  # type: ignore[arg-type]
-    enable = (f"to check them, put the chart there: "
-              f"{pull_command(cilium.chart, cilium.repository, version, cache_dir(environ))}")
-    where = f"the value paths of {NS}:cilium.values and {NS}:clusters[i].values"
+    pull = pull_command(cilium.chart, cilium.repository, version, cache_dir(environ))
+    where = f"the paths of {NS}:cilium.values and {NS}:clusters[i].values"
     if not local:
         if not path.is_file():
-            return [], (f"{NOT_CHECKED}: {where} were not checked against the cilium {version} chart, which "
-                        f"ignores unknown keys (a typo there has no effect): no copy of the chart at {path}; "
-                        f"{enable}")
+            return [], (f"{NOT_CHECKED}: the cilium {version} chart ignores unknown keys (a typo has no effect), "
+                        f"and there is no copy of it at {path} to check {where} against; to check them: {pull}")
         meta = _meta(path)
         if meta != ("cilium", version):
             return [], (f"{NOT_CHECKED}: {path} is not the cilium {version} chart (its Chart.yaml says "
-                        f"{meta[0]!r} {meta[1]!r}), so {where} were not checked; replace it: "
-                        f"{pull_command(cilium.chart, cilium.repository, version, cache_dir(environ))}")
+                        f"{meta[0]!r} {meta[1]!r}), so {where} were not checked; replace it: {pull}")
     try:
         tree = chart_keys(path, version)
     except (OSError, tarfile.TarError, UnicodeError, ValueError, KeyError, yaml.YAMLError) as err:
@@ -176,8 +173,7 @@ def check_values(settings: "Settings", project_dir: Path,
         if local:
             return [ConfigIssue(f"{NS}:cilium.chart", f"{path}: {problem}; point it at the cilium {version} "
                                                       "chart as helm pull writes it")], None
-        return [], f"{NOT_CHECKED}: {path}: {problem}, so {where} were not checked; replace it: " + \
-            pull_command(cilium.chart, cilium.repository, version, cache_dir(environ))
+        return [], f"{NOT_CHECKED}: {path}: {problem}, so {where} were not checked; replace it: {pull}"
     issues = [
         ConfigIssue(keys.render(base, tuple(_key_part(p) for p in problem.path)), problem.message(tree.chart))
         for base, values in sources

@@ -280,7 +280,7 @@ def test_a_repository_chart_is_checked_from_the_cache(tmp_path: Path) -> None:
     issues, note = charts.check_values(s, tmp_path, environ=env)
     where = cache / "tke-cilium-mesh" / "charts"
     assert issues == [] and note is not None and note.startswith(charts.NOT_CHECKED)
-    assert f"no copy of the chart at {where / 'cilium-1.18.3.tgz'}" in note
+    assert f"no copy of it at {where / 'cilium-1.18.3.tgz'}" in note
     assert f"helm pull cilium --repo https://helm.cilium.io/ --version 1.18.3 -d {where}" in note
     # what helm pull -d writes: the archive, named by its version
     where.mkdir(parents=True)
