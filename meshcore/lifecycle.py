@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from meshcore.config import NS, Settings
+from meshcore.effects import effect, restart_command
 from meshcore.errors import ConfigIssue
 
 
@@ -36,6 +37,20 @@ class IdentityChange:
                         "peers drop the old identity)")
     allowable: bool = True
     """False for changes no override can make safe."""
+
+    @property
+    def renames_or_renumbers(self) -> bool:
+        """A new ``cluster.name`` or ``cluster.id`` (not a mesh address or maxConnectedClusters)."""
+        return self.key.endswith((".name", ".id"))
+
+    def follow_up(self, context: Optional[str]) -> str:
+        """What to do after an allowed change: for a new name or id, exactly what to restart, in order."""
+        if not self.renames_or_renumbers:
+            return "every workload of the cluster must be restarted after this update"
+        cilium = effect(("cluster", "id")).next_restart
+        return (f"after this update run `{restart_command(cilium, context)}` (they read cluster-name and cluster-id "
+                "from cilium-config only when they start; nothing restarts them), then restart every workload of the "
+                "cluster (its pods keep the old identity until they restart)")
 
     def issue(self) -> ConfigIssue:
         fix = (f"Revert it, or add {self.cluster} to mesh:allowIdentityChange for this update (see README, Lifecycle)"

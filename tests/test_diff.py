@@ -57,8 +57,8 @@ def test_adding_a_third_cluster_reads_per_cluster(tmp_path: Path, capsys) -> Non
     assert d.connections_added == [("cls-dev0a1b2", "cls-dev6e7f8"), ("cls-dev3c4d5", "cls-dev6e7f8")]
     assert len(d.resources_added) == 6 and d.resources_removed == [] and d.resources_replaced == []
     assert "added: cls-dev6e7f8 (id 3, ap-guangzhou, mesh address 10.10.3.100:2379)" in out
-    assert "- cls-dev0a1b2: 1 value(s), no cilium agent restart" in out
-    assert "RESTARTS" not in out and "DISRUPTIVE" not in out
+    assert "- cls-dev0a1b2: 1 value(s), no restart" in out
+    assert "ROLLS" not in out and "TAKES EFFECT" not in out and "DISRUPTIVE" not in out
     assert out.index("Clusters") < out.index("Helm values") < out.index("Peer connections") < out.index("Resources")
 
 
@@ -71,12 +71,15 @@ def test_identical_plans_exit_0(tmp_path: Path, capsys) -> None:
 
 
 def test_agent_restarting_value_is_loud(tmp_path: Path, capsys) -> None:
-    """A value of the agent's pod template or cilium-config is flagged as restarting agents."""
+    """A value of the agent's pod template (rolls now) or of cilium-config (waits for a restart) is flagged loudly,
+    in Markdown too."""
     old = make_plan(tmp_path, "old", dev())
-    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:cilium"].setdefault("values", {}).update(devices="eth0")))
+    new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:cilium"].setdefault("values", {}).update(
+        devices="eth0", operator={"resources": {"limits": {"cpu": "1"}}})))
     code, out = run_diff(old, new, capsys, "--format", "markdown")
     assert code == 1
-    assert "**RESTARTS CILIUM AGENTS in cls-dev0a1b2: devices**" in out
+    assert "- **ROLLS PODS NOW in cls-dev0a1b2: deploy/cilium-operator (operator.resources.limits.cpu)**" in out
+    assert "- **TAKES EFFECT AT THE NEXT RESTART in cls-dev0a1b2: devices (cilium-config" in out
     assert "`devices`: eth+ -> eth0" in out and out.startswith("## Mesh plan diff")
 
 
@@ -113,6 +116,7 @@ def test_replacement_is_named(tmp_path: Path) -> None:
         def m(c):
             entry = cluster_entry(3, create_clb=True)
             entry["apiserver"]["subnetId"] = subnet
+            entry["values"] = {"k8sServiceHost": "169.254.128.13"}  # the dev stack's preset needs it
             c["mesh:clusters"].append(entry)
         return m
     old = make_plan(tmp_path, "old", dev(with_clb("subnet-00000003")))
@@ -136,11 +140,13 @@ def test_missing_plan_dir_exits_2(tmp_path: Path, capsys) -> None:
     (("cluster", "id"), "identity"),
     (("tls", "ca", "cert"), "ca"),
     (("tls", "caBundle", "content"), "ca"),
-    (("image", "tag"), "agents"),
-    (("bpf", "masquerade"), "agents"),
+    (("image", "tag"), "rolls"),
+    (("bpf", "masquerade"), "next-restart"),
+    (("hubble", "relya", "enabled"), "rolls"),  # not in the table: the loud answer
 ])
 def test_classification(path, effect) -> None:
-    """Peer lists, masquerade CIDRs and other pods' values do not restart agents; the rest may."""
+    """Peer lists, masquerade CIDRs and other pods' values do not restart anything; pod templates roll; cilium-config
+    waits; what the table does not name is assumed to roll the agents."""
     assert diff.classify(path)[0] == effect
 
 
@@ -279,3 +285,293 @@ def test_different_stacks_compared_on_purpose_say_so_first(tmp_path: Path, capsy
     same = copied(tmp_path, "same", "staging", dev())
     code, out = run_diff(old, same, capsys, "--allow-different-stacks")
     assert code == 1 and out.splitlines()[1].startswith("- DIFFERENT STACKS") and "Resources" not in out
+
+
+# --------------------------------------------------------------------------- what a value change restarts (#11.7)
+
+from meshcore import effects  # noqa: E402
+from meshcore.effects import AGENT, APISERVER, ENVOY, LIVE, NEXT_RESTART, NODE_INIT, OPERATOR, RELAY, ROLLS, UI  # noqa: E402
+from meshcore.keys import dotted  # noqa: E402
+
+FIRST = "cls-dev0a1b2"
+
+
+def _values(**kw):
+    """A mutation setting mesh:cilium.values (every cluster)."""
+    def m(c):
+        c["mesh:cilium"].setdefault("values", {}).update(copy.deepcopy(kw))
+    return m
+
+
+def _cluster_values(**kw):
+    def m(c):
+        c["mesh:clusters"][0].setdefault("values", {}).update(kw)
+    return m
+
+
+def _masq(*extra: str):
+    def m(c):
+        c["mesh:masquerade"] = {"mode": "ipMasqAgent", "extraNonMasqueradeCidrs": list(extra)}
+    return m
+
+
+def _rename(c):
+    c["mesh:clusters"][0]["name"] = "cls-dev9z9z9"
+    c["mesh:clusters"][0]["context"] = FIRST
+    c["mesh:allowIdentityChange"] = ["cls-dev9z9z9"]
+
+
+_LIMIT = {"resources": {"limits": {"cpu": "2"}}}
+_POD = [AGENT]
+_CONFIG = []
+
+# Row prefix -> (the changed value path the row must classify, expected kind, expected workloads, new stack
+# mutation[, old stack mutation]). Written out, not derived from the table: a row that changes must change here.
+EXAMPLES: dict[str, tuple] = {
+    "": ("bpfClockProbe", ROLLS, [AGENT], _values(bpfClockProbe=True)),
+    "cluster.name": ("cluster.name", NEXT_RESTART, [AGENT, OPERATOR, APISERVER], _rename),
+    "cluster.id": ("cluster.id", NEXT_RESTART, [AGENT, OPERATOR, APISERVER],
+                   lambda c: c["mesh:clusters"][0].update(id=9)),
+    "clustermesh.maxConnectedClusters": ("clustermesh.maxConnectedClusters", ROLLS, [APISERVER],
+                                         lambda c: c.update({"mesh:maxConnectedClusters": 511})),
+    "clustermesh.config": (f"clustermesh.config.clusters.{THIRD['name']}", LIVE, [],
+                           lambda c: c["mesh:clusters"].append(THIRD)),
+    "clustermesh.enableEndpointSliceSynchronization": ("clustermesh.enableEndpointSliceSynchronization", NEXT_RESTART,
+                                                       [AGENT, OPERATOR],
+                                                       _values(clustermesh={"enableEndpointSliceSynchronization": True})),
+    "clustermesh.enableMCSAPISupport": ("clustermesh.enableMCSAPISupport", NEXT_RESTART, [AGENT, OPERATOR],
+                                        _values(clustermesh={"enableMCSAPISupport": True})),
+    "clustermesh.policyDefaultLocalCluster": ("clustermesh.policyDefaultLocalCluster", NEXT_RESTART, [AGENT],
+                                              _values(clustermesh={"policyDefaultLocalCluster": True})),
+    "clustermesh.apiserver": ("clustermesh.apiserver.resources.limits.cpu", ROLLS, [APISERVER],
+                              _values(clustermesh={"apiserver": _LIMIT})),
+    "clustermesh.apiserver.service": ("clustermesh.apiserver.service.labels.team", LIVE, [],
+                                      _values(clustermesh={"apiserver": {"service": {"labels": {"team": "net"}}}})),
+    "clustermesh.apiserver.tls": ("clustermesh.apiserver.tls.server.extraDnsNames", LIVE, [],
+                                  _values(clustermesh={"apiserver": {"tls": {"server": {"extraDnsNames": ["m.x"]}}}})),
+    "clustermesh.apiserver.tls.authMode": ("clustermesh.apiserver.tls.authMode", ROLLS, [APISERVER],
+                                           _values(clustermesh={"apiserver": {"tls": {"authMode": "cluster"}}})),
+    "clustermesh.apiserver.replicas": ("clustermesh.apiserver.replicas", LIVE, [],
+                                       _values(clustermesh={"apiserver": {"replicas": 3}})),
+    "clustermesh.apiserver.updateStrategy": ("clustermesh.apiserver.updateStrategy.rollingUpdate.maxUnavailable", LIVE,
+                                             [], _values(clustermesh={"apiserver": {"updateStrategy": {
+                                                 "rollingUpdate": {"maxUnavailable": 2}}}})),
+    "clustermesh.apiserver.podDisruptionBudget": ("clustermesh.apiserver.podDisruptionBudget.enabled", LIVE, [],
+                                                  _values(clustermesh={"apiserver": {
+                                                      "podDisruptionBudget": {"enabled": False}}})),
+    "tls.ca": ("tls.ca.cert", LIVE, [], with_ca({"generations": [1, 2], "signing": 2}),
+               with_ca({"generations": [1, 2], "signing": 1})),
+    "tls.caBundle": ("tls.caBundle.enabled", ROLLS, [AGENT, APISERVER], with_ca({"generations": [1, 2], "signing": 1})),
+    "ipMasqAgent.config": ("ipMasqAgent.config.nonMasqueradeCIDRs", LIVE, [], _masq("10.0.0.0/8", "192.168.0.0/16"),
+                           _masq("10.0.0.0/8")),
+    "ipMasqAgent.enabled": ("ipMasqAgent.enabled", ROLLS, [AGENT], _masq("10.0.0.0/8")),
+    "image": ("image.tag", ROLLS, _POD, _values(image={"tag": "v1.18.4"})),
+    "resources": ("resources.limits.cpu", ROLLS, _POD, _values(**_LIMIT)),
+    "initResources": ("initResources.limits.cpu", ROLLS, _POD, _values(initResources={"limits": {"cpu": "1"}})),
+    "securityContext": ("securityContext.privileged", ROLLS, _POD, _values(securityContext={"privileged": True})),
+    "podSecurityContext": ("podSecurityContext.appArmorProfile.type", ROLLS, _POD,
+                           _values(podSecurityContext={"appArmorProfile": {"type": "RuntimeDefault"}})),
+    "podAnnotations": ("podAnnotations.team", ROLLS, _POD, _values(podAnnotations={"team": "net"})),
+    "podLabels": ("podLabels.team", ROLLS, _POD, _values(podLabels={"team": "net"})),
+    "nodeSelector": ("nodeSelector.pool", ROLLS, _POD, _values(nodeSelector={"pool": "a"})),
+    "tolerations": ("tolerations", ROLLS, _POD, _values(tolerations=[{"operator": "Exists", "effect": "NoSchedule"}])),
+    "affinity": ("affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms", ROLLS, _POD,
+                 _values(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                     "nodeSelectorTerms": [{"matchExpressions": [{"key": "a", "operator": "Exists"}]}]}}})),
+    "priorityClassName": ("priorityClassName", ROLLS, _POD, _values(priorityClassName="system-node-critical")),
+    "dnsPolicy": ("dnsPolicy", ROLLS, _POD, _values(dnsPolicy="ClusterFirstWithHostNet")),
+    "extraArgs": ("extraArgs", ROLLS, _POD, _values(extraArgs=["--log-driver=syslog"])),
+    "extraEnv": ("extraEnv", ROLLS, _POD, _values(extraEnv=[{"name": "X", "value": "1"}])),
+    "extraVolumes": ("extraVolumes", ROLLS, _POD, _values(extraVolumes=[{"name": "v", "emptyDir": {}}])),
+    "extraVolumeMounts": ("extraVolumeMounts", ROLLS, _POD, _values(extraVolumeMounts=[{"name": "v", "mountPath": "/v"}])),
+    "extraHostPathMounts": ("extraHostPathMounts", ROLLS, _POD,
+                            _values(extraHostPathMounts=[{"name": "h", "hostPath": "/h", "mountPath": "/h"}])),
+    "extraContainers": ("extraContainers", ROLLS, _POD, _values(extraContainers=[{"name": "s", "image": "busybox"}])),
+    "extraInitContainers": ("extraInitContainers", ROLLS, _POD,
+                            _values(extraInitContainers=[{"name": "i", "image": "busybox"}])),
+    "terminationGracePeriodSeconds": ("terminationGracePeriodSeconds", ROLLS, _POD,
+                                      _values(terminationGracePeriodSeconds=5)),
+    "startupProbe": ("startupProbe.failureThreshold", ROLLS, _POD, _values(startupProbe={"failureThreshold": 300})),
+    "livenessProbe": ("livenessProbe.failureThreshold", ROLLS, _POD, _values(livenessProbe={"failureThreshold": 20})),
+    "readinessProbe": ("readinessProbe.failureThreshold", ROLLS, _POD, _values(readinessProbe={"failureThreshold": 5})),
+    "sleepAfterInit": ("sleepAfterInit", ROLLS, _POD, _values(sleepAfterInit=True)),
+    "daemon": ("daemon.runPath", ROLLS, _POD, _values(daemon={"runPath": "/var/run/cilium-mesh"})),
+    "cgroup": ("cgroup.hostRoot", ROLLS, _POD, _values(cgroup={"hostRoot": "/sys/fs/cgroup2"})),
+    "sysctlfix": ("sysctlfix.enabled", ROLLS, _POD, _values(sysctlfix={"enabled": True})),
+    "cni": ("cni.logFile", ROLLS, _POD, _values(cni={"logFile": "/var/log/cilium-cni.log"})),
+    "bpf.autoMount": ("bpf.autoMount.enabled", ROLLS, _POD, _values(bpf={"autoMount": {"enabled": False}})),
+    "bpf.root": ("bpf.root", ROLLS, _POD, _values(bpf={"root": "/sys/fs/bpf2"})),
+    "prometheus": ("prometheus.enabled", ROLLS, _POD, _values(prometheus={"enabled": True})),
+    "encryption": ("encryption.enabled", ROLLS, _POD, _values(encryption={"enabled": True})),
+    "healthPort": ("healthPort", ROLLS, _POD, _values(healthPort=9878)),
+    "k8sServiceHost": ("k8sServiceHost", ROLLS, [AGENT, OPERATOR, APISERVER],
+                       _cluster_values(k8sServiceHost="169.254.128.99")),
+    "k8sServicePort": ("k8sServicePort", ROLLS, [AGENT, OPERATOR, APISERVER], _cluster_values(k8sServicePort=443)),
+    "annotations": ("annotations.team", LIVE, [], _values(annotations={"team": "net"})),
+    "updateStrategy": ("updateStrategy.rollingUpdate.maxUnavailable", LIVE, [],
+                       _values(updateStrategy={"rollingUpdate": {"maxUnavailable": 3}})),
+    "devices": ("devices", NEXT_RESTART, [AGENT], _values(devices="eth0")),
+    "routingMode": ("routingMode", NEXT_RESTART, [AGENT], _values(routingMode="tunnel")),
+    "tunnelProtocol": ("tunnelProtocol", NEXT_RESTART, [AGENT], _values(tunnelProtocol="geneve")),
+    "tunnelPort": ("tunnelPort", NEXT_RESTART, [AGENT], _values(tunnelPort=8473)),
+    "autoDirectNodeRoutes": ("autoDirectNodeRoutes", NEXT_RESTART, [AGENT], _values(autoDirectNodeRoutes=True)),
+    "ipv4NativeRoutingCIDR": ("ipv4NativeRoutingCIDR", NEXT_RESTART, [AGENT], _values(ipv4NativeRoutingCIDR="10.0.0.0/8")),
+    "ipv6NativeRoutingCIDR": ("ipv6NativeRoutingCIDR", NEXT_RESTART, [AGENT], _values(ipv6NativeRoutingCIDR="fd00::/8")),
+    "enableIPv4Masquerade": ("enableIPv4Masquerade", NEXT_RESTART, [AGENT],
+                             _values(enableIPv4Masquerade=True, ipv4NativeRoutingCIDR="0.0.0.0/0")),
+    "enableIPv6Masquerade": ("enableIPv6Masquerade", NEXT_RESTART, [AGENT], _values(enableIPv6Masquerade=False)),
+    "enableIPv4BIGTCP": ("enableIPv4BIGTCP", NEXT_RESTART, [AGENT], _values(enableIPv4BIGTCP=True)),
+    "enableIPv6BIGTCP": ("enableIPv6BIGTCP", NEXT_RESTART, [AGENT], _values(enableIPv6BIGTCP=True)),
+    "bpf": ("bpf.preallocateMaps", NEXT_RESTART, [AGENT], _values(bpf={"preallocateMaps": True})),
+    "kubeProxyReplacement": ("kubeProxyReplacement", NEXT_RESTART, [AGENT], _values(kubeProxyReplacement="false")),
+    "bandwidthManager": ("bandwidthManager.enabled", NEXT_RESTART, [AGENT], _values(bandwidthManager={"enabled": True})),
+    "policyEnforcementMode": ("policyEnforcementMode", NEXT_RESTART, [AGENT], _values(policyEnforcementMode="always")),
+    "l7Proxy": ("l7Proxy", NEXT_RESTART, [AGENT], _values(l7Proxy=False)),
+    "loadBalancer": ("loadBalancer.algorithm", NEXT_RESTART, [AGENT], _values(loadBalancer={"algorithm": "maglev"})),
+    "nodePort": ("nodePort.enabled", NEXT_RESTART, [AGENT], _values(nodePort={"enabled": True})),
+    "socketLB": ("socketLB.hostNamespaceOnly", NEXT_RESTART, [AGENT], _values(socketLB={"hostNamespaceOnly": True})),
+    "hostFirewall": ("hostFirewall.enabled", NEXT_RESTART, [AGENT], _values(hostFirewall={"enabled": True})),
+    "ipv4": ("ipv4.enabled", NEXT_RESTART, [AGENT], _values(ipv4={"enabled": False})),
+    "ipv6": ("ipv6.enabled", NEXT_RESTART, [AGENT], _values(ipv6={"enabled": True})),
+    "MTU": ("MTU", NEXT_RESTART, [AGENT], _values(MTU=1400)),
+    "endpointRoutes": ("endpointRoutes.enabled", NEXT_RESTART, [AGENT], _values(endpointRoutes={"enabled": False})),
+    "egressGateway": ("egressGateway.enabled", NEXT_RESTART, [AGENT], _values(egressGateway={"enabled": True})),
+    "installNoConntrackIptablesRules": ("installNoConntrackIptablesRules", NEXT_RESTART, [AGENT],
+                                        _values(installNoConntrackIptablesRules=True)),
+    "monitor": ("monitor.enabled", NEXT_RESTART, [AGENT], _values(monitor={"enabled": True})),
+    "policyCIDRMatchMode": ("policyCIDRMatchMode", NEXT_RESTART, [AGENT], _values(policyCIDRMatchMode=["nodes"])),
+    "localRedirectPolicy": ("localRedirectPolicy", NEXT_RESTART, [AGENT], _values(localRedirectPolicy=True)),
+    "l2announcements": ("l2announcements.enabled", NEXT_RESTART, [AGENT], _values(l2announcements={"enabled": True})),
+    "dnsProxy": ("dnsProxy.enableTransparentMode", NEXT_RESTART, [AGENT],
+                 _values(dnsProxy={"enableTransparentMode": False})),
+    "enableNonDefaultDenyPolicies": ("enableNonDefaultDenyPolicies", NEXT_RESTART, [AGENT],
+                                     _values(enableNonDefaultDenyPolicies=False)),
+    "extraConfig": ("extraConfig.bpf-events-drop-enabled", NEXT_RESTART, [AGENT],
+                    _values(extraConfig={"bpf-events-drop-enabled": "false"})),
+    "hubble.eventBufferCapacity": ("hubble.eventBufferCapacity", NEXT_RESTART, [AGENT],
+                                   _values(hubble={"eventBufferCapacity": "8191"})),
+    "debug": ("debug.enabled", NEXT_RESTART, [AGENT, OPERATOR], _values(debug={"enabled": True})),
+    "ipam": ("ipam.operator.clusterPoolIPv4MaskSize", NEXT_RESTART, [AGENT, OPERATOR],
+             _values(ipam={"operator": {"clusterPoolIPv4MaskSize": 25}})),
+    "identityAllocationMode": ("identityAllocationMode", NEXT_RESTART, [AGENT, OPERATOR],
+                               _values(identityAllocationMode="kvstore")),
+    "k8sClientRateLimit": ("k8sClientRateLimit.qps", NEXT_RESTART, [AGENT, OPERATOR],
+                           _values(k8sClientRateLimit={"qps": 20})),
+    "upgradeCompatibility": ("upgradeCompatibility", NEXT_RESTART, [AGENT, OPERATOR], _values(upgradeCompatibility="1.17")),
+    "operator": ("operator.resources.limits.cpu", ROLLS, [OPERATOR], _values(operator=_LIMIT)),
+    **{f"operator.{k}": (f"operator.{k}{sub}", NEXT_RESTART, [OPERATOR], _values(operator={k: v})) for k, sub, v in (
+        ("endpointGCInterval", "", "10m0s"), ("nodeGCInterval", "", "10m0s"), ("identityGCInterval", "", "30m0s"),
+        ("identityHeartbeatTimeout", "", "1h0m0s"), ("removeNodeTaints", "", False), ("setNodeTaints", "", True),
+        ("setNodeNetworkStatus", "", False), ("skipCRDCreation", "", True),
+        ("unmanagedPodWatcher", ".restart", {"restart": False}))},
+    "operator.replicas": ("operator.replicas", LIVE, [], _values(operator={"replicas": 3})),
+    "operator.updateStrategy": ("operator.updateStrategy.rollingUpdate.maxUnavailable", LIVE, [],
+                                _values(operator={"updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}}})),
+    "operator.podDisruptionBudget": ("operator.podDisruptionBudget.enabled", LIVE, [],
+                                     _values(operator={"podDisruptionBudget": {"enabled": True}})),
+    "hubble.tls": ("hubble.tls.auto.certValidityDuration", LIVE, [],
+                   _values(hubble={"tls": {"auto": {"certValidityDuration": 30}}})),
+    "hubble.relay": ("hubble.relay.resources.limits.cpu", ROLLS, [RELAY], _values(hubble={"relay": _LIMIT})),
+    "hubble.relay.replicas": ("hubble.relay.replicas", LIVE, [], _values(hubble={"relay": {"replicas": 2}})),
+    "hubble.ui": ("hubble.ui.enabled", ROLLS, [UI], _values(hubble={"ui": {"enabled": True}})),
+    "hubble.ui.replicas": ("hubble.ui.replicas", LIVE, [], _values(hubble={"ui": {"replicas": 2}})),
+    "envoy": ("envoy.resources.limits.cpu", ROLLS, [ENVOY], _values(envoy=_LIMIT)),
+    "nodeinit": ("nodeinit.enabled", ROLLS, [NODE_INIT], _values(nodeinit={"enabled": True})),
+    "certgen": ("certgen.ttlSecondsAfterFinished", LIVE, [], _values(certgen={"ttlSecondsAfterFinished": 600})),
+}
+
+
+def test_every_effects_row_has_an_example() -> None:
+    """Each row of meshcore/effects.py is pinned below by a concrete plan diff (and nothing else is)."""
+    assert sorted(EXAMPLES) == sorted(e.prefix for e in effects.EFFECTS)
+
+
+@pytest.fixture(scope="module")
+def dev_plans(tmp_path_factory) -> dict:
+    """Plans by stack mutation, made once per module (several rows share their old plan)."""
+    cache: dict = {}
+    base = tmp_path_factory.mktemp("effects")
+
+    def get(mutation) -> Path:
+        if mutation not in cache:
+            cache[mutation] = make_plan(base, f"p{len(cache)}", dev(mutation))
+        return cache[mutation]
+    return get
+
+
+@pytest.mark.parametrize("prefix", sorted(EXAMPLES))
+def test_effects_row_against_a_plan_diff(prefix: str, dev_plans) -> None:
+    """The row's value changed in a real plan of the dev stack: the diff classifies that path by this row, with the
+    expected effect and workloads, and says so in the attention lines (rolls now naming the workload, or waits for
+    the next restart with the exact kubectl command, or nothing restarts)."""
+    path, kind, workloads, new_mutation, *old_mutation = EXAMPLES[prefix]
+    row = effects.effect(tuple(path.split(".")))
+    assert row.prefix == prefix, f"{path} is classified by row {row.prefix!r}"
+    assert row.kind == kind
+    assert list(row.rolls if kind == ROLLS else row.next_restart) == workloads
+    old = dev_plans(old_mutation[0] if old_mutation else None)
+    d = diff.compare(diff.load(str(old)), diff.load(str(dev_plans(new_mutation))))
+    cluster = "cls-dev9z9z9" if prefix == "cluster.name" else FIRST
+    [change] = [c for c in d.values[cluster] if dotted(c.path) == path]
+    assert change.impact is row
+    out = diff.render(d)
+    attention = [ln for ln in out.split("\n\n")[0].splitlines() if f" in {cluster}:" in ln]
+    rolls = [ln for ln in attention if ln.startswith(f"- ROLLS PODS NOW in {cluster}: ")]
+    waits = [ln for ln in attention if ln.startswith(f"- TAKES EFFECT AT THE NEXT RESTART in {cluster}: ")]
+    if kind == ROLLS and change.effect != "identity":  # an identity change says its follow-up itself
+        [line] = rolls
+        for w in workloads:
+            assert f"{w} (" in line and path in line.split(f"{w} (")[1].split(")")[0], line
+    elif kind == NEXT_RESTART and change.effect != "identity":
+        [line] = waits
+        assert path in line.split(" (cilium-config")[0]
+        assert line.endswith(f"run `kubectl --context {cluster} -n kube-system rollout restart {' '.join(workloads)}` "
+                             "to apply it")
+    if kind == LIVE and len(d.values[cluster]) == 1:
+        assert not rolls and not waits, attention
+        assert f"- {cluster}: 1 value(s), no restart" in out
+
+
+def test_cilium_config_and_pod_template_changes_are_told_apart(tmp_path: Path, capsys) -> None:
+    """devices (cilium-config) waits for the next restart and says how to apply it; resources.limits (the pod
+    template) rolls ds/cilium now; together, the roll applies devices and nothing else waits for the agents."""
+    old = make_plan(tmp_path, "old", dev())
+    config_only = make_plan(tmp_path, "config", dev(_values(devices="eth0")))
+    code, out = run_diff(old, config_only, capsys)
+    assert code == 1 and "ROLLS" not in out and "RESTARTS" not in out
+    assert (f"- TAKES EFFECT AT THE NEXT RESTART in {FIRST}: devices (cilium-config, read only when ds/cilium start; "
+            f"with rollOutCiliumPods false this update restarts none of them): run `kubectl --context {FIRST} -n "
+            "kube-system rollout restart ds/cilium` to apply it") in out.splitlines()
+    assert f"- {FIRST}: 1 value(s), waits for a restart of ds/cilium" in out
+    both = make_plan(tmp_path, "both", dev(_values(devices="eth0", **_LIMIT)))
+    code, out = run_diff(old, both, capsys)
+    assert (f"- ROLLS PODS NOW in {FIRST}: ds/cilium (resources.limits.cpu); the roll also applies devices (read at "
+            "start)") in out.splitlines()
+    assert "TAKES EFFECT" not in out and f"- {FIRST}: 2 value(s), rolls ds/cilium now" in out
+
+
+def test_allowed_id_change_says_exactly_what_to_restart(tmp_path: Path, capsys) -> None:
+    """An id change let through by mesh:allowIdentityChange: the diff names the Cilium workloads to restart, with
+    the cluster's context, then every workload; the program's own warning says the same."""
+    def allowed(c):
+        c["mesh:clusters"][1]["id"] = 7
+        c["mesh:allowIdentityChange"] = ["cls-dev3c4d5"]
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev(allowed))
+    _, out = run_diff(old, new, capsys)
+    command = ("kubectl --context cls-dev3c4d5 -n kube-system rollout restart ds/cilium deploy/cilium-operator "
+               "deploy/clustermesh-apiserver")
+    first = out.splitlines()[1]
+    assert first.startswith("- ALLOWED BY mesh:allowIdentityChange: cls-dev3c4d5: id: cluster cls-dev3c4d5 was "
+                            "deployed with id 2, now 7: ")
+    assert first.endswith(f"after this update run `{command}` (they read cluster-name and cluster-id from "
+                          "cilium-config only when they start; nothing restarts them), then restart every workload "
+                          "of the cluster (its pods keep the old identity until they restart)")
+    assert "TAKES EFFECT" not in out  # said once, with the identity change
+    stack = tmp_path / "program" / "Pulumi.dev.yaml"
+    stack.parent.mkdir()
+    stack.write_text(yaml.safe_dump(dev(allowed), sort_keys=False))
+    rec = plan(str(stack), mocks=ComputingMocks(diff.load(str(old)).graph["outputs"]["clusters"]))
+    warnings = [m for level, m in rec.logs if level == "warning"]
+    assert any(m.startswith("mesh:clusters[1].id: cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
+                            "mesh:allowIdentityChange; after this update run `" + command + "`") for m in warnings), warnings

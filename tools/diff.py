@@ -18,12 +18,13 @@ program's own rule, taking the old plan's outputs as what is deployed and the ne
 ``allowIdentityChange``. Plans of two different stacks are refused (their URNs differ, so
 every resource would show as deleted and created) unless ``--allow-different-stacks``.
 
-Which value changes restart agents is judged from the 1.18 chart (see
-``../shared/docs/cilium-mesh.md`` section 5): peer lists and masquerade CIDRs are Secret or
-hot-reloaded data; the clustermesh-apiserver, operator and Hubble Relay/UI have pods of
-their own. Anything else may change the agent DaemonSet's pod template or ``cilium-config``
-(which, with ``rollOutCiliumPods: false``, only takes effect when agents restart), so it is
-reported as restarting agents: a false alarm is cheaper than a silent restart.
+What a value change does to the running pods comes from one table, ``meshcore/effects.py``
+(from the 1.18 chart, ``../shared/docs/cilium-mesh.md`` section 5): a pod template value
+**rolls pods now** (naming the workload); a ``cilium-config`` value **takes effect at the next
+restart** (``rollOutCiliumPods: false``: nothing restarts now), with the ``kubectl rollout
+restart`` that applies it; Secret data, the ip-masq-agent file and Service objects change
+live. A path the table does not name is reported as rolling the agents: a false alarm is
+cheaper than a silent restart.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from typing import Any, Optional
 
 from meshcore import yamlio
 from meshcore.config import NS
+from meshcore import effects
+from meshcore.effects import Effect
 from meshcore.keys import dotted as _path
 from meshcore.lifecycle import IdentityChange, identity_changes
 from tools.render import RELEASE_TYPE, UNKNOWN, connections
@@ -49,14 +52,6 @@ CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
 CA_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 """The generated CA's key: a release depends on the key of the CA that signs its certificates."""
 CA_BUNDLE = {("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
-NO_AGENT_RESTART: tuple[tuple[Path_, str], ...] = (
-    (("clustermesh", "config"), "peer list: Secret data, read live by KVStoreMesh"),
-    (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), "masquerade CIDRs: file reloaded live by the agent"),
-    (("clustermesh", "apiserver"), "clustermesh-apiserver only (its pods roll)"),
-    (("operator",), "cilium-operator only (its pods roll)"),
-    (("hubble", "relay"), "Hubble Relay only"),
-    (("hubble", "ui"), "Hubble UI only"),
-)
 
 # Inputs whose change makes the provider replace the resource (ForceNew / replaceOnChanges).
 REPLACING_INPUTS: dict[str, set[str]] = {
@@ -139,8 +134,10 @@ class ValueChange:
     old: Any
     new: Any
     effect: str
-    """"identity", "ca", "agents" or "none"."""
+    """"identity", "ca", or what it does to pods (``meshcore.effects``): "rolls", "next-restart", "none"."""
     why: str
+    impact: Effect
+    """The row of ``meshcore.effects.EFFECTS`` for the path: which pods roll now, which must restart."""
 
 
 @dataclass
@@ -150,6 +147,8 @@ class Diff:
     """Cluster name -> "id N, region, address" (from the plan that has it)."""
     clusters_removed: list[str] = field(default_factory=list)
     values: dict[str, list[ValueChange]] = field(default_factory=dict)
+    contexts: dict[str, str] = field(default_factory=dict)
+    """Cluster name -> its kubeconfig context (the new plan's ``clusters`` output; "" when reached without one)."""
     stacks: Optional[tuple[str, str]] = None
     """(old, new) "project/stack" when the plans are of different stacks (--allow-different-stacks)."""
     identity: list[IdentityChange] = field(default_factory=list)
@@ -183,17 +182,17 @@ def _leaves(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
 
 
 def classify(path: Path_) -> tuple[str, str]:
+    """(effect, why) of a change of ``path``: "identity" or "ca" (said loudly whatever restarts), else the
+    kind of its ``meshcore.effects`` row ("rolls", "next-restart", "none") with the row's reason."""
+    impact = effects.effect(path)
     if path in IDENTITY:
-        return "identity", "changes the cluster's mesh identity: every workload must restart"
+        return "identity", f"changes the cluster's mesh identity: every workload must restart; {impact.reason}"
     if path in CA:
         return "ca", "changes the mesh CA: certificates are re-issued; see README, Lifecycle"
     if path in CA_BUNDLE:
         return "ca", ("changes the CA trust bundle: agents and clustermesh-apiserver mount it, so their pods roll "
                       "in every cluster; see README, Lifecycle")
-    for prefix, why in NO_AGENT_RESTART:
-        if path[: len(prefix)] == prefix:
-            return "none", why
-    return "agents", "agent DaemonSet or cilium-config value: cilium agents restart (or need a restart to apply it)"
+    return impact.kind, impact.reason
 
 
 def value_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ValueChange]:
@@ -202,8 +201,42 @@ def value_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ValueChange]
     for path in sorted(a.keys() | b.keys()):
         if a.get(path, _MISSING) != b.get(path, _MISSING):
             effect, why = classify(path)
-            out.append(ValueChange(path, a.get(path, _MISSING), b.get(path, _MISSING), effect, why))
+            out.append(ValueChange(path, a.get(path, _MISSING), b.get(path, _MISSING), effect, why,
+                                   effects.effect(path)))
     return out
+
+
+@dataclass
+class Restarts:
+    """What one cluster's value changes do to its pods (``meshcore.effects``)."""
+
+    rolls: dict[str, list[str]]
+    """Workload -> the value paths that roll its pods in this update."""
+    waits: dict[str, list[str]]
+    """Workload -> the value paths it reads only when it starts, and that no roll of this update applies."""
+    applied: list[str]
+    """Paths read at start by workloads that roll anyway in this update: the roll applies them."""
+
+
+def restarts(changes: list[ValueChange]) -> Restarts:
+    """Rolls and pending restarts of one cluster's changes. Identity changes are left out: their
+    follow-up (restart the Cilium pods, then every workload) is said with the identity change."""
+    rolls: dict[str, list[str]] = {}
+    pending: dict[str, list[str]] = {}
+    for c in changes:
+        if c.effect == "identity":
+            continue
+        for w in c.impact.rolls:
+            rolls.setdefault(w, []).append(_path(c.path))
+        for w in c.impact.next_restart:
+            pending.setdefault(w, []).append(_path(c.path))
+    waits = {w: paths for w, paths in pending.items() if w not in rolls}
+    applied = sorted({p for w, paths in pending.items() if w in rolls for p in paths})
+    return Restarts(rolls, waits, applied)
+
+
+def _paths(paths: list[str], limit: int = 5) -> str:
+    return ", ".join(paths[:limit]) + (" …" if len(paths) > limit else "")
 
 
 class _Missing:
@@ -232,7 +265,8 @@ def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange
             by_path[path].effect, by_path[path].why = "ca", why
         else:
             by_path[path] = ValueChange(path, f"{_fmt(old_leaves.get(path, _MISSING))} from {a or 'the stack'}",
-                                        f"{_fmt(new_leaves.get(path, _MISSING))} from {b or 'the stack'}", "ca", why)
+                                        f"{_fmt(new_leaves.get(path, _MISSING))} from {b or 'the stack'}", "ca", why,
+                                        effects.effect(path))
     return [by_path[p] for p in sorted(by_path)]
 
 
@@ -291,6 +325,9 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
         old = _restacked(old, new)
     else:
         d.identity = identity_verdicts(old, new)
+    new_clusters = new.graph.get("outputs", {}).get("clusters", {})
+    if isinstance(new_clusters, dict):
+        d.contexts = {n: o.get("context") or "" for n, o in new_clusters.items() if isinstance(o, dict)}
     d.clusters_added = sorted(new.values.keys() - old.values.keys())
     d.clusters_removed = sorted(old.values.keys() - new.values.keys())
     for plan, names in ((new, d.clusters_added), (old, d.clusters_removed)):
@@ -361,8 +398,8 @@ def render(d: Diff, fmt: str = "text") -> str:
     for c in d.identity:
         where = f"{c.cluster}: {c.key.removeprefix(c.cluster).lstrip('.') or 'identity'}" if c.cluster != "*" else c.key
         if c.allowed and c.allowable:
-            warnings.append(f"ALLOWED BY {NS}:allowIdentityChange: {where}: {c.description}: {c.consequence}; every "
-                            "workload of the cluster must be restarted after this update")
+            warnings.append(f"ALLOWED BY {NS}:allowIdentityChange: {where}: {c.description}: {c.consequence}; "
+                            f"{c.follow_up(d.contexts.get(c.cluster) or None)}")
         else:
             warnings.append(f"REFUSED BY pulumi up: {where}: {c.issue().message}")
     for name, changes in d.values.items():
@@ -371,10 +408,17 @@ def render(d: Diff, fmt: str = "text") -> str:
                 warnings.append(f"DISRUPTIVE: {name}: {_path(c.path)} {_fmt(c.old)} -> {_fmt(c.new)} ({c.why})")
             elif c.effect == "ca":
                 warnings.append(f"CA CHANGE: {name}: {_path(c.path)} ({c.why})")
-        restarting = [c for c in changes if c.effect == "agents"]
-        if restarting:
-            paths = ", ".join(_path(c.path) for c in restarting[:5]) + (" …" if len(restarting) > 5 else "")
-            warnings.append(f"RESTARTS CILIUM AGENTS in {name}: {paths}")
+        r = restarts(changes)
+        if r.rolls:
+            rolled = ", ".join(f"{w} ({_paths(paths)})" for w, paths in r.rolls.items())
+            also = f"; the roll also applies {_paths(r.applied)} (read at start)" if r.applied else ""
+            warnings.append(f"ROLLS PODS NOW in {name}: {rolled}{also}")
+        if r.waits:
+            paths = _paths(sorted({p for ps in r.waits.values() for p in ps}))
+            command = effects.restart_command(list(r.waits), d.contexts.get(name) or None)
+            warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
+                            f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
+                            f"them): run `{command}` to apply it")
     for name in d.clusters_removed:
         # After what stops or frames the whole update (other stacks, refusals), before the rest.
         warnings.insert(len(d.identity) + bool(d.stacks),
@@ -395,8 +439,12 @@ def render(d: Diff, fmt: str = "text") -> str:
     if d.values or d.clusters_added:
         head("Helm values per cluster")
         for name, changes in d.values.items():
-            agents = any(c.effect in ("agents", "identity", "ca") for c in changes)
-            verdict = "restarts cilium agents" if agents else "no cilium agent restart"
+            r = restarts(changes)
+            verdict = ", ".join(
+                ([f"rolls {', '.join(r.rolls)} now"] if r.rolls else [])
+                + ([f"waits for a restart of {', '.join(r.waits)}"] if r.waits else [])
+                + (["changes the mesh identity"] if any(c.effect == "identity" for c in changes) else [])
+            ) or "no restart"
             lines.append(f"- {'**' + name + '**' if md else name}: {len(changes)} value(s), {verdict}")
             for c in changes:
                 change = f"{_fmt(c.old)} -> {_fmt(c.new)}"
