@@ -14,6 +14,8 @@ import base64
 import pulumi
 import pulumi_tls as tls
 
+from meshcore.certs import not_after
+
 TYPE_TOKEN = "mesh:pki:SharedCa"
 PROVIDED_TYPE_TOKEN = "mesh:pki:ProvidedCa"
 
@@ -34,6 +36,8 @@ class SharedCa(pulumi.ComponentResource):
     """Base64 of the certificate PEM, for ``tls.ca.cert``."""
     key_b64: pulumi.Output[str]
     """Base64 of the private key PEM, for ``tls.ca.key``; secret."""
+    expires_at: pulumi.Output[str]
+    """The certificate's end of validity (RFC 3339)."""
 
     def __init__(self, name: str, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -56,6 +60,7 @@ class SharedCa(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, protect=True),
         )
         self.cert_pem = cert.cert_pem
+        self.expires_at = cert.validity_end_time
         self.cert_b64 = cert.cert_pem.apply(_b64)
         self.key_b64 = pulumi.Output.secret(key.private_key_pem.apply(_b64))
         self.register_outputs({"cert_pem": self.cert_pem})
@@ -70,11 +75,13 @@ class ProvidedCa(pulumi.ComponentResource):
     cert_pem: pulumi.Output[str]
     cert_b64: pulumi.Output[str]
     key_b64: pulumi.Output[str]
+    expires_at: pulumi.Output[str]
 
     def __init__(self, name: str, cert_pem: str, key_pem: pulumi.Output[str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(PROVIDED_TYPE_TOKEN, name, None, opts)
         self.cert_pem = pulumi.Output.from_input(cert_pem)
+        self.expires_at = pulumi.Output.from_input(not_after(cert_pem))
         self.cert_b64 = pulumi.Output.from_input(_b64(cert_pem))
         # `pulumi config set --secret mesh:caPrivateKey < ca.key` drops the file's last newline;
         # the PEM the chart gets ends with one either way (as the certificate does).

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from meshcore import keys, presets, values as helm_values
+from meshcore import certs, keys, presets, values as helm_values
 from meshcore.errors import ConfigIssue, MeshConfigError
 
 NS = "mesh"
@@ -542,6 +542,12 @@ def _parse_provided_ca(value: Any, key: str, issues: _Issues) -> Optional[str]:
     if [t for t, _ in blocks] != [PEM_CERTIFICATE]:
         issues.add(key, f"must hold exactly one CERTIFICATE PEM block (the CA's own certificate), found "
                         f"{[t for t, _ in blocks] or 'none'}")
+        return None
+    try:
+        certs.not_after(value)
+    except ValueError as err:
+        issues.add(key, f"is not a readable X.509 certificate ({err}); give the CA certificate as "
+                        "`openssl x509 -in ca.crt` prints it")
         return None
     return value.strip() + "\n"
 

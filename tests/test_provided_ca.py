@@ -15,11 +15,14 @@ from tests.conftest import mesh_config
 from tests.mockcloud import by_type, run, text
 from tests.test_config import issues_of
 from tests.test_graph import RELEASE, is_secret
+from tools import localmesh
 from tools.render import scrub
 
-# Shapes only: PEM blocks with a valid base64 body (the chart's buildCustomCert parses the real ones;
-# the end-to-end suite deploys a real CA).
-CERT = "-----BEGIN CERTIFICATE-----\nTUlJQ2FrZUNlcnQ=\n-----END CERTIFICATE-----\n"
+# A real certificate (the program reads its expiry); the key is a shape only: a PEM block with a
+# valid base64 body (the chart's buildCustomCert parses the real one; the end-to-end suite deploys one).
+CERT, _ = localmesh.new_mesh_ca(days=400)
+
+
 def _pem(kind: str, body: str) -> str:
     return f"-----BEGIN {kind}-----\n{body}\n-----END {kind}-----\n"
 
@@ -60,6 +63,8 @@ def test_messages_about_the_key_never_show_it() -> None:
 def test_a_certificate_that_is_not_one_pem_certificate_is_refused() -> None:
     for cert, says in (("not pem", "found none"), (CERT + CERT, "exactly one CERTIFICATE"),
                        ("-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----", "not valid base64"),
+                       ("-----BEGIN CERTIFICATE-----\nTUlJQ2FrZUNlcnQ=\n-----END CERTIFICATE-----",
+                        "not a readable X.509 certificate"),
                        (42, "must be the CA certificate as PEM text")):
         raw = mesh_config(2, ca={"certificate": cert}, caPrivateKey=KEY)
         with pytest.raises(MeshConfigError) as exc:

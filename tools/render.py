@@ -12,10 +12,12 @@ import functools
 import json
 import re
 from collections import Counter
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from pulumi.runtime import rpc
 
+from meshcore import certs
 from tools.engine import Recording
 
 SECRET = "[secret]"
@@ -128,6 +130,8 @@ def graph(rec: Recording) -> dict[str, Any]:
             "protect": r.protect,
             # The values files hold plain data only: scrubbing before the merge is the same.
             "inputs": checked_release_inputs(scrub(r.inputs)) if r.type == RELEASE_TYPE else scrub(r.inputs),
+            # Only when set: the inputs whose changes the engine ignores (the diff does too).
+            **({"ignoreChanges": r.ignore_changes} if r.ignore_changes else {}),
         }
         for r in sorted(rec.resources.values(), key=lambda r: r.urn)
     ]
@@ -272,7 +276,7 @@ def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]
     return None
 
 
-def summary(g: dict[str, Any]) -> str:
+def summary(g: dict[str, Any], now: Optional[datetime] = None) -> str:
     outputs = g["outputs"].get("clusters", {})
     values = release_values(g)
     parents = {r["urn"]: r["parent"] for r in g["resources"]}
@@ -282,6 +286,7 @@ def summary(g: dict[str, Any]) -> str:
         owner = ancestor_cluster(r["urn"], parents, cluster_urns)
         if owner:
             per_cluster[owner] += 1
+    now = now or datetime.now(timezone.utc)
     pairs = connections(g)
     types = Counter(r["type"] for r in g["resources"])
 
@@ -312,6 +317,7 @@ def summary(g: dict[str, Any]) -> str:
                      f"{len(pairs)} connections; see the MeshPeers nodes in graph.json")
     else:
         lines += [f"- {a} <-> {b}" for a, b in sorted(pairs)] or ["- (none)"]
+    lines += ["", *certificates_section(g, values, now)]
     lines += [
         "",
         f"`{SECRET}` marks secrets; `{UNKNOWN}` marks values known only after apply (e.g. a created CLB's VIP, "
@@ -319,6 +325,38 @@ def summary(g: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], now: datetime) -> list[str]:
+    """What expires when (``meshcore/certs.py``): known dates, else the rule that dates them; a
+    warning line for each known date within ``certs.WARN_DAYS`` of ``now``."""
+    outputs = g["outputs"]
+    clusters = outputs.get("clusters", {}) if isinstance(outputs.get("clusters"), dict) else {}
+    ca = outputs.get("caExpiresAt")
+    dates: dict[str, Optional[str]] = {}
+    lines = ["## Certificates", "", "| cluster | certificates | Secrets | valid (days) | renewal | expires |",
+             "| --- | --- | --- | --- | --- | --- |"]
+    if isinstance(ca, dict):
+        for generation, date in sorted(ca.items()):
+            dates[f"the mesh CA (generation {generation})"] = date if date != UNKNOWN else None
+            lines.append(f"| (mesh) | CA generation {generation} | tls.ca.* | | rotation (README, Lifecycle) | "
+                         f"{date if date != UNKNOWN else UNKNOWN + ' (1095 days after it is created)'} |")
+    else:
+        lines.append(f"| (mesh) | CA | tls.ca.* | | rotation (README, Lifecycle) | {UNKNOWN} |")
+    for name in sorted(values, key=lambda n: (values[n]["cluster"]["id"], n)):
+        record = clusters.get(name, {}).get("certificates") if isinstance(clusters.get(name), dict) else None
+        renders = record if isinstance(record, dict) else {}
+        for key, group in certs.leaf_expiries(values[name], renders).items():
+            since = "the first install" if "lookup" in group["renewal"] else "each upgrade"
+            expires = group["expiresAt"] or f"{group['validityDays']} days after {since}"
+            dates[f"{name}: the {key} certificates"] = group["expiresAt"]
+            lines.append(f"| {name} | {key} | {', '.join(group['secrets'])} | {group['validityDays']} | "
+                         f"{group['renewal']} | {expires} |")
+    soon = certs.expiring(dates, now)
+    if soon:
+        lines.append("")
+        lines += [f"- **EXPIRES SOON**: {what}: {date} ({days} days)" for what, date, days in soon]
+    return lines
 
 
 def graph_json(g: dict[str, Any]) -> str:

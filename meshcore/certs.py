@@ -1,0 +1,187 @@
+"""When the mesh's certificates expire, from the stack and the chart's rules (pure).
+
+Nothing renews these by itself with the program's TLS method (``helm``, see
+``meshcore/values.py``), and nothing warns before they expire:
+
+- **The CA** (``tls.ca.*``): generated with 1095 days (``components/ca.py``) or brought by the
+  stack; replaced only by the rotation steps (README, Lifecycle).
+- **clustermesh-apiserver leaves** (server, admin, remote, local): a fresh ``genSignedCert`` on
+  every render of the chart, i.e. on every upgrade of the release, valid
+  ``clustermesh.apiserver.tls.auto.certValidityDuration`` days (1095 in 1.18).
+- **Hubble leaves**: ``hubble-server-certs`` and ``hubble-relay-client-certs`` are *kept* by
+  the chart's ``lookup`` across upgrades (``../shared/docs/cilium-mesh.md`` 1.5): they expire
+  ``hubble.tls.auto.certValidityDuration`` days (365) after the first install, whatever the
+  upgrades since, unless the Secrets are deleted before an upgrade. The other Hubble leaves
+  (relay server, UI client, metrics server, when enabled) are re-minted on every render.
+
+What the program cannot see, it records: the release's Helm revision and when it last
+changed (``track_renders``), kept in the stack's own outputs from one run to the next (read
+back through the StackReference to itself, as the identity guard does). A release deployed
+before the program recorded it has unknown dates until its next upgrade; ``tools/doctor``
+reads the live certificates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Mapping, Optional
+
+from meshcore.keys import Path
+
+WARN_DAYS = 90
+"""Warn when a certificate expires within this many days."""
+
+
+@dataclass(frozen=True)
+class LeafGroup:
+    """Leaf certificates of one release that share a validity and a renewal rule."""
+
+    key: str
+    """The key in the ``certificates`` stack output."""
+    validity: Path
+    """The value path of their validity in days."""
+    default_days: int
+    """The chart's default for ``validity`` (1.18)."""
+    kept: bool
+    """True: the chart's ``lookup`` keeps them across upgrades (issued at the first install);
+    False: re-minted on every render (every upgrade of the release)."""
+    secrets: Callable[[Mapping[str, Any]], tuple[str, ...]]
+    """The Secrets that hold them, for the release's merged values."""
+
+
+def _get(values: Mapping[str, Any], *path: str) -> Any:
+    node: Any = values
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
+
+
+def _hubble_tls_helm(values: Mapping[str, Any]) -> bool:
+    """Hubble's certificates come from the chart's ``helm`` method (chart defaults: on)."""
+    return (_get(values, "hubble", "enabled") is not False and _get(values, "hubble", "tls", "enabled") is not False
+            and _get(values, "hubble", "tls", "auto", "enabled") is not False
+            and _get(values, "hubble", "tls", "auto", "method") in (None, "helm"))
+
+
+def _clustermesh_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
+    names = ("server", "admin", "remote") + (("local",) if _get(values, "clustermesh", "apiserver", "kvstoremesh",
+                                                               "enabled") is not False else ())
+    return tuple(f"clustermesh-apiserver-{n}-cert" for n in names)
+
+
+def _hubble_kept_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
+    if not _hubble_tls_helm(values):
+        return ()
+    relay = _get(values, "hubble", "relay", "enabled") is True
+    return ("hubble-server-certs",) + (("hubble-relay-client-certs",) if relay else ())
+
+
+def _hubble_minted_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
+    if not _hubble_tls_helm(values):
+        return ()
+    out: list[str] = []
+    if _get(values, "hubble", "relay", "enabled") is True and _get(values, "hubble", "relay", "tls", "server",
+                                                                      "enabled") is True:
+        out.append("hubble-relay-server-certs")
+    if _get(values, "hubble", "ui", "enabled") is True:
+        out.append("hubble-ui-client-certs")
+    if _get(values, "hubble", "metrics", "tls", "enabled") is True:
+        out.append("hubble-metrics-server-certs")
+    return tuple(out)
+
+
+LEAF_GROUPS: tuple[LeafGroup, ...] = (
+    LeafGroup("clustermeshApiserver", ("clustermesh", "apiserver", "tls", "auto", "certValidityDuration"), 1095,
+              kept=False, secrets=_clustermesh_secrets),
+    LeafGroup("hubble", ("hubble", "tls", "auto", "certValidityDuration"), 365, kept=True,
+              secrets=_hubble_kept_secrets),
+    LeafGroup("hubbleRenderedEachUpgrade", ("hubble", "tls", "auto", "certValidityDuration"), 365, kept=False,
+              secrets=_hubble_minted_secrets),
+)
+"""The chart's ``helm``-method leaves (1.18), grouped by validity and renewal rule."""
+
+
+_UPGRADE = ("any upgrade of the release re-issues them (a chart patch upgrade or a values change); without one, "
+            "`helm upgrade cilium <the chart> --version <the same version> -n kube-system --reuse-values` re-renders "
+            "it, then `pulumi up --refresh` records the new dates")
+RENEWAL: Mapping[str, str] = {
+    "clustermeshApiserver": _UPGRADE,
+    "hubbleRenderedEachUpgrade": _UPGRADE,
+    "hubble": ("the chart keeps them across upgrades: delete them (`kubectl -n kube-system delete secret "
+               "hubble-server-certs hubble-relay-client-certs`) and upgrade the release right after, which issues "
+               "new ones (Hubble is down in between), then `pulumi up --refresh`"),
+    "ca": ("rotate the CA (README, Lifecycle: mesh:ca generations and signing), or for a CA the stack brings, set "
+           "its renewed certificate (same key) in mesh:ca.certificate"),
+}
+"""How to renew each leaf group (and the CA), for warnings and the README."""
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    """An RFC 3339 time as the stack outputs and the tls provider write it."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def not_after(cert_pem: str) -> str:
+    """The expiry of the first certificate of a PEM text, RFC 3339 in UTC."""
+    from cryptography import x509  # the runtime's only use of it; imported here to keep the core light
+
+    return _iso(x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc)
+
+
+def track_renders(previous: Optional[Mapping[str, Any]], revision: Optional[int], now: datetime) -> dict[str, Any]:
+    """The render record of one release after this run: ``{revision, renderedAt, firstRenderedAt}``.
+
+    ``previous`` is what the last run recorded (None on a new stack or a release deployed before
+    the program recorded it), ``revision`` the release's Helm revision now. A new revision means
+    the chart was rendered in this run (an install or an upgrade): now. The same revision keeps
+    the recorded times. Revision 1 is the install, so it is also the first render; without a
+    record for a later revision, when it was rendered is unknown (None) until the next upgrade.
+    """
+    prev = previous if isinstance(previous, Mapping) else {}
+    if revision is None:
+        return {"revision": None, "renderedAt": prev.get("renderedAt"), "firstRenderedAt": prev.get("firstRenderedAt")}
+    if prev.get("revision") == revision:
+        return {"revision": revision, "renderedAt": prev.get("renderedAt"),
+                "firstRenderedAt": prev.get("firstRenderedAt")}
+    first = _iso(now) if revision == 1 else prev.get("firstRenderedAt")
+    rendered = _iso(now) if prev.get("revision") is not None or revision == 1 else None
+    return {"revision": revision, "renderedAt": rendered, "firstRenderedAt": first}
+
+
+def leaf_expiries(values: Mapping[str, Any], renders: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Each leaf group present for these values: its Secrets, validity, renewal rule and expiry
+    (RFC 3339, or None when the render it dates from is unknown)."""
+    out: dict[str, dict[str, Any]] = {}
+    for g in LEAF_GROUPS:
+        secrets = g.secrets(values)
+        if not secrets:
+            continue
+        days = _get(values, *g.validity)
+        days = days if isinstance(days, int) and not isinstance(days, bool) else g.default_days
+        since = renders.get("firstRenderedAt" if g.kept else "renderedAt")
+        out[g.key] = {
+            "secrets": list(secrets),
+            "validityDays": days,
+            "renewal": "kept from the first install (the chart's lookup)" if g.kept else "re-issued on every upgrade",
+            "expiresAt": _iso(parse_time(since) + timedelta(days=days)) if since else None,
+        }
+    return out
+
+
+def expiring(dates: Mapping[str, Optional[str]], now: datetime, within_days: int = WARN_DAYS) -> list[tuple[str, str, int]]:
+    """``(what, expiresAt, days left)`` for each known date within ``within_days`` of ``now`` (or past)."""
+    out = []
+    for what, date in dates.items():
+        if date is None:
+            continue
+        left = (parse_time(date) - now) // timedelta(days=1)
+        if left < within_days:
+            out.append((what, date, int(left)))
+    return out
