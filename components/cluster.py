@@ -135,11 +135,17 @@ class Cluster(pulumi.ComponentResource):
                 # Only a new cluster name replaces the provider (and everything it manages);
                 # a kubeconfig that differs between a laptop and CI is an update.
                 cluster_identifier=args.cluster_name,
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=self._provider_options(),
             )
         if args.prepare_vpc_cni and args.create is None:
             self._prepare_vpc_cni(name, args.cluster_name)
         self.register_outputs({"region": self.region, "context": self.context})
+
+    def _provider_options(self) -> pulumi.ResourceOptions:
+        """The provider's identifier is its name when first created, and stays: an allowed rename of the cluster
+        (aliased, see components/program.py) must not replace the provider, which would replace the Helm
+        release it manages (a second ``helm install cilium``). Any other name is another provider anyway."""
+        return pulumi.ResourceOptions(parent=self, ignore_changes=["clusterIdentifier"])
 
     # ------------------------------------------------------------------ adopt
 
@@ -171,7 +177,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(kubeconfig),
             cluster_identifier=args.cluster_name,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._provider_options(),
         )
 
     # ------------------------------------------------------------------ create
@@ -209,7 +215,7 @@ class Cluster(pulumi.ComponentResource):
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(self.cluster_endpoint.kube_config_intranet),
             cluster_identifier=args.cluster_name,
-            opts=pulumi.ResourceOptions(parent=self),
+            opts=self._provider_options(),
         )
         self._prepare_vpc_cni(name, args.cluster_name)
 

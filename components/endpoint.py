@@ -17,6 +17,7 @@ import pulumi
 from tencentcloud_iac_pulumi import clb  # only the submodule used: the SDK's dlc module is broken
 
 from meshcore.config import ApiserverSettings
+from meshcore.lifecycle import configured_mesh_address
 
 TYPE_TOKEN = "mesh:cilium:ApiserverEndpoint"
 
@@ -67,9 +68,9 @@ class ApiserverEndpoint(pulumi.ComponentResource):
             # A plain value, not an Output: a full mesh puts every address into N-1
             # releases, and plain leaves cost nothing to serialise.
             self.address = self.vip
+        configured = configured_mesh_address(api)
         self.address_with_port = (
-            f"{self.address}:{self.port}" if isinstance(self.address, str)
-            else pulumi.Output.concat(self.address, ":", str(self.port))
+            configured if configured is not None else pulumi.Output.concat(self.address, ":", str(self.port))
         )
         self.register_outputs({"address": self.address, "port": self.port})
 

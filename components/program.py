@@ -41,7 +41,7 @@ from meshcore import chart as charts
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config, parse_settings
 from meshcore.errors import ConfigIssue, MeshConfigError
-from meshcore.lifecycle import identity_changes, unused_allowances
+from meshcore.lifecycle import IdentityChange, configured_mesh_address, identity_changes, renames, unused_allowances
 from meshcore.values import non_masquerade_cidrs, peer_entry
 
 CA_NAME = "mesh-ca"
@@ -133,32 +133,54 @@ def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:
     }
 
 
-def identity_guard(settings: Settings, endpoints: Mapping[str, ApiserverEndpoint]) -> pulumi.Output[bool]:
-    """True once the stack's last deployed clusters show no unapproved identity change.
+@dataclass
+class IdentityCheck:
+    """The identity changes since this stack's last deployment, and what the program does with them."""
+
+    guard: pulumi.Output[bool]
+    """True once no unapproved identity change is found; fails the update otherwise."""
+    renames: pulumi.Output[dict[str, str]]
+    """New name -> deployed name of each allowed rename (``meshcore.lifecycle.renames``)."""
+
+
+def identity_check(settings: Settings) -> IdentityCheck:
+    """Compare the config with what this stack last deployed.
 
     Reads this very stack's previous ``clusters`` output through a StackReference (empty on
-    a new stack). Every release's ``cluster.id`` waits for it, so a refused change stops
+    a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change stops
     before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
     me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
-    addresses = {n: e.address_with_port if isinstance(e.address_with_port, str) else None
-                 for n, e in endpoints.items()}
+    addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
+    changes = pulumi.Output.all(me.get_output("clusters"), me.get_output("maxConnectedClusters")).apply(
+        lambda previous: identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1]))
 
-    def check(previous: list[Any]) -> bool:
-        changes = identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1])
-        for change in changes:
+    def check(found: list[IdentityChange]) -> bool:
+        for change in found:
             if change.allowed and change.allowable:
                 pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; "
                                 f"{change.follow_up(contexts.get(change.cluster))}")
-        for name in unused_allowances(changes, settings):
+        for name in unused_allowances(found, settings):
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
-        refused = [c.issue() for c in changes if not (c.allowed and c.allowable)]
+        refused = [c.issue() for c in found if not (c.allowed and c.allowable)]
         if refused:
             raise _fail(refused)
         return True
 
-    return pulumi.Output.all(me.get_output("clusters"), me.get_output("maxConnectedClusters")).apply(check)
+    return IdentityCheck(changes.apply(check), changes.apply(renames))
+
+
+def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> Optional[list[Any]]:
+    """The aliases of a cluster's component: its deployed name when this update renames it (an allowed rename),
+    so that Pulumi updates its resources in place (the Helm release ``cilium`` is upgraded, not installed a
+    second time and uninstalled); the engine gives every child whose name starts with the cluster's name the
+    matching alias. Only a cluster listed in ``mesh:allowIdentityChange`` can be renamed, so only those get an
+    alias option (an Output of the StackReference; its own name when nothing is renamed, which the engine
+    ignores): the registrations of every other cluster stay as they were."""
+    if name not in settings.allow_identity_change:
+        return None
+    return [check.renames.apply(lambda r: pulumi.Alias(name=r.get(name, name)))]
 
 
 @dataclass
@@ -221,6 +243,7 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
     if len(cas) > 1:
         ca_bundle = pulumi.Output.all(*[cas[g].cert_pem for g in sorted(cas)]).apply(lambda pems: "".join(pems))
     tencent = _tencent_providers(settings)
+    check = identity_check(settings)
     clusters: dict[str, Cluster] = {}
     endpoints: dict[str, ApiserverEndpoint] = {}
     for c in settings.clusters:
@@ -237,6 +260,7 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 prepare_vpc_cni=c.prepare_vpc_cni,
                 tencent_provider=tencent.get(c.region),
             ),
+            opts=pulumi.ResourceOptions(aliases=cluster_aliases(c.name, settings, check)),
         )
         clusters[c.name] = cluster
         endpoints[c.name] = ApiserverEndpoint(
@@ -255,7 +279,7 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
         for c in settings.clusters
     }
 
-    guard = identity_guard(settings, endpoints)
+    guard = check.guard
 
     masq_cidrs: Optional[list[str]] = None
     if settings.masquerade.mode == "ipMasqAgent":

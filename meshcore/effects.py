@@ -65,10 +65,10 @@ EFFECTS: tuple[Effect, ...] = (
     # --- the mesh's own values (owned by the program; changed through mesh:* keys)
     _row("cluster.name", next_restart=[AGENT, OPERATOR, APISERVER],
          reason="cilium-config cluster-name, read at start by the agents, the operator and the clustermesh-apiserver "
-                "(an env from cilium-config, not its pod template); every workload must restart after them"),
+                "(an env from cilium-config, not its pod template)"),
     _row("cluster.id", next_restart=[AGENT, OPERATOR, APISERVER],
          reason="cilium-config cluster-id, read at start by the agents, the operator and the clustermesh-apiserver "
-                "(an env from cilium-config, not its pod template); every workload must restart after them"),
+                "(an env from cilium-config, not its pod template)"),
     _row("clustermesh.maxConnectedClusters", rolls=[APISERVER], next_restart=[AGENT, OPERATOR],
          reason="--max-connected-clusters of the clustermesh-apiserver's pod template, and cilium-config "
                 "max-connected-clusters for the agents"),

@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
-from meshcore.config import NS, Settings
+from meshcore.config import NS, ApiserverSettings, Settings
 from meshcore.effects import effect, restart_command
 from meshcore.errors import ConfigIssue
 
@@ -37,6 +37,8 @@ class IdentityChange:
                         "peers drop the old identity)")
     allowable: bool = True
     """False for changes no override can make safe."""
+    previous: Optional[str] = None
+    """For a rename: the name the cluster was deployed with."""
 
     @property
     def renames_or_renumbers(self) -> bool:
@@ -103,9 +105,23 @@ def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
             if same_context or same_address:
                 what = f"context {c.context}" if same_context else f"mesh address {mesh_address[c.name]}"
                 out.append(IdentityChange(f"{c.key}.name", c.name,
-                                          f"cluster {old_name} ({what}) is now named {c.name}", allowed))
+                                          f"cluster {old_name} ({what}) is now named {c.name}", allowed,
+                                          previous=old_name))
                 break
     return out
+
+
+def renames(changes: list[IdentityChange]) -> dict[str, str]:
+    """New name -> deployed name of every rename that goes through (allowed). The program registers the
+    renamed cluster with an alias of its deployed name, so that its resources (the Helm release among them)
+    are updated in place instead of created anew (a second ``helm install cilium``) and deleted."""
+    return {c.cluster: c.previous for c in changes if c.previous and c.allowed and c.allowable}
+
+
+def configured_mesh_address(apiserver: ApiserverSettings) -> Optional[str]:
+    """``vip:port`` of a cluster whose VIP the config names (vip mode), else None (a created CLB's VIP is
+    known only once the CLB exists)."""
+    return f"{apiserver.vip}:{apiserver.port}" if apiserver.vip is not None and not apiserver.create_clb else None
 
 
 def unused_allowances(changes: list[IdentityChange], settings: Settings) -> list[str]:
@@ -114,4 +130,4 @@ def unused_allowances(changes: list[IdentityChange], settings: Settings) -> list
     return sorted(n for n in settings.allow_identity_change if n not in changed)
 
 
-__all__ = ["IdentityChange", "identity_changes", "unused_allowances", "NS"]
+__all__ = ["IdentityChange", "identity_changes", "renames", "configured_mesh_address", "unused_allowances", "NS"]

@@ -13,7 +13,7 @@ import yaml
 from components.program import InvalidConfig
 from meshcore.config import parse_settings
 from meshcore.lifecycle import identity_changes
-from tests.conftest import mesh_config, write_stack
+from tests.conftest import cluster_entry, mesh_config, write_stack
 from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, release_values, run
 from tools import render
 from tools.engine import Recording
@@ -204,3 +204,120 @@ def test_moving_a_running_clusters_vip_is_refused(tmp_path: Path) -> None:
     moved["allowIdentityChange"] = ["cls-00000001"]
     rec = run(moved, tmp_path, mocks=ComputingMocks(previous))
     assert scrub(rec.outputs)["clusters"]["cls-00000001"]["meshAddress"] == "10.0.9.100:2379"
+
+
+# --------------------------------------------------------------------------- an allowed rename: in place (#11.5)
+
+STACK = "pulumi:pulumi:Stack"
+
+
+def _urn(recording_stack: str, project: str, parent: str, type_: str, name: str) -> str:
+    """A URN as the engine makes it: the parent's qualified type chain, unless the parent is the stack."""
+    qualified = type_
+    if parent and parent.split("::")[2] != STACK:
+        qualified = f"{parent.split('::')[2]}${type_}"
+    return f"urn:pulumi:{recording_stack}::{project}::{qualified}::{name}"
+
+
+def engine_matches(old: set[str], rec: Recording) -> dict[str, str]:
+    """New URN -> the old URN the engine takes it to be, by the rules of its step generator (pulumi v3.276
+    pkg/resource/deploy/step_generator.go, ``getOldResource``/``generateAliases``): the resource's own URN first;
+    else its aliases, each resolved against its parent's matched alias; else the alias inherited from the parent's
+    matched alias, with the parent's name prefix of its name replaced by the alias's name. Registrations come in
+    the order the engine sees them (a parent before its children)."""
+    matched: dict[str, str] = {}
+    aliased: dict[str, str] = {}  # new URN -> the old URN it matched through an alias
+    for urn, r in rec.resources.items():
+        if urn in old:
+            matched[urn] = urn
+            continue
+        candidates = []
+        for a in r.aliases:
+            if "urn" in a:
+                candidates.append(a["urn"])
+                continue
+            parent = a.get("parent") or r.parent
+            candidates.append(_urn(rec.stack, rec.project, aliased.get(parent, parent), a.get("type") or r.type,
+                                   a.get("name") or r.name))
+        if r.parent in aliased:
+            parent_alias, parent_name = aliased[r.parent], r.parent.rsplit("::", 1)[-1]
+            name = r.name
+            if name.startswith(parent_name):
+                name = parent_alias.rsplit("::", 1)[-1] + name[len(parent_name):]
+            candidates.append(_urn(rec.stack, rec.project, parent_alias, r.type, name))
+        for c in candidates:
+            if c in old:
+                matched[urn] = aliased[urn] = c
+                break
+    return matched
+
+
+def _rename(raw: dict[str, Any], allow: bool = True) -> dict[str, Any]:
+    renamed = copy.deepcopy(raw)
+    renamed["clusters"][1].update(name="cls-renamed1", context="cls-00000002")
+    if allow:
+        renamed["allowIdentityChange"] = ["cls-renamed1"]
+    return renamed
+
+
+@pytest.mark.parametrize("create_clb", [False, True])
+def test_allowed_rename_updates_the_same_resources_in_place(tmp_path: Path, create_clb: bool) -> None:
+    """cls-00000002 renamed cls-renamed1 (same context), allowed: every resource of the deployed stack is taken
+    over by exactly one resource of the new run (the engine matches them through the program's alias), nothing
+    is created, nothing is deleted. The Helm release is still `cilium` in kube-system, now with the new
+    cluster.name: an upgrade of the same release, not a second `helm install cilium` and a `helm uninstall`.
+    The provider's clusterIdentifier changes, and is ignored, so the provider (and its release) is not replaced."""
+    raw = mesh_config(3)
+    if create_clb:
+        raw["clusters"][1] = cluster_entry(2, create_clb=True)
+    (tmp_path / "old").mkdir()
+    old_run = run(raw, tmp_path / "old")
+    previous = scrub(old_run.outputs)["clusters"]
+    new_run = run(_rename(raw), tmp_path, mocks=ComputingMocks(previous))
+    old_urns = set(old_run.resources)
+    matched = engine_matches(old_urns, new_run)
+    assert sorted(set(new_run.resources) - set(matched)) == [], "created"
+    assert sorted(old_urns - set(matched.values())) == [], "deleted"
+    assert len(set(matched.values())) == len(matched), "an old resource taken twice"
+    renamed = {n: o for n, o in matched.items() if n != o}
+    names = sorted((n.rsplit("::", 1)[-1], o.rsplit("::", 1)[-1]) for n, o in renamed.items())
+    expected = [("cls-renamed1", "cls-00000002"), ("cls-renamed1-apiserver", "cls-00000002-apiserver"),
+                ("cls-renamed1-cilium", "cls-00000002-cilium"), ("cls-renamed1-cilium", "cls-00000002-cilium"),
+                ("cls-renamed1-k8s", "cls-00000002-k8s"), ("cls-renamed1-peers", "cls-00000002-peers")]
+    if create_clb:
+        expected.insert(2, ("cls-renamed1-apiserver-clb", "cls-00000002-apiserver-clb"))
+    assert names == expected
+    old_release = old_run.resources[matched[one(new_run, RELEASE, "cls-renamed1-cilium").urn]]
+    new_release = one(new_run, RELEASE, "cls-renamed1-cilium")
+    for key in ("name", "namespace", "chart", "version"):
+        assert new_release.inputs[key] == old_release.inputs[key]
+    assert (new_release.inputs["name"], new_release.inputs["namespace"]) == ("cilium", "kube-system")
+    assert release_values(new_release)["cluster"] == {"name": "cls-renamed1", "id": 2}
+    assert release_values(old_release)["cluster"] == {"name": "cls-00000002", "id": 2}
+    provider = one(new_run, "pulumi:providers:kubernetes", "cls-renamed1-k8s")
+    assert provider.inputs["clusterIdentifier"] == "cls-renamed1" and provider.ignore_changes == ["clusterIdentifier"]
+    assert new_release.provider == provider.urn
+
+
+def test_only_a_listed_cluster_is_aliased(tmp_path: Path) -> None:
+    """A stack that renames nothing registers no alias at all (its URNs and registrations are what they were);
+    a cluster listed in mesh:allowIdentityChange without a rename aliases its own name (which the engine skips)."""
+    raw = mesh_config(2)
+    previous = deployed(raw, tmp_path)
+    plain = run(raw, tmp_path, mocks=ComputingMocks(previous))
+    assert [r.name for r in plain.resources.values() if r.aliases] == []
+    listed = run({**raw, "allowIdentityChange": ["cls-00000002"]}, tmp_path, mocks=ComputingMocks(previous))
+    assert [(r.name, r.aliases) for r in listed.resources.values() if r.aliases] == [
+        ("cls-00000002", [{"name": "cls-00000002", "parent": ""}])]
+    assert set(listed.resources) == set(plain.resources)
+
+
+def test_refused_rename_is_not_aliased(tmp_path: Path) -> None:
+    """Without the allowance the rename is refused, and nothing is aliased to the deployed name either."""
+    raw = mesh_config(2)
+    previous = deployed(raw, tmp_path)
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(Exception) as exc:
+        run(_rename(raw, allow=False), tmp_path, mocks=ComputingMocks(previous), recording=recording)
+    assert _issue_keys(exc.value) == ["mesh:clusters[1].name"]
+    assert [r.name for r in recording.resources.values() if r.aliases] == []

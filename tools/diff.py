@@ -41,7 +41,7 @@ from meshcore.config import NS
 from meshcore import effects
 from meshcore.effects import Effect
 from meshcore.keys import dotted as _path
-from meshcore.lifecycle import IdentityChange, identity_changes
+from meshcore.lifecycle import IdentityChange, identity_changes, renames
 from tools.render import RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
@@ -49,6 +49,8 @@ Path_ = tuple[str, ...]
 IDENTITY = {("cluster", "name"), ("cluster", "id"), ("clustermesh", "maxConnectedClusters")}
 """Changing these changes the mesh identity: every workload must restart (Cilium docs)."""
 CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
+CLUSTER_TYPE = "mesh:tke:Cluster"
+"""The component of one cluster (components/cluster.py): the one a rename aliases."""
 CA_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 """The generated CA's key: a release depends on the key of the CA that signs its certificates."""
 CA_BUNDLE = {("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
@@ -146,6 +148,10 @@ class Diff:
     identities: dict[str, str] = field(default_factory=dict)
     """Cluster name -> "id N, region, address" (from the plan that has it)."""
     clusters_removed: list[str] = field(default_factory=list)
+    renamed: dict[str, str] = field(default_factory=dict)
+    """New name -> deployed name of each rename mesh:allowIdentityChange lets through: the same cluster, updated."""
+    resources_renamed: dict[str, str] = field(default_factory=dict)
+    """New URN -> the old URN it takes over (the program aliases a renamed cluster's resources)."""
     values: dict[str, list[ValueChange]] = field(default_factory=dict)
     contexts: dict[str, str] = field(default_factory=dict)
     """Cluster name -> its kubeconfig context (the new plan's ``clusters`` output; "" when reached without one)."""
@@ -162,7 +168,7 @@ class Diff:
 
     @property
     def changed(self) -> bool:
-        return any([self.stacks, self.identity, self.clusters_added, self.clusters_removed, self.values,
+        return any([self.stacks, self.identity, self.clusters_added, self.clusters_removed, self.renamed, self.values,
                     self.connections_added,
                     self.connections_removed, self.resources_added, self.resources_removed,
                     self.resources_replaced, self.resources_updated])
@@ -186,7 +192,7 @@ def classify(path: Path_) -> tuple[str, str]:
     kind of its ``meshcore.effects`` row ("rolls", "next-restart", "none") with the row's reason."""
     impact = effects.effect(path)
     if path in IDENTITY:
-        return "identity", f"changes the cluster's mesh identity: every workload must restart; {impact.reason}"
+        return "identity", f"changes the cluster's mesh identity (every workload must restart); {impact.reason}"
     if path in CA:
         return "ca", "changes the mesh CA: certificates are re-issued; see README, Lifecycle"
     if path in CA_BUNDLE:
@@ -247,18 +253,20 @@ class _Missing:
 _MISSING = _Missing()
 
 
-def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange]) -> list[ValueChange]:
+def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange],
+                      old_name: Optional[str] = None) -> list[ValueChange]:
     """``changes`` of one cluster, with the switch of its signing CA when the graph shows one.
 
     The values alone miss it in an offline plan: the CA certificate is ``[unknown]`` (and
     the key ``[secret]``) in both plans, whichever CA they come from."""
-    a, b = old.signing_ca(name), new.signing_ca(name)
+    old_name = old_name or name
+    a, b = old.signing_ca(old_name), new.signing_ca(name)
     if a == b:
         return changes
     given = "the CA the stack brings (mesh:ca.certificate)"
     why = (f"changes the mesh CA: certificates are now issued by {b or given} (were by {a or given}); every "
            "release re-issues its certificates from it; see README, Lifecycle (Rotating the CA)")
-    old_leaves, new_leaves = _leaves(old.values[name]), _leaves(new.values[name])
+    old_leaves, new_leaves = _leaves(old.values[old_name]), _leaves(new.values[name])
     by_path = {c.path: c for c in changes}
     for path in sorted(CA):
         if path in by_path:
@@ -314,6 +322,27 @@ def identity_verdicts(old: Plan, new: Plan) -> list[IdentityChange]:
                             previous_max_connected=previous_max)
 
 
+def rename_aliases(old: Plan, new: Plan, renamed: dict[str, str]) -> dict[str, str]:
+    """New URN -> the old URN it takes over, for the resources of renamed clusters, as the engine matches them
+    (pulumi pkg/resource/deploy/step_generator.go, ``generateAliases``): the program aliases a renamed cluster's
+    component to its deployed name (``components.program.cluster_aliases``), and every descendant whose name
+    starts with its parent's name inherits the alias with the deployed name in its place. Every resource of a
+    cluster is named ``<cluster>-…``, so a descendant's old name is its name with the deployed name first."""
+    out: dict[str, str] = {}
+    res = new.resources
+    for urn, r in res.items():
+        top = r
+        while top.get("parent") in res:
+            top = res[top["parent"]]
+        before = renamed.get(top["name"]) if top["type"] == CLUSTER_TYPE else None
+        if before is None or not r["name"].startswith(top["name"]):
+            continue
+        candidate = f"{urn.rsplit('::', 1)[0]}::{before}{r['name'][len(top['name']):]}"
+        if candidate in old.resources and candidate not in res:
+            out[urn] = candidate
+    return out
+
+
 def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Diff:
     d = Diff()
     if old.stack_id != new.stack_id:
@@ -328,33 +357,45 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
     new_clusters = new.graph.get("outputs", {}).get("clusters", {})
     if isinstance(new_clusters, dict):
         d.contexts = {n: o.get("context") or "" for n, o in new_clusters.items() if isinstance(o, dict)}
-    d.clusters_added = sorted(new.values.keys() - old.values.keys())
-    d.clusters_removed = sorted(old.values.keys() - new.values.keys())
-    for plan, names in ((new, d.clusters_added), (old, d.clusters_removed)):
+    d.renamed = {n: o for n, o in renames(d.identity).items() if n in new.values and o in old.values}
+    was = {n: d.renamed.get(n, n) for n in new.values}
+    d.clusters_added = sorted(n for n in new.values.keys() - old.values.keys() if n not in d.renamed)
+    d.clusters_removed = sorted(old.values.keys() - new.values.keys() - set(d.renamed.values()))
+    for plan, names in ((new, d.clusters_added), (old, d.clusters_removed), (new, sorted(d.renamed))):
         outputs = plan.graph.get("outputs", {}).get("clusters", {})
         for n in names:
             o = outputs.get(n, {}) if isinstance(outputs, dict) else {}
             d.identities[n] = f"id {o.get('id', plan.values[n].get('cluster', {}).get('id'))}, {o.get('region', '?')}, " \
                               f"mesh address {o.get('meshAddress', '?')}"
-    for name in sorted(old.values.keys() & new.values.keys()):
-        changes = ca_source_changes(name, old, new, value_changes(old.values[name], new.values[name]))
+    for name in sorted(n for n in new.values if was[n] in old.values):
+        changes = ca_source_changes(name, old, new, value_changes(old.values[was[name]], new.values[name]),
+                                    old_name=was[name])
         if changes:
             d.values[name] = changes
-    d.connections_added = sorted(new.connections() - old.connections())
-    d.connections_removed = sorted(old.connections() - new.connections())
+    now = {o: n for n, o in d.renamed.items()}
+    old_connections = {tuple(sorted((now.get(a, a), now.get(b, b)))) for a, b in old.connections()}
+    d.connections_added = sorted(new.connections() - old_connections)
+    d.connections_removed = sorted(old_connections - new.connections())
     ro, rn = old.resources, new.resources
-    d.resources_added = sorted(rn.keys() - ro.keys())
-    d.resources_removed = sorted(ro.keys() - rn.keys())
-    for urn in sorted(ro.keys() & rn.keys()):
-        a, b = ro[urn], rn[urn]
-        keys = sorted(k for k in a["inputs"].keys() | b["inputs"].keys() if a["inputs"].get(k) != b["inputs"].get(k))
-        if a["provider"] != b["provider"]:
+    d.resources_renamed = rename_aliases(old, new, d.renamed)
+    taken = {o: n for n, o in d.resources_renamed.items()}
+    d.resources_added = sorted(rn.keys() - ro.keys() - d.resources_renamed.keys())
+    d.resources_removed = sorted(ro.keys() - rn.keys() - taken.keys())
+    for urn in sorted((ro.keys() & rn.keys()) | d.resources_renamed.keys()):
+        a, b = ro[d.resources_renamed.get(urn, urn)], rn[urn]
+        ignored = set(b.get("ignoreChanges", ()))  # the engine keeps their old value
+        keys = sorted(k for k in a["inputs"].keys() | b["inputs"].keys()
+                      if a["inputs"].get(k) != b["inputs"].get(k) and k not in ignored)
+        if taken.get(a["provider"], a["provider"]) != b["provider"]:
             keys.append("(provider)")
-        if not keys and a["dependencies"] != b["dependencies"] and f'"{UNKNOWN}"' in json.dumps(b["inputs"]):
+        old_dependencies = sorted(taken.get(u, u) for u in a["dependencies"])
+        if not keys and old_dependencies != b["dependencies"] and f'"{UNKNOWN}"' in json.dumps(b["inputs"]):
             # Equal inputs, but an [unknown] one may now come from another resource (e.g. another CA).
             gained = ", ".join(_short(u).split(" ")[-1] for u in sorted(set(b["dependencies"]) - set(a["dependencies"])))
             lost = ", ".join(_short(u).split(" ")[-1] for u in sorted(set(a["dependencies"]) - set(b["dependencies"])))
             keys.append(f"[unknown] inputs now depend on {gained or '(nothing new)'}, no longer on {lost or '(nothing)'}")
+        if urn in d.resources_renamed:
+            keys.append(f"renamed from {d.resources_renamed[urn].rsplit('::', 1)[-1]}")
         if not keys:
             continue
         replacing = [k for k in keys if k in REPLACING_INPUTS.get(b["type"], set())]
@@ -419,7 +460,7 @@ def render(d: Diff, fmt: str = "text") -> str:
             warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
                             f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
                             f"them): run `{command}` to apply it")
-    for name in d.clusters_removed:
+    for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
         # After what stops or frames the whole update (other stacks, refusals), before the rest.
         warnings.insert(len(d.identity) + bool(d.stacks),
                         f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
@@ -430,8 +471,11 @@ def render(d: Diff, fmt: str = "text") -> str:
         head("⚠ Attention" if md else "ATTENTION")
         for w in warnings:
             item(f"**{w}**" if md else w)
-    if d.clusters_added or d.clusters_removed:
+    if d.clusters_added or d.clusters_removed or d.renamed:
         head("Clusters")
+        for n, o in sorted(d.renamed.items()):
+            item(f"renamed: {o} -> {n} ({d.identities[n]}): the same cluster, updated in place (its Helm release "
+                 "`cilium` is upgraded with the new cluster.name; no resource of it is created or deleted)")
         for c in d.clusters_added:
             item(f"added: {c} ({d.identities[c]})")
         for c in d.clusters_removed:

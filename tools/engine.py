@@ -49,6 +49,10 @@ class Registration:
     inputs: dict[str, Any]
     """Inputs as sent: JSON, with secret and unknown markers kept (see ``scrub``)."""
     additional_secret_outputs: list[str]
+    aliases: list[dict[str, Any]] = field(default_factory=list)
+    """Aliases as sent (the SDK sends specs, as to the real engine): ``{"name": ...}`` (and ``type``, ``parent``
+    when given), or ``{"urn": ...}``."""
+    ignore_changes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -80,6 +84,18 @@ def _value(v: Any) -> Any:
     return None
 
 
+def _alias(alias: Any) -> dict[str, Any]:
+    if alias.WhichOneof("alias") == "urn":
+        return {"urn": alias.urn}
+    spec = alias.spec
+    out = {k: getattr(spec, k) for k in ("name", "type", "stack", "project") if getattr(spec, k)}
+    if spec.WhichOneof("parent") == "parentUrn":
+        out["parent"] = spec.parentUrn
+    elif spec.WhichOneof("parent") == "noParent":
+        out["noParent"] = True
+    return out
+
+
 def struct_to_dict(struct: Any) -> dict[str, Any]:
     """A protobuf Struct as plain JSON data (what ``json_format.MessageToDict`` gives, faster)."""
     return {k: _value(v) for k, v in struct.fields.items()}
@@ -102,6 +118,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
             protect=protect,
             inputs=inputs,
             additional_secret_outputs=list(request.additionalSecretOutputs),
+            aliases=[_alias(a) for a in getattr(request, "aliases", [])],
+            ignore_changes=list(getattr(request, "ignoreChanges", [])),
         )
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
