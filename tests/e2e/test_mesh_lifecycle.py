@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +227,59 @@ def test_9_the_policy_pack_runs_for_real_and_refuses_a_stack_that_breaks_a_polic
                      result.output), result.output[-3000:]
 
 
-def test_10_destroy_removes_every_release_from_every_api_server(ws: Workspace, local_mesh: LocalMesh) -> None:
+def _renamed(mesh: LocalMesh, ca: Ca, allow: bool) -> dict[str, Any]:
+    """cls-b renamed mesh-b, on its context cls-b (the same cluster), allowed by mesh:allowIdentityChange or not."""
+    config = stack_config(mesh, ca, CLUSTERS[:3])
+    config["mesh:clusters"][1].update(name="mesh-b", context="cls-b")
+    if allow:
+        config["mesh:allowIdentityChange"] = ["mesh-b"]
+    return config
+
+
+def test_10_an_allowed_rename_upgrades_the_same_release_in_place(ws: Workspace, local_mesh: LocalMesh, mesh_ca: Ca,
+                                                                  tmp_path: Path) -> None:
+    """cls-b renamed mesh-b with mesh:allowIdentityChange: the real preview updates the renamed cluster's resources
+    (aliases) and creates, deletes or replaces nothing; `pulumi up` upgrades Helm release `cilium` in that API
+    server to the next revision, history kept (no uninstall, no second install), cilium-config carries the new
+    name and the peers list it; the offline plan diff says renamed, not uninstalled; the update says what to
+    restart. With the allowance removed afterwards, nothing changes (the provider keeps its identifier)."""
+    before_plan, _ = _plan(ws, tmp_path / "before")
+    history = [r["version"] for r in helm_releases(local_mesh.kubeconfig, "cls-b")]
+    revision = deployed(local_mesh.kubeconfig, "cls-b")["version"]
+    ws.set_config(_renamed(local_mesh, mesh_ca, allow=True))
+    after_plan, _ = _plan(ws, tmp_path / "after")
+    diff = subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "tools.plan", "diff", str(before_plan),
+                           str(after_plan)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert diff.returncode == 1, diff.stderr
+    assert "- renamed: cls-b -> mesh-b (id 2, ap-guangzhou, mesh address 10.0.2.100:2379): the same cluster" in diff.stdout
+    assert "UNINSTALLS" not in diff.stdout and "- create:" not in diff.stdout and "- delete:" not in diff.stdout
+
+    steps = _steps(ws.pulumi("preview", "--json").json())
+    ops = {urn: s["op"] for urn, s in steps.items() if s["op"] not in ("same", "read")}
+    assert not {op for op in ops.values()} - {"update"}, ops
+    releases = {urn: s for urn, s in steps.items() if s["newState"]["type"] == RELEASE}
+    [(urn, step)] = [(u, s) for u, s in releases.items() if "mesh-b" in u]
+    assert urn.endswith("::mesh-b-cilium") and step["op"] == "update", (urn, step["op"])
+    assert not any("::cls-b" in u for u in steps), "a step for the old URN: a delete"
+
+    up = ws.pulumi("up", "--yes", "--skip-preview")
+    assert ("after this update run `kubectl --context cls-b -n kube-system rollout restart ds/cilium "
+            "deploy/cilium-operator deploy/clustermesh-apiserver`") in up.output
+    stored = helm_releases(local_mesh.kubeconfig, "cls-b")
+    assert [r["version"] for r in stored] == history + [revision + 1], "the release's history is kept: no uninstall"
+    release = deployed(local_mesh.kubeconfig, "cls-b")
+    assert (release["name"], release["namespace"], release["version"]) == ("cilium", "kube-system", revision + 1)
+    assert release["info"]["description"] == "Upgrade complete"
+    assert release["config"]["cluster"] == {"name": "mesh-b", "id": 2}
+    assert config_map(local_mesh.kubeconfig, "cls-b", "cilium-config")["cluster-name"] == "mesh-b"
+    for name in ("cls-a", "cls-c"):
+        assert set(_peers(local_mesh, name)) == {"mesh-b", *({"cls-a", "cls-c"} - {name})}, name
+
+    ws.set_config(_renamed(local_mesh, mesh_ca, allow=False))
+    ws.pulumi("preview", "--expect-no-changes")
+
+
+def test_11_destroy_removes_every_release_from_every_api_server(ws: Workspace, local_mesh: LocalMesh) -> None:
     """`pulumi destroy`. With a CA the stack brings, no CA resource is protected; the refusal of a
     destroy while the generated CA is protected needs the tls provider, which cannot be built here."""
     ws.pulumi("destroy", "--yes", "--skip-preview")
