@@ -33,6 +33,7 @@ import pulumi.runtime.config as runtime_config
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
 from components.ca import ProvidedCa, SharedCa
+from components.certificates import ca_expiry, cluster_certificates
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
@@ -141,6 +142,8 @@ class IdentityCheck:
     """True once no unapproved identity change is found; fails the update otherwise."""
     renames: pulumi.Output[dict[str, str]]
     """New name -> deployed name of each allowed rename (``meshcore.lifecycle.renames``)."""
+    previous_clusters: pulumi.Output[Any]
+    """The ``clusters`` output this stack last recorded (None on a new stack)."""
 
 
 def identity_check(settings: Settings) -> IdentityCheck:
@@ -168,7 +171,7 @@ def identity_check(settings: Settings) -> IdentityCheck:
             raise _fail(refused)
         return True
 
-    return IdentityCheck(changes.apply(check), changes.apply(renames))
+    return IdentityCheck(changes.apply(check), changes.apply(renames), me.get_output("clusters"))
 
 
 def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> Optional[list[Any]]:
@@ -200,6 +203,10 @@ class Mesh:
     """The identity guard; the recorded identities wait for it (see ``outputs``)."""
     node_pools: dict[str, TkeNodePool] = field(default_factory=dict)
     """The node pools of created clusters, added after their releases."""
+    certificates: dict[str, pulumi.Output[Any]] = field(default_factory=dict)
+    """Cluster name -> when its certificates expire (``components/certificates.py``)."""
+    ca_expiry: Optional[pulumi.Output[dict[str, str]]] = None
+    """CA generation -> when its certificate expires."""
 
     def outputs(self) -> dict[str, Any]:
         """The stack outputs contract (see README, "Stack outputs").
@@ -221,11 +228,13 @@ class Mesh:
                     "context": c.context or "",
                     "meshAddress": self.endpoints[c.name].address_with_port,
                     "peers": list(self.settings.peers[c.name]),
+                    "certificates": self.certificates[c.name],
                 }
                 for c in self.settings.clusters
             },
             "caCertificatePem": self.ca.cert_pem,
             "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
+            "caExpiresAt": self.ca_expiry,
         }
 
 
@@ -322,4 +331,5 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
         )
         for c in settings.clusters if c.create is not None
     }
-    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, guard, node_pools)
+    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, guard, node_pools,
+                cluster_certificates(settings, releases, check.previous_clusters, check.renames), ca_expiry(cas))

@@ -23,6 +23,7 @@ TKE_KUBECONFIG_INTERNET = "TEST-ONLY-TKE-KUBECONFIG-INTERNET-{}"
 ENDPOINT_KUBECONFIG_INTRANET = "TEST-ONLY-ENDPOINT-KUBECONFIG-INTRANET-{}"
 ENDPOINT_KUBECONFIG_INTERNET = "TEST-ONLY-ENDPOINT-KUBECONFIG-INTERNET-{}"
 APISERVER_ENDPOINT_IP = "169.254.128.77"
+CA_VALID_UNTIL = "2029-12-03T12:00:00Z"
 GET_CLUSTERS = "tencentcloud:Kubernetes/getClusters:getClusters"
 
 
@@ -53,6 +54,11 @@ class ComputingMocks(pulumi.runtime.Mocks):
             state["privateKeyPem"] = CA_KEY_PEM
         elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
             state["certPem"] = CA_CERT_PEM
+            state["validityEndTime"] = CA_VALID_UNTIL
+        elif args.typ == RELEASE_TYPE:
+            # A first install: Helm's revision 1 (the provider reports the release's status).
+            state["status"] = {"name": args.inputs.get("name"), "namespace": args.inputs.get("namespace"),
+                               "revision": 1, "status": "deployed"}
         elif args.typ == "tencentcloud:Clb/instance:Instance":
             # Stable per CLB, as a real CLB's VIP is (registration order is not).
             n = zlib.crc32(args.name.encode()) % 250 + 1

@@ -89,3 +89,63 @@ def test_not_after_reads_a_real_certificate() -> None:
     assert certs.parse_time(certs.not_after(cert_pem)) == expected.replace(microsecond=0)
     with pytest.raises(ValueError):
         certs.not_after("not a certificate")
+
+
+# -- the program on the mock engine: the record kept from run to run, and the warnings -------------
+
+def _previous(rec: object) -> dict:
+    from tools.render import scrub
+    return scrub(rec.outputs)["clusters"]  # type: ignore[attr-defined]
+
+
+def _warnings(rec: object) -> list[str]:
+    return [text for level, text in rec.logs if level.lower().startswith("warn")]  # type: ignore[attr-defined]
+
+
+def test_the_program_keeps_the_record_of_an_unchanged_release_and_warns_before_expiry(tmp_path) -> None:
+    """The next run reads the record back (StackReference to itself): the same revision keeps its
+    dates, so leaves rendered 1094 days ago warn that they expire tomorrow; others stay quiet."""
+    from tests.conftest import mesh_config
+    from tests.mockcloud import ComputingMocks, run
+
+    raw = mesh_config(2)
+    first = _previous(run(raw, tmp_path))
+    old = (datetime.now(timezone.utc) - timedelta(days=1094)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    first["cls-00000001"]["certificates"].update(renderedAt=old, firstRenderedAt=old)
+    rec = run(raw, tmp_path, mocks=ComputingMocks(previous=first))
+    again = _previous(rec)
+    assert again["cls-00000001"]["certificates"]["renderedAt"] == old, "revision 1 again: the record is kept"
+    assert again["cls-00000002"]["certificates"] == first["cls-00000002"]["certificates"]
+    warned = _warnings(rec)
+    assert any(w.startswith("cls-00000001: the clustermeshApiserver certificates (clustermesh-apiserver-server-cert")
+               and "expires in 0 day(s)" in w and "helm upgrade cilium" in w for w in warned), warned
+    assert any(w.startswith("cls-00000001: the hubble certificates") and "expired" in w
+               and "kubectl -n kube-system delete secret hubble-server-certs" in w for w in warned), warned
+    assert not [w for w in warned if w.startswith("cls-00000002")], warned
+
+
+def test_a_renamed_cluster_keeps_its_record(tmp_path) -> None:
+    from tests.conftest import mesh_config
+    from tests.mockcloud import ComputingMocks, run
+
+    raw = mesh_config(2)
+    first = _previous(run(raw, tmp_path))
+    first["cls-00000001"]["certificates"]["renderedAt"] = "2026-01-01T00:00:00Z"
+    raw["clusters"][0]["name"] = "cls-renamed1"
+    raw["clusters"][0]["context"] = "cls-00000001"
+    raw["allowIdentityChange"] = ["cls-renamed1"]
+    again = _previous(run(raw, tmp_path, mocks=ComputingMocks(previous=first), contexts=["cls-00000001", "cls-00000002"]))
+    assert again["cls-renamed1"]["certificates"]["renderedAt"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_brought_ca_near_its_expiry_is_warned_about(tmp_path) -> None:
+    from tests.conftest import mesh_config
+    from tests.mockcloud import run
+
+    cert, key = localmesh.new_mesh_ca(days=30)
+    rec = run(mesh_config(2, ca={"certificate": cert}), tmp_path, extra_config={"mesh:caPrivateKey": key},
+              secret_keys=["mesh:caPrivateKey"])
+    from tools.render import scrub
+    assert scrub(rec.outputs)["caExpiresAt"] == {"1": certs.not_after(cert)}
+    assert [w for w in _warnings(rec) if w.startswith("the mesh CA (generation 1) expires in 29 day(s)")
+            and "mesh:ca.certificate" in w], _warnings(rec)

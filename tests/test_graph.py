@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gc
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +15,12 @@ from pulumi.runtime import rpc
 
 from components.program import InvalidConfig
 from components.runtime import GC_THRESHOLDS
+from meshcore import certs
 from tests.conftest import cluster_entry, mesh_config
 from tests.mockcloud import (
     CA_CERT_PEM,
     CA_KEY_PEM,
+    CA_VALID_UNTIL,
     CLB_VIP_PREFIX,
     ComputingMocks,
     by_type,
@@ -311,12 +314,20 @@ def test_stack_outputs_contract(tmp_path: Path) -> None:
     raw["clusters"].append(cluster_entry(3, create_clb=True, region="ap-shanghai"))
     rec = run(raw, tmp_path)
     out = scrub(rec.outputs)
-    assert set(out) == {"clusters", "caCertificatePem", "maxConnectedClusters"}
+    assert set(out) == {"clusters", "caCertificatePem", "maxConnectedClusters", "caExpiresAt"}
     assert out["caCertificatePem"] == CA_CERT_PEM and out["maxConnectedClusters"] == 255
-    assert out["clusters"]["cls-00000001"] == {
+    assert out["caExpiresAt"] == {"1": CA_VALID_UNTIL}, "the generated CA's validity end, by generation"
+    first = out["clusters"]["cls-00000001"]
+    certificates = first.pop("certificates")
+    assert first == {
         "id": 1, "region": "ap-guangzhou", "context": "cls-00000001", "meshAddress": "10.0.1.100:2379",
         "peers": ["cls-00000002", "cls-00000003"],
     }
+    # A first install (revision 1) is rendered now: its leaves date from this run.
+    rendered = certs.parse_time(certificates["renderedAt"])
+    assert abs(rendered - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert certificates["revision"] == 1 and certificates["firstRenderedAt"] == certificates["renderedAt"]
+    assert certificates["leaves"] == certs.leaf_expiries({"hubble": {"relay": {"enabled": True}}}, certificates)
     assert out["clusters"]["cls-00000003"]["meshAddress"].startswith(CLB_VIP_PREFIX)
     assert "[secret]" not in text(out) and CA_KEY_PEM not in text(rec.outputs)
 
@@ -330,14 +341,23 @@ def _documented_outputs() -> dict[str, str]:
     return {cells[1].strip().strip("`"): cells[2].strip() for cells in rows}
 
 
-def _output_paths(value: object, prefix: str, names: set[str]) -> dict[str, str]:
+def _output_paths(value: object, prefix: str, placeholders: dict[str, str]) -> dict[str, str]:
+    """Every path of the outputs with its type; keys that vary (cluster names, CA generations,
+    certificate groups) written as the README's placeholders."""
     kinds = {bool: "bool", int: "int", str: "string", list: "list", dict: "map"}
     out = {prefix: kinds[type(value)]} if prefix else {}
     if isinstance(value, dict):
         for k, v in value.items():
-            part = "<name>" if k in names else k
-            out.update(_output_paths(v, f"{prefix}.{part}" if prefix else part, names))
+            part = placeholders.get(k, k)
+            out.update(_output_paths(v, f"{prefix}.{part}" if prefix else part, placeholders))
     return out
+
+
+def output_placeholders(cluster_names: object) -> dict[str, str]:
+    """The README table's placeholders for the output keys that vary."""
+    placeholders = {name: "<name>" for name in cluster_names}  # type: ignore[attr-defined]
+    placeholders.update({g.key: "<group>" for g in certs.LEAF_GROUPS}, **{"1": "<generation>"})
+    return placeholders
 
 
 def test_outputs_match_the_documented_contract(tmp_path: Path) -> None:
@@ -345,5 +365,5 @@ def test_outputs_match_the_documented_contract(tmp_path: Path) -> None:
     raw = mesh_config(2)
     raw["clusters"].append(cluster_entry(3, create_clb=True))
     rec = run(raw, tmp_path)
-    names = {c["name"] for c in raw["clusters"]}
-    assert _output_paths(scrub(rec.outputs), "", names) == _documented_outputs()
+    placeholders = output_placeholders(c["name"] for c in raw["clusters"])
+    assert _output_paths(scrub(rec.outputs), "", placeholders) == _documented_outputs()

@@ -1,0 +1,75 @@
+"""Certificate expiry as stack outputs, and warnings when one is near (rules: ``meshcore/certs.py``).
+
+Per cluster, the release's Helm revision is compared with what the last run recorded in the
+stack's own ``clusters.<name>.certificates`` output (read back through the StackReference the
+identity guard uses): a new revision means the chart was rendered in this run, so its
+re-issued leaves date from now. Nothing here is a resource: only Outputs and log lines.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import pulumi
+
+from components.ca import ProvidedCa, SharedCa
+from components.cilium import CiliumRelease
+from meshcore import certs
+from meshcore.config import Settings
+from meshcore.values import deep_merge
+
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _revision(status: Any) -> int | None:
+    revision = status.get("revision") if isinstance(status, Mapping) else getattr(status, "revision", None)
+    return revision if isinstance(revision, int) else None
+
+
+def _warn(what: str, date: str, days: int, fix: str) -> None:
+    when = f"expired {-days} day(s) ago" if days < 0 else f"expires in {days} day(s)"
+    pulumi.log.warn(f"{what} {when} ({date}); {fix}")
+
+
+def cluster_certificates(settings: Settings, releases: Mapping[str, CiliumRelease],
+                         previous_clusters: pulumi.Output[Any], renames: pulumi.Output[Mapping[str, str]],
+                         clock: Clock = _utcnow) -> dict[str, pulumi.Output[Any]]:
+    """Cluster name -> its ``certificates`` output: the render record and each leaf group's expiry.
+    A cluster renamed in this update (``renames``: new name -> deployed name) keeps its record."""
+    out: dict[str, pulumi.Output[Any]] = {}
+    for c in settings.clusters:
+        values = deep_merge(settings.cilium.base_values, c.values)
+        values.setdefault("hubble", {}).setdefault("relay", {})["enabled"] = settings.hubble_relay
+
+        def record(args: list[Any], name: str = c.name, values: dict[str, Any] = values) -> dict[str, Any]:
+            status, previous, renamed = args
+            deployed = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
+            before = deployed.get("certificates") if isinstance(deployed, Mapping) else None
+            now = clock()
+            renders = certs.track_renders(before, _revision(status), now)
+            leaves = certs.leaf_expiries(values, renders)
+            for what, date, days in certs.expiring({k: g["expiresAt"] for k, g in leaves.items()}, now):
+                _warn(f"{name}: the {what} certificates ({', '.join(leaves[what]['secrets'])})", date, days,
+                      certs.RENEWAL[what])
+            return {**renders, "leaves": leaves}
+
+        out[c.name] = pulumi.Output.all(releases[c.name].release.status, previous_clusters, renames).apply(record)
+    return out
+
+
+def ca_expiry(cas: Mapping[int, SharedCa | ProvidedCa], clock: Clock = _utcnow) -> pulumi.Output[dict[str, str]]:
+    """Generation -> the CA certificate's expiry, warning for any within the window."""
+    generations = sorted(cas)
+
+    def check(dates: list[str]) -> dict[str, str]:
+        by_generation = {str(g): d for g, d in zip(generations, dates)}
+        for what, date, days in certs.expiring(by_generation, clock()):
+            _warn(f"the mesh CA (generation {what})", date, days, certs.RENEWAL["ca"])
+        return by_generation
+
+    return pulumi.Output.all(*[cas[g].expires_at for g in generations]).apply(check)
