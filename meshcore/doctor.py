@@ -500,8 +500,10 @@ def check_certificates(c: DesiredCluster, o: Mapping[str, Any],
         days += [d] if d is not None else []
         if ca and "error" not in ca:
             if not _issued_by(crt, ca):
-                out.append(f(ERROR, f"Secret {name}: its certificate is not issued by {CA_SECRET} "
-                                    f"(issuer {crt.get('issuer')}); run pulumi up to re-issue it"))
+                by = (f"its issuer's key id {crt['aki'][:16]}…, {CA_SECRET}'s {ca['ski'][:16]}…"
+                      if crt.get("aki") and ca.get("ski") else f"issuer {crt.get('issuer')}")
+                out.append(f(ERROR, f"Secret {name}: its certificate is not issued by {CA_SECRET} ({by}); "
+                                    "run pulumi up to re-issue it"))
             bundled = entry.get("ca")
             if bundled and "error" not in bundled and bundled.get("sha256") != ca.get("sha256"):
                 out.append(f(ERROR, f"Secret {name}: its ca.crt (sha256 {short(bundled.get('sha256'))}) is not "

@@ -342,13 +342,19 @@ def test_certificate_expiring_expired_or_not_covering_the_vip() -> None:
 def test_tls_secret_of_another_ca_or_missing_though_rendered() -> None:
     observed = fleet()
     entry = observed["cls-00000001"]["tls"]["clustermesh-apiserver-server-cert"]
-    entry["crt"].update(aki="0ther", issuer="CN=Other CA")
+    entry["crt"].update(aki="0123456789abcdef0123", issuer="CN=Other CA")
     entry["ca"] = {**CA, "sha256": OTHER_FP}
     assert [g[3] for g in failing(doctor.examine(_want(), observed, NOW))] == [
-        "Secret clustermesh-apiserver-server-cert: its certificate is not issued by cilium-ca (issuer CN=Other CA); "
-        "run pulumi up to re-issue it",
+        "Secret clustermesh-apiserver-server-cert: its certificate is not issued by cilium-ca (its issuer's key id "
+        "0123456789abcdef…, cilium-ca's c0ffee…); run pulumi up to re-issue it",
         "Secret clustermesh-apiserver-server-cert: its ca.crt (sha256 BB:BB:BB:BB:BB:BB:BB:BB…) is not cilium-ca "
         "(sha256 AA:AA:AA:AA:AA:AA:AA:AA…)"]
+    observed = fleet()
+    entry = observed["cls-00000001"]["tls"]["clustermesh-apiserver-server-cert"]
+    entry["crt"].update(aki=None, issuer="CN=Other CA")
+    assert [g[3] for g in failing(doctor.examine(_want(), observed, NOW))] == [
+        "Secret clustermesh-apiserver-server-cert: its certificate is not issued by cilium-ca (issuer CN=Other CA); "
+        "run pulumi up to re-issue it"]
     observed = fleet()
     observed["cls-00000001"]["tls"] = {}
     assert failing(doctor.examine(_want(), observed, NOW)) == [

@@ -131,13 +131,17 @@ def test_3_a_different_ca_in_one_cluster(fleet: Fleet, mesh_ca: Ca) -> None:
         code, doc, text = fleet.doctor()
         assert code == 1
         got = failing(doc)
-        assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca"), ("cls-b", "certificates")]
+        assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca"), ("cls-b", "certificates"),
+                                               ("cls-b", "certificates")]
         assert got[0][3].startswith("Secret cilium-ca is another CA (sha256 ")
         assert got[0][3].endswith("than the stack's CA (mesh:ca.certificate) (sha256 "
                                   f"{_short(mesh_ca.cert_pem)}); also held by cls-a, cls-c; run pulumi up to put "
                                   "the mesh CA back")
         assert got[1][3].startswith("Secret clustermesh-apiserver-server-cert: its certificate is not issued by "
-                                    "cilium-ca (issuer ")
+                                    "cilium-ca (its issuer's key id ")
+        # The TLS Secret still carries the mesh CA, which is no longer this cluster's cilium-ca.
+        assert got[2][3].startswith(f"Secret clustermesh-apiserver-server-cert: its ca.crt (sha256 "
+                                    f"{_short(mesh_ca.cert_pem)}) is not cilium-ca (sha256 ")
         assert line(*got[0]) in text.splitlines()
     finally:
         _replace_data(fleet, "cls-b", "cilium-ca", old)
