@@ -8,11 +8,14 @@ import base64
 import json
 import re
 import subprocess
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from meshcore import certs
 
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import (
@@ -63,6 +66,27 @@ def _opaque(v: Any) -> bool:
     return isinstance(v, str) and (v in ("[secret]", "[unknown]") or v.startswith("output<"))
 
 
+_RECORDS: dict[str, dict[str, Any]] = {}
+"""Each cluster's ``certificates`` output as the last scenario left it (scenarios run in order)."""
+
+
+def _not_after(pem: str) -> datetime:
+    from cryptography import x509
+    return x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc
+
+
+def _certificates_match_the_live_ones(mesh: LocalMesh, name: str, record: dict[str, Any]) -> None:
+    """The recorded expiries are those of the certificates the chart rendered: the revision Helm
+    deployed, the clustermesh-apiserver server certificate and the Hubble server certificate."""
+    assert record["revision"] == deployed(mesh.kubeconfig, name)["version"], name
+    for group, secret in (("clustermeshApiserver", "clustermesh-apiserver-server-cert"),
+                          ("hubble", "hubble-server-certs")):
+        live = _not_after(secret_data(mesh.kubeconfig, name, secret)["tls.crt"])
+        recorded = certs.parse_time(record["leaves"][group]["expiresAt"])
+        # The chart signs during the release's upgrade; the program stamps the time right after it.
+        assert timedelta(0) <= recorded - live < timedelta(minutes=5), (name, group, live, recorded)
+
+
 def test_1_preview_matches_the_offline_plan(ws: Workspace, tmp_path: Path) -> None:
     """A new stack's real preview: the same URNs, types and release values as the offline plan."""
     plan_dir, graph = _plan(ws, tmp_path)
@@ -101,9 +125,17 @@ def test_2_up_deploys_the_planned_release_into_every_api_server(ws: Workspace, l
             "cluster-name": name, "cluster-id": str(CLUSTERS.index(name) + 1), "max-connected-clusters": "255"}
         assert secret_data(local_mesh.kubeconfig, name, "cilium-ca")["ca.crt"] == mesh_ca.cert_pem
     outputs = ws.outputs()
-    # A brought CA is config, so the offline plan knows every output.
+    # A brought CA is config, so the offline plan knows every output but the certificates'
+    # render record, which only the release's revision after apply tells.
+    for name in CLUSTERS[:3]:
+        assert graph["outputs"]["clusters"][name].pop("certificates") == "[unknown]"
+        _RECORDS[name] = outputs["clusters"][name].pop("certificates")
+        assert _RECORDS[name]["revision"] == 1
+        assert _RECORDS[name]["renderedAt"] == _RECORDS[name]["firstRenderedAt"]
+        _certificates_match_the_live_ones(local_mesh, name, _RECORDS[name])
     assert outputs == graph["outputs"]
     assert outputs["caCertificatePem"] == mesh_ca.cert_pem
+    assert outputs["caExpiresAt"] == {"1": certs.not_after(mesh_ca.cert_pem)}
 
 
 def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Workspace, local_mesh: LocalMesh) -> None:
@@ -114,6 +146,8 @@ def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Worksp
     ws.pulumi("preview", "--expect-no-changes")
     ws.pulumi("up", "--yes", "--expect-no-changes")
     assert _revisions(local_mesh, CLUSTERS[:3]) == before
+    # The same revisions: the certificates' record is kept as it was (not stamped again).
+    assert {n: ws.outputs()["clusters"][n]["certificates"] for n in CLUSTERS[:3]} == _RECORDS
 
 
 def _ops(preview: dict[str, Any]) -> dict[str, str]:
@@ -136,9 +170,21 @@ def test_4_a_fourth_cluster_creates_its_own_resources_and_updates_only_the_peer_
     updated = {urn.rsplit("::", 1)[1] for urn, op in ops.items() if op == "update"}
     assert updated == {f"{n}-{kind}" for n in CLUSTERS[:3] for kind in ("peers", "cilium")}, ops
     assert not {op for op in ops.values()} - {"create", "update"}, ops
+    hubble_before = {n: secret_data(local_mesh.kubeconfig, n, "hubble-server-certs")["tls.crt"] for n in CLUSTERS[:3]}
     ws.pulumi("up", "--yes", "--skip-preview")
     for name in CLUSTERS[:3]:
         assert _peers(local_mesh, name)["cls-d"] == "https://10.0.4.100:2379", name
+        # The upgrade re-issued the clustermesh-apiserver certificates (a new render), while the
+        # chart's lookup kept Hubble's: the record dates each group from the render it comes from.
+        record = ws.outputs()["clusters"][name]["certificates"]
+        assert record["revision"] == 2 and record["firstRenderedAt"] == _RECORDS[name]["firstRenderedAt"]
+        assert record["renderedAt"] > _RECORDS[name]["renderedAt"]
+        assert record["leaves"]["hubble"] == _RECORDS[name]["leaves"]["hubble"]
+        assert record["leaves"]["clustermeshApiserver"]["expiresAt"] > \
+            _RECORDS[name]["leaves"]["clustermeshApiserver"]["expiresAt"]
+        assert secret_data(local_mesh.kubeconfig, name, "hubble-server-certs")["tls.crt"] == hubble_before[name]
+        _certificates_match_the_live_ones(local_mesh, name, record)
+        _RECORDS[name] = record
     assert set(_peers(local_mesh, "cls-d")) == set(CLUSTERS[:3])
 
 
