@@ -528,6 +528,7 @@ def check_workloads(want: Desired, c: DesiredCluster, o: Mapping[str, Any],
     cluster = c.name
     workloads = o.get("workloads") or {}
     out = []
+    absent = []
     for key in WORKLOADS:
         kind, name = key.split("/", 1)
         w = workloads.get(key)
@@ -536,8 +537,7 @@ def check_workloads(want: Desired, c: DesiredCluster, o: Mapping[str, Any],
             if rendered is not None and (kind, name) in rendered:
                 out.append(Finding(cluster, "workloads", ERROR, f"{what} is in the release but not in the cluster"))
             else:
-                out.append(Finding(cluster, "workloads", INFO, f"{what} not present (the release does not create "
-                                                               "it); not checked"))
+                absent.append(what)
             continue
         desired_n, ready = int(w.get("desired") or 0), int(w.get("ready") or 0)
         if desired_n == 0:
@@ -546,6 +546,10 @@ def check_workloads(want: Desired, c: DesiredCluster, o: Mapping[str, Any],
             out.append(Finding(cluster, "workloads", ERROR, f"{what}: {ready}/{desired_n} ready"))
         else:
             out.append(Finding(cluster, "workloads", OK, f"{what}: {ready}/{desired_n} ready"))
+    if absent:
+        them = "them" if len(absent) > 1 else "it"
+        out.append(Finding(cluster, "workloads", INFO, f"{' and '.join(absent)} not present (the release does not "
+                                                       f"create {them}); not checked"))
     return out
 
 

@@ -504,7 +504,7 @@ def test_text_output_lists_findings_then_the_table() -> None:
     header = next(i for i, line in enumerate(lines) if line.startswith("cluster "))
     assert lines[header].split() == ["cluster", *doctor.CHECKS]
     assert lines[header + 3].split() == ["cls-00000003", "ok", "ok", "ERROR", "ok", "ok", "ok", "ok", "info"]
-    assert lines[-1] == "1 error(s), 0 pending, 0 warning(s), 6 info: the fleet differs from the stack (exit 1)"
+    assert lines[-1] == "1 error(s), 0 pending, 0 warning(s), 3 info: the fleet differs from the stack (exit 1)"
     doc = json.loads(cli.render_json("s", want, doctor.examine(want, observed, NOW)))
     assert doc["exitCode"] == 1 and doc["counts"]["error"] == 1
     assert doc["table"]["cls-00000003"]["cilium-config"] == "error"
