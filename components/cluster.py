@@ -99,6 +99,8 @@ class Cluster(pulumi.ComponentResource):
 
     provider: k8s.Provider
     """The Kubernetes provider for this cluster (the default provider is never used)."""
+    kubeconfig: pulumi.Output[str]
+    """The provider's kubeconfig, a secret: the stack output ``kubeconfigs`` gives it to consumers."""
     region: str
     context: Optional[str]
     k8s_service_host: Optional[pulumi.Output[str]]
@@ -128,9 +130,10 @@ class Cluster(pulumi.ComponentResource):
         else:
             if args.kubeconfig is None or args.context is None:
                 raise ValueError(f"{name}: a cluster reached through a kubeconfig context needs its kubeconfig")
+            self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
             self.provider = k8s.Provider(
                 f"{name}-k8s",
-                kubeconfig=pulumi.Output.secret(args.kubeconfig),
+                kubeconfig=self.kubeconfig,
                 context=args.context,
                 # Only a new cluster name replaces the provider (and everything it manages);
                 # a kubeconfig that differs between a laptop and CI is an update.
@@ -173,9 +176,10 @@ class Cluster(pulumi.ComponentResource):
             # The lookup's kubeconfigs are not marked secret by the SDK: secret before anything reads them.
             kubeconfig = pulumi.Output.secret(lookup).apply(
                 lambda r, n=args.cluster_name, e=api.endpoint, reg=args.region: _adopted_kubeconfig(r, n, e, reg))
+        self.kubeconfig = pulumi.Output.secret(kubeconfig)
         self.provider = k8s.Provider(
             f"{name}-k8s",
-            kubeconfig=pulumi.Output.secret(kubeconfig),
+            kubeconfig=self.kubeconfig,
             cluster_identifier=args.cluster_name,
             opts=self._provider_options(),
         )
@@ -211,9 +215,10 @@ class Cluster(pulumi.ComponentResource):
             cluster_intranet_subnet_id=c.endpoint_subnet_id,
             opts=pulumi.ResourceOptions(parent=self, provider=tencent),
         )
+        self.kubeconfig = pulumi.Output.secret(self.cluster_endpoint.kube_config_intranet)
         self.provider = k8s.Provider(
             f"{name}-k8s",
-            kubeconfig=pulumi.Output.secret(self.cluster_endpoint.kube_config_intranet),
+            kubeconfig=self.kubeconfig,
             cluster_identifier=args.cluster_name,
             opts=self._provider_options(),
         )

@@ -211,6 +211,9 @@ class Mesh:
     def outputs(self) -> dict[str, Any]:
         """The stack outputs contract (see README, "Stack outputs").
 
+        ``kubeconfigs`` holds each cluster's kubeconfig, every value a secret (never plain: a
+        consumer's StackReference receives it as a secret).
+
         ``clusters`` and ``maxConnectedClusters`` are what the identity guard reads back on
         the next run, so they wait for this run's guard: a refused update records nothing
         (outputs are registered all at once, and a failed Output among them fails that), and
@@ -232,6 +235,10 @@ class Mesh:
                 }
                 for c in self.settings.clusters
             },
+            # Secret: what a consumer needs to reach each cluster, whichever way the program reaches it (a
+            # context's minimal kubeconfig, the TKE API's, a created cluster's endpoint's). Apart from
+            # `clusters`, so that reading ids, regions and peers does not make them secret.
+            "kubeconfigs": {c.name: self.clusters[c.name].kubeconfig for c in self.settings.clusters},
             "caCertificatePem": self.ca.cert_pem,
             "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
             "caExpiresAt": self.ca_expiry,

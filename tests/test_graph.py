@@ -309,10 +309,17 @@ def test_each_provider_gets_only_its_own_credentials(tmp_path: Path) -> None:
 
 
 def test_stack_outputs_contract(tmp_path: Path) -> None:
-    """Per cluster: id, region, context, mesh address and peers; the CA certificate; nothing secret."""
+    """Per cluster: id, region, context, mesh address and peers; the CA certificate; each cluster's kubeconfig (the
+    one its provider gets) as a secret, in `kubeconfigs`; nothing else secret."""
     raw = mesh_config(2)
     raw["clusters"].append(cluster_entry(3, create_clb=True, region="ap-shanghai"))
     rec = run(raw, tmp_path)
+    kubeconfigs = rec.outputs.pop("kubeconfigs")
+    assert sorted(kubeconfigs) == ["cls-00000001", "cls-00000002", "cls-00000003"]
+    for name, value in kubeconfigs.items():
+        assert is_secret(value), name
+        assert value == one(rec, K8S_PROVIDER, f"{name}-k8s").inputs["kubeconfig"], name
+    assert "TEST-TOKEN-cls-00000001" in kubeconfigs["cls-00000001"]["value"]
     out = scrub(rec.outputs)
     assert set(out) == {"clusters", "caCertificatePem", "maxConnectedClusters", "caExpiresAt"}
     assert out["caCertificatePem"] == CA_CERT_PEM and out["maxConnectedClusters"] == 255

@@ -6,28 +6,39 @@ it across the clusters of the mesh. The clusters are listed in this stack's conf
 (resources must be known before outputs resolve, or previews could not show them); the
 program refuses to run when that list and the mesh disagree.
 
-Config (``Pulumi.<stack>.yaml``):
+Config (``Pulumi.<stack>.yaml``), for the mesh stack ``stacks/Pulumi.prod.yaml``:
     consumer:meshStack: acme/tke-cilium-mesh/prod
-    consumer:clusters: [cls-gz01prod, cls-gz02prod]
+    consumer:clusters: [cls-gz01prod, cls-gz02prod, cls-sh01prod]
     consumer:service: {name: echo, namespace: default, port: 8080, selector: {app: echo}}
-Kubeconfig contexts come from the mesh outputs; the kubeconfig itself is the usual
-``$KUBECONFIG`` / ``~/.kube/config`` of the machine running ``pulumi up``.
+Each cluster is reached with the kubeconfig the mesh stack exports for it (its secret output
+``kubeconfigs``, read through the StackReference and kept secret): no kubeconfig file or context
+of this machine is used, so clusters the mesh adopted through the TKE API or created are reached
+too. Reading a secret output needs access to the mesh stack's secrets (the same passphrase or
+secrets provider; see the mesh's docs/team-state.md).
 """
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from mesh_outputs import check_clusters, global_service_annotations
+from mesh_outputs import check_clusters, global_service_annotations, kubeconfig_of
 
 config = pulumi.Config("consumer")
 wanted: list[str] = config.require_object("clusters")
 service = config.require_object("service")
 mesh = pulumi.StackReference(config.require("meshStack"))
-clusters = mesh.require_output("clusters").apply(lambda c: check_clusters(c, wanted))
+kubeconfigs = mesh.require_output("kubeconfigs")  # a secret: stays one in every Output derived from it
+# Only the cluster names, which `clusters` shows anyway, are taken out of the secret.
+reachable = pulumi.Output.unsecret(kubeconfigs.apply(lambda k: sorted(k or {})))
+clusters = pulumi.Output.all(mesh.require_output("clusters"), reachable).apply(
+    lambda a: check_clusters(a[0], wanted, a[1]))
 
 services = {}
 for name in wanted:
-    provider = k8s.Provider(f"{name}-k8s", context=clusters.apply(lambda c, n=name: c[n]["context"]))
+    provider = k8s.Provider(
+        f"{name}-k8s",
+        # The kubeconfig's own current context; waits for the check, so a drift registers nothing.
+        kubeconfig=pulumi.Output.all(clusters, kubeconfigs).apply(lambda a, n=name: kubeconfig_of(a[1], n)),
+    )
     services[name] = k8s.core.v1.Service(
         f"{name}-{service['name']}",
         metadata={
