@@ -575,3 +575,38 @@ def test_allowed_id_change_says_exactly_what_to_restart(tmp_path: Path, capsys) 
     warnings = [m for level, m in rec.logs if level == "warning"]
     assert any(m.startswith("mesh:clusters[1].id: cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
                             "mesh:allowIdentityChange; after this update run `" + command + "`") for m in warnings), warnings
+
+
+def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, capsys) -> None:
+    """cls-dev0a1b2 renamed on its context, allowed: the diff says renamed (not added and removed, no UNINSTALLS),
+    pairs its resources with the deployed ones (updated, `renamed from`; nothing created or deleted, as the
+    program's alias makes the engine do), compares its values with its deployed values (cluster.name only) and
+    says what to restart; refused (not allowed), it is the removal and addition pulumi up would refuse."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev(_rename))
+    code, out = run_diff(old, new, capsys)
+    assert code == 1
+    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    assert d.renamed == {"cls-dev9z9z9": FIRST} and d.clusters_added == [] and d.clusters_removed == []
+    assert d.resources_added == [] and d.resources_removed == [] and d.resources_replaced == []
+    assert [(c.path, c.effect) for c in d.values["cls-dev9z9z9"]] == [(("cluster", "name"), "identity")]
+    assert d.connections_added == d.connections_removed == []
+    renamed = {diff._short(u): keys for u, keys in d.resources_updated if u in d.resources_renamed}
+    assert renamed["kubernetes:helm.sh/v3:Release cls-dev9z9z9-cilium"] == ["values",
+                                                                           "renamed from cls-dev0a1b2-cilium"]
+    assert renamed["pulumi:providers:kubernetes cls-dev9z9z9-k8s"] == ["renamed from cls-dev0a1b2-k8s"], \
+        "clusterIdentifier is ignored: no provider change"
+    assert len(renamed) == 6
+    assert "UNINSTALLS" not in out
+    assert (f"- renamed: {FIRST} -> cls-dev9z9z9 (id 1, ap-guangzhou, mesh address 10.10.1.100:2379): the same "
+            "cluster, updated in place") in out
+    assert f"run `kubectl --context {FIRST} -n kube-system rollout restart ds/cilium" in out
+
+    def refused(c):
+        _rename(c)
+        del c["mesh:allowIdentityChange"]
+    new = make_plan(tmp_path, "refused", dev(refused))
+    _, out = run_diff(old, new, capsys)
+    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    assert d.renamed == {} and d.clusters_removed == [FIRST] and d.clusters_added == ["cls-dev9z9z9"]
+    assert out.splitlines()[1].startswith("- REFUSED BY pulumi up: cls-dev9z9z9: name: cluster cls-dev0a1b2")
