@@ -3,9 +3,10 @@
     python -m tools.plan diff OLD_DIR NEW_DIR [--format text|markdown] [--allow-different-stacks]
 
 Reads two plan directories (``graph.json`` and ``values/*.yaml``) and reports:
-clusters added or removed; per cluster, the Helm value paths that change (old -> new,
-secrets stay ``[secret]``) and whether a change would restart cilium agents or touch a
-cluster's mesh identity (loudly); peer connections added or removed; resources added,
+clusters added, removed or renamed (an allowed rename: the same cluster, its resources paired with
+the deployed ones as the program's alias makes the engine pair them); per cluster, the Helm value
+paths that change (old -> new, secrets stay ``[secret]``) and what each does to the running pods or
+to the cluster's mesh identity (loudly); peer connections added or removed; resources added,
 removed, replaced or updated. Exit 0: no change; 1: changes; 2: error.
 
 The CA a release's ``tls.ca.*`` come from is read from the graph, not only from the values:
