@@ -1,5 +1,5 @@
 """A mesh's life under the real engine: preview, deploy, no-op, grow, refuse, shrink, faults,
-secrets, policies, destroy. One stack, one local mesh, in order: each test starts from the
+secrets, policies, an allowed rename, destroy. One stack, one local mesh, in order: each test starts from the
 state the one before left (pytest runs a module's tests in file order)."""
 
 from __future__ import annotations
