@@ -95,14 +95,13 @@ class Finding:
     """One of ``SEVERITIES``."""
     message: str
 
-    def line(self) -> str:
-        return f"{self.severity.upper():8} {self.cluster:<{_NAME_WIDTH}} {self.check:13} {self.message}"
+    def line(self, width: int = 12) -> str:
+        """The finding as one line of text, the cluster name padded to ``width`` (12: a TKE cluster ID)."""
+        return f"{self.severity.upper():8} {self.cluster:<{width}} {self.check:13} {self.message}"
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
 
-
-_NAME_WIDTH = 12
 
 
 # -- the desired state ----------------------------------------------------------------------
@@ -149,16 +148,15 @@ class DesiredCluster:
 @dataclass(frozen=True)
 class Desired:
     clusters: tuple[DesiredCluster, ...]
+    namespace: str
+    """The release's namespace (``components.cilium.NAMESPACE``)."""
+    release: str
+    """The Helm release name (``components.cilium.RELEASE_NAME``)."""
     ca_fingerprint: Optional[str] = None
     """The SHA-256 fingerprint of the CA the stack deploys, when known (a brought CA, or
     ``caCertificatePem`` of the stack outputs)."""
     ca_source: str = ""
     """Where ``ca_fingerprint`` comes from, for messages."""
-    namespace: str = "kube-system"
-    release: str = "cilium"
-
-    def cluster(self, name: str) -> DesiredCluster:
-        return next(c for c in self.clusters if c.name == name)
 
 
 def _get(tree: Any, *path: str, default: Any = None) -> Any:
@@ -247,7 +245,7 @@ def desired(settings: Settings, *, namespace: str, release: str, outputs: Option
             peer_secrets=expected_peer_secrets(values, namespace),
             kubeconfig_from=c.kubeconfig_from,
         ))
-    return Desired(tuple(out), ca_fingerprint, ca_source, namespace, release)
+    return Desired(tuple(out), namespace, release, ca_fingerprint, ca_source)
 
 
 # -- the comparison -------------------------------------------------------------------------

@@ -40,6 +40,10 @@ def _want(n: int = 3, ca_fingerprint: Any = CA_FP, outputs: Any = None, **top: A
                           ca_fingerprint=ca_fingerprint, ca_source="the stack's CA (mesh:ca.certificate)")
 
 
+def _cluster(want: doctor.Desired, name: str) -> doctor.DesiredCluster:
+    return next(c for c in want.clusters if c.name == name)
+
+
 def _entry(address: str) -> str:
     return (f"endpoints:\n- https://{address}:2379\ntrusted-ca-file: /var/lib/cilium/clustermesh/common-etcd-client-ca.crt\n"
             "key-file: /var/lib/cilium/clustermesh/common-etcd-client.key\n"
@@ -92,7 +96,7 @@ def failing(findings: list[doctor.Finding]) -> list[tuple[str, str, str, str]]:
 def test_desired_state_is_what_the_release_values_say() -> None:
     """Identity, Service annotations, mesh address, server IPs and the two peer Secrets' exact
     entries (KVStoreMesh: remote endpoints; cilium-clustermesh: the local clustermesh-apiserver)."""
-    c = _want().cluster("cls-00000002")
+    c = _cluster(_want(), "cls-00000002")
     assert (c.name, c.cluster_id, c.max_connected_clusters, c.chart_version) == ("cls-00000002", 2, 255, "1.18.3")
     assert c.service_type == "LoadBalancer"
     assert dict(c.annotations) == {
@@ -108,8 +112,8 @@ def test_desired_state_is_what_the_release_values_say() -> None:
 def test_desired_peers_follow_the_topology() -> None:
     """A partial mesh: cls-1 peers with cls-2 only, so cls-3's Secrets list cls-2 alone."""
     want = _want(topology={"peers": {"cls-00000001": ["cls-00000002"], "cls-00000003": ["cls-00000002"]}})
-    assert [p.name for p in want.cluster("cls-00000003").peer_secrets["cilium-kvstoremesh"]] == ["cls-00000002"]
-    assert [p.name for p in want.cluster("cls-00000002").peer_secrets["cilium-kvstoremesh"]] == [
+    assert [p.name for p in _cluster(want, "cls-00000003").peer_secrets["cilium-kvstoremesh"]] == ["cls-00000002"]
+    assert [p.name for p in _cluster(want, "cls-00000002").peer_secrets["cilium-kvstoremesh"]] == [
         "cls-00000001", "cls-00000003"]
 
 
@@ -119,14 +123,14 @@ def test_created_clb_address_comes_from_the_outputs_or_is_unknown() -> None:
     settings = parse_settings(raw)
     outputs = {"clusters": {"cls-00000002": {"meshAddress": "10.0.2.7:2379"}}}
     known = doctor.desired(settings, namespace="kube-system", release="cilium", outputs=outputs)
-    c2 = known.cluster("cls-00000002")
+    c2 = _cluster(known, "cls-00000002")
     assert c2.mesh_address == "10.0.2.7"
     assert "service.kubernetes.io/tke-existed-lbid" in c2.annotations
-    assert [(p.name, p.endpoint) for p in known.cluster("cls-00000001").peer_secrets["cilium-kvstoremesh"]] == [
+    assert [(p.name, p.endpoint) for p in _cluster(known, "cls-00000001").peer_secrets["cilium-kvstoremesh"]] == [
         ("cls-00000002", "https://10.0.2.7:2379")]
     unknown = doctor.desired(settings, namespace="kube-system", release="cilium")
-    assert unknown.cluster("cls-00000002").mesh_address is None
-    assert [(p.name, p.endpoint) for p in unknown.cluster("cls-00000001").peer_secrets["cilium-kvstoremesh"]] == [
+    assert _cluster(unknown, "cls-00000002").mesh_address is None
+    assert [(p.name, p.endpoint) for p in _cluster(unknown, "cls-00000001").peer_secrets["cilium-kvstoremesh"]] == [
         ("cls-00000002", None)]
 
 

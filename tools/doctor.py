@@ -330,7 +330,8 @@ def render_text(stack_file: str, want: doctor.Desired, findings: list[doctor.Fin
     lines = [f"mesh doctor: {stack_file}: {len(want.clusters)} cluster(s), Helm release "
              f"{want.namespace}/{want.release}", ""]
     shown = [f for f in findings if f.severity != doctor.OK]
-    lines += [f.line() for f in shown] or ["no finding: every check matches the stack"]
+    width = max([12] + [len(c.name) for c in want.clusters])
+    lines += [f.line(width) for f in shown] or ["no finding: every check matches the stack"]
     lines.append("")
     grid = doctor.table(want, findings)
     width = max([len("cluster")] + [len(c.name) for c in want.clusters])
