@@ -130,7 +130,6 @@ class DesiredCluster:
 
     name: str
     cluster_id: int
-    context: Optional[str]
     max_connected_clusters: int
     chart_version: str
     service_type: str
@@ -142,7 +141,6 @@ class DesiredCluster:
     """The IPs the server certificate must cover (``extraIpAddresses``; unknown ones left out)."""
     peer_secrets: Mapping[str, tuple[Peer, ...]]
     """Secret name -> the entries it must hold, exactly."""
-    kubeconfig_from: str = "context"
 
 
 @dataclass(frozen=True)
@@ -235,7 +233,6 @@ def desired(settings: Settings, *, namespace: str, release: str, outputs: Option
         out.append(DesiredCluster(
             name=_get(values, "cluster", "name"),
             cluster_id=_get(values, "cluster", "id"),
-            context=c.context,
             max_connected_clusters=_get(values, "clustermesh", "maxConnectedClusters"),
             chart_version=settings.cilium.version,
             service_type=_get(values, "clustermesh", "apiserver", "service", "type", default="NodePort"),
@@ -243,7 +240,6 @@ def desired(settings: Settings, *, namespace: str, release: str, outputs: Option
             mesh_address=addresses[c.name],
             server_ips=tuple(str(ip) for ip in extra_ips if ip is not UNKNOWN),
             peer_secrets=expected_peer_secrets(values, namespace),
-            kubeconfig_from=c.kubeconfig_from,
         ))
     return Desired(tuple(out), namespace, release, ca_fingerprint, ca_source)
 

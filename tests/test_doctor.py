@@ -498,6 +498,23 @@ def test_missing_context_and_a_down_server_are_findings_not_crashes(tmp_path: Pa
     assert "2 error(s), 0 pending, 0 warning(s), 0 info: the fleet differs from the stack (exit 1)" in text.stdout
 
 
+def test_a_cluster_adopted_through_the_tke_api_needs_a_context_named_after_it(tmp_path: Path) -> None:
+    """The program reaches it without a kubeconfig; the doctor says which context it needs."""
+    path = tmp_path / "kubeconfig"
+    _kubeconfig(path, ["cls-00000001"])
+    raw = mesh_config(2)
+    raw["clusters"][1]["kubeconfigFrom"] = "tkeApi"
+    stack = write_stack(tmp_path, raw)
+    doc = _run("-m", "tools.doctor", str(stack), "--kubeconfig", str(path), "--json")
+    assert doc.returncode == 1, doc.stderr
+    found = [f for f in json.loads(doc.stdout)["findings"] if f["cluster"] == "cls-00000002"]
+    assert [(f["check"], f["severity"]) for f in found] == [("reachable", "error")]
+    assert found[0]["message"] == (
+        "the program reaches it through the TKE API (kubeconfigFrom: tkeApi); the doctor reads it through a kubeconfig "
+        f"context named cls-00000002, which is missing or incomplete in the kubeconfig {path} (from --kubeconfig): "
+        "merge the cluster's kubeconfig under that name, or pass --kubeconfig; nothing else of this cluster was checked")
+
+
 def test_text_output_lists_findings_then_the_table() -> None:
     want = _want()
     observed = fleet()

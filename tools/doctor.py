@@ -310,11 +310,14 @@ def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: st
     observed: dict[str, dict[str, Any]] = {}
     for c in settings.clusters:
         problems = read.by_cluster.get(c.name)
-        if problems:
-            how = "" if c.kubeconfig_from == "context" else (
-                f"the program reaches it through the TKE API (kubeconfigFrom: {c.kubeconfig_from}); the doctor "
-                f"needs a kubeconfig context named {c.name}: ")
-            observed[c.name] = {"reachable": False, "error": how + "; ".join(p.line() for p in problems)}
+        if problems and c.kubeconfig_from == "context":
+            observed[c.name] = {"reachable": False, "error": "; ".join(p.line() for p in problems)}
+        elif problems:
+            how = "the stack creates it" if c.create is not None else f"kubeconfigFrom: {c.kubeconfig_from}"
+            observed[c.name] = {"reachable": False, "error": (
+                f"the program reaches it through the TKE API ({how}); the doctor reads it through a kubeconfig "
+                f"context named {c.name}, which is missing or incomplete in the kubeconfig {source.describe()}: merge "
+                "the cluster's kubeconfig under that name, or pass --kubeconfig")}
     todo = {name: text for name, text in read.configs.items() if name not in observed}
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {name: pool.submit(observe_cluster, text, namespace, release) for name, text in todo.items()}
