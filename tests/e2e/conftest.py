@@ -3,7 +3,7 @@ stacks bring, and stack configs for it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -38,7 +38,8 @@ def local_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
 @dataclass(frozen=True)
 class Ca:
     cert_pem: str
-    key_pem: str
+    key_pem: str = field(repr=False)
+    """Never in a failing test's output."""
 
 
 @pytest.fixture(scope="session")
