@@ -40,7 +40,7 @@ from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
-from meshcore.config import NS, Settings, decode_config, parse_settings
+from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.lifecycle import IdentityChange, configured_mesh_address, identity_changes, renames, unused_allowances
 from meshcore.values import non_masquerade_cidrs, peer_entry
@@ -81,17 +81,9 @@ def load_settings() -> Settings:
     """The validated settings, or ``InvalidConfig`` listing every problem."""
     raw, secret_keys = raw_mesh_config()
     try:
-        settings = parse_settings(raw, secret_keys)
+        settings, not_checked = charts.validated_settings(raw, secret_keys, PROJECT_DIR)
     except MeshConfigError as err:
         raise _fail(err.issues) from None
-    chart = settings.cilium.chart
-    if chart is not None and charts.is_local(chart):
-        issues = charts.check_local_chart(chart, settings.cilium.version, PROJECT_DIR, f"{NS}:cilium.chart")
-        if issues:
-            raise _fail(issues)
-    issues, not_checked = charts.check_values(settings, PROJECT_DIR)  # Helm value paths vs the chart's keys
-    if issues:
-        raise _fail(issues)
     if not_checked:
         pulumi.log.warn(not_checked)
     return settings

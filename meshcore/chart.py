@@ -22,12 +22,12 @@ import json
 import os
 import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
 
 import yaml
 
 from meshcore import chartkeys, keys, presets
-from meshcore.errors import ConfigIssue
+from meshcore.errors import ConfigIssue, MeshConfigError
 
 if TYPE_CHECKING:
     from meshcore.config import Settings
@@ -190,3 +190,23 @@ def _meta(path: Path) -> tuple[Any, Any]:
     except (OSError, tarfile.TarError, UnicodeError, yaml.YAMLError):
         return None, None
     return (meta.get("name"), str(meta.get("version"))) if isinstance(meta, dict) else (None, None)
+
+
+def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], project_dir: Path,
+                       environ: Mapping[str, str] = os.environ) -> tuple["Settings", Optional[str]]:
+    """The stack's settings as every entry point validates them (the program, ``tools.doctor``):
+    the config (``meshcore.config.parse_settings``), then a local chart, then the Helm value paths.
+    Raises ``MeshConfigError`` with the problems; returns the settings and the warning that the
+    value paths could not be checked (or None)."""
+    from meshcore.config import NS, parse_settings
+
+    settings = parse_settings(raw, secret_keys)
+    chart = settings.cilium.chart
+    if chart is not None and is_local(chart):
+        issues = check_local_chart(chart, settings.cilium.version, project_dir, f"{NS}:cilium.chart")
+        if issues:
+            raise MeshConfigError(issues)
+    issues, not_checked = check_values(settings, project_dir, environ)
+    if issues:
+        raise MeshConfigError(issues)
+    return settings, not_checked

@@ -39,7 +39,7 @@ from components.cilium import NAMESPACE, RELEASE_NAME
 from meshcore import chart as charts
 from meshcore import doctor
 from meshcore import kubeconfig as kc
-from meshcore.config import NS, Settings, decode_config, parse_settings
+from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import MeshConfigError
 from tools.plan import ROOT, StackFileError, read_stack_file
 
@@ -67,16 +67,10 @@ def load_settings(stack_file: str) -> Settings:
     except StackFileError as err:
         raise UsageError([f"error: {err}"]) from None
     try:
-        settings = parse_settings(decode_config(config), [k.split(":", 1)[1] for k in secret_keys
-                                                          if k.startswith(f"{NS}:")])
+        settings, _ = charts.validated_settings(
+            decode_config(config), [k.split(":", 1)[1] for k in secret_keys if k.startswith(f"{NS}:")], ROOT)
     except MeshConfigError as err:
         raise UsageError(err.lines()) from None
-    chart = settings.cilium.chart
-    if chart is not None and charts.is_local(chart):
-        # As the program's load_settings: a local chart must be chart cilium at mesh:cilium.version.
-        issues = charts.check_local_chart(chart, settings.cilium.version, ROOT, f"{NS}:cilium.chart")
-        if issues:
-            raise UsageError([f"error: {i.line()}" for i in issues])
     return settings
 
 
