@@ -1,25 +1,65 @@
-"""The stack configuration contract (``mesh:*`` keys), parsed and validated.
+"""The stack configuration contract (``mesh:*`` keys): the typed model, and its parsing.
 
-``parse_settings`` turns the raw ``mesh`` namespace of a stack's config into frozen
-``Settings``, or raises ``MeshConfigError`` listing *every* problem at once, each
-naming its key and how to fix it. Nothing here talks to Pulumi or a cluster: the
-kubeconfig is checked separately (``meshcore.kubeconfig``) because it is only read
-on a real run.
+Each config section is one pydantic model (``meshcore.config_fields.Section``: camelCase
+keys, unknown keys refused, strict types, frozen), and these models *are* the settings the
+program uses. A cluster entry is a tagged union of how the cluster is reached: a kubeconfig
+context, the TKE API, or created by the program. ``schema/stack.schema.json`` is generated
+from the same models (``meshcore.stackschema``).
+
+``parse_settings`` validates each section and each cluster entry on its own, then runs the
+checks across sections and clusters (``meshcore.config_checks``) on whatever parsed, so one
+run reports *every* problem, each naming its key and how to fix it, as a ``MeshConfigError``.
+Nothing here talks to Pulumi or a cluster: the kubeconfig is checked separately
+(``meshcore.kubeconfig``) because it is only read on a real run.
 """
 
 from __future__ import annotations
 
 import base64
-import bisect
-import difflib
-import ipaddress
 import json
 import re
-from dataclasses import dataclass, field
+from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping, Optional, Sequence, Union
 
-from meshcore import certs, keys, presets, values as helm_values
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from meshcore import certs, presets, values as helm_values
+from meshcore.config_fields import (
+    Address,
+    Bool,
+    Choice,
+    Cidr,
+    CidrList,
+    Relations,
+    HelmValues,
+    IdList,
+    Int,
+    NonEmptyStr,
+    ResourceId,
+    Says,
+    Section,
+    Shaped,
+    adapter_of,
+    field_type,
+    issues_of,
+    quote,
+    refuse,
+    refuse_many,
+    type_name,
+)
 from meshcore.errors import ConfigIssue, MeshConfigError
 
 NS = "mesh"
@@ -31,140 +71,255 @@ DEFAULT_APISERVER_PORT = 2379
 
 # \Z, not $: $ also matches before a trailing newline (a YAML block scalar gives "cls-abc\n").
 CLUSTER_NAME_RE = re.compile(r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]\Z")
-SUBNET_ID_RE = re.compile(r"^subnet-[a-z0-9]{8}\Z")
-VPC_ID_RE = re.compile(r"^vpc-[a-z0-9]{8}\Z")
-SG_ID_RE = re.compile(r"^sg-[a-z0-9]{8}\Z")
-KEY_ID_RE = re.compile(r"^skey-[a-z0-9]{8}\Z")
 TKE_CLUSTER_ID_RE = re.compile(r"^cls-[a-z0-9]{8}\Z")
-K8S_VERSION_RE = re.compile(r"^1\.[0-9]{1,2}\.[0-9]{1,3}\Z")
-INSTANCE_TYPE_RE = re.compile(r"^[A-Za-z0-9]+\.[A-Za-z0-9]+\Z")
-REGION_RE = re.compile(r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?\Z")
-CHART_1_18_RE = re.compile(r"^v?1\.18\.(0|[1-9][0-9]*)\Z")
-REPOSITORY_RE = re.compile(r"^(https?|oci)://[^\s]+\Z")
 OCI_CHART_RE = re.compile(r"^oci://[^\s/]+(/[^\s/:@]+)+\Z")
+# The model's patterns are JSON Schema (ECMA-262) and Rust regexes, where $ is the very end.
+REGION_PATTERN = r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?$"
+K8S_VERSION_PATTERN = r"^1\.[0-9]{1,2}\.[0-9]{1,3}$"
+INSTANCE_TYPE_PATTERN = r"^[A-Za-z0-9]+\.[A-Za-z0-9]+$"
+CHART_1_18_PATTERN = r"^v?1\.18\.(0|[1-9][0-9]*)$"
+REPOSITORY_PATTERN = r"^(https?|oci)://[^\s]+$"
 SUPPORTED_MAX_CONNECTED = (255, 511)
-
-TOP_LEVEL_KEYS = (
-    "cilium",
-    "maxConnectedClusters",
-    "masquerade",
-    "hubbleRelay",
-    "topology",
-    "kubeconfig",
-    "clusters",
-    "ca",
-    "allowIdentityChange",
-    "caPrivateKey",
-)
 SECRET_KEYS = ("caPrivateKey",)
 """The only ``mesh`` keys that hold a secret (and must: ``pulumi config set --secret``)."""
 UNREADABLE_SECRET = "[secret]"
 """What a secret's value reads as where it cannot be decrypted (the offline plan): not checked."""
-CA_KEYS = ("generations", "signing", "certificate")
-CILIUM_KEYS = ("version", "repository", "chart", "preset", "values", "skipAwait")
-MASQUERADE_KEYS = ("mode", "extraNonMasqueradeCidrs")
 MASQUERADE_MODES = ("none", "ipMasqAgent")
-CLUSTER_KEYS = ("name", "id", "region", "context", "kubeconfigFrom", "tkeApi", "create", "prepareVpcCni", "podCidrs",
-                "apiserver", "values")
-KUBECONFIG_FROM = ("context", "tkeApi")
-TKE_API_KEYS = ("endpoint", "enable", "subnetId", "securityGroup")
 TKE_API_ENDPOINTS = ("intranet", "internet")
-CREATE_KEYS = ("vpcId", "version", "serviceCidr", "eniSubnetIds", "endpointSubnetId", "deletionProtection", "nodePool")
-NODE_POOL_KEYS = ("subnetIds", "instanceType", "minSize", "maxSize", "desiredCapacity", "systemDiskType", "systemDiskSize",
-                  "securityGroupIds", "keyIds")
 SYSTEM_DISK_TYPES = ("CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD", "CLOUD_HSSD", "CLOUD_TSSD", "LOCAL_BASIC", "LOCAL_SSD")
 MAX_NODE_POOL_SIZE = 2000
 """An upper bound on a node pool's maxSize, to catch typos (TKE's own quotas are per account)."""
-APISERVER_KEYS = ("subnetId", "vip", "createClb", "vpcId", "port")
-TOPOLOGY_KEYS = ("peers",)
+PEM_CERTIFICATE = "CERTIFICATE"
+PEM_RSA_KEY = "RSA PRIVATE KEY"
 
 
-# --------------------------------------------------------------------------- model
+def _version_text(value: Any) -> Any:
+    return str(value) if isinstance(value, float) else value  # YAML reads 1.18 / 1.32 as a number
 
 
-@dataclass(frozen=True)
-class ApiserverSettings:
-    """How a cluster's clustermesh-apiserver is exposed: an internal CLB in ``subnet_id``."""
-
-    subnet_id: str
-    vip: Optional[IPv4Address]
-    """The VIP requested for the internal CLB (vip mode), or None (createClb mode)."""
-    create_clb: bool
-    """True: the program creates the internal CLB in ``subnet_id`` (needs ``vpc_id``)."""
-    vpc_id: Optional[str]
-    port: int
+# --------------------------------------------------------------------------- apiserver
 
 
-@dataclass(frozen=True)
-class TkeApiSettings:
+def _only_2379(port: int) -> int:
+    if port != DEFAULT_APISERVER_PORT:
+        # The 1.18 chart's clustermesh-apiserver Service has no port value: it always
+        # listens on 2379, so the CLB listener TKE creates for it is 2379 too.
+        raise refuse(f"{port}: the Cilium 1.18 chart exposes clustermesh-apiserver on port {DEFAULT_APISERVER_PORT} "
+                     f"only (its Service port is not configurable); remove the key or set {DEFAULT_APISERVER_PORT}")
+    return port
+
+
+class ApiserverSettings(Section):
+    """How a cluster's clustermesh-apiserver is exposed: an internal CLB in ``subnetId``, at the
+    VIP ``vip`` (TKE's CLB controller requests it) or on a CLB the program creates (``createClb``)."""
+
+    EXAMPLE: ClassVar[str] = "{subnetId: subnet-abcd1234, vip: 10.0.1.100}"
+
+    subnet_id: ResourceId("subnet-", "subnet", required="is required: the subnet of the internal CLB that "  # type: ignore[valid-type]
+                          "exposes clustermesh-apiserver")
+    """The subnet of the internal CLB (``qcloud-loadbalancer-internal-subnetid``)."""
+    vip: Optional[Address] = None
+    """The VIP requested for the internal CLB (``service.extensiveParameters``); or ``createClb: true``."""
+    create_clb: Bool = False
+    """True: the program creates the internal CLB in ``subnetId`` (needs ``vpcId``); peers use its VIP."""
+    vpc_id: Optional[ResourceId("vpc-", "VPC")] = None  # type: ignore[valid-type]
+    """The VPC of ``subnetId``, where the CLB is created (``createClb: true`` only)."""
+    port: Annotated[Int(1, 65535, "the TCP port peers connect to"),  # type: ignore[valid-type]
+                    AfterValidator(_only_2379)] = DEFAULT_APISERVER_PORT
+    """The port peers connect to: 2379, the only one the 1.18 chart serves."""
+
+    @classmethod
+    def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
+        if "create_clb" not in fields:
+            return []  # createClb is not a boolean: its relation to vip and vpcId is unknown
+        problems: Relations = []
+        create_clb, vip, vpc_id = fields["create_clb"], fields.get("vip"), fields.get("vpc_id")
+        if "vip" in fields and vip is not None and create_clb:
+            problems.append((None, "set either vip (request that VIP for the internal CLB) or createClb: true (the "
+                                   "program creates the CLB and peers use its VIP), not both"))
+        elif "vip" in fields and vip is None and not create_clb:
+            problems.append((None, "needs vip: <a free IPv4 address in the subnet> or createClb: true, so that peers "
+                                   "know the address before any release is installed"))
+        if "vpc_id" in fields and create_clb and vpc_id is None:
+            problems.append(("vpcId", "is required with createClb: true: the VPC of subnetId, where the internal "
+                                      "CLB is created"))
+        elif "vpc_id" in fields and vpc_id is not None and not create_clb:
+            problems.append(("vpcId", "is only used with createClb: true; remove it"))
+        return problems
+
+
+# --------------------------------------------------------------------------- how a cluster is reached
+
+
+def _none_is_empty(value: Any) -> Any:
+    return {} if value is None else value
+
+
+class TkeApiSettings(Section):
     """How an existing cluster's kubeconfig is fetched through the TKE API (``kubeconfigFrom: tkeApi``)."""
 
-    endpoint: str
+    EXAMPLE: ClassVar[str] = "{endpoint: intranet}"
+
+    endpoint: Choice(*TKE_API_ENDPOINTS, text="must be intranet (the default: the VPC-internal apiserver "  # type: ignore[valid-type]
+                     "endpoint) or internet, got {j}") = "intranet"
     """``intranet`` (the default) or ``internet``: which of the cluster's kubeconfigs is used."""
-    enable: bool
-    """True: the program enables that endpoint (a ``ClusterEndpoint`` resource); False: it must be on already."""
-    subnet_id: Optional[str]
-    """The intranet endpoint's subnet (enable + intranet)."""
-    security_group: Optional[str]
-    """The internet endpoint's security group (enable + internet)."""
+    enable: Bool = False
+    """True: the program enables that endpoint (a ``ClusterEndpoint`` resource); false: it must be on already."""
+    subnet_id: Optional[ResourceId("subnet-", "subnet")] = None  # type: ignore[valid-type]
+    """The intranet endpoint's subnet (``enable: true`` with ``endpoint: intranet``)."""
+    security_group: Optional[ResourceId("sg-", "security group")] = None  # type: ignore[valid-type]
+    """The internet endpoint's security group (``enable: true`` with ``endpoint: internet``)."""
+
+    @classmethod
+    def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
+        if "endpoint" not in fields or "enable" not in fields:
+            return []
+        problems: Relations = []
+        endpoint, enable = fields["endpoint"], fields["enable"]
+        needed = "subnet_id" if endpoint == "intranet" else "security_group"
+        for name, k in (("subnet_id", "subnetId"), ("security_group", "securityGroup")):
+            if name not in given:
+                if enable and name == needed:
+                    where = ("the subnet of the intranet endpoint" if k == "subnetId"
+                             else "the security group of the internet endpoint")
+                    problems.append((k, f"is required with enable: true and endpoint: {endpoint}: {where}"))
+            elif not enable or name != needed:
+                problems.append((k, f"is only used with enable: true and endpoint: "
+                                    f"{'intranet' if k == 'subnetId' else 'internet'}; remove it"))
+        return problems
 
 
-@dataclass(frozen=True)
-class NodePoolSettings:
+class NodePoolSettings(Section):
     """The node pool of a created cluster, added once Cilium is installed."""
 
-    subnet_ids: tuple[str, ...]
-    instance_type: str
-    min_size: int
-    max_size: int
-    desired_capacity: int
-    system_disk_type: Optional[str]
-    system_disk_size: Optional[int]
-    security_group_ids: tuple[str, ...]
-    key_ids: tuple[str, ...]
+    EXAMPLE: ClassVar[str] = ("{subnetIds: [subnet-abcd1234], instanceType: SA5.MEDIUM4, minSize: 1, maxSize: 3, "
+                              "desiredCapacity: 2}")
+
+    subnet_ids: IdList("subnet-", "subnet", required=True)  # type: ignore[valid-type]
+    """The subnets of the nodes."""
+    instance_type: Shaped(INSTANCE_TYPE_PATTERN, "{j} is not a CVM instance type: write it like SA5.MEDIUM4",  # type: ignore[valid-type]
+                          "SA5.MEDIUM4")
+    """The CVM instance type of the nodes."""
+    min_size: Int(0, MAX_NODE_POOL_SIZE, "nodes")  # type: ignore[valid-type]
+    desired_capacity: Int(0, MAX_NODE_POOL_SIZE, "nodes")  # type: ignore[valid-type]
+    max_size: Int(0, MAX_NODE_POOL_SIZE, "nodes")  # type: ignore[valid-type]
+    system_disk_type: Optional[Choice(*SYSTEM_DISK_TYPES, text=f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; "  # type: ignore[valid-type]
+                                      "got {j}")] = None
+    system_disk_size: Optional[Int(20, 2048, "GB")] = None  # type: ignore[valid-type]
+    security_group_ids: IdList("sg-", "security group", required=False) = ()  # type: ignore[valid-type]
+    key_ids: IdList("skey-", "SSH key", required=False) = ()  # type: ignore[valid-type]
+
+    @classmethod
+    def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
+        lo, want, hi = fields.get("min_size"), fields.get("desired_capacity"), fields.get("max_size")
+        if lo is not None and hi is not None and lo > hi:
+            return [("maxSize", f"{hi} is below minSize {lo}; need 0 <= minSize <= desiredCapacity <= maxSize")]
+        if want is not None and lo is not None and want < lo:
+            return [("desiredCapacity", f"{want} is below minSize {lo}; need minSize <= desiredCapacity <= maxSize")]
+        if want is not None and hi is not None and want > hi:
+            return [("desiredCapacity", f"{want} is above maxSize {hi}; need minSize <= desiredCapacity <= maxSize")]
+        return []
 
 
-@dataclass(frozen=True)
-class CreateSettings:
+class CreateSettings(Section):
     """A TKE cluster the program creates, Cilium-ready (``create:``)."""
 
-    vpc_id: str
-    version: str
+    EXAMPLE: ClassVar[str] = ("{vpcId: vpc-abcd1234, version: 1.32.2, serviceCidr: 10.200.0.0/22, eniSubnetIds: "
+                              "[subnet-abcd1234], endpointSubnetId: subnet-abcd1234, nodePool: {...}}")
+
+    vpc_id: ResourceId("vpc-", "VPC")  # type: ignore[valid-type]
+    """The VPC of the cluster."""
+    version: Annotated[Shaped(K8S_VERSION_PATTERN, "{j} is not a Kubernetes version: write it like 1.32.2 (a "  # type: ignore[valid-type]
+                              "version TKE offers; quote it in YAML)", "1.32.2"),
+                       BeforeValidator(_version_text, json_schema_input_type=str)]
     """The Kubernetes version (``cluster_version``)."""
-    service_cidr: IPv4Network
-    eni_subnet_ids: tuple[str, ...]
+    service_cidr: Cidr
+    """The cluster's Service CIDR: disjoint from every pod CIDR of the mesh."""
+    eni_subnet_ids: IdList("subnet-", "subnet", required=True)  # type: ignore[valid-type]
     """The VPC-CNI pod subnets."""
-    endpoint_subnet_id: str
+    endpoint_subnet_id: ResourceId("subnet-", "subnet")  # type: ignore[valid-type]
     """The subnet of the cluster's intranet apiserver endpoint, which the program enables and uses."""
-    deletion_protection: bool
+    deletion_protection: Bool = True
+    """TKE's deletion protection of the cluster."""
     node_pool: NodePoolSettings
+    """The node pool, added once Cilium is installed."""
 
 
-@dataclass(frozen=True)
-class ClusterSettings:
-    """One member of the mesh."""
+# --------------------------------------------------------------------------- a cluster entry
 
-    index: int
-    """Position in ``mesh:clusters`` (for messages)."""
-    name: str
-    """TKE cluster ID and Cilium ``cluster.name``."""
-    id: int
-    """Cilium ``cluster.id``."""
-    region: str
-    context: Optional[str]
-    """The kubeconfig context (``kubeconfigFrom: context``), else None."""
-    pod_cidrs: tuple[IPv4Network, ...]
+
+def _cluster_name(name: Any) -> Any:
+    if name is None:
+        raise refuse("is required, got null")
+    if not isinstance(name, str) or not name:
+        raise refuse(f"must be a non-empty string (the TKE cluster ID, e.g. cls-abcd1234), got {type_name(name)}")
+    if len(name) > 32:
+        raise refuse(f"{quote(name)} is {len(name)} characters; Cilium cluster names are at most 32")
+    if not CLUSTER_NAME_RE.match(name):
+        raise refuse(f"{quote(name)} is not a valid Cilium cluster name: use lowercase letters, digits and '-', "
+                     "starting and ending with a letter or digit (e.g. cls-abcd1234)")
+    if name == "default":
+        raise refuse("'default' is reserved by Cilium for clusters outside a mesh; use the TKE cluster ID")
+    return name
+
+
+ClusterName = Annotated[str, BeforeValidator(_cluster_name, json_schema_input_type=str),
+                        Field(max_length=32, pattern=r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$", examples=["cls-abcd1234"],
+                              json_schema_extra={"not": {"const": "default"}})]
+"""A Cilium cluster name (the TKE cluster ID)."""
+
+
+def _id_in_mesh(value: int, info: ValidationInfo) -> int:
+    hi = (info.context or {}).get("max_connected", 255)
+    if value > hi:
+        raise refuse(f"{value} is out of range: must be in 1..{hi} (Cilium cluster.id; 0 is reserved)")
+    return value
+
+
+def _pod_cidrs_not_empty(value: Any) -> Any:
+    if isinstance(value, list) and not value:
+        raise refuse("is an empty list; list the CIDRs this cluster's pods get their IPs from, e.g. "
+                     "podCidrs: [172.16.0.0/16]")
+    return value
+
+
+KUBECONFIG_FROM_TEXT = ("must be context (a kubeconfig context, the default) or tkeApi (the TKE API, by cluster ID), "
+                        "got {q}; to create the cluster, write a create: block instead")
+
+
+class ClusterSettings(Section):
+    """One member of the mesh: what every way of reaching a cluster has."""
+
+    EXAMPLE: ClassVar[str] = "{name: cls-abcd1234, id: 1, region: ap-guangzhou, ...}"
+
+    name: ClusterName
+    """The TKE cluster ID; also Cilium ``cluster.name``."""
+    id: Annotated[Int(1, 511, "Cilium cluster.id; 0 is reserved", hi_from_max=True),  # type: ignore[valid-type]
+                  AfterValidator(_id_in_mesh)]
+    """Cilium ``cluster.id``: 1..mesh:maxConnectedClusters, unique in the mesh."""
+    region: NonEmptyStr("ap-guangzhou", pattern=REGION_PATTERN,  # type: ignore[valid-type]
+                        text="{q} is not a Tencent Cloud region; write it like ap-guangzhou")
+    """The Tencent Cloud region of the cluster."""
+    pod_cidrs: Annotated[tuple[Cidr, ...], Field(strict=False, json_schema_extra={"minItems": 1}),
+                         BeforeValidator(_pod_cidrs_not_empty, json_schema_input_type=list[Cidr]),
+                         Says("list", text="must be a non-empty list of IPv4 CIDRs, got {t}")]
+    """VPC-CNI: its ENI subnets' CIDRs; an overlay: its pod range. Disjoint across the mesh."""
     apiserver: ApiserverSettings
-    values: Mapping[str, Any]
+    """How the cluster's clustermesh-apiserver is exposed."""
+    values: HelmValues = Field(default_factory=dict)
     """Per-cluster Helm value overrides (never program-owned keys)."""
-    kubeconfig_from: str = "context"
-    """``context`` (a kubeconfig file), ``tkeApi`` (looked up by cluster ID) or ``create`` (created here)."""
-    tke_api: Optional[TkeApiSettings] = None
-    create: Optional[CreateSettings] = None
-    prepare_vpc_cni: bool = False
-    """An adopted cluster the program prepares for Cilium on VPC-CNI as it does created ones
-    (``prepareVpcCni: true``): the ``cni-config`` ConfigMap, TKE's kube-proxy / tke-cni-agent /
-    ip-masq-agent kept off the nodes, ``k8sServiceHost`` read from ``default/kubernetes``."""
+
+    _index: int = PrivateAttr(default=0)
+
+    @property
+    def index(self) -> int:
+        """Position in ``mesh:clusters`` (for messages)."""
+        return self._index
+
+    @property
+    def key(self) -> str:
+        """The config key of this entry, ``mesh:clusters[i]``."""
+        return f"{NS}:clusters[{self.index}]"
 
     @property
     def reads_service_host(self) -> bool:
@@ -176,73 +331,366 @@ class ClusterSettings:
         """True when the program talks to the Tencent Cloud API for this cluster."""
         return self.apiserver.create_clb or self.kubeconfig_from in ("tkeApi", "create")
 
+    if TYPE_CHECKING:  # every form of entry below answers these (as a field or a property)
+        kubeconfig_from: str
+        """``context``, ``tkeApi`` or ``create``: how the program reaches the cluster."""
+        context: Optional[str]
+        """The kubeconfig context (context clusters), else None."""
+        tke_api: Optional[TkeApiSettings]
+        create: Optional[CreateSettings]
+        prepare_vpc_cni: bool
+
+
+class ContextCluster(ClusterSettings):
+    """An existing cluster reached through a context of the kubeconfig file (the default)."""
+
+    MISPLACED: ClassVar[dict[str, str]] = {
+        "tkeApi": "is only used with kubeconfigFrom: tkeApi; set kubeconfigFrom: tkeApi or remove it",
+    }
+
+    kubeconfig_from: Choice("context", text=KUBECONFIG_FROM_TEXT) = "context"  # type: ignore[valid-type]
+    """``context`` (the default): a context of the kubeconfig file; ``tkeApi``: the TKE API, by cluster ID."""
+    context: NonEmptyStr("cls-abcd1234") = None  # type: ignore[valid-type]
+    """The kubeconfig context (default: ``name``)."""
+    prepare_vpc_cni: Bool = False
+    """True: the program prepares this cluster for Cilium on VPC-CNI as it does created ones: the
+    ``cni-config`` ConfigMap, TKE's kube-proxy / tke-cni-agent / ip-masq-agent kept off the nodes,
+    ``k8sServiceHost`` read from ``default/kubernetes``."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _context_defaults_to_name(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "context" not in data and isinstance(data.get("name"), str) and data["name"]:
+            return {**data, "context": data["name"]}
+        return data
+
     @property
-    def key(self) -> str:
-        """The config key of this entry, ``mesh:clusters[i]``."""
-        return f"{NS}:clusters[{self.index}]"
+    def tke_api(self) -> None:  # type: ignore[override]
+        return None
+
+    @property
+    def create(self) -> None:  # type: ignore[override]
+        return None
 
 
-@dataclass(frozen=True)
-class CiliumSettings:
-    version: str
-    repository: str
-    values: Mapping[str, Any]
-    """Base Helm values for every cluster, as the stack sets them (``mesh:cilium.values``)."""
-    preset: Optional[str] = None
-    """A named preset (``meshcore.presets``) merged under ``values``."""
-    chart: Optional[str] = None
-    """Where the chart is instead of ``repository``: a local directory or ``.tgz`` (relative to the
-    project directory), or an ``oci://`` reference without a tag; None: chart ``cilium`` of ``repository``."""
-    skip_await: bool = False
-    """True: releases do not wait for Cilium's pods to be ready (``mesh:cilium.skipAwait``)."""
-    base_values: Mapping[str, Any] = field(default=None)  # type: ignore[assignment]
-    """The preset's values with ``values`` merged over them: what every release starts from."""
+class TkeApiCluster(ClusterSettings):
+    """An existing cluster whose kubeconfig the program fetches through the TKE API, by cluster ID."""
 
-    def __post_init__(self) -> None:
-        if self.base_values is None:
-            object.__setattr__(self, "base_values", helm_values.deep_merge(presets.preset_values(self.preset), self.values))
+    MISPLACED: ClassVar[dict[str, str]] = {
+        "context": "is only used with kubeconfigFrom: context; with kubeconfigFrom: tkeApi the kubeconfig comes from "
+                   "the TKE API: remove context",
+    }
+
+    kubeconfig_from: Choice("tkeApi", text=KUBECONFIG_FROM_TEXT)  # type: ignore[valid-type]
+    """``tkeApi``: the kubeconfig comes from the TKE API."""
+    tke_api: Annotated[TkeApiSettings, BeforeValidator(_none_is_empty, json_schema_input_type=Optional[TkeApiSettings])
+                       ] = Field(default_factory=lambda: TkeApiSettings())
+    """Which endpoint's kubeconfig, and whether the program enables that endpoint."""
+    prepare_vpc_cni: Bool = False
+    """As for a context cluster."""
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_cluster_id(cls, name: str) -> str:
+        if not TKE_CLUSTER_ID_RE.match(name):
+            raise refuse(f"{quote(name)} is not a TKE cluster ID: with kubeconfigFrom: tkeApi the name is the cluster "
+                         "ID the program looks up, like cls-abcd1234")
+        return name
+
+    @property
+    def context(self) -> None:  # type: ignore[override]
+        return None
+
+    @property
+    def create(self) -> None:  # type: ignore[override]
+        return None
 
 
-@dataclass(frozen=True)
-class MasqueradeSettings:
-    mode: str
-    """``none``: the program sets no masquerade value; ``ipMasqAgent``: eBPF masquerade
-    with every cluster's pod CIDRs (plus extras) as non-masquerade CIDRs."""
-    extra_non_masquerade_cidrs: tuple[IPv4Network, ...]
+def _created_is_prepared(value: bool) -> bool:
+    if value:
+        raise refuse("a created cluster is always prepared for Cilium (cni-config, TKE's DaemonSets off, "
+                     "k8sServiceHost read): remove prepareVpcCni")
+    return value
 
 
-@dataclass(frozen=True)
-class CaSettings:
+class CreatedCluster(ClusterSettings):
+    """A TKE cluster the program creates, Cilium-ready, reached through the intranet endpoint it enables."""
+
+    MISPLACED: ClassVar[dict[str, str]] = {
+        "kubeconfigFrom": "a created cluster is reached through the intranet endpoint the program enables in "
+                          "create.endpointSubnetId; remove kubeconfigFrom",
+        "tkeApi": "is for adopting an existing cluster (kubeconfigFrom: tkeApi); a created cluster's endpoint is "
+                  "create.endpointSubnetId: remove tkeApi",
+        "context": "a created cluster has no kubeconfig context (its kubeconfig comes from the endpoint the program "
+                   "enables); remove context",
+    }
+
+    create: CreateSettings
+    """The cluster the program creates."""
+    prepare_vpc_cni: Annotated[Bool, AfterValidator(_created_is_prepared),  # type: ignore[valid-type]
+                               Field(json_schema_extra={"const": False})] = False
+    """A created cluster is always prepared for Cilium: leave it out."""
+
+    @property
+    def kubeconfig_from(self) -> str:  # type: ignore[override]
+        return "create"
+
+    @property
+    def context(self) -> None:  # type: ignore[override]
+        return None
+
+    @property
+    def tke_api(self) -> None:  # type: ignore[override]
+        return None
+
+
+
+def _how_reached(entry: Any) -> str:
+    """The form of a cluster entry: ``create`` if it has a create block, ``tkeApi`` if it says so
+    (or has a tkeApi block and no valid kubeconfigFrom), else ``context``."""
+    if not isinstance(entry, dict):
+        return "context"
+    if "create" in entry:
+        return "create"
+    how = entry.get("kubeconfigFrom", "context")
+    if how == "tkeApi" or (how != "context" and "tkeApi" in entry):
+        return "tkeApi"
+    return "context"
+
+
+ClusterEntry = Annotated[
+    Union[Annotated[ContextCluster, Tag("context")], Annotated[TkeApiCluster, Tag("tkeApi")],
+          Annotated[CreatedCluster, Tag("create")]],
+    Discriminator(_how_reached),
+]
+"""A ``mesh:clusters`` entry, by how the cluster is reached."""
+
+CLUSTER_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
+    k for form in (ContextCluster, TkeApiCluster, CreatedCluster) for k in form.keys()))
+for _form in (ClusterSettings, ContextCluster, TkeApiCluster, CreatedCluster):
+    _form.KNOWN = CLUSTER_KEYS
+
+
+# --------------------------------------------------------------------------- mesh-wide sections
+
+
+def _chart(value: Any) -> Any:
+    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
+    program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
+    if not isinstance(value, str) or not value:
+        raise refuse(f"must be a non-empty string, got {type_name(value)}; e.g. ./charts/cilium-1.18.3.tgz or "
+                     "oci://registry.example.com/cilium/cilium")
+    if "://" in value:
+        if not value.startswith("oci://"):
+            raise refuse(f"{quote(value)}: a chart reference is a local path or oci://HOST/PATH; for an https chart "
+                         "repository set mesh:cilium.repository instead")
+        if not OCI_CHART_RE.match(value):
+            raise refuse(f"{quote(value)} is not an OCI chart reference like oci://registry.example.com/cilium/cilium "
+                         "(no tag or digest: the version is mesh:cilium.version)")
+    elif not value.isprintable():
+        raise refuse(f"{quote(value)} is not a usable path")
+    return value
+
+
+class CiliumSettings(Section):
+    """The Cilium chart and the Helm values every cluster starts from."""
+
+    EXAMPLE: ClassVar[str] = "{version: 1.18.3, values: {}}"
+
+    version: Annotated[Shaped(CHART_1_18_PATTERN, "chart version {j} is not supported: this program generates "  # type: ignore[valid-type]
+                              "values for the Cilium 1.18.x chart (list-shaped clustermesh.config.clusters; 1.20 "
+                              f"changes it to a map); set a 1.18 patch release such as {DEFAULT_CHART_VERSION}",
+                              DEFAULT_CHART_VERSION),
+                       BeforeValidator(_version_text, json_schema_input_type=str),
+                       AfterValidator(lambda v: v.lstrip("v"))] = DEFAULT_CHART_VERSION
+    """The Cilium chart version: a 1.18 patch release."""
+    repository: NonEmptyStr(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,  # type: ignore[valid-type]
+                            text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY) = DEFAULT_REPOSITORY
+    """The Helm repository of chart ``cilium``."""
+    chart: Annotated[Optional[str], BeforeValidator(_chart, json_schema_input_type=str),
+                     Field(examples=["./charts/cilium-1.18.3.tgz", "oci://registry.example.com/cilium/cilium"])] = None
+    """Instead of ``repository``: a local chart directory or ``.tgz`` (relative to the project directory), or an
+    ``oci://`` reference without a tag (air-gapped installs, mirrors)."""
+    preset: Optional[Choice(*presets.PRESETS, text="{w} is not a preset of this program; the presets are: "  # type: ignore[valid-type]
+                            f"{', '.join(presets.PRESETS)} (or leave it out and set mesh:cilium.values)")] = None
+    """A named preset (``meshcore/presets.py``) merged under ``values``."""
+    values: HelmValues = Field(default_factory=dict)
+    """Base Helm values for every cluster (paths checked against the chart; never program-owned keys)."""
+    skip_await: Bool = False
+    """True: releases do not wait for Cilium's pods to be ready (GitOps, large fleets, a local mesh)."""
+
+    @classmethod
+    def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
+        if "chart" in given and "repository" in given:
+            return [("repository", "is not used with mesh:cilium.chart (a local chart or an oci:// reference): "
+                                   "remove one of the two")]
+        return []
+
+    @cached_property
+    def base_values(self) -> dict[str, Any]:
+        """The preset's values with ``values`` merged over them: what every release starts from."""
+        return helm_values.deep_merge(presets.preset_values(self.preset), self.values)
+
+
+class MasqueradeSettings(Section):
+    """Whether the program sets masquerading: ``ipMasqAgent`` keeps every cluster's pod CIDRs unmasqueraded."""
+
+    EXAMPLE: ClassVar[str] = "{mode: none}"
+
+    mode: Choice(*MASQUERADE_MODES, text=f"must be one of: {', '.join(MASQUERADE_MODES)}; got {{j}}") = "none"  # type: ignore[valid-type]
+    """``none``: the program sets no masquerade value; ``ipMasqAgent``: eBPF masquerade with every
+    cluster's pod CIDRs (plus extras) as non-masquerade CIDRs."""
+    extra_non_masquerade_cidrs: CidrList = ()
+    """More non-masquerade CIDRs (``ipMasqAgent`` only), e.g. the VPC CIDRs."""
+
+    @classmethod
+    def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
+        if fields.get("extra_non_masquerade_cidrs") and fields.get("mode", "ipMasqAgent") != "ipMasqAgent":
+            return [("extraNonMasqueradeCidrs", "is only used with mode: ipMasqAgent; set mesh:masquerade.mode to "
+                                                "ipMasqAgent or remove the list")]
+        return []
+
+
+def pem_blocks(text: str) -> list[tuple[str, bytes]]:
+    """The (type, DER bytes) of every PEM block in ``text``; ValueError if one is malformed."""
+    blocks: list[tuple[str, bytes]] = []
+    for m in re.finditer(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", text, re.S):
+        if m.group(1) != m.group(3):
+            raise ValueError(f"a PEM block begins as {m.group(1)} and ends as {m.group(3)}")
+        body = "".join(m.group(2).split())
+        try:
+            blocks.append((m.group(1), base64.b64decode(body, validate=True)))
+        except ValueError:
+            raise ValueError(f"the {m.group(1)} block is not valid base64") from None
+    return blocks
+
+
+def _ca_certificate(value: Any) -> str:
+    """``mesh:ca.certificate``: one PEM CERTIFICATE block (what the chart's buildCustomCert parses)."""
+    if not isinstance(value, str) or not value.strip():
+        raise refuse(f"must be the CA certificate as PEM text (-----BEGIN CERTIFICATE----- ...), got {type_name(value)}")
+    try:
+        blocks = pem_blocks(value)
+    except ValueError as err:
+        raise refuse(f"is not valid PEM: {err}") from None
+    if [t for t, _ in blocks] != [PEM_CERTIFICATE]:
+        raise refuse(f"must hold exactly one CERTIFICATE PEM block (the CA's own certificate), found "
+                     f"{[t for t, _ in blocks] or 'none'}")
+    try:
+        certs.not_after(value)
+    except ValueError as err:
+        raise refuse(f"is not a readable X.509 certificate ({err}); give the CA certificate as "
+                     "`openssl x509 -in ca.crt` prints it") from None
+    return value.strip() + "\n"
+
+
+def _generations(value: Any) -> Any:
+    if not isinstance(value, list) or not value:
+        raise refuse(f"must be a non-empty list of CA generations (1, 2, ...), got {type_name(value)}")
+    return value
+
+
+class CaSettings(Section):
     """The mesh CAs: every generation listed is trusted; ``signing`` signs the certificates.
 
     One generation (the default, ``[1]``) is the normal state. A rotation lists two: add the
     new one (both trusted, the old still signing), switch ``signing``, then drop the old one.
+    Or the stack brings its own CA (``certificate``, its key in the secret ``mesh:caPrivateKey``).
     """
 
-    generations: tuple[int, ...]
-    signing: int
-    provided_certificate: Optional[str] = None
-    """The PEM of a CA the stack brings (``mesh:ca.certificate``, its key in the secret
-    ``mesh:caPrivateKey``) instead of one the program generates; then ``generations == (1,)``."""
+    EXAMPLE: ClassVar[str] = "{generations: [1, 2], signing: 1}"
+
+    generations: Annotated[tuple[Int(1, 1000, "a CA generation"), ...],  # type: ignore[valid-type]
+                           BeforeValidator(_generations, json_schema_input_type=list[int]),
+                           Field(strict=False, json_schema_extra={"minItems": 1, "maxItems": 2})] = (1,)
+    """The trusted CA generations: one, or two during a rotation (the one being retired and its successor)."""
+    signing: Optional[Int(1, 1000, "the signing CA generation")] = None  # type: ignore[valid-type]
+    """The generation that signs (default: the only one)."""
+    provided_certificate: Annotated[Optional[str], BeforeValidator(_ca_certificate, json_schema_input_type=str),
+                                    Field(alias="certificate")] = None
+    """The PEM of a CA the stack brings, instead of one the program generates (then one generation)."""
+
+    @classmethod
+    def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
+        problems: Relations = []
+        if "provided_certificate" in given:
+            return [(k, "is for rotating a CA the program generates; a CA you bring (mesh:ca.certificate) is one "
+                        "generation: remove this key") for k in ("generations", "signing") if k in given]
+        if "generations" not in fields:
+            return []
+        gens: list[int] = []
+        for i, g in enumerate(fields["generations"]):
+            if g in gens:
+                problems.append((f"generations[{i}]", f"generation {g} is listed twice"))
+            else:
+                gens.append(g)
+        if len(fields["generations"]) > 2:
+            problems.append(("generations", "list at most two generations: the CA being retired and its successor"))
+        signing = fields.get("signing")
+        if "signing" in fields and signing is None and len(gens) != 1:
+            problems.append(("signing", "is required while two CA generations are trusted: the one that signs"))
+        elif signing is not None and signing not in gens:
+            problems.append(("signing", f"{json.dumps(signing)} is not one of mesh:ca.generations {gens}"))
+        return problems
+
+    @model_validator(mode="after")
+    def _signing_defaults_to_the_one(self) -> "CaSettings":
+        if self.signing is None:
+            object.__setattr__(self, "signing", self.generations[0])
+        return self
 
 
-@dataclass(frozen=True)
-class Settings:
+def _names(value: Any) -> Any:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise refuse(f"must be a list of cluster names, got {type_name(value)}")
+    return frozenset(value)
+
+
+class TopologySettings(Section):
+    """A partial mesh: who peers with whom (made symmetric)."""
+
+    EXAMPLE: ClassVar[str] = "full, or {peers: {cls-a: [cls-b, cls-c]}}"
+
+    peers: Annotated[dict[str, list[str]], Field(min_length=1, examples=[{"cls-a": ["cls-b", "cls-c"]}])]
+    """Cluster name -> the names of its peers; every cluster has at least one."""
+
+
+class Settings(Section):
     """The whole validated ``mesh:*`` configuration of a stack."""
 
-    cilium: CiliumSettings
-    max_connected_clusters: int
-    masquerade: MasqueradeSettings
-    hubble_relay: bool
-    full_mesh: bool
-    """True for ``mesh:topology: full``."""
-    kubeconfig: Optional[str]
-    clusters: tuple[ClusterSettings, ...]
-    peers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-    ca: "CaSettings" = field(default_factory=lambda: CaSettings(generations=(1,), signing=1))
-    allow_identity_change: frozenset[str] = frozenset()
+    cilium: CiliumSettings = Field(default_factory=lambda: CiliumSettings())
+    """The Cilium chart and the base Helm values of every cluster."""
+    max_connected_clusters: Choice(*SUPPORTED_MAX_CONNECTED, text="must be 255 or 511 (the only values Cilium 1.18 "  # type: ignore[valid-type]
+                                   "supports), got {j}; it cannot be changed on running clusters, so leave 255 unless "
+                                   "you need more than 255 clusters") = 255
+    """Cilium ``clustermesh.maxConnectedClusters``: 255 (default) or 511; never change it on running clusters."""
+    masquerade: MasqueradeSettings = Field(default_factory=lambda: MasqueradeSettings())
+    """Masquerading of pod traffic."""
+    hubble_relay: Bool = True
+    """Hubble Relay in every cluster (needs Hubble)."""
+    topology: Union[Literal["full"], TopologySettings] = "full"
+    """``full`` (default): every cluster peers with every other; or ``{peers: {cls-a: [cls-b]}}``."""
+    kubeconfig: Optional[NonEmptyStr("~/.kube/mesh.yaml")] = None  # type: ignore[valid-type]
+    """The kubeconfig file of the context clusters (``$MESH_KUBECONFIG_FILE`` overrides it)."""
+    clusters: Annotated[tuple[ClusterEntry, ...], Field(strict=False, min_length=1)]
+    """The clusters of the mesh."""
+    ca: CaSettings = Field(default_factory=lambda: CaSettings())
+    """The mesh CA: generated by the program (and rotated by generations), or brought by the stack."""
+    allow_identity_change: Annotated[frozenset[str], BeforeValidator(_names, json_schema_input_type=list[str]),
+                                     Field(strict=False)] = frozenset()
     """Clusters whose Cilium name or id may change in this update (a disruptive, deliberate act)."""
-    """Cluster name -> its peers' names, symmetric, ordered by peer cluster id."""
+
+    _peers: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
+
+    @property
+    def full_mesh(self) -> bool:
+        """True for ``mesh:topology: full``."""
+        return self.topology == "full"
+
+    @property
+    def peers(self) -> Mapping[str, tuple[str, ...]]:
+        """Cluster name -> its peers' names, symmetric, ordered by peer cluster id."""
+        return self._peers
 
     def cluster(self, name: str) -> ClusterSettings:
         for c in self.clusters:
@@ -251,26 +699,8 @@ class Settings:
         raise KeyError(name)
 
 
-@dataclass
-class _Partial:
-    """What parsed of one cluster entry, for the checks across clusters."""
-
-    index: int
-    name: Optional[str] = None
-    id: Optional[int] = None
-    context: Optional[str] = None
-    pod_cidrs: list[IPv4Network] = field(default_factory=list)
-    vip: Optional[IPv4Address] = None
-    subnet_id: Optional[str] = None
-    values: Mapping[str, Any] = field(default_factory=dict)
-    created: bool = False
-    reads_service_host: bool = False
-    """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
-    service_cidr: Optional[IPv4Network] = None
-
-    @property
-    def key(self) -> str:
-        return f"{NS}:clusters[{self.index}]"
+TOP_LEVEL_KEYS: tuple[str, ...] = (*Settings.keys(), *SECRET_KEYS)
+APISERVER_KEYS = ApiserverSettings.keys()
 
 
 # --------------------------------------------------------------------------- decoding
@@ -288,7 +718,7 @@ def decode_config(items: Mapping[str, str]) -> dict[str, Any]:
     for full_key, raw in items.items():
         if not full_key.startswith(prefix):
             continue
-        key = full_key[len(prefix) :]
+        key = full_key[len(prefix):]
         if key == "kubeconfig" or not isinstance(raw, str):
             out[key] = raw
             continue
@@ -299,142 +729,63 @@ def decode_config(items: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-# --------------------------------------------------------------------------- reading
+# --------------------------------------------------------------------------- parsing
 
 
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
-    return type(value).__name__
+_SECTIONS: dict[str, tuple[str, Any, TypeAdapter[Any]]] = {
+    (f.alias or n): (n, t, adapter_of(t))
+    for n, f in Settings.model_fields.items() if n not in ("clusters", "topology")
+    for t in [field_type(Settings, n)]
+}
+ENTRY = adapter_of(ClusterEntry)
 
 
-def _quote(value: str) -> str:
-    """A user string in a message: 'as typed', or JSON-escaped if it holds a newline or
-    another unprintable character (each issue is printed as one line)."""
-    return f"'{value}'" if value.isprintable() else json.dumps(value)
+class Parsed:
+    """What parsed of each section (None where it did not), and every issue found so far."""
 
-
-def _part(value: Any) -> str:
-    """A user's mapping key as part of a config key (unprintable characters escaped)."""
-    text = str(value)
-    return text if text.isprintable() else json.dumps(text)[1:-1]
-
-
-def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
-    """``values[k]`` if it is a mapping, else an empty one (Helm values may hold anything)."""
-    v = values.get(k)
-    return v if isinstance(v, dict) else {}
-
-
-class _Required:
-    """Required keys of one mapping: each missing one reported, whether all were there kept."""
-
-    def __init__(self, issues: "_Issues", m: Mapping[str, Any], key: str) -> None:
-        self.issues, self.m, self.key, self.ok = issues, m, key, True
-
-    def need(self, k: str) -> Any:
-        value = self.issues.required(self.m, self.key, k)
-        self.ok = self.ok and value is not None
-        return value
-
-
-class _Issues:
     def __init__(self) -> None:
-        self.items: list[ConfigIssue] = []
+        self.issues: list[ConfigIssue] = []
+        self.sections: dict[str, Any] = {}
 
     def add(self, key: str, message: str) -> None:
-        self.items.append(ConfigIssue(key, message))
+        self.issues.append(ConfigIssue(key, message))
 
-    def mapping(self, value: Any, key: str, allowed: Sequence[str], example: str) -> Optional[dict]:
-        """``value`` as a mapping whose keys are all in ``allowed`` (typos reported)."""
-        if not isinstance(value, dict):
-            self.add(key, f"must be a mapping, got {_type_name(value)}; e.g. {example}")
-            return None
-        for k in value:
-            if k not in allowed:
-                near = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.6)
-                hint = f"did you mean '{near[0]}'? " if near else ""
-                self.add(
-                    keys.join(key, _part(k)),
-                    f"unknown key; {hint}the keys here are: {', '.join(allowed)}",
-                )
+    def section(self, raw: Mapping[str, Any], alias: str) -> Any:
+        """The typed section ``alias`` (its default when unset), or None after reporting why not."""
+        name, tp, adapter = _SECTIONS[alias]
+        if alias not in raw:
+            default = Settings.model_fields[name].get_default(call_default_factory=True)
+            self.sections[name] = default
+            return default
+        try:
+            value = adapter.validate_python(raw[alias])
+        except ValidationError as err:
+            self.issues += issues_of(err, tp, f"{NS}:{alias}")
+            value = self._valid_part(adapter, raw[alias], err)
+        self.sections[name] = value
         return value
 
-    def required(self, m: Mapping[str, Any], key: str, k: str) -> Any:
-        """``m[k]``, or None after reporting it missing (or null)."""
-        if m.get(k) is None:
-            self.add(f"{key}.{k}", "is required" if k not in m else "is required, got null")
-            return None
-        return m[k]
-
-    def string(self, value: Any, key: str, example: str) -> Optional[str]:
-        if isinstance(value, str) and value:
-            return value
-        self.add(key, f"must be a non-empty string, got {_type_name(value)}; e.g. {example}")
-        return None
-
-    def integer(self, value: Any, key: str, lo: int, hi: int, what: str) -> Optional[int]:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.add(key, f"must be an integer in {lo}..{hi} ({what}), got {_type_name(value)} {json.dumps(value)}")
-            return None
-        if not lo <= value <= hi:
-            self.add(key, f"{value} is out of range: must be in {lo}..{hi} ({what})")
-            return None
-        return value
-
-    def boolean(self, value: Any, key: str) -> Optional[bool]:
-        if isinstance(value, bool):
-            return value
-        self.add(key, f"must be true or false, got {_type_name(value)} {json.dumps(value)}")
-        return None
-
-    def network(self, value: Any, key: str) -> Optional[IPv4Network]:
-        if not isinstance(value, str):
-            self.add(key, f"must be an IPv4 CIDR string like 172.16.0.0/16, got {_type_name(value)}")
+    @staticmethod
+    def _valid_part(adapter: TypeAdapter[Any], value: Any, err: ValidationError) -> Any:
+        """A section with its invalid keys left at their defaults (for the checks across sections),
+        or None when that is not valid either (its problems are reported already)."""
+        failed = {e["loc"][0] for e in err.errors() if e["loc"]}
+        if not isinstance(value, dict) or not failed:
             return None
         try:
-            net = ipaddress.ip_network(value, strict=True)
-        except ValueError as err:
-            try:
-                fixed = ipaddress.ip_network(value, strict=False)
-            except ValueError:
-                self.add(key, f"{_quote(value)} is not a valid IPv4 CIDR ({err}); write it like 172.16.0.0/16")
-            else:
-                self.add(key, f"{_quote(value)} has host bits set; write the network address: {fixed}")
+            return adapter.validate_python({k: v for k, v in value.items() if k not in failed})
+        except ValidationError:
             return None
-        if not isinstance(net, IPv4Network):
-            self.add(key, f"{_quote(value)} is IPv6; this mesh is IPv4 only: give an IPv4 CIDR like 172.16.0.0/16")
-            return None
-        return net
 
-    def address(self, value: Any, key: str) -> Optional[IPv4Address]:
-        if not isinstance(value, str):
-            self.add(key, f"must be an IPv4 address string like 10.0.1.100, got {_type_name(value)}")
-            return None
+    def entry(self, index: int, entry: Any, max_connected: int) -> Optional[ClusterSettings]:
+        """One typed cluster entry, or None after reporting why not."""
         try:
-            addr = ipaddress.ip_address(value)
-        except ValueError:
-            self.add(key, f"{_quote(value)} is not a valid IPv4 address; write it like 10.0.1.100")
+            c: ClusterSettings = ENTRY.validate_python(entry, context={"max_connected": max_connected})
+        except ValidationError as err:
+            self.issues += issues_of(err, ClusterEntry, f"{NS}:clusters[{index}]", max_connected=max_connected)
             return None
-        if not isinstance(addr, IPv4Address):
-            self.add(key, f"{_quote(value)} is IPv6; give the IPv4 VIP of the internal CLB")
-            return None
-        return addr
-
-
-# --------------------------------------------------------------------------- parsing
+        c._index = index
+        return c
 
 
 def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> Settings:
@@ -442,1080 +793,27 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
 
     ``secret_keys`` are the ``mesh`` keys the stack holds as secrets (without the
     namespace). Raises ``MeshConfigError`` with every problem found; the checks that
-    relate several fields run on the fields that parsed.
+    relate several sections and clusters run on what parsed.
     """
-    issues = _Issues()
-    for k in sorted(set(secret_keys) - set(SECRET_KEYS)):
-        # The mesh settings end up in Helm values, component inputs and plan files as
-        # plain text; a secret there would be silently unwrapped.
-        issues.add(f"{NS}:{k}", "holds a secure value; mesh settings are not secret and are written in plain "
-                   "text into Helm values and plans: keep secrets out of mesh:* keys (e.g. in a Kubernetes Secret); "
-                   "the one secret key is mesh:caPrivateKey")
-    top_allowed = TOP_LEVEL_KEYS
-    for k in raw:
-        if k not in top_allowed:
-            near = difflib.get_close_matches(k, top_allowed, n=1, cutoff=0.6)
-            hint = f"did you mean '{NS}:{near[0]}'? " if near else ""
-            issues.add(f"{NS}:{_part(k)}", f"unknown key; {hint}the keys of this program are: "
-                       + ", ".join(f"{NS}:{t}" for t in top_allowed))
+    from meshcore import config_checks as checks
 
-    max_connected = _parse_max_connected(raw, issues)
-    cilium = _parse_cilium(raw.get("cilium", {}), issues)
-    masquerade = _parse_masquerade(raw.get("masquerade", {}), issues)
-    hubble_relay = True
-    if "hubbleRelay" in raw:
-        hubble_relay = bool(issues.boolean(raw["hubbleRelay"], f"{NS}:hubbleRelay"))
-    kubeconfig = None
-    if raw.get("kubeconfig") is not None:
-        kubeconfig = issues.string(raw["kubeconfig"], f"{NS}:kubeconfig", "~/.kube/mesh.yaml")
-
-    partials: list[_Partial] = []
-    clusters = _parse_clusters(raw.get("clusters"), max_connected, issues, partials)
-    _check_identities(partials, max_connected, issues)
-    _check_addresses(partials, cilium, issues)
-    _check_service_cidrs(partials, issues)
-    full_mesh, peers = _parse_topology(raw.get("topology", "full"), partials, issues)
-    _check_owned_values(cilium, partials, masquerade, issues)
-    _check_service_host(cilium, partials, issues)
-    _check_masquerade_safety(cilium, partials, masquerade, issues)
-    if hubble_relay:
-        _check_hubble_enabled(cilium, partials, issues)
-    for c in clusters:
-        if c.create is not None and (cilium is None or cilium.preset != "tke-vpc-cni"):
-            issues.add(f"{c.key}.create", "a created cluster runs VPC-CNI with kube-proxy, tke-cni-agent and "
-                       "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
-                       "tke-vpc-cni (override its values in mesh:cilium.values if needed)")
-        if c.prepare_vpc_cni and (cilium is None or cilium.preset != "tke-vpc-cni"):
-            issues.add(f"{c.key}.prepareVpcCni", "prepares the cluster for the tke-vpc-cni preset (its cni-config "
-                       "chain, kube-proxy, tke-cni-agent and ip-masq-agent kept off the nodes): set "
-                       "mesh:cilium.preset: tke-vpc-cni, or remove prepareVpcCni")
-    ca = _parse_ca(raw.get("ca", {}), issues)
-    _check_provided_ca_key(raw, secret_keys, issues)
-    allowed = _parse_allow_identity_change(raw.get("allowIdentityChange", []), partials, issues)
-
-    if issues.items:
-        raise MeshConfigError(issues.items)
-    assert cilium is not None and masquerade is not None
-    return Settings(
-        cilium=cilium,
-        max_connected_clusters=max_connected,
-        masquerade=masquerade,
-        hubble_relay=hubble_relay,
-        full_mesh=full_mesh,
-        kubeconfig=kubeconfig,
-        clusters=tuple(clusters),
-        peers=peers,
-        ca=ca,
-        allow_identity_change=allowed,
+    parsed = Parsed()
+    checks.check_secrets_and_keys(raw, secret_keys, parsed)
+    max_connected = parsed.section(raw, "maxConnectedClusters") or 255
+    for alias in ("cilium", "masquerade", "hubbleRelay", "kubeconfig"):
+        parsed.section(raw, alias)
+    members = checks.parse_clusters(raw.get("clusters"), max_connected, parsed)
+    mesh = checks.check_mesh(raw, members, parsed)
+    for alias in ("ca", "allowIdentityChange"):
+        parsed.section(raw, alias)
+    checks.check_provided_ca_key(raw, secret_keys, parsed)
+    checks.check_identity_changes(raw, members, parsed)
+    if parsed.issues:
+        raise MeshConfigError(parsed.issues)
+    settings = Settings.model_construct(
+        **{k: v for k, v in parsed.sections.items() if k in Settings.model_fields},
+        clusters=tuple(m.settings for m in members),
+        topology=mesh.topology,
     )
-
-
-PEM_CERTIFICATE = "CERTIFICATE"
-PEM_RSA_KEY = "RSA PRIVATE KEY"
-
-
-def pem_blocks(text: str) -> list[tuple[str, bytes]]:
-    """The (type, DER bytes) of every PEM block in ``text``; ValueError if one is malformed."""
-    blocks: list[tuple[str, bytes]] = []
-    for m in re.finditer(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END ([A-Z0-9 ]+)-----", text, re.S):
-        if m.group(1) != m.group(3):
-            raise ValueError(f"a PEM block begins as {m.group(1)} and ends as {m.group(3)}")
-        body = "".join(m.group(2).split())
-        try:
-            blocks.append((m.group(1), base64.b64decode(body, validate=True)))
-        except ValueError:
-            raise ValueError(f"the {m.group(1)} block is not valid base64") from None
-    return blocks
-
-
-def _parse_provided_ca(value: Any, key: str, issues: _Issues) -> Optional[str]:
-    """``mesh:ca.certificate``: one PEM CERTIFICATE block (what the chart's buildCustomCert parses)."""
-    if not isinstance(value, str) or not value.strip():
-        issues.add(key, f"must be the CA certificate as PEM text (-----BEGIN CERTIFICATE----- ...), got "
-                        f"{_type_name(value)}")
-        return None
-    try:
-        blocks = pem_blocks(value)
-    except ValueError as err:
-        issues.add(key, f"is not valid PEM: {err}")
-        return None
-    if [t for t, _ in blocks] != [PEM_CERTIFICATE]:
-        issues.add(key, f"must hold exactly one CERTIFICATE PEM block (the CA's own certificate), found "
-                        f"{[t for t, _ in blocks] or 'none'}")
-        return None
-    try:
-        certs.not_after(value)
-    except ValueError as err:
-        issues.add(key, f"is not a readable X.509 certificate ({err}); give the CA certificate as "
-                        "`openssl x509 -in ca.crt` prints it")
-        return None
-    return value.strip() + "\n"
-
-
-def _check_provided_ca_key(raw: Mapping[str, Any], secret_keys: Sequence[str], issues: _Issues) -> None:
-    """``mesh:caPrivateKey`` goes with ``mesh:ca.certificate``, as a secret PKCS#1 RSA PEM key.
-    Its text is never part of a message."""
-    key = f"{NS}:caPrivateKey"
-    ca_raw = raw.get("ca")
-    if not (isinstance(ca_raw, dict) and "certificate" in ca_raw):
-        if "caPrivateKey" in raw:
-            issues.add(key, "is only used with mesh:ca.certificate (a CA you bring); set both, or remove "
-                            "mesh:caPrivateKey and let the program generate the mesh CA")
-        return
-    if "caPrivateKey" not in raw:
-        issues.add(key, "is required with mesh:ca.certificate: the CA's private key, as a secret "
-                        "(pulumi config set --secret mesh:caPrivateKey < ca.key)")
-        return
-    if "caPrivateKey" not in secret_keys:
-        issues.add(key, "must be a secret: it is the CA's private key; set it with "
-                        "pulumi config set --secret mesh:caPrivateKey < ca.key (and rotate this key: it was in plain text)")
-        return
-    text = raw["caPrivateKey"]
-    if text == UNREADABLE_SECRET:
-        return
-    try:
-        types = [t for t, _ in pem_blocks(text)] if isinstance(text, str) else []
-    except ValueError:
-        types = ["(malformed)"]
-    if types != [PEM_RSA_KEY]:
-        issues.add(key, "must hold one RSA PRIVATE KEY PEM block (PKCS#1, what the Cilium chart's buildCustomCert "
-                        "and genSignedCert are known to accept); convert a PKCS#8 key with "
-                        "openssl rsa -in ca.key -traditional")
-
-
-def _parse_ca(value: Any, issues: _Issues) -> CaSettings:
-    key = f"{NS}:ca"
-    default = CaSettings(generations=(1,), signing=1)
-    m = issues.mapping(value, key, CA_KEYS, "{generations: [1, 2], signing: 1}")
-    if m is None:
-        return default
-    if "certificate" in m:
-        for k in ("generations", "signing"):
-            if k in m:
-                issues.add(f"{key}.{k}", "is for rotating a CA the program generates; a CA you bring "
-                                         "(mesh:ca.certificate) is one generation: remove this key")
-        cert = _parse_provided_ca(m["certificate"], f"{key}.certificate", issues)
-        return CaSettings(generations=(1,), signing=1, provided_certificate=cert)
-    gens_raw = m.get("generations", [1])
-    gens: list[int] = []
-    if not isinstance(gens_raw, list) or not gens_raw:
-        issues.add(f"{key}.generations", f"must be a non-empty list of CA generations (1, 2, ...), got "
-                                         f"{_type_name(gens_raw)}")
-        return default
-    for i, g in enumerate(gens_raw):
-        n = issues.integer(g, f"{key}.generations[{i}]", 1, 1000, "a CA generation")
-        if n is not None:
-            if n in gens:
-                issues.add(f"{key}.generations[{i}]", f"generation {n} is listed twice")
-            else:
-                gens.append(n)
-    if len(gens_raw) > 2:
-        issues.add(f"{key}.generations", "list at most two generations: the CA being retired and its successor")
-    signing = m.get("signing", gens[0] if len(gens) == 1 else None)
-    if signing is None:
-        issues.add(f"{key}.signing", "is required while two CA generations are trusted: the one that signs")
-        return default
-    if signing not in gens:
-        issues.add(f"{key}.signing", f"{json.dumps(signing)} is not one of mesh:ca.generations {gens}")
-        return default
-    return CaSettings(generations=tuple(gens), signing=int(signing))
-
-
-def _parse_allow_identity_change(value: Any, partials: Sequence[_Partial], issues: _Issues) -> frozenset[str]:
-    key = f"{NS}:allowIdentityChange"
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        issues.add(key, f"must be a list of cluster names, got {_type_name(value)}")
-        return frozenset()
-    names = {c.name for c in partials if c.name}
-    for i, v in enumerate(value):
-        if v not in names:
-            issues.add(f"{key}[{i}]", f"{_quote(v)} is not in mesh:clusters; list the cluster's new name")
-    return frozenset(value)
-
-
-def _parse_max_connected(raw: Mapping[str, Any], issues: _Issues) -> int:
-    if "maxConnectedClusters" not in raw:
-        return 255
-    value = raw["maxConnectedClusters"]
-    if isinstance(value, bool) or value not in SUPPORTED_MAX_CONNECTED:
-        issues.add(
-            f"{NS}:maxConnectedClusters",
-            f"must be 255 or 511 (the only values Cilium 1.18 supports), got {json.dumps(value)}; "
-            "it cannot be changed on running clusters, so leave 255 unless you need more than 255 clusters",
-        )
-        return 255
-    return int(value)
-
-
-def _parse_cilium(value: Any, issues: _Issues) -> Optional[CiliumSettings]:
-    key = f"{NS}:cilium"
-    m = issues.mapping(value, key, CILIUM_KEYS, "{version: 1.18.3, values: {}}")
-    if m is None:
-        return None
-    version = DEFAULT_CHART_VERSION
-    if "version" in m:
-        v = m["version"]
-        if isinstance(v, float):  # YAML reads 1.18 as a number
-            v = str(v)
-        if not isinstance(v, str) or not CHART_1_18_RE.match(v):
-            issues.add(
-                f"{key}.version",
-                f"chart version {json.dumps(v)} is not supported: this program generates values for "
-                "the Cilium 1.18.x chart (list-shaped clustermesh.config.clusters; 1.20 changes it to a map); "
-                f"set a 1.18 patch release such as {DEFAULT_CHART_VERSION}",
-            )
-        else:
-            version = v.lstrip("v")
-    repository = DEFAULT_REPOSITORY
-    if "repository" in m:
-        r = issues.string(m["repository"], f"{key}.repository", DEFAULT_REPOSITORY)
-        if r is not None:
-            if not REPOSITORY_RE.match(r):
-                issues.add(f"{key}.repository", f"{_quote(r)} is not a chart repository URL; e.g. {DEFAULT_REPOSITORY}")
-            else:
-                repository = r
-    values: Mapping[str, Any] = {}
-    if "values" in m and m["values"] is not None:
-        if not isinstance(m["values"], dict):
-            issues.add(f"{key}.values", f"must be a mapping of Helm values, got {_type_name(m['values'])}")
-        else:
-            values = m["values"]
-    preset = None
-    if m.get("preset") is not None:
-        p = m["preset"]
-        if not isinstance(p, str) or p not in presets.PRESETS:
-            shown = _quote(p) if isinstance(p, str) else f"{_type_name(p)} {json.dumps(p, default=str)}"
-            issues.add(f"{key}.preset", f"{shown} is not a preset of this program; the presets are: "
-                                        f"{', '.join(presets.PRESETS)} (or leave it out and set mesh:cilium.values)")
-        else:
-            preset = p
-    chart = None
-    if "chart" in m:
-        chart = _parse_chart(m["chart"], f"{key}.chart", issues)
-        if "repository" in m:
-            issues.add(f"{key}.repository", "is not used with mesh:cilium.chart (a local chart or an oci:// "
-                                            "reference): remove one of the two")
-    skip_await = False
-    if "skipAwait" in m:
-        skip_await = bool(issues.boolean(m["skipAwait"], f"{key}.skipAwait"))
-    return CiliumSettings(version=version, repository=repository, values=values, preset=preset, chart=chart,
-                          skip_await=skip_await)
-
-
-def _parse_chart(value: Any, key: str, issues: _Issues) -> Optional[str]:
-    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
-    program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
-    c = issues.string(value, key, "./charts/cilium-1.18.3.tgz or oci://registry.example.com/cilium/cilium")
-    if c is None:
-        return None
-    if "://" in c:
-        if not c.startswith("oci://"):
-            issues.add(key, f"{_quote(c)}: a chart reference is a local path or oci://HOST/PATH; for an https "
-                            "chart repository set mesh:cilium.repository instead")
-            return None
-        if not OCI_CHART_RE.match(c):
-            issues.add(key, f"{_quote(c)} is not an OCI chart reference like oci://registry.example.com/cilium/cilium "
-                            "(no tag or digest: the version is mesh:cilium.version)")
-            return None
-    elif not c.isprintable():
-        issues.add(key, f"{_quote(c)} is not a usable path")
-        return None
-    return c
-
-
-def _parse_masquerade(value: Any, issues: _Issues) -> Optional[MasqueradeSettings]:
-    key = f"{NS}:masquerade"
-    m = issues.mapping(value, key, MASQUERADE_KEYS, "{mode: none}")
-    if m is None:
-        return None
-    mode = m.get("mode", "none")
-    mode_ok = mode in MASQUERADE_MODES
-    if not mode_ok:
-        issues.add(f"{key}.mode", f"must be one of: {', '.join(MASQUERADE_MODES)}; got {json.dumps(mode)}")
-        mode = "none"
-    extras: list[IPv4Network] = []
-    raw_extras = m.get("extraNonMasqueradeCidrs", [])
-    if not isinstance(raw_extras, list):
-        issues.add(f"{key}.extraNonMasqueradeCidrs", f"must be a list of IPv4 CIDRs, got {_type_name(raw_extras)}")
-    else:
-        for i, item in enumerate(raw_extras):
-            net = issues.network(item, f"{key}.extraNonMasqueradeCidrs[{i}]")
-            if net is not None:
-                extras.append(net)
-        if extras and mode_ok and mode != "ipMasqAgent":
-            issues.add(
-                f"{key}.extraNonMasqueradeCidrs",
-                "is only used with mode: ipMasqAgent; set mesh:masquerade.mode to ipMasqAgent or remove the list",
-            )
-    return MasqueradeSettings(mode=mode, extra_non_masquerade_cidrs=tuple(extras))
-
-
-def _parse_clusters(
-    value: Any, max_connected: int, issues: _Issues, partials: list[_Partial]
-) -> list[ClusterSettings]:
-    key = f"{NS}:clusters"
-    if value is None:
-        issues.add(key, "is required: list the clusters of the mesh, each with name, id, region, podCidrs and apiserver")
-        return []
-    if not isinstance(value, list) or not value:
-        issues.add(key, f"must be a non-empty list of clusters, got {_type_name(value)}")
-        return []
-    if len(value) > max_connected:
-        issues.add(
-            key,
-            f"{len(value)} clusters is more than a Cilium mesh can hold with maxConnectedClusters "
-            f"{max_connected}; split the fleet into several meshes"
-            + (" or set mesh:maxConnectedClusters: 511 on new clusters" if max_connected == 255 and len(value) <= 511 else ""),
-        )
-        return []
-    out: list[ClusterSettings] = []
-    for i, entry in enumerate(value):
-        partial = _Partial(index=i)
-        partials.append(partial)
-        c = _parse_cluster(i, entry, max_connected, issues, partial)
-        if c is not None:
-            out.append(c)
-    return out
-
-
-def _parse_cluster(
-    i: int, entry: Any, max_connected: int, issues: _Issues, partial: _Partial
-) -> Optional[ClusterSettings]:
-    key = f"{NS}:clusters[{i}]"
-    m = issues.mapping(entry, key, CLUSTER_KEYS, "{name: cls-abcd1234, id: 1, region: ap-guangzhou, ...}")
-    if m is None:
-        return None
-    ok = True
-
-    required = _Required(issues, m, key)
-    need = required.need
-
-    name = need("name")
-    if name is not None:
-        name = _check_cluster_name(name, f"{key}.name", issues)
-        ok = ok and name is not None
-    cid = need("id")
-    if cid is not None:
-        cid = issues.integer(cid, f"{key}.id", 1, max_connected, "Cilium cluster.id; 0 is reserved")
-        ok = ok and cid is not None
-    region = need("region")
-    if region is not None:
-        region = issues.string(region, f"{key}.region", "ap-guangzhou")
-        if region is not None and not REGION_RE.match(region):
-            issues.add(f"{key}.region", f"{_quote(region)} is not a Tencent Cloud region; write it like ap-guangzhou")
-            region = None
-        ok = ok and region is not None
-    kubeconfig_from, context, tke_api, create, source_ok = _parse_cluster_source(m, key, name, issues)
-    ok = ok and source_ok
-    pod_cidrs: list[IPv4Network] = []
-    raw_cidrs = need("podCidrs")
-    if raw_cidrs is not None:
-        if isinstance(raw_cidrs, list) and not raw_cidrs:
-            issues.add(f"{key}.podCidrs", "is an empty list; list the CIDRs this cluster's pods get their IPs "
-                                          "from, e.g. podCidrs: [172.16.0.0/16]")
-            ok = False
-        elif not isinstance(raw_cidrs, list):
-            issues.add(f"{key}.podCidrs", f"must be a non-empty list of IPv4 CIDRs, got {_type_name(raw_cidrs)}")
-            ok = False
-        else:
-            for j, item in enumerate(raw_cidrs):
-                net = issues.network(item, f"{key}.podCidrs[{j}]")
-                if net is None:
-                    ok = False
-                else:
-                    pod_cidrs.append(net)
-    apiserver = None
-    raw_api = need("apiserver")
-    if raw_api is not None:
-        apiserver = _parse_apiserver(raw_api, f"{key}.apiserver", issues)
-        ok = ok and apiserver is not None
-    values: Mapping[str, Any] = {}
-    if m.get("values") is not None:
-        if not isinstance(m["values"], dict):
-            issues.add(f"{key}.values", f"must be a mapping of Helm values, got {_type_name(m['values'])}")
-            ok = False
-        else:
-            values = m["values"]
-    partial.name, partial.id, partial.context = name, cid, context
-    partial.pod_cidrs = pod_cidrs
-    partial.values = values
-    partial.created = "create" in m
-    prepare = False
-    if "prepareVpcCni" in m:
-        b = issues.boolean(m["prepareVpcCni"], f"{key}.prepareVpcCni")
-        if b is None:
-            ok = False
-        elif b and partial.created:
-            issues.add(f"{key}.prepareVpcCni", "a created cluster is always prepared for Cilium (cni-config, TKE's "
-                                               "DaemonSets off, k8sServiceHost read): remove prepareVpcCni")
-            ok = False
-        prepare = bool(b)
-    partial.reads_service_host = partial.created or prepare
-    partial.service_cidr = create.service_cidr if create is not None else _raw_service_cidr(m.get("create"))
-    if apiserver is not None:
-        partial.vip, partial.subnet_id = apiserver.vip, apiserver.subnet_id
-    elif isinstance(raw_api, dict) and isinstance(raw_api.get("vip"), str):
-        # Keep the VIP for the uniqueness and overlap checks even when a sibling key is wrong.
-        try:
-            partial.vip = ipaddress.IPv4Address(raw_api["vip"])
-        except ValueError:
-            pass
-    ok = ok and required.ok
-    if not ok:
-        return None
-    return ClusterSettings(
-        index=i,
-        name=name,
-        id=cid,
-        region=region,
-        context=context,
-        pod_cidrs=tuple(pod_cidrs),
-        apiserver=apiserver,  # type: ignore[arg-type]
-        values=values,
-        kubeconfig_from=kubeconfig_from,
-        tke_api=tke_api,
-        create=create,
-        prepare_vpc_cni=prepare,
-    )
-
-
-def _raw_service_cidr(create: Any) -> Optional[IPv4Network]:
-    """A create block's serviceCidr when it parses, for the overlap check even when a sibling key is wrong."""
-    if isinstance(create, dict) and isinstance(create.get("serviceCidr"), str):
-        try:
-            net = ipaddress.ip_network(create["serviceCidr"], strict=True)
-        except ValueError:
-            return None
-        return net if isinstance(net, IPv4Network) else None
-    return None
-
-
-def _parse_cluster_source(
-    m: Mapping[str, Any], key: str, name: Optional[str], issues: _Issues
-) -> tuple[str, Optional[str], Optional[TkeApiSettings], Optional[CreateSettings], bool]:
-    """Where a cluster's kubeconfig comes from: (kubeconfig_from, context, tkeApi, create, ok).
-
-    ``context`` (default): a context of the kubeconfig file; ``kubeconfigFrom: tkeApi``: the
-    TKE API by cluster ID; ``create:``: the cluster is created and reached through the
-    intranet endpoint the program enables. Keys of another mode are refused, not ignored.
-    """
-    ok = True
-    if "create" in m:
-        for k, why in (
-            ("kubeconfigFrom", "a created cluster is reached through the intranet endpoint the program enables in "
-                               "create.endpointSubnetId; remove kubeconfigFrom"),
-            ("tkeApi", "is for adopting an existing cluster (kubeconfigFrom: tkeApi); a created cluster's endpoint is "
-                       "create.endpointSubnetId: remove tkeApi"),
-            ("context", "a created cluster has no kubeconfig context (its kubeconfig comes from the endpoint the "
-                        "program enables); remove context"),
-        ):
-            if k in m:
-                issues.add(f"{key}.{k}", why)
-                ok = False
-        create = _parse_create(m["create"], f"{key}.create", issues)
-        return "create", None, None, create, ok and create is not None
-    kubeconfig_from = "context"
-    if "kubeconfigFrom" in m:
-        raw = m["kubeconfigFrom"]
-        if raw not in KUBECONFIG_FROM or not isinstance(raw, str):
-            shown = _quote(raw) if isinstance(raw, str) else json.dumps(raw, default=str)
-            issues.add(f"{key}.kubeconfigFrom", f"must be context (a kubeconfig context, the default) or tkeApi (the "
-                                                f"TKE API, by cluster ID), got {shown}; to create the cluster, "
-                                                "write a create: block instead")
-            return "context", None, None, None, False
-        kubeconfig_from = raw
-    if kubeconfig_from == "tkeApi":
-        if "context" in m:
-            issues.add(f"{key}.context", "is only used with kubeconfigFrom: context; with kubeconfigFrom: tkeApi the "
-                                         "kubeconfig comes from the TKE API: remove context")
-            ok = False
-        if isinstance(name, str) and not TKE_CLUSTER_ID_RE.match(name):
-            issues.add(f"{key}.name", f"{_quote(name)} is not a TKE cluster ID: with kubeconfigFrom: tkeApi the name is "
-                                      "the cluster ID the program looks up, like cls-abcd1234")
-            ok = False
-        tke_api = _parse_tke_api(m.get("tkeApi", {}), f"{key}.tkeApi", issues)
-        return "tkeApi", None, tke_api, None, ok and tke_api is not None
-    if "tkeApi" in m:
-        issues.add(f"{key}.tkeApi", "is only used with kubeconfigFrom: tkeApi; set kubeconfigFrom: tkeApi or remove it")
-        ok = False
-    context = m.get("context", name)
-    if "context" in m:
-        context = issues.string(m["context"], f"{key}.context", "cls-abcd1234")
-        ok = ok and context is not None
-    return "context", context, None, None, ok
-
-
-def _resource_id(value: Any, key: str, regex: re.Pattern, what: str, issues: _Issues) -> Optional[str]:
-    """A Tencent Cloud resource ID of the given shape (``what`` e.g. 'subnet')."""
-    if isinstance(value, str) and regex.match(value):
-        return value
-    issues.add(key, f"{json.dumps(value, default=str)} is not a {what} ID: write '{regex.pattern[1:].split('[')[0]}' "
-                    "and 8 lowercase letters or digits")
-    return None
-
-
-def _id_list(value: Any, key: str, regex: re.Pattern, what: str, issues: _Issues, *, required: bool) -> Optional[tuple[str, ...]]:
-    if value is None and not required:
-        return ()
-    if not isinstance(value, list) or (required and not value):
-        issues.add(key, f"must be a {'non-empty ' if required else ''}list of {what} IDs, got {_type_name(value)}")
-        return None
-    out: list[str] = []
-    ok = True
-    for i, v in enumerate(value):
-        got = _resource_id(v, f"{key}[{i}]", regex, what, issues)
-        if got is None:
-            ok = False
-        elif got in out:
-            issues.add(f"{key}[{i}]", f"{got} is listed twice")
-            ok = False
-        else:
-            out.append(got)
-    return tuple(out) if ok else None
-
-
-def _parse_tke_api(value: Any, key: str, issues: _Issues) -> Optional[TkeApiSettings]:
-    m = issues.mapping(value if value is not None else {}, key, TKE_API_KEYS, "{endpoint: intranet}")
-    if m is None:
-        return None
-    ok = True
-    endpoint = m.get("endpoint", "intranet")
-    if endpoint not in TKE_API_ENDPOINTS or not isinstance(endpoint, str):
-        issues.add(f"{key}.endpoint", f"must be intranet (the default: the VPC-internal apiserver endpoint) or internet, "
-                                      f"got {json.dumps(endpoint, default=str)}")
-        return None
-    enable = False
-    if "enable" in m:
-        b = issues.boolean(m["enable"], f"{key}.enable")
-        if b is None:
-            return None
-        enable = b
-    subnet_id = security_group = None
-    needed = "subnetId" if endpoint == "intranet" else "securityGroup"
-    for k, regex, what in (("subnetId", SUBNET_ID_RE, "subnet"), ("securityGroup", SG_ID_RE, "security group")):
-        if k not in m:
-            if enable and k == needed:
-                where = ("the subnet of the intranet endpoint" if k == "subnetId"
-                         else "the security group of the internet endpoint")
-                issues.add(f"{key}.{k}", f"is required with enable: true and endpoint: {endpoint}: {where}")
-                ok = False
-            continue
-        if not enable or k != needed:
-            issues.add(f"{key}.{k}", f"is only used with enable: true and endpoint: "
-                                     f"{'intranet' if k == 'subnetId' else 'internet'}; remove it")
-            ok = False
-            continue
-        got = _resource_id(m[k], f"{key}.{k}", regex, what, issues)
-        ok = ok and got is not None
-        if k == "subnetId":
-            subnet_id = got
-        else:
-            security_group = got
-    if not ok:
-        return None
-    return TkeApiSettings(endpoint=endpoint, enable=enable, subnet_id=subnet_id, security_group=security_group)
-
-
-def _parse_create(value: Any, key: str, issues: _Issues) -> Optional[CreateSettings]:
-    m = issues.mapping(value, key, CREATE_KEYS, "{vpcId: vpc-abcd1234, version: 1.32.2, serviceCidr: 10.200.0.0/22, "
-                                                "eniSubnetIds: [subnet-abcd1234], endpointSubnetId: subnet-abcd1234, "
-                                                "nodePool: {...}}")
-    if m is None:
-        return None
-    ok = True
-
-    required = _Required(issues, m, key)
-    need = required.need
-
-    vpc_id = need("vpcId")
-    if vpc_id is not None:
-        vpc_id = _resource_id(vpc_id, f"{key}.vpcId", VPC_ID_RE, "VPC", issues)
-        ok = ok and vpc_id is not None
-    version = need("version")
-    if version is not None:
-        if isinstance(version, float):  # YAML reads 1.32 as a number
-            version = str(version)
-        if not isinstance(version, str) or not K8S_VERSION_RE.match(version):
-            issues.add(f"{key}.version", f"{json.dumps(version, default=str)} is not a Kubernetes version: write it "
-                                         "like 1.32.2 (a version TKE offers; quote it in YAML)")
-            version = None
-            ok = False
-    service_cidr = None
-    raw_cidr = need("serviceCidr")
-    if raw_cidr is not None:
-        service_cidr = issues.network(raw_cidr, f"{key}.serviceCidr")
-        ok = ok and service_cidr is not None
-    eni = need("eniSubnetIds")
-    if eni is not None:
-        eni = _id_list(eni, f"{key}.eniSubnetIds", SUBNET_ID_RE, "subnet", issues, required=True)
-        ok = ok and eni is not None
-    endpoint_subnet = need("endpointSubnetId")
-    if endpoint_subnet is not None:
-        endpoint_subnet = _resource_id(endpoint_subnet, f"{key}.endpointSubnetId", SUBNET_ID_RE, "subnet", issues)
-        ok = ok and endpoint_subnet is not None
-    deletion_protection = True
-    if "deletionProtection" in m:
-        b = issues.boolean(m["deletionProtection"], f"{key}.deletionProtection")
-        ok = ok and b is not None
-        deletion_protection = bool(b) if b is not None else True
-    pool = None
-    raw_pool = need("nodePool")
-    if raw_pool is not None:
-        pool = _parse_node_pool(raw_pool, f"{key}.nodePool", issues)
-        ok = ok and pool is not None
-    ok = ok and required.ok
-    if not ok:
-        return None
-    return CreateSettings(vpc_id=vpc_id, version=version, service_cidr=service_cidr,  # type: ignore[arg-type]
-                          eni_subnet_ids=eni, endpoint_subnet_id=endpoint_subnet,  # type: ignore[arg-type]
-                          deletion_protection=deletion_protection, node_pool=pool)  # type: ignore[arg-type]
-
-
-def _parse_node_pool(value: Any, key: str, issues: _Issues) -> Optional[NodePoolSettings]:
-    m = issues.mapping(value, key, NODE_POOL_KEYS, "{subnetIds: [subnet-abcd1234], instanceType: SA5.MEDIUM4, "
-                                                   "minSize: 1, maxSize: 3, desiredCapacity: 2}")
-    if m is None:
-        return None
-    ok = True
-
-    required = _Required(issues, m, key)
-    need = required.need
-
-    subnets = need("subnetIds")
-    if subnets is not None:
-        subnets = _id_list(subnets, f"{key}.subnetIds", SUBNET_ID_RE, "subnet", issues, required=True)
-        ok = ok and subnets is not None
-    instance_type = need("instanceType")
-    if instance_type is not None:
-        if not isinstance(instance_type, str) or not INSTANCE_TYPE_RE.match(instance_type):
-            issues.add(f"{key}.instanceType", f"{json.dumps(instance_type, default=str)} is not a CVM instance type: "
-                                              "write it like SA5.MEDIUM4")
-            instance_type = None
-            ok = False
-    sizes: dict[str, Optional[int]] = {}
-    for k in ("minSize", "desiredCapacity", "maxSize"):
-        raw = need(k)
-        sizes[k] = None if raw is None else issues.integer(raw, f"{key}.{k}", 0, MAX_NODE_POOL_SIZE, "nodes")
-        ok = ok and sizes[k] is not None
-    lo, want, hi = sizes["minSize"], sizes["desiredCapacity"], sizes["maxSize"]
-    if lo is not None and hi is not None and lo > hi:
-        issues.add(f"{key}.maxSize", f"{hi} is below minSize {lo}; need 0 <= minSize <= desiredCapacity <= maxSize")
-        ok = False
-    elif want is not None and lo is not None and want < lo:
-        issues.add(f"{key}.desiredCapacity", f"{want} is below minSize {lo}; need minSize <= desiredCapacity <= maxSize")
-        ok = False
-    elif want is not None and hi is not None and want > hi:
-        issues.add(f"{key}.desiredCapacity", f"{want} is above maxSize {hi}; need minSize <= desiredCapacity <= maxSize")
-        ok = False
-    disk_type = m.get("systemDiskType")
-    if disk_type is not None and disk_type not in SYSTEM_DISK_TYPES:
-        issues.add(f"{key}.systemDiskType", f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; got "
-                                            f"{json.dumps(disk_type, default=str)}")
-        disk_type = None
-        ok = False
-    disk_size = None
-    if m.get("systemDiskSize") is not None:
-        disk_size = issues.integer(m["systemDiskSize"], f"{key}.systemDiskSize", 20, 2048, "GB")
-        ok = ok and disk_size is not None
-    sgs = _id_list(m.get("securityGroupIds"), f"{key}.securityGroupIds", SG_ID_RE, "security group", issues,
-                   required=False)
-    keys_ = _id_list(m.get("keyIds"), f"{key}.keyIds", KEY_ID_RE, "SSH key", issues, required=False)
-    ok = ok and sgs is not None and keys_ is not None
-    ok = ok and required.ok
-    if not ok:
-        return None
-    return NodePoolSettings(subnet_ids=subnets, instance_type=instance_type, min_size=lo,  # type: ignore[arg-type]
-                            max_size=hi, desired_capacity=want, system_disk_type=disk_type,  # type: ignore[arg-type]
-                            system_disk_size=disk_size, security_group_ids=sgs, key_ids=keys_)  # type: ignore[arg-type]
-
-
-def _check_cluster_name(name: Any, key: str, issues: _Issues) -> Optional[str]:
-    if not isinstance(name, str) or not name:
-        issues.add(key, f"must be a non-empty string (the TKE cluster ID, e.g. cls-abcd1234), got {_type_name(name)}")
-        return None
-    if len(name) > 32:
-        issues.add(key, f"{_quote(name)} is {len(name)} characters; Cilium cluster names are at most 32")
-        return None
-    if not CLUSTER_NAME_RE.match(name):
-        issues.add(
-            key,
-            f"{_quote(name)} is not a valid Cilium cluster name: use lowercase letters, digits and '-', "
-            "starting and ending with a letter or digit (e.g. cls-abcd1234)",
-        )
-        return None
-    if name == "default":
-        issues.add(key, "'default' is reserved by Cilium for clusters outside a mesh; use the TKE cluster ID")
-        return None
-    return name
-
-
-def _parse_apiserver(value: Any, key: str, issues: _Issues) -> Optional[ApiserverSettings]:
-    m = issues.mapping(value, key, APISERVER_KEYS, "{subnetId: subnet-abcd1234, vip: 10.0.1.100}")
-    if m is None:
-        return None
-    ok = True
-    subnet = m.get("subnetId")
-    if subnet is None:
-        issues.add(f"{key}.subnetId", "is required: the subnet of the internal CLB that exposes clustermesh-apiserver")
-        ok = False
-    elif not isinstance(subnet, str) or not SUBNET_ID_RE.match(subnet):
-        issues.add(f"{key}.subnetId", f"{json.dumps(subnet)} is not a subnet ID: write 'subnet-' and 8 lowercase letters or digits")
-        ok = False
-    create_clb = False
-    create_ok = True  # createClb is unset or a boolean (else its relation to vip and vpcId is unknown)
-    if "createClb" in m:
-        b = issues.boolean(m["createClb"], f"{key}.createClb")
-        create_ok = b is not None
-        ok = ok and create_ok
-        create_clb = bool(b)
-    vip = None
-    if m.get("vip") is not None:
-        vip = issues.address(m["vip"], f"{key}.vip")
-        ok = ok and vip is not None
-    if not create_ok:
-        pass
-    elif m.get("vip") is not None and create_clb:
-        issues.add(key, "set either vip (request that VIP for the internal CLB) or createClb: true (the program creates "
-                   "the CLB and peers use its VIP), not both")
-        ok = False
-    elif m.get("vip") is None and not create_clb:
-        issues.add(key, "needs vip: <a free IPv4 address in the subnet> or createClb: true, so that peers know the "
-                   "address before any release is installed")
-        ok = False
-    vpc_id = m.get("vpcId")
-    if vpc_id is not None and (not isinstance(vpc_id, str) or not VPC_ID_RE.match(vpc_id)):
-        issues.add(f"{key}.vpcId", f"{json.dumps(vpc_id)} is not a VPC ID: write 'vpc-' and 8 lowercase letters or digits")
-        ok = False
-    elif create_ok and create_clb and vpc_id is None:
-        issues.add(f"{key}.vpcId", "is required with createClb: true: the VPC of subnetId, where the internal CLB is created")
-        ok = False
-    elif create_ok and vpc_id is not None and not create_clb:
-        issues.add(f"{key}.vpcId", "is only used with createClb: true; remove it")
-        ok = False
-    port = DEFAULT_APISERVER_PORT
-    if "port" in m:
-        p = issues.integer(m["port"], f"{key}.port", 1, 65535, "the TCP port peers connect to")
-        if p is not None and p != DEFAULT_APISERVER_PORT:
-            # The 1.18 chart's clustermesh-apiserver Service has no port value: it always
-            # listens on 2379, so the CLB listener TKE creates for it is 2379 too.
-            issues.add(f"{key}.port", f"{p}: the Cilium 1.18 chart exposes clustermesh-apiserver on port "
-                                      f"{DEFAULT_APISERVER_PORT} only (its Service port is not configurable); "
-                                      f"remove the key or set {DEFAULT_APISERVER_PORT}")
-            p = None
-        ok = ok and p is not None
-        port = p or port
-    if not ok:
-        return None
-    return ApiserverSettings(subnet_id=subnet, vip=vip, create_clb=create_clb, vpc_id=vpc_id, port=port)
-
-
-def _check_identities(clusters: Sequence[_Partial], max_connected: int, issues: _Issues) -> None:
-    """Names, ids, contexts and VIPs are unique across the mesh."""
-
-    def unique(attr: str, label: str, hint: Callable[[Any], str]) -> None:
-        seen: dict[Any, _Partial] = {}
-        for c in clusters:
-            v = getattr(c, attr)
-            if v is None:
-                continue
-            if v in seen:
-                first = seen[v]
-                if attr == "context" and c.name is not None and c.name == first.name:
-                    continue  # the same name, already reported (the context defaults to it)
-                who = f" ({first.name})" if first.name else ""
-                shown = _quote(v) if isinstance(v, str) and not v.isprintable() else v
-                issues.add(f"{c.key}.{label}", f"{shown} is already used by {first.key}{who}; {hint(v)}")
-            else:
-                seen[v] = c
-
-    used_ids = {c.id for c in clusters}
-    free = next((i for i in range(1, max_connected + 1) if i not in used_ids), None)
-    unique("name", "name", lambda v: "each TKE cluster appears once in a mesh")
-    unique(
-        "id",
-        "id",
-        lambda v: f"every cluster needs its own Cilium cluster.id (the lowest free one is {free})",
-    )
-    unique("context", "context", lambda v: "each cluster needs its own kubeconfig context")
-    unique("vip", "apiserver.vip", lambda v: "each cluster's clustermesh-apiserver needs its own CLB VIP")
-
-
-def _check_addresses(clusters: Sequence[_Partial], cilium: Optional[CiliumSettings], issues: _Issues) -> None:
-    """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside the pod CIDRs
-    of clusters whose pods do not take VPC addresses.
-
-    A sweep over the CIDRs sorted by address: O(n log n) for n CIDRs, so that a 511-cluster
-    mesh is not checked pair by pair. Each overlapping CIDR is reported once, at the one
-    that comes later in the config, naming a CIDR it overlaps.
-
-    The VIP rule depends on the network mode (``helm_values.pods_take_vpc_addresses``): with
-    VPC-CNI a cluster's pod CIDRs are ENI subnets of the VPC, which allocates pod IPs and CLB
-    VIPs from the same subnets without conflict, so a VIP inside them is fine; in an overlay
-    (or GlobalRouter) the pod range is the cluster's own, and a VIP inside it would shadow a pod.
-    Without valid ``mesh:cilium`` settings the mode is unknown and the VIP rule is not applied
-    (the cilium error is reported).
-    """
-    nets = sorted(
-        ((int(n.network_address), int(n.broadcast_address), pos, c, j, n)
-         for pos, (c, j, n) in enumerate((c, j, n) for c in clusters for j, n in enumerate(c.pod_cidrs))),
-        key=lambda t: (t[0], t[1], t[2]),
-    )
-    found: dict[tuple[int, int], str] = {}
-    holder = None  # the CIDR with the highest end so far
-    prefix: list[tuple[int, Any]] = []  # (highest end so far, its holder), per sorted position
-    for item in nets:
-        start_, end_, pos, c, j, n = item
-        if holder is not None and start_ <= holder[1]:
-            a, b = (item, holder) if pos > holder[2] else (holder, item)
-            slot = (a[3].index, a[4])
-            if slot not in found:
-                where = ("another pod CIDR of this cluster" if a[3] is b[3]
-                         else f"{b[3].key}.podCidrs[{b[4]}] ({b[3].name or '?'})")
-                found[slot] = (f"{a[5]} overlaps {b[5]}, {where}; pod CIDRs must be disjoint across the mesh or "
-                               "cross-cluster routing and identities break")
-        if holder is None or end_ > holder[1]:
-            holder = item
-        prefix.append((holder[1], holder))
-    for (index, j), message in sorted(found.items()):
-        issues.add(f"{NS}:clusters[{index}].podCidrs[{j}]", message)
-
-    if cilium is None:
-        return
-    overlay = {c.index for c in clusters
-               if not helm_values.pods_take_vpc_addresses(helm_values.deep_merge(cilium.base_values, c.values))}
-    if len(overlay) < len(clusters):  # the sweep's prefix over the overlay clusters' CIDRs only
-        nets = [t for t in nets if t[3].index in overlay]
-        prefix, holder = [], None
-        for item in nets:
-            if holder is None or item[1] > holder[1]:
-                holder = item
-            prefix.append((holder[1], holder))
-    starts = [t[0] for t in nets]
-    for c in clusters:
-        if c.vip is None:
-            continue
-        v = int(c.vip)
-        p = bisect.bisect_right(starts, v) - 1
-        if p >= 0 and prefix[p][0] >= v:
-            other, net = prefix[p][1][3], prefix[p][1][5]
-            issues.add(
-                f"{c.key}.apiserver.vip",
-                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name or '?'}), whose pods take their "
-                "addresses from that range (not from the VPC: its IPAM is not TKE VPC-CNI's delegated-plugin), so "
-                f"the VIP would collide with a pod; pick a free address of the subnet "
-                f"{c.subnet_id or 'of the internal CLB'} outside the overlay pod CIDRs",
-            )
-
-
-def _check_service_cidrs(clusters: Sequence[_Partial], issues: _Issues) -> None:
-    """A created cluster's service CIDR overlaps no pod CIDR of the mesh (nor another created cluster's services)."""
-    created = [c for c in clusters if c.service_cidr is not None]
-    if not created:
-        return
-    pods = [(c, j, n) for c in clusters for j, n in enumerate(c.pod_cidrs)]
-    for c in created:
-        net = c.service_cidr
-        assert net is not None
-        hit = next(((o, j, n) for o, j, n in pods if n.overlaps(net)), None)
-        if hit is not None:
-            o, j, n = hit
-            where = "this cluster's own pod CIDR" if o is c else f"{o.key}.podCidrs[{j}] ({o.name or '?'})"
-            issues.add(f"{c.key}.create.serviceCidr", f"{net} overlaps {n}, {where}; Service addresses must not "
-                                                      "collide with any pod CIDR of the mesh")
-            continue
-        other = next((o for o in created if o is not c and o.index < c.index and o.service_cidr is not None
-                      and o.service_cidr.overlaps(net)), None)
-        if other is not None:
-            issues.add(f"{c.key}.create.serviceCidr", f"{net} overlaps the serviceCidr of {other.key} "
-                                                      f"({other.name or '?'}); give each created cluster its own")
-
-
-def _parse_topology(
-    value: Any, partials: Sequence[_Partial], issues: _Issues
-) -> tuple[bool, dict[str, tuple[str, ...]]]:
-    key = f"{NS}:topology"
-    clusters = [c for c in partials if c.name is not None]
-    by_name = {c.name: c for c in clusters}
-    order = {c.name: c.id if c.id is not None else 1 << 20 for c in clusters}
-
-    def ordered(names: set[str]) -> tuple[str, ...]:
-        return tuple(sorted(names, key=lambda n: (order[n], n)))
-
-    if value == "full":
-        return True, {c.name: ordered({o.name for o in clusters if o.name != c.name}) for c in clusters}
-    if isinstance(value, str):
-        issues.add(key, f"{_quote(value)} is not a topology: write full, or {{peers: {{cls-a: [cls-b]}}}} for a partial mesh")
-        return True, {}
-    m = issues.mapping(value, key, TOPOLOGY_KEYS, "full, or {peers: {cls-a: [cls-b, cls-c]}}")
-    if m is None:
-        return False, {}
-    peers_raw = m.get("peers")
-    if not isinstance(peers_raw, dict) or not peers_raw:
-        issues.add(f"{key}.peers", "must map cluster names to lists of peer names, e.g. {cls-a: [cls-b]}")
-        return False, {}
-    edges: dict[str, set[str]] = {c.name: set() for c in clusters}
-    # Clusters whose own peer list has a problem (reported): not also reported as "without peers".
-    rejected: set[str] = set()
-    for src, dsts in peers_raw.items():
-        skey = keys.join(f"{key}.peers", _part(src))
-        if src not in by_name:
-            issues.add(skey, f"{_quote(str(src))} is not in mesh:clusters; the clusters are: "
-                       f"{', '.join(sorted(by_name)) or '(none)'}")
-            continue
-        if not isinstance(dsts, list):
-            issues.add(skey, f"must be a list of cluster names, got {_type_name(dsts)}")
-            rejected.add(src)
-            continue
-        for j, dst in enumerate(dsts):
-            dkey = f"{skey}[{j}]"
-            if not isinstance(dst, str):
-                issues.add(dkey, f"must be a cluster name, got {_type_name(dst)}")
-                rejected.add(src)
-            elif dst == src:
-                issues.add(dkey, f"'{src}' cannot peer with itself; remove it from its own list")
-                rejected.add(src)
-            elif dst not in by_name:
-                issues.add(dkey, f"{json.dumps(dst)} is not in mesh:clusters; the clusters are: {', '.join(sorted(by_name))}")
-                rejected.add(src)
-            else:
-                # Connections are bidirectional: a listed pair is made symmetric.
-                edges[src].add(dst)
-                edges[dst].add(src)
-    for c in clusters:
-        if not edges[c.name] and len(clusters) > 1 and c.name not in rejected:
-            issues.add(
-                keys.join(f"{key}.peers", c.name),
-                f"cluster {c.name} has no peer in the topology; connect it to at least one cluster or remove it "
-                "from mesh:clusters",
-            )
-    return False, {n: ordered(ps) for n, ps in edges.items()}
-
-
-def _check_owned_values(
-    cilium: Optional[CiliumSettings],
-    clusters: Sequence[_Partial],
-    masq: Optional[MasqueradeSettings],
-    issues: _Issues,
-) -> None:
-    """Base and per-cluster ``values`` must not set what the program owns."""
-    owned = helm_values.owned_paths(masq.mode if masq else "none")
-    created_owned = owned + helm_values.CREATED_OWNED
-    any_created = any(c.reads_service_host for c in clusters)
-    sources: list[tuple[str, Mapping[str, Any], tuple]] = []
-    if cilium is not None:
-        # The base values reach every cluster, the created ones too.
-        sources.append((f"{NS}:cilium.values", cilium.values, created_owned if any_created else owned))
-    sources += [(f"{c.key}.values", c.values, created_owned if c.reads_service_host else owned) for c in clusters]
-    for base, vals, paths in sources:
-        for path, owner in helm_values.owned_conflicts(vals, paths):
-            reason = helm_values.OWNERSHIP_REASONS.get(owner, "mesh-owned value")
-            if len(path) < len(owner):
-                # A non-mapping in place of a mapping the program sets keys in (hubble: on).
-                reason = f"it would replace {keys.dotted(owner)}: {reason}"
-            issues.add(
-                keys.render(base, tuple(_part(p) if isinstance(p, str) else p for p in path)),
-                f"is set by this program ({reason}); remove it from values" + _owned_hint(owner),
-            )
-
-
-def _check_service_host(cilium: Optional[CiliumSettings], clusters: Sequence[_Partial], issues: _Issues) -> None:
-    """With the tke-vpc-cni preset, every cluster the program does not read it from needs ``k8sServiceHost``.
-
-    The preset replaces kube-proxy (``kubeProxyReplacement``, TKE's kube-proxy kept off the
-    nodes): agents cannot reach the apiserver through the ``kubernetes`` Service's ClusterIP.
-    TKE's guide gives the 169.254.x.x address of ``default/kubernetes`` and warns that without
-    it (or with the CLB address) the setup loops.
-    """
-    if cilium is None or cilium.preset != "tke-vpc-cni":
-        return
-    for c in clusters:
-        if c.reads_service_host:
-            continue
-        if helm_values.deep_merge(cilium.base_values, c.values).get("k8sServiceHost"):
-            continue
-        issues.add(f"{c.key}.values.k8sServiceHost",
-                   f"is required for {c.name or c.key} with the tke-vpc-cni preset: it replaces kube-proxy, so the "
-                   "agents need the apiserver address itself; set it to the 169.254.x.x address of `kubectl -n "
-                   "default get ep kubernetes -o jsonpath='{.subsets[0].addresses[0].ip}'` (not the CLB address: "
-                   "TKE's guide warns the setup then loops), or set prepareVpcCni: true to have the program read it")
-
-
-def _owned_hint(owner: tuple) -> str:
-    hints = {
-        ("cluster", "name"): ": set mesh:clusters[i].name",
-        ("cluster", "id"): ": set mesh:clusters[i].id",
-        ("clustermesh", "maxConnectedClusters"): ": set mesh:maxConnectedClusters",
-        ("hubble", "relay", "enabled"): ": set mesh:hubbleRelay",
-        ("clustermesh", "config"): ": peers come from mesh:topology",
-    }
-    if owner and owner[0] in ("ipMasqAgent", "bpf", "enableIPv4Masquerade"):
-        return ": mesh:masquerade controls it"
-    if owner in helm_values.CREATED_OWNED:
-        return (": the program reads it from each created cluster (a cluster with create:); set it per cluster in "
-                "mesh:clusters[i].values for the other clusters")
-    if owner[:4] == ("clustermesh", "apiserver", "service", "annotations"):
-        return ": mesh:clusters[i].apiserver controls the CLB"
-    return hints.get(owner, "")
-
-
-def _check_masquerade_safety(
-    cilium: Optional[CiliumSettings],
-    clusters: Sequence[_Partial],
-    masq: Optional[MasqueradeSettings],
-    issues: _Issues,
-) -> None:
-    """Refuse values that would SNAT cross-cluster pod traffic.
-
-    With native routing and IPv4 masquerade on (the chart default when
-    ``enableIPv4Masquerade`` is unset), Cilium SNATs every destination outside
-    ``ipv4NativeRoutingCIDR``. Unless the ip-masq-agent is used, that CIDR must cover the
-    pod CIDRs of every cluster, or remote pods see the node IP and policies drop the traffic.
-    """
-    if cilium is None or masq is None or masq.mode != "none" or not clusters:
-        return
-    all_cidrs = [n for c in clusters for n in c.pod_cidrs]
-    for c in clusters:
-        merged = helm_values.deep_merge(cilium.base_values, c.values)
-        if merged.get("routingMode") != "native":
-            continue
-        if merged.get("enableIPv4Masquerade") is False:
-            continue
-        if _submap(merged, "ipMasqAgent").get("enabled") is True:
-            continue
-        native = merged.get("ipv4NativeRoutingCIDR")
-        native_net: Optional[IPv4Network] = None
-        if isinstance(native, str):
-            try:
-                net = ipaddress.ip_network(native, strict=False)
-            except ValueError:
-                pass
-            else:
-                native_net = net if isinstance(net, IPv4Network) else None
-        missing = [n for n in all_cidrs if native_net is None or not n.subnet_of(native_net)]
-        if missing:
-            if native is None:
-                shown = "unset"
-            elif isinstance(native, str) and native and native.isprintable():
-                shown = native
-            else:
-                shown = json.dumps(native)
-            issues.add(
-                f"{NS}:masquerade.mode",
-                f"cluster {c.name or c.key} uses routingMode native with IPv4 masquerade on, and ipv4NativeRoutingCIDR "
-                f"({shown}) does not cover pod CIDR(s) {', '.join(map(str, missing))}: cross-cluster pod "
-                "traffic would be SNATed. Set mesh:masquerade.mode: ipMasqAgent, or enableIPv4Masquerade: false "
-                "(TKE VPC-CNI), or an ipv4NativeRoutingCIDR covering every cluster's pod CIDRs",
-            )
-
-
-def _check_hubble_enabled(cilium: Optional[CiliumSettings], clusters: Sequence[_Partial], issues: _Issues) -> None:
-    """Hubble Relay needs Hubble: refuse ``hubble.enabled: false`` while ``mesh:hubbleRelay`` is on."""
-    if cilium is None:
-        return
-    for c in clusters:
-        merged = helm_values.deep_merge(cilium.base_values, c.values)
-        if _submap(merged, "hubble").get("enabled") is False:
-            where = f"{c.key}.values" if _submap(c.values, "hubble").get("enabled") is False else f"{NS}:cilium.values"
-            issues.add(f"{NS}:hubbleRelay", f"is true but {where} sets hubble.enabled: false for {c.name or c.key}; "
-                                            "set mesh:hubbleRelay: false or enable Hubble")
-            return
+    settings._peers = mesh.peers
+    return settings

@@ -1,0 +1,579 @@
+"""The checks across sections and clusters of the stack config: a pass over the typed entries.
+
+Each section and each cluster entry is validated on its own (``meshcore.config``); these checks
+relate them: names, ids, contexts and VIPs unique; pod CIDRs disjoint; VIPs outside overlay pod
+CIDRs; service CIDRs; the topology; program-owned Helm values; ``k8sServiceHost`` with the
+``tke-vpc-cni`` preset; masquerade safety; Hubble for Hubble Relay; the brought CA's key.
+
+They run on whatever parsed: a cluster entry that is invalid still takes part with the fields
+that are valid (a ``Member``), so one run reports every problem of a stack at once.
+"""
+
+from __future__ import annotations
+
+import bisect
+import difflib
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+from pydantic import TypeAdapter, ValidationError
+
+from meshcore import keys, values as helm_values
+from meshcore.config import (
+    NS,
+    PEM_RSA_KEY,
+    SECRET_KEYS,
+    TOP_LEVEL_KEYS,
+    UNREADABLE_SECRET,
+    ApiserverSettings,
+    CiliumSettings,
+    ClusterName,
+    ClusterSettings,
+    MasqueradeSettings,
+    Parsed,
+    TopologySettings,
+    pem_blocks,
+)
+from meshcore.config_fields import Address, Bool, Cidr, HelmValues, NonEmptyStr, adapter_of, field_type, part, quote, type_name
+
+
+def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
+    """``values[k]`` if it is a mapping, else an empty one (Helm values may hold anything)."""
+    v = values.get(k)
+    return v if isinstance(v, dict) else {}
+
+
+# --------------------------------------------------------------------------- the members
+
+
+@dataclass
+class Member:
+    """What the checks across clusters know of one entry: its valid fields (None where invalid)."""
+
+    index: int
+    settings: Optional[ClusterSettings] = None
+    """The typed entry, when the whole entry is valid."""
+    name: Optional[str] = None
+    id: Optional[int] = None
+    context: Optional[str] = None
+    pod_cidrs: list[IPv4Network] = field(default_factory=list)
+    vip: Optional[IPv4Address] = None
+    subnet_id: Optional[str] = None
+    values: Mapping[str, Any] = field(default_factory=dict)
+    created: bool = False
+    reads_service_host: bool = False
+    """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
+    service_cidr: Optional[IPv4Network] = None
+
+    @property
+    def key(self) -> str:
+        return f"{NS}:clusters[{self.index}]"
+
+    @classmethod
+    def of(cls, c: ClusterSettings) -> "Member":
+        return cls(index=c.index, settings=c, name=c.name, id=c.id, context=c.context, pod_cidrs=list(c.pod_cidrs),
+                   vip=c.apiserver.vip, subnet_id=c.apiserver.subnet_id, values=c.values, created=c.create is not None,
+                   reads_service_host=c.reads_service_host,
+                   service_cidr=c.create.service_cidr if c.create is not None else None)
+
+    @classmethod
+    def partly(cls, index: int, m: Mapping[str, Any], max_connected: int) -> "Member":
+        """The valid fields of an invalid entry (each validated on its own, as the entry validates it)."""
+        name = _valid(_NAME, m.get("name"))
+        created = "create" in m
+        context = None
+        if not created and m.get("kubeconfigFrom", "context") == "context":
+            context = _valid(_CONTEXT, m["context"]) if "context" in m else name
+        cidrs = m.get("podCidrs")
+        api = m.get("apiserver")
+        api = api if isinstance(api, dict) else {}
+        apiserver = _valid(_APISERVER, api)
+        create = m.get("create")
+        prepare = _valid(_BOOL, m.get("prepareVpcCni")) is True and not created
+        return cls(
+            index=index, name=name, id=_valid(_ID, m.get("id"), {"max_connected": max_connected}), context=context,
+            pod_cidrs=[n for n in (_valid(_CIDR, c) for c in cidrs) if n is not None] if isinstance(cidrs, list) else [],
+            vip=_valid(_ADDRESS, api["vip"]) if api.get("vip") is not None else None,
+            subnet_id=apiserver.subnet_id if apiserver is not None else None,
+            values=_valid(_VALUES, m.get("values")) or {}, created=created, reads_service_host=created or prepare,
+            service_cidr=_valid(_CIDR, create.get("serviceCidr")) if isinstance(create, dict) else None,
+        )
+
+
+_NAME: TypeAdapter[str] = adapter_of(ClusterName)
+_ID: TypeAdapter[int] = adapter_of(field_type(ClusterSettings, "id"))
+_CONTEXT: TypeAdapter[str] = adapter_of(NonEmptyStr("cls-abcd1234"))
+_CIDR: TypeAdapter[IPv4Network] = adapter_of(Cidr)
+_ADDRESS: TypeAdapter[IPv4Address] = adapter_of(Address)
+_APISERVER: TypeAdapter[ApiserverSettings] = adapter_of(ApiserverSettings)
+_VALUES: TypeAdapter[dict[str, Any]] = adapter_of(HelmValues)
+_BOOL: TypeAdapter[bool] = adapter_of(Bool)
+
+
+def _valid(adapter: TypeAdapter[Any], value: Any, context: Optional[dict[str, Any]] = None) -> Any:
+    try:
+        return adapter.validate_python(value, context=context)
+    except ValidationError:
+        return None
+
+
+# --------------------------------------------------------------------------- top level
+
+
+def check_secrets_and_keys(raw: Mapping[str, Any], secret_keys: Sequence[str], parsed: Parsed) -> None:
+    """No mesh key but ``caPrivateKey`` is a secret; every key is one of this program's."""
+    for k in sorted(set(secret_keys) - set(SECRET_KEYS)):
+        # The mesh settings end up in Helm values, component inputs and plan files as
+        # plain text; a secret there would be silently unwrapped.
+        parsed.add(f"{NS}:{k}", "holds a secure value; mesh settings are not secret and are written in plain "
+                   "text into Helm values and plans: keep secrets out of mesh:* keys (e.g. in a Kubernetes Secret); "
+                   "the one secret key is mesh:caPrivateKey")
+    for k in raw:
+        if k not in TOP_LEVEL_KEYS:
+            near = difflib.get_close_matches(k, TOP_LEVEL_KEYS, n=1, cutoff=0.6)
+            hint = f"did you mean '{NS}:{near[0]}'? " if near else ""
+            parsed.add(f"{NS}:{part(k)}", f"unknown key; {hint}the keys of this program are: "
+                       + ", ".join(f"{NS}:{t}" for t in TOP_LEVEL_KEYS))
+
+
+def parse_clusters(value: Any, max_connected: int, parsed: Parsed) -> list[Member]:
+    """Every entry of ``mesh:clusters``, typed where valid, as members of the mesh."""
+    key = f"{NS}:clusters"
+    if value is None:
+        parsed.add(key, "is required: list the clusters of the mesh, each with name, id, region, podCidrs and "
+                        "apiserver")
+        return []
+    if not isinstance(value, list) or not value:
+        parsed.add(key, f"must be a non-empty list of clusters, got {type_name(value)}")
+        return []
+    if len(value) > max_connected:
+        parsed.add(key, f"{len(value)} clusters is more than a Cilium mesh can hold with maxConnectedClusters "
+                        f"{max_connected}; split the fleet into several meshes"
+                   + (" or set mesh:maxConnectedClusters: 511 on new clusters"
+                      if max_connected == 255 and len(value) <= 511 else ""))
+        return []
+    members = []
+    for i, entry in enumerate(value):
+        c = parsed.entry(i, entry, max_connected)
+        if c is not None:
+            members.append(Member.of(c))
+        else:
+            members.append(Member.partly(i, entry if isinstance(entry, dict) else {}, max_connected))
+    return members
+
+
+@dataclass
+class Mesh:
+    """What the checks across clusters give the settings: the topology and each cluster's peers."""
+
+    topology: Union[str, TopologySettings]
+    peers: dict[str, tuple[str, ...]]
+
+
+def check_mesh(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> Mesh:
+    """Every check across clusters, on the members and the sections that parsed."""
+    cilium: Optional[CiliumSettings] = parsed.sections.get("cilium")
+    masq: Optional[MasqueradeSettings] = parsed.sections.get("masquerade")
+    max_connected = parsed.sections.get("max_connected_clusters") or 255
+    check_identities(members, max_connected, parsed)
+    check_addresses(members, cilium, parsed)
+    check_service_cidrs(members, parsed)
+    mesh = check_topology(raw.get("topology", "full"), members, parsed)
+    check_owned_values(cilium, members, masq, parsed)
+    check_service_host(cilium, members, parsed)
+    check_masquerade_safety(cilium, members, masq, parsed)
+    if parsed.sections.get("hubble_relay") is True:
+        check_hubble_enabled(cilium, members, parsed)
+    check_created_need_the_preset(cilium, members, parsed)
+    return mesh
+
+
+def check_created_need_the_preset(cilium: Optional[CiliumSettings], members: Sequence[Member], parsed: Parsed) -> None:
+    """Created and prepared clusters run VPC-CNI with TKE's DaemonSets off: Cilium must replace them."""
+    for c in (m.settings for m in members if m.settings is not None):
+        if c.create is not None and (cilium is None or cilium.preset != "tke-vpc-cni"):
+            parsed.add(f"{c.key}.create", "a created cluster runs VPC-CNI with kube-proxy, tke-cni-agent and "
+                       "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
+                       "tke-vpc-cni (override its values in mesh:cilium.values if needed)")
+        if c.prepare_vpc_cni and (cilium is None or cilium.preset != "tke-vpc-cni"):
+            parsed.add(f"{c.key}.prepareVpcCni", "prepares the cluster for the tke-vpc-cni preset (its cni-config "
+                       "chain, kube-proxy, tke-cni-agent and ip-masq-agent kept off the nodes): set "
+                       "mesh:cilium.preset: tke-vpc-cni, or remove prepareVpcCni")
+
+
+# --------------------------------------------------------------------------- the CA's key, identity changes
+
+
+def check_provided_ca_key(raw: Mapping[str, Any], secret_keys: Sequence[str], parsed: Parsed) -> None:
+    """``mesh:caPrivateKey`` goes with ``mesh:ca.certificate``, as a secret PKCS#1 RSA PEM key.
+    Its text is never part of a message."""
+    key = f"{NS}:caPrivateKey"
+    ca_raw = raw.get("ca")
+    if not (isinstance(ca_raw, dict) and "certificate" in ca_raw):
+        if "caPrivateKey" in raw:
+            parsed.add(key, "is only used with mesh:ca.certificate (a CA you bring); set both, or remove "
+                            "mesh:caPrivateKey and let the program generate the mesh CA")
+        return
+    if "caPrivateKey" not in raw:
+        parsed.add(key, "is required with mesh:ca.certificate: the CA's private key, as a secret "
+                        "(pulumi config set --secret mesh:caPrivateKey < ca.key)")
+        return
+    if "caPrivateKey" not in secret_keys:
+        parsed.add(key, "must be a secret: it is the CA's private key; set it with pulumi config set --secret "
+                        "mesh:caPrivateKey < ca.key (and rotate this key: it was in plain text)")
+        return
+    text = raw["caPrivateKey"]
+    if text == UNREADABLE_SECRET:
+        return
+    try:
+        types = [t for t, _ in pem_blocks(text)] if isinstance(text, str) else []
+    except ValueError:
+        types = ["(malformed)"]
+    if types != [PEM_RSA_KEY]:
+        parsed.add(key, "must hold one RSA PRIVATE KEY PEM block (PKCS#1, what the Cilium chart's buildCustomCert "
+                        "and genSignedCert are known to accept); convert a PKCS#8 key with "
+                        "openssl rsa -in ca.key -traditional")
+
+
+def check_identity_changes(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> None:
+    """``mesh:allowIdentityChange`` names clusters of the mesh (by their new name)."""
+    allowed = parsed.sections.get("allow_identity_change")
+    if not allowed:
+        return
+    names = {c.name for c in members if c.name}
+    for i, v in enumerate(raw.get("allowIdentityChange") or []):
+        if v not in names:
+            parsed.add(f"{NS}:allowIdentityChange[{i}]", f"{quote(v)} is not in mesh:clusters; list the cluster's "
+                                                        "new name")
+
+
+# --------------------------------------------------------------------------- identities and addresses
+
+
+def check_identities(clusters: Sequence[Member], max_connected: int, parsed: Parsed) -> None:
+    """Names, ids, contexts and VIPs are unique across the mesh."""
+
+    def unique(attr: str, label: str, hint: Callable[[Any], str]) -> None:
+        seen: dict[Any, Member] = {}
+        for c in clusters:
+            v = getattr(c, attr)
+            if v is None:
+                continue
+            if v in seen:
+                first = seen[v]
+                if attr == "context" and c.name is not None and c.name == first.name:
+                    continue  # the same name, already reported (the context defaults to it)
+                who = f" ({first.name})" if first.name else ""
+                shown = quote(v) if isinstance(v, str) and not v.isprintable() else v
+                parsed.add(f"{c.key}.{label}", f"{shown} is already used by {first.key}{who}; {hint(v)}")
+            else:
+                seen[v] = c
+
+    used_ids = {c.id for c in clusters}
+    free = next((i for i in range(1, max_connected + 1) if i not in used_ids), None)
+    unique("name", "name", lambda v: "each TKE cluster appears once in a mesh")
+    unique("id", "id", lambda v: f"every cluster needs its own Cilium cluster.id (the lowest free one is {free})")
+    unique("context", "context", lambda v: "each cluster needs its own kubeconfig context")
+    unique("vip", "apiserver.vip", lambda v: "each cluster's clustermesh-apiserver needs its own CLB VIP")
+
+
+def check_addresses(clusters: Sequence[Member], cilium: Optional[CiliumSettings], parsed: Parsed) -> None:
+    """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside the pod CIDRs
+    of clusters whose pods do not take VPC addresses.
+
+    A sweep over the CIDRs sorted by address: O(n log n) for n CIDRs, so that a 511-cluster
+    mesh is not checked pair by pair. Each overlapping CIDR is reported once, at the one
+    that comes later in the config, naming a CIDR it overlaps.
+
+    The VIP rule depends on the network mode (``helm_values.pods_take_vpc_addresses``): with
+    VPC-CNI a cluster's pod CIDRs are ENI subnets of the VPC, which allocates pod IPs and CLB
+    VIPs from the same subnets without conflict, so a VIP inside them is fine; in an overlay
+    (or GlobalRouter) the pod range is the cluster's own, and a VIP inside it would shadow a pod.
+    Without valid ``mesh:cilium`` settings the mode is unknown and the VIP rule is not applied
+    (the cilium error is reported).
+    """
+    nets = sorted(
+        ((int(n.network_address), int(n.broadcast_address), pos, c, j, n)
+         for pos, (c, j, n) in enumerate((c, j, n) for c in clusters for j, n in enumerate(c.pod_cidrs))),
+        key=lambda t: (t[0], t[1], t[2]),
+    )
+    _check_overlaps(nets, parsed)
+    if cilium is None:
+        return
+    overlay = {c.index for c in clusters
+               if not helm_values.pods_take_vpc_addresses(helm_values.deep_merge(cilium.base_values, c.values))}
+    nets = [t for t in nets if t[3].index in overlay]
+    prefix: list[tuple[int, Any]] = []  # (highest end so far, its holder), per sorted position
+    holder = None
+    for item in nets:
+        if holder is None or item[1] > holder[1]:
+            holder = item
+        prefix.append((holder[1], holder))
+    starts = [t[0] for t in nets]
+    for c in clusters:
+        if c.vip is None:
+            continue
+        v = int(c.vip)
+        p = bisect.bisect_right(starts, v) - 1
+        if p >= 0 and prefix[p][0] >= v:
+            other, net = prefix[p][1][3], prefix[p][1][5]
+            parsed.add(
+                f"{c.key}.apiserver.vip",
+                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name or '?'}), whose pods take their "
+                "addresses from that range (not from the VPC: its IPAM is not TKE VPC-CNI's delegated-plugin), so "
+                f"the VIP would collide with a pod; pick a free address of the subnet "
+                f"{c.subnet_id or 'of the internal CLB'} outside the overlay pod CIDRs",
+            )
+
+
+def _check_overlaps(nets: Sequence[tuple[Any, ...]], parsed: Parsed) -> None:
+    """Report every pod CIDR that overlaps an earlier one (``nets`` sorted by start, end, position)."""
+    found: dict[tuple[int, int], str] = {}
+    holder = None  # the CIDR with the highest end so far
+    for item in nets:
+        start_, end_, pos = item[0], item[1], item[2]
+        if holder is not None and start_ <= holder[1]:
+            a, b = (item, holder) if pos > holder[2] else (holder, item)
+            slot = (a[3].index, a[4])
+            if slot not in found:
+                where = ("another pod CIDR of this cluster" if a[3] is b[3]
+                         else f"{b[3].key}.podCidrs[{b[4]}] ({b[3].name or '?'})")
+                found[slot] = (f"{a[5]} overlaps {b[5]}, {where}; pod CIDRs must be disjoint across the mesh or "
+                               "cross-cluster routing and identities break")
+        if holder is None or end_ > holder[1]:
+            holder = item
+    for (index, j), message in sorted(found.items()):
+        parsed.add(f"{NS}:clusters[{index}].podCidrs[{j}]", message)
+
+
+def check_service_cidrs(clusters: Sequence[Member], parsed: Parsed) -> None:
+    """A created cluster's service CIDR overlaps no pod CIDR of the mesh (nor another created cluster's services)."""
+    created = [c for c in clusters if c.service_cidr is not None]
+    if not created:
+        return
+    pods = [(c, j, n) for c in clusters for j, n in enumerate(c.pod_cidrs)]
+    for c in created:
+        net = c.service_cidr
+        assert net is not None
+        hit = next(((o, j, n) for o, j, n in pods if n.overlaps(net)), None)
+        if hit is not None:
+            o, j, n = hit
+            where = "this cluster's own pod CIDR" if o is c else f"{o.key}.podCidrs[{j}] ({o.name or '?'})"
+            parsed.add(f"{c.key}.create.serviceCidr", f"{net} overlaps {n}, {where}; Service addresses must not "
+                                                      "collide with any pod CIDR of the mesh")
+            continue
+        other = next((o for o in created if o is not c and o.index < c.index and o.service_cidr is not None
+                      and o.service_cidr.overlaps(net)), None)
+        if other is not None:
+            parsed.add(f"{c.key}.create.serviceCidr", f"{net} overlaps the serviceCidr of {other.key} "
+                                                      f"({other.name or '?'}); give each created cluster its own")
+
+
+# --------------------------------------------------------------------------- topology
+
+
+def check_topology(value: Any, members: Sequence[Member], parsed: Parsed) -> Mesh:
+    """``mesh:topology``: full, or peers that are clusters of the mesh; nobody left without a peer."""
+    key = f"{NS}:topology"
+    clusters = [c for c in members if c.name is not None]
+    order = {c.name: c.id if c.id is not None else 1 << 20 for c in clusters}
+
+    def ordered(names: set[str]) -> tuple[str, ...]:
+        return tuple(sorted(names, key=lambda n: (order[n], n)))
+
+    if value == "full":
+        return Mesh("full", {c.name: ordered({o.name for o in clusters if o.name != c.name})  # type: ignore[misc]
+                             for c in clusters if c.name is not None})
+    if isinstance(value, str):
+        parsed.add(key, f"{quote(value)} is not a topology: write full, or {{peers: {{cls-a: [cls-b]}}}} for a "
+                        "partial mesh")
+        return Mesh("full", {})
+    if not isinstance(value, dict):
+        parsed.add(key, f"must be a mapping, got {type_name(value)}; e.g. {TopologySettings.EXAMPLE}")
+        return Mesh("full", {})
+    for k in value:
+        if k not in TopologySettings.keys():
+            near = difflib.get_close_matches(str(k), TopologySettings.keys(), n=1, cutoff=0.6)
+            hint = f"did you mean '{near[0]}'? " if near else ""
+            parsed.add(keys.join(key, part(k)), f"unknown key; {hint}the keys here are: "
+                                                f"{', '.join(TopologySettings.keys())}")
+    peers_raw = value.get("peers")
+    if not isinstance(peers_raw, dict) or not peers_raw:
+        parsed.add(f"{key}.peers", "must map cluster names to lists of peer names, e.g. {cls-a: [cls-b]}")
+        return Mesh("full", {})
+    edges = _edges(peers_raw, {c.name for c in clusters if c.name is not None}, parsed)
+    for c in clusters:
+        if c.name is not None and not edges.get(c.name) and len(clusters) > 1 and c.name not in edges.rejected:
+            parsed.add(keys.join(f"{key}.peers", c.name),
+                       f"cluster {c.name} has no peer in the topology; connect it to at least one cluster or remove it "
+                       "from mesh:clusters")
+    topology = TopologySettings.model_construct(peers=dict(peers_raw))  # checked: valid when nothing was reported
+    return Mesh(topology, {n: ordered(ps) for n, ps in edges.items()})
+
+
+class _Edges(dict[str, set[str]]):
+    rejected: set[str]
+    """Clusters whose own peer list has a problem (reported): not also reported as "without peers"."""
+
+
+def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Edges:
+    """The symmetric peer sets the lists give (each problem of a list reported at its key)."""
+    key = f"{NS}:topology.peers"
+    edges = _Edges({n: set() for n in names})
+    edges.rejected = set()
+    for src, dsts in peers_raw.items():
+        skey = keys.join(key, part(src))
+        if src not in names:
+            parsed.add(skey, f"{quote(str(src))} is not in mesh:clusters; the clusters are: "
+                             f"{', '.join(sorted(names)) or '(none)'}")
+            continue
+        if not isinstance(dsts, list):
+            parsed.add(skey, f"must be a list of cluster names, got {type_name(dsts)}")
+            edges.rejected.add(src)
+            continue
+        for j, dst in enumerate(dsts):
+            dkey = f"{skey}[{j}]"
+            if not isinstance(dst, str):
+                parsed.add(dkey, f"must be a cluster name, got {type_name(dst)}")
+                edges.rejected.add(src)
+            elif dst == src:
+                parsed.add(dkey, f"'{src}' cannot peer with itself; remove it from its own list")
+                edges.rejected.add(src)
+            elif dst not in names:
+                parsed.add(dkey, f"{json.dumps(dst)} is not in mesh:clusters; the clusters are: "
+                                 f"{', '.join(sorted(names))}")
+                edges.rejected.add(src)
+            else:
+                # Connections are bidirectional: a listed pair is made symmetric.
+                edges[src].add(dst)
+                edges[dst].add(src)
+    return edges
+
+
+# --------------------------------------------------------------------------- Helm values
+
+
+def check_owned_values(cilium: Optional[CiliumSettings], clusters: Sequence[Member],
+                       masq: Optional[MasqueradeSettings], parsed: Parsed) -> None:
+    """Base and per-cluster ``values`` must not set what the program owns."""
+    owned = helm_values.owned_paths(masq.mode if masq else "none")
+    created_owned = owned + helm_values.CREATED_OWNED
+    any_created = any(c.reads_service_host for c in clusters)
+    sources: list[tuple[str, Mapping[str, Any], tuple[keys.Path, ...]]] = []
+    if cilium is not None:
+        # The base values reach every cluster, the created ones too.
+        sources.append((f"{NS}:cilium.values", cilium.values, created_owned if any_created else owned))
+    sources += [(f"{c.key}.values", c.values, created_owned if c.reads_service_host else owned) for c in clusters]
+    for base, vals, paths in sources:
+        for path, owner in helm_values.owned_conflicts(vals, paths):
+            reason = helm_values.OWNERSHIP_REASONS.get(owner, "mesh-owned value")
+            if len(path) < len(owner):
+                # A non-mapping in place of a mapping the program sets keys in (hubble: on).
+                reason = f"it would replace {keys.dotted(owner)}: {reason}"
+            parsed.add(
+                keys.render(base, tuple(part(p) if isinstance(p, str) else p for p in path)),
+                f"is set by this program ({reason}); remove it from values" + _owned_hint(owner),
+            )
+
+
+def _owned_hint(owner: keys.Path) -> str:
+    hints: dict[keys.Path, str] = {
+        ("cluster", "name"): ": set mesh:clusters[i].name",
+        ("cluster", "id"): ": set mesh:clusters[i].id",
+        ("clustermesh", "maxConnectedClusters"): ": set mesh:maxConnectedClusters",
+        ("hubble", "relay", "enabled"): ": set mesh:hubbleRelay",
+        ("clustermesh", "config"): ": peers come from mesh:topology",
+    }
+    if owner and owner[0] in ("ipMasqAgent", "bpf", "enableIPv4Masquerade"):
+        return ": mesh:masquerade controls it"
+    if owner in helm_values.CREATED_OWNED:
+        return (": the program reads it from each created cluster (a cluster with create:); set it per cluster in "
+                "mesh:clusters[i].values for the other clusters")
+    if owner[:4] == ("clustermesh", "apiserver", "service", "annotations"):
+        return ": mesh:clusters[i].apiserver controls the CLB"
+    return hints.get(owner, "")
+
+
+def check_service_host(cilium: Optional[CiliumSettings], clusters: Sequence[Member], parsed: Parsed) -> None:
+    """With the tke-vpc-cni preset, every cluster the program does not read it from needs ``k8sServiceHost``.
+
+    The preset replaces kube-proxy (``kubeProxyReplacement``, TKE's kube-proxy kept off the
+    nodes): agents cannot reach the apiserver through the ``kubernetes`` Service's ClusterIP.
+    TKE's guide gives the 169.254.x.x address of ``default/kubernetes`` and warns that without
+    it (or with the CLB address) the setup loops.
+    """
+    if cilium is None or cilium.preset != "tke-vpc-cni":
+        return
+    for c in clusters:
+        if c.reads_service_host:
+            continue
+        if helm_values.deep_merge(cilium.base_values, c.values).get("k8sServiceHost"):
+            continue
+        parsed.add(f"{c.key}.values.k8sServiceHost",
+                   f"is required for {c.name or c.key} with the tke-vpc-cni preset: it replaces kube-proxy, so the "
+                   "agents need the apiserver address itself; set it to the 169.254.x.x address of `kubectl -n "
+                   "default get ep kubernetes -o jsonpath='{.subsets[0].addresses[0].ip}'` (not the CLB address: "
+                   "TKE's guide warns the setup then loops), or set prepareVpcCni: true to have the program read it")
+
+
+def check_masquerade_safety(cilium: Optional[CiliumSettings], clusters: Sequence[Member],
+                            masq: Optional[MasqueradeSettings], parsed: Parsed) -> None:
+    """Refuse values that would SNAT cross-cluster pod traffic.
+
+    With native routing and IPv4 masquerade on (the chart default when
+    ``enableIPv4Masquerade`` is unset), Cilium SNATs every destination outside
+    ``ipv4NativeRoutingCIDR``. Unless the ip-masq-agent is used, that CIDR must cover the
+    pod CIDRs of every cluster, or remote pods see the node IP and policies drop the traffic.
+    """
+    if cilium is None or masq is None or masq.mode != "none" or not clusters:
+        return
+    all_cidrs = [n for c in clusters for n in c.pod_cidrs]
+    for c in clusters:
+        merged = helm_values.deep_merge(cilium.base_values, c.values)
+        if merged.get("routingMode") != "native" or merged.get("enableIPv4Masquerade") is False:
+            continue
+        if _submap(merged, "ipMasqAgent").get("enabled") is True:
+            continue
+        native = merged.get("ipv4NativeRoutingCIDR")
+        native_net = _network(native)
+        missing = [n for n in all_cidrs if native_net is None or not n.subnet_of(native_net)]
+        if missing:
+            if native is None:
+                shown = "unset"
+            elif isinstance(native, str) and native and native.isprintable():
+                shown = native
+            else:
+                shown = json.dumps(native)
+            parsed.add(
+                f"{NS}:masquerade.mode",
+                f"cluster {c.name or c.key} uses routingMode native with IPv4 masquerade on, and ipv4NativeRoutingCIDR "
+                f"({shown}) does not cover pod CIDR(s) {', '.join(map(str, missing))}: cross-cluster pod "
+                "traffic would be SNATed. Set mesh:masquerade.mode: ipMasqAgent, or enableIPv4Masquerade: false "
+                "(TKE VPC-CNI), or an ipv4NativeRoutingCIDR covering every cluster's pod CIDRs",
+            )
+
+
+def _network(value: Any) -> Optional[IPv4Network]:
+    if not isinstance(value, str):
+        return None
+    try:
+        net = ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        return None
+    return net if isinstance(net, IPv4Network) else None
+
+
+def check_hubble_enabled(cilium: Optional[CiliumSettings], clusters: Sequence[Member], parsed: Parsed) -> None:
+    """Hubble Relay needs Hubble: refuse ``hubble.enabled: false`` while ``mesh:hubbleRelay`` is on."""
+    if cilium is None:
+        return
+    for c in clusters:
+        merged = helm_values.deep_merge(cilium.base_values, c.values)
+        if _submap(merged, "hubble").get("enabled") is False:
+            where = f"{c.key}.values" if _submap(c.values, "hubble").get("enabled") is False else f"{NS}:cilium.values"
+            parsed.add(f"{NS}:hubbleRelay", f"is true but {where} sets hubble.enabled: false for {c.name or c.key}; "
+                                            "set mesh:hubbleRelay: false or enable Hubble")
+            return
