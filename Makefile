@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup plan test bench bench-engine toolchain e2e clean
+.PHONY: setup plan test schema bench bench-engine toolchain e2e clean
 
 ## setup: create venv/ with the pinned requirements (what every other target does first)
 setup: $(STAMP)
@@ -17,6 +17,10 @@ plan: $(STAMP)
 ## test: set up venv/ and run the test suite
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## schema: regenerate schema/stack.schema.json (the JSON Schema of stack files) from the config model
+schema: $(STAMP)
+	$(PY) -m tools.schema
 
 ## bench: offline plans of full meshes of 2..511 clusters; prints the table and writes docs/benchmarks.md
 bench: $(STAMP)

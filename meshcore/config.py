@@ -20,7 +20,7 @@ import json
 import re
 from functools import cached_property
 from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping, Optional, Sequence, Union, get_args
 
 from pydantic import (
     AfterValidator,
@@ -32,6 +32,7 @@ from pydantic import (
     TypeAdapter,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -40,18 +41,18 @@ from meshcore import certs, presets, values as helm_values
 from meshcore.config_fields import (
     Address,
     Bool,
-    Choice,
     Cidr,
     CidrList,
     Relations,
     HelmValues,
     IdList,
     Int,
-    NonEmptyStr,
+    OneOf,
     ResourceId,
     Says,
     Section,
     Shaped,
+    Text,
     adapter_of,
     field_type,
     issues_of,
@@ -84,11 +85,18 @@ SECRET_KEYS = ("caPrivateKey",)
 """The only ``mesh`` keys that hold a secret (and must: ``pulumi config set --secret``)."""
 UNREADABLE_SECRET = "[secret]"
 """What a secret's value reads as where it cannot be decrypted (the offline plan): not checked."""
-MASQUERADE_MODES = ("none", "ipMasqAgent")
-TKE_API_ENDPOINTS = ("intranet", "internet")
-SYSTEM_DISK_TYPES = ("CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD", "CLOUD_HSSD", "CLOUD_TSSD", "LOCAL_BASIC", "LOCAL_SSD")
+MasqueradeMode = Literal["none", "ipMasqAgent"]
+MASQUERADE_MODES: tuple[str, ...] = get_args(MasqueradeMode)
+SystemDiskType = Literal["CLOUD_PREMIUM", "CLOUD_SSD", "CLOUD_BSSD", "CLOUD_HSSD", "CLOUD_TSSD", "LOCAL_BASIC",
+                         "LOCAL_SSD"]
+SYSTEM_DISK_TYPES: tuple[str, ...] = get_args(SystemDiskType)
 MAX_NODE_POOL_SIZE = 2000
 """An upper bound on a node pool's maxSize, to catch typos (TKE's own quotas are per account)."""
+SubnetId = Annotated[str, ResourceId("subnet-", "subnet")]
+SubnetIds = Annotated[tuple[SubnetId, ...], IdList("subnet", required=True)]
+VpcId = Annotated[str, ResourceId("vpc-", "VPC")]
+SecurityGroupId = Annotated[str, ResourceId("sg-", "security group")]
+NodeCount = Annotated[int, Int(0, MAX_NODE_POOL_SIZE, "nodes")]
 PEM_CERTIFICATE = "CERTIFICATE"
 PEM_RSA_KEY = "RSA PRIVATE KEY"
 
@@ -115,16 +123,16 @@ class ApiserverSettings(Section):
 
     EXAMPLE: ClassVar[str] = "{subnetId: subnet-abcd1234, vip: 10.0.1.100}"
 
-    subnet_id: ResourceId("subnet-", "subnet", required="is required: the subnet of the internal CLB that "  # type: ignore[valid-type]
-                          "exposes clustermesh-apiserver")
+    subnet_id: Annotated[str, ResourceId("subnet-", "subnet", required="is required: the subnet of the internal CLB "
+                                                          "that exposes clustermesh-apiserver")]
     """The subnet of the internal CLB (``qcloud-loadbalancer-internal-subnetid``)."""
     vip: Optional[Address] = None
     """The VIP requested for the internal CLB (``service.extensiveParameters``); or ``createClb: true``."""
     create_clb: Bool = False
     """True: the program creates the internal CLB in ``subnetId`` (needs ``vpcId``); peers use its VIP."""
-    vpc_id: Optional[ResourceId("vpc-", "VPC")] = None  # type: ignore[valid-type]
+    vpc_id: Optional[VpcId] = None
     """The VPC of ``subnetId``, where the CLB is created (``createClb: true`` only)."""
-    port: Annotated[Int(1, 65535, "the TCP port peers connect to"),  # type: ignore[valid-type]
+    port: Annotated[int, Int(1, 65535, "the TCP port peers connect to"),
                     AfterValidator(_only_2379)] = DEFAULT_APISERVER_PORT
     """The port peers connect to: 2379, the only one the 1.18 chart serves."""
 
@@ -160,14 +168,14 @@ class TkeApiSettings(Section):
 
     EXAMPLE: ClassVar[str] = "{endpoint: intranet}"
 
-    endpoint: Choice(*TKE_API_ENDPOINTS, text="must be intranet (the default: the VPC-internal apiserver "  # type: ignore[valid-type]
-                     "endpoint) or internet, got {j}") = "intranet"
+    endpoint: Annotated[Literal["intranet", "internet"], OneOf("must be intranet (the default: the VPC-internal "
+                                                               "apiserver endpoint) or internet, got {j}")] = "intranet"
     """``intranet`` (the default) or ``internet``: which of the cluster's kubeconfigs is used."""
     enable: Bool = False
     """True: the program enables that endpoint (a ``ClusterEndpoint`` resource); false: it must be on already."""
-    subnet_id: Optional[ResourceId("subnet-", "subnet")] = None  # type: ignore[valid-type]
+    subnet_id: Optional[SubnetId] = None
     """The intranet endpoint's subnet (``enable: true`` with ``endpoint: intranet``)."""
-    security_group: Optional[ResourceId("sg-", "security group")] = None  # type: ignore[valid-type]
+    security_group: Optional[SecurityGroupId] = None
     """The internet endpoint's security group (``enable: true`` with ``endpoint: internet``)."""
 
     @classmethod
@@ -195,19 +203,19 @@ class NodePoolSettings(Section):
     EXAMPLE: ClassVar[str] = ("{subnetIds: [subnet-abcd1234], instanceType: SA5.MEDIUM4, minSize: 1, maxSize: 3, "
                               "desiredCapacity: 2}")
 
-    subnet_ids: IdList("subnet-", "subnet", required=True)  # type: ignore[valid-type]
+    subnet_ids: SubnetIds
     """The subnets of the nodes."""
-    instance_type: Shaped(INSTANCE_TYPE_PATTERN, "{j} is not a CVM instance type: write it like SA5.MEDIUM4",  # type: ignore[valid-type]
-                          "SA5.MEDIUM4")
+    instance_type: Annotated[str, Shaped(INSTANCE_TYPE_PATTERN, "{j} is not a CVM instance type: write it like "
+                                                                "SA5.MEDIUM4", "SA5.MEDIUM4")]
     """The CVM instance type of the nodes."""
-    min_size: Int(0, MAX_NODE_POOL_SIZE, "nodes")  # type: ignore[valid-type]
-    desired_capacity: Int(0, MAX_NODE_POOL_SIZE, "nodes")  # type: ignore[valid-type]
-    max_size: Int(0, MAX_NODE_POOL_SIZE, "nodes")  # type: ignore[valid-type]
-    system_disk_type: Optional[Choice(*SYSTEM_DISK_TYPES, text=f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; "  # type: ignore[valid-type]
-                                      "got {j}")] = None
-    system_disk_size: Optional[Int(20, 2048, "GB")] = None  # type: ignore[valid-type]
-    security_group_ids: IdList("sg-", "security group", required=False) = ()  # type: ignore[valid-type]
-    key_ids: IdList("skey-", "SSH key", required=False) = ()  # type: ignore[valid-type]
+    min_size: NodeCount
+    desired_capacity: NodeCount
+    max_size: NodeCount
+    system_disk_type: Optional[Annotated[SystemDiskType, OneOf(f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; "
+                                                                "got {j}")]] = None
+    system_disk_size: Optional[Annotated[int, Int(20, 2048, "GB")]] = None
+    security_group_ids: Annotated[tuple[SecurityGroupId, ...], IdList("security group", required=False)] = ()
+    key_ids: Annotated[tuple[Annotated[str, ResourceId("skey-", "SSH key")], ...], IdList("SSH key", required=False)] = ()
 
     @classmethod
     def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
@@ -227,17 +235,17 @@ class CreateSettings(Section):
     EXAMPLE: ClassVar[str] = ("{vpcId: vpc-abcd1234, version: 1.32.2, serviceCidr: 10.200.0.0/22, eniSubnetIds: "
                               "[subnet-abcd1234], endpointSubnetId: subnet-abcd1234, nodePool: {...}}")
 
-    vpc_id: ResourceId("vpc-", "VPC")  # type: ignore[valid-type]
+    vpc_id: VpcId
     """The VPC of the cluster."""
-    version: Annotated[Shaped(K8S_VERSION_PATTERN, "{j} is not a Kubernetes version: write it like 1.32.2 (a "  # type: ignore[valid-type]
-                              "version TKE offers; quote it in YAML)", "1.32.2"),
-                       BeforeValidator(_version_text, json_schema_input_type=str)]
+    version: Annotated[str, Shaped(K8S_VERSION_PATTERN, "{j} is not a Kubernetes version: write it like 1.32.2 (a "
+                                   "version TKE offers; quote it in YAML)", "1.32.2"),
+                       BeforeValidator(_version_text)]
     """The Kubernetes version (``cluster_version``)."""
     service_cidr: Cidr
     """The cluster's Service CIDR: disjoint from every pod CIDR of the mesh."""
-    eni_subnet_ids: IdList("subnet-", "subnet", required=True)  # type: ignore[valid-type]
+    eni_subnet_ids: SubnetIds
     """The VPC-CNI pod subnets."""
-    endpoint_subnet_id: ResourceId("subnet-", "subnet")  # type: ignore[valid-type]
+    endpoint_subnet_id: SubnetId
     """The subnet of the cluster's intranet apiserver endpoint, which the program enables and uses."""
     deletion_protection: Bool = True
     """TKE's deletion protection of the cluster."""
@@ -263,9 +271,9 @@ def _cluster_name(name: Any) -> Any:
     return name
 
 
-ClusterName = Annotated[str, BeforeValidator(_cluster_name, json_schema_input_type=str),
-                        Field(max_length=32, pattern=r"^([a-z0-9][-a-z0-9]*)?[a-z0-9]$", examples=["cls-abcd1234"],
-                              json_schema_extra={"not": {"const": "default"}})]
+ClusterName = Annotated[str, BeforeValidator(_cluster_name), WithJsonSchema({
+    "type": "string", "maxLength": 32, "pattern": "^([a-z0-9][-a-z0-9]*)?[a-z0-9]$", "not": {"const": "default"},
+    "examples": ["cls-abcd1234"]})]
 """A Cilium cluster name (the TKE cluster ID)."""
 
 
@@ -283,6 +291,12 @@ def _pod_cidrs_not_empty(value: Any) -> Any:
     return value
 
 
+def _not_null(value: Any) -> Any:
+    if value is None:
+        raise refuse("must be a non-empty string, got null; e.g. cls-abcd1234")
+    return value
+
+
 KUBECONFIG_FROM_TEXT = ("must be context (a kubeconfig context, the default) or tkeApi (the TKE API, by cluster ID), "
                         "got {q}; to create the cluster, write a create: block instead")
 
@@ -294,11 +308,10 @@ class ClusterSettings(Section):
 
     name: ClusterName
     """The TKE cluster ID; also Cilium ``cluster.name``."""
-    id: Annotated[Int(1, 511, "Cilium cluster.id; 0 is reserved", hi_from_max=True),  # type: ignore[valid-type]
-                  AfterValidator(_id_in_mesh)]
+    id: Annotated[int, Int(1, 511, "Cilium cluster.id; 0 is reserved", hi_from_max=True), AfterValidator(_id_in_mesh)]
     """Cilium ``cluster.id``: 1..mesh:maxConnectedClusters, unique in the mesh."""
-    region: NonEmptyStr("ap-guangzhou", pattern=REGION_PATTERN,  # type: ignore[valid-type]
-                        text="{q} is not a Tencent Cloud region; write it like ap-guangzhou")
+    region: Annotated[str, Text("ap-guangzhou", pattern=REGION_PATTERN,
+                                text="{q} is not a Tencent Cloud region; write it like ap-guangzhou")]
     """The Tencent Cloud region of the cluster."""
     pod_cidrs: Annotated[tuple[Cidr, ...], Field(strict=False, json_schema_extra={"minItems": 1}),
                          BeforeValidator(_pod_cidrs_not_empty, json_schema_input_type=list[Cidr]),
@@ -332,13 +345,22 @@ class ClusterSettings(Section):
         return self.apiserver.create_clb or self.kubeconfig_from in ("tkeApi", "create")
 
     if TYPE_CHECKING:  # every form of entry below answers these (as a field or a property)
-        kubeconfig_from: str
-        """``context``, ``tkeApi`` or ``create``: how the program reaches the cluster."""
-        context: Optional[str]
-        """The kubeconfig context (context clusters), else None."""
-        tke_api: Optional[TkeApiSettings]
-        create: Optional[CreateSettings]
-        prepare_vpc_cni: bool
+        @property
+        def kubeconfig_from(self) -> str:
+            """``context``, ``tkeApi`` or ``create``: how the program reaches the cluster."""
+
+        @property
+        def context(self) -> Optional[str]:
+            """The kubeconfig context (context clusters), else None."""
+
+        @property
+        def tke_api(self) -> Optional[TkeApiSettings]: ...
+
+        @property
+        def create(self) -> Optional[CreateSettings]: ...
+
+        @property
+        def prepare_vpc_cni(self) -> bool: ...
 
 
 class ContextCluster(ClusterSettings):
@@ -348,9 +370,9 @@ class ContextCluster(ClusterSettings):
         "tkeApi": "is only used with kubeconfigFrom: tkeApi; set kubeconfigFrom: tkeApi or remove it",
     }
 
-    kubeconfig_from: Choice("context", text=KUBECONFIG_FROM_TEXT) = "context"  # type: ignore[valid-type]
+    kubeconfig_from: Annotated[Literal["context"], OneOf(KUBECONFIG_FROM_TEXT)] = "context"
     """``context`` (the default): a context of the kubeconfig file; ``tkeApi``: the TKE API, by cluster ID."""
-    context: NonEmptyStr("cls-abcd1234") = None  # type: ignore[valid-type]
+    context: Annotated[Optional[str], Text("cls-abcd1234"), BeforeValidator(_not_null)] = None
     """The kubeconfig context (default: ``name``)."""
     prepare_vpc_cni: Bool = False
     """True: the program prepares this cluster for Cilium on VPC-CNI as it does created ones: the
@@ -365,11 +387,11 @@ class ContextCluster(ClusterSettings):
         return data
 
     @property
-    def tke_api(self) -> None:  # type: ignore[override]
+    def tke_api(self) -> None:
         return None
 
     @property
-    def create(self) -> None:  # type: ignore[override]
+    def create(self) -> None:
         return None
 
 
@@ -381,7 +403,7 @@ class TkeApiCluster(ClusterSettings):
                    "the TKE API: remove context",
     }
 
-    kubeconfig_from: Choice("tkeApi", text=KUBECONFIG_FROM_TEXT)  # type: ignore[valid-type]
+    kubeconfig_from: Annotated[Literal["tkeApi"], OneOf(KUBECONFIG_FROM_TEXT)]
     """``tkeApi``: the kubeconfig comes from the TKE API."""
     tke_api: Annotated[TkeApiSettings, BeforeValidator(_none_is_empty, json_schema_input_type=Optional[TkeApiSettings])
                        ] = Field(default_factory=lambda: TkeApiSettings())
@@ -398,11 +420,11 @@ class TkeApiCluster(ClusterSettings):
         return name
 
     @property
-    def context(self) -> None:  # type: ignore[override]
+    def context(self) -> None:
         return None
 
     @property
-    def create(self) -> None:  # type: ignore[override]
+    def create(self) -> None:
         return None
 
 
@@ -427,20 +449,20 @@ class CreatedCluster(ClusterSettings):
 
     create: CreateSettings
     """The cluster the program creates."""
-    prepare_vpc_cni: Annotated[Bool, AfterValidator(_created_is_prepared),  # type: ignore[valid-type]
-                               Field(json_schema_extra={"const": False})] = False
+    prepare_vpc_cni: Annotated[Bool, AfterValidator(_created_is_prepared), Field(json_schema_extra={"const": False})
+                               ] = False
     """A created cluster is always prepared for Cilium: leave it out."""
 
     @property
-    def kubeconfig_from(self) -> str:  # type: ignore[override]
+    def kubeconfig_from(self) -> str:
         return "create"
 
     @property
-    def context(self) -> None:  # type: ignore[override]
+    def context(self) -> None:
         return None
 
     @property
-    def tke_api(self) -> None:  # type: ignore[override]
+    def tke_api(self) -> None:
         return None
 
 
@@ -474,6 +496,16 @@ for _form in (ClusterSettings, ContextCluster, TkeApiCluster, CreatedCluster):
 # --------------------------------------------------------------------------- mesh-wide sections
 
 
+PRESET_TEXT = ("{w} is not a preset of this program; the presets are: " + ", ".join(presets.PRESETS)
+               + " (or leave it out and set mesh:cilium.values)")
+
+
+def _known_preset(value: str) -> str:
+    if value not in presets.PRESETS:
+        raise refuse(PRESET_TEXT.format(w=quote(value)))
+    return value
+
+
 def _chart(value: Any) -> Any:
     """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
     program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
@@ -497,22 +529,22 @@ class CiliumSettings(Section):
 
     EXAMPLE: ClassVar[str] = "{version: 1.18.3, values: {}}"
 
-    version: Annotated[Shaped(CHART_1_18_PATTERN, "chart version {j} is not supported: this program generates "  # type: ignore[valid-type]
-                              "values for the Cilium 1.18.x chart (list-shaped clustermesh.config.clusters; 1.20 "
-                              f"changes it to a map); set a 1.18 patch release such as {DEFAULT_CHART_VERSION}",
-                              DEFAULT_CHART_VERSION),
-                       BeforeValidator(_version_text, json_schema_input_type=str),
-                       AfterValidator(lambda v: v.lstrip("v"))] = DEFAULT_CHART_VERSION
+    version: Annotated[str, Shaped(CHART_1_18_PATTERN, "chart version {j} is not supported: this program generates "
+                                   "values for the Cilium 1.18.x chart (list-shaped clustermesh.config.clusters; 1.20 "
+                                   f"changes it to a map); set a 1.18 patch release such as {DEFAULT_CHART_VERSION}",
+                                   DEFAULT_CHART_VERSION),
+                       BeforeValidator(_version_text), AfterValidator(lambda v: v.lstrip("v"))] = DEFAULT_CHART_VERSION
     """The Cilium chart version: a 1.18 patch release."""
-    repository: NonEmptyStr(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,  # type: ignore[valid-type]
-                            text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY) = DEFAULT_REPOSITORY
+    repository: Annotated[str, Text(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,
+                                    text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY)
+                          ] = DEFAULT_REPOSITORY
     """The Helm repository of chart ``cilium``."""
     chart: Annotated[Optional[str], BeforeValidator(_chart, json_schema_input_type=str),
                      Field(examples=["./charts/cilium-1.18.3.tgz", "oci://registry.example.com/cilium/cilium"])] = None
     """Instead of ``repository``: a local chart directory or ``.tgz`` (relative to the project directory), or an
     ``oci://`` reference without a tag (air-gapped installs, mirrors)."""
-    preset: Optional[Choice(*presets.PRESETS, text="{w} is not a preset of this program; the presets are: "  # type: ignore[valid-type]
-                            f"{', '.join(presets.PRESETS)} (or leave it out and set mesh:cilium.values)")] = None
+    preset: Optional[Annotated[str, AfterValidator(_known_preset), Field(json_schema_extra={"enum": list(presets.PRESETS)}),
+                               OneOf(PRESET_TEXT)]] = None
     """A named preset (``meshcore/presets.py``) merged under ``values``."""
     values: HelmValues = Field(default_factory=dict)
     """Base Helm values for every cluster (paths checked against the chart; never program-owned keys)."""
@@ -537,7 +569,7 @@ class MasqueradeSettings(Section):
 
     EXAMPLE: ClassVar[str] = "{mode: none}"
 
-    mode: Choice(*MASQUERADE_MODES, text=f"must be one of: {', '.join(MASQUERADE_MODES)}; got {{j}}") = "none"  # type: ignore[valid-type]
+    mode: Annotated[MasqueradeMode, OneOf(f"must be one of: {', '.join(MASQUERADE_MODES)}; got {{j}}")] = "none"
     """``none``: the program sets no masquerade value; ``ipMasqAgent``: eBPF masquerade with every
     cluster's pod CIDRs (plus extras) as non-masquerade CIDRs."""
     extra_non_masquerade_cidrs: CidrList = ()
@@ -600,11 +632,11 @@ class CaSettings(Section):
 
     EXAMPLE: ClassVar[str] = "{generations: [1, 2], signing: 1}"
 
-    generations: Annotated[tuple[Int(1, 1000, "a CA generation"), ...],  # type: ignore[valid-type]
+    generations: Annotated[tuple[Annotated[int, Int(1, 1000, "a CA generation")], ...],
                            BeforeValidator(_generations, json_schema_input_type=list[int]),
                            Field(strict=False, json_schema_extra={"minItems": 1, "maxItems": 2})] = (1,)
     """The trusted CA generations: one, or two during a rotation (the one being retired and its successor)."""
-    signing: Optional[Int(1, 1000, "the signing CA generation")] = None  # type: ignore[valid-type]
+    signing: Optional[Annotated[int, Int(1, 1000, "the signing CA generation")]] = None
     """The generation that signs (default: the only one)."""
     provided_certificate: Annotated[Optional[str], BeforeValidator(_ca_certificate, json_schema_input_type=str),
                                     Field(alias="certificate")] = None
@@ -660,9 +692,9 @@ class Settings(Section):
 
     cilium: CiliumSettings = Field(default_factory=lambda: CiliumSettings())
     """The Cilium chart and the base Helm values of every cluster."""
-    max_connected_clusters: Choice(*SUPPORTED_MAX_CONNECTED, text="must be 255 or 511 (the only values Cilium 1.18 "  # type: ignore[valid-type]
-                                   "supports), got {j}; it cannot be changed on running clusters, so leave 255 unless "
-                                   "you need more than 255 clusters") = 255
+    max_connected_clusters: Annotated[Literal[255, 511], OneOf(
+        "must be 255 or 511 (the only values Cilium 1.18 supports), got {j}; it cannot be changed on running clusters, "
+        "so leave 255 unless you need more than 255 clusters")] = 255
     """Cilium ``clustermesh.maxConnectedClusters``: 255 (default) or 511; never change it on running clusters."""
     masquerade: MasqueradeSettings = Field(default_factory=lambda: MasqueradeSettings())
     """Masquerading of pod traffic."""
@@ -670,7 +702,7 @@ class Settings(Section):
     """Hubble Relay in every cluster (needs Hubble)."""
     topology: Union[Literal["full"], TopologySettings] = "full"
     """``full`` (default): every cluster peers with every other; or ``{peers: {cls-a: [cls-b]}}``."""
-    kubeconfig: Optional[NonEmptyStr("~/.kube/mesh.yaml")] = None  # type: ignore[valid-type]
+    kubeconfig: Optional[Annotated[str, Text("~/.kube/mesh.yaml")]] = None
     """The kubeconfig file of the context clusters (``$MESH_KUBECONFIG_FILE`` overrides it)."""
     clusters: Annotated[tuple[ClusterEntry, ...], Field(strict=False, min_length=1)]
     """The clusters of the mesh."""

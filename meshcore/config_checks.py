@@ -17,7 +17,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Annotated, Any, Callable, Mapping, Optional, Sequence, Union
 
 from pydantic import TypeAdapter, ValidationError
 
@@ -37,7 +37,7 @@ from meshcore.config import (
     TopologySettings,
     pem_blocks,
 )
-from meshcore.config_fields import Address, Bool, Cidr, HelmValues, NonEmptyStr, adapter_of, field_type, part, quote, type_name
+from meshcore.config_fields import Address, Bool, Cidr, HelmValues, Text, adapter_of, field_type, part, quote, type_name
 
 
 def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
@@ -105,7 +105,7 @@ class Member:
 
 _NAME: TypeAdapter[str] = adapter_of(ClusterName)
 _ID: TypeAdapter[int] = adapter_of(field_type(ClusterSettings, "id"))
-_CONTEXT: TypeAdapter[str] = adapter_of(NonEmptyStr("cls-abcd1234"))
+_CONTEXT: TypeAdapter[str] = adapter_of(Annotated[str, Text("cls-abcd1234")])
 _CIDR: TypeAdapter[IPv4Network] = adapter_of(Cidr)
 _ADDRESS: TypeAdapter[IPv4Address] = adapter_of(Address)
 _APISERVER: TypeAdapter[ApiserverSettings] = adapter_of(ApiserverSettings)
@@ -378,15 +378,14 @@ def check_service_cidrs(clusters: Sequence[Member], parsed: Parsed) -> None:
 def check_topology(value: Any, members: Sequence[Member], parsed: Parsed) -> Mesh:
     """``mesh:topology``: full, or peers that are clusters of the mesh; nobody left without a peer."""
     key = f"{NS}:topology"
-    clusters = [c for c in members if c.name is not None]
-    order = {c.name: c.id if c.id is not None else 1 << 20 for c in clusters}
+    names = [c.name for c in members if c.name is not None]
+    order = {c.name: c.id if c.id is not None else 1 << 20 for c in members if c.name is not None}
 
     def ordered(names: set[str]) -> tuple[str, ...]:
         return tuple(sorted(names, key=lambda n: (order[n], n)))
 
     if value == "full":
-        return Mesh("full", {c.name: ordered({o.name for o in clusters if o.name != c.name})  # type: ignore[misc]
-                             for c in clusters if c.name is not None})
+        return Mesh("full", {n: ordered({o for o in names if o != n}) for n in names})
     if isinstance(value, str):
         parsed.add(key, f"{quote(value)} is not a topology: write full, or {{peers: {{cls-a: [cls-b]}}}} for a "
                         "partial mesh")
@@ -404,11 +403,11 @@ def check_topology(value: Any, members: Sequence[Member], parsed: Parsed) -> Mes
     if not isinstance(peers_raw, dict) or not peers_raw:
         parsed.add(f"{key}.peers", "must map cluster names to lists of peer names, e.g. {cls-a: [cls-b]}")
         return Mesh("full", {})
-    edges = _edges(peers_raw, {c.name for c in clusters if c.name is not None}, parsed)
-    for c in clusters:
-        if c.name is not None and not edges.get(c.name) and len(clusters) > 1 and c.name not in edges.rejected:
-            parsed.add(keys.join(f"{key}.peers", c.name),
-                       f"cluster {c.name} has no peer in the topology; connect it to at least one cluster or remove it "
+    edges = _edges(peers_raw, set(names), parsed)
+    for n in names:
+        if not edges[n] and len(names) > 1 and n not in edges.rejected:
+            parsed.add(keys.join(f"{key}.peers", n),
+                       f"cluster {n} has no peer in the topology; connect it to at least one cluster or remove it "
                        "from mesh:clusters")
     topology = TopologySettings.model_construct(peers=dict(peers_raw))  # checked: valid when nothing was reported
     return Mesh(topology, {n: ordered(ps) for n, ps in edges.items()})

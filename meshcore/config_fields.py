@@ -19,7 +19,9 @@ import json
 import typing
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Optional, Sequence, Union
+from typing import Annotated, Any, Iterator, Optional, Sequence, Union
+
+from annotated_types import Ge, GroupedMetadata, Le, MinLen
 
 from pydantic import (
     BaseModel,
@@ -117,68 +119,105 @@ def fmt(text: str, value: Any) -> str:
 
 
 # --------------------------------------------------------------------------- field types
+# Each is ``Annotated`` metadata: pydantic's constraints plus the wording of their errors.
 
 
-def NonEmptyStr(example: str, *, pattern: Optional[str] = None, text: str = "") -> Any:
+@dataclass(frozen=True)
+class Int(GroupedMetadata):
+    """An integer in lo..hi (strict: not a boolean, not a numeric string); ``what`` it counts."""
+
+    lo: int
+    hi: int
+    what: str
+    hi_from_max: bool = False
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Ge(self.lo)
+        yield Le(self.hi)
+        yield Says("integer", lo=self.lo, hi=self.hi, what=self.what, hi_from_max=self.hi_from_max)
+
+
+@dataclass(frozen=True)
+class Text(GroupedMetadata):
     """A non-empty string, optionally of a shape (``pattern``, worded by ``text``)."""
-    return Annotated[str, Field(min_length=1, pattern=pattern, examples=[example]),
-                     Says("string", example=example, text=text)]
+
+    example: str
+    pattern: Optional[str] = None
+    text: str = ""
+
+    def __iter__(self) -> Iterator[Any]:
+        yield MinLen(1)
+        yield Field(pattern=self.pattern, examples=[self.example])
+        yield Says("string", example=self.example, text=self.text)
 
 
-def Int(lo: int, hi: int, what: str, **says: Any) -> Any:
-    """An integer in lo..hi (strict: not a boolean, not a numeric string)."""
-    return Annotated[int, Field(ge=lo, le=hi), Says("integer", lo=lo, hi=hi, what=what, **says)]
+@dataclass(frozen=True)
+class Shaped(GroupedMetadata):
+    """A string of a shape (a JSON Schema / Rust regex ``pattern``); any other value is worded by ``text``."""
+
+    pattern: str
+    text: str
+    example: str
+    required: str = ""
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Field(pattern=self.pattern, examples=[self.example])
+        yield Says("choice", text=self.text, required=self.required)
+
+
+def ResourceId(prefix: str, what: str, *, required: str = "") -> Shaped:
+    """A Tencent Cloud resource ID: ``prefix`` and 8 lowercase letters or digits."""
+    return Shaped(f"^{prefix}[a-z0-9]{{8}}$", f"{{j}} is not a {what} ID: write '{prefix}' and 8 lowercase letters or "
+                  "digits", f"{prefix}abcd1234", required)
+
+
+@dataclass(frozen=True)
+class OneOf(GroupedMetadata):
+    """The wording of a ``Literal``'s errors."""
+
+    text: str
+
+    def __iter__(self) -> Iterator[Any]:
+        yield Says("choice", text=self.text)
 
 
 Bool = Annotated[bool, Says("boolean")]
+"""true or false (strict: not "yes", not 1)."""
 
 
-def Choice(*values: Any, text: str) -> Any:
-    """One of ``values`` (a ``Literal``), worded by ``text``."""
-    return Annotated[typing.Literal[values], Says("choice", text=text)]  # type: ignore[valid-type]
+def _unique(value: Any) -> Any:
+    if isinstance(value, list):
+        seen: list[Any] = []
+        problems: list[tuple[Optional[str], str]] = []
+        for i, v in enumerate(value):
+            if isinstance(v, str) and v in seen:
+                problems.append((f"[{i}]", f"{v} is listed twice"))
+            seen.append(v)
+        if problems:
+            raise refuse_many(problems)
+    return value
 
 
-def Shaped(pattern: str, text: str, example: str, **says: Any) -> Any:
-    """A string of a shape (a JSON Schema / Rust regex ``pattern``); any other value is worded by ``text``."""
-    return Annotated[str, Field(pattern=pattern, examples=[example]), Says("choice", text=text, **says)]
+@dataclass(frozen=True)
+class IdList(GroupedMetadata):
+    """A list of resource IDs (on a ``tuple[<ResourceId>, ...]``), each once; ``required``:
+    non-empty, else null means none."""
 
+    what: str
+    required: bool
 
-def ResourceId(prefix: str, what: str, **says: Any) -> Any:
-    """A Tencent Cloud resource ID: ``prefix`` and 8 lowercase letters or digits."""
-    return Shaped(f"^{prefix}[a-z0-9]{{8}}$", f"{{j}} is not a {what} ID: write '{prefix}' and 8 lowercase letters or "
-                  "digits", f"{prefix}abcd1234", **says)
+    def __iter__(self) -> Iterator[Any]:
+        article = "non-empty " if self.required else ""
+        yield Field(strict=False, json_schema_extra={"minItems": 1} if self.required else None)
+        yield Says("list", text=f"must be a {article}list of {self.what} IDs, got {{t}}")
+        yield BeforeValidator(self._check, json_schema_input_type=list[str] if self.required else Optional[list[str]])
 
-
-def _unique(key_what: str) -> Any:
-    def check(value: Any) -> Any:
-        if isinstance(value, list):
-            seen: list[Any] = []
-            problems: list[tuple[Optional[str], str]] = []
-            for i, v in enumerate(value):
-                if isinstance(v, str) and v in seen:
-                    problems.append((f"[{i}]", f"{v} is listed twice"))
-                seen.append(v)
-            if problems:
-                raise refuse_many(problems)
-        return value
-    return check
-
-
-def IdList(prefix: str, what: str, *, required: bool) -> Any:
-    """A list of resource IDs, each once (``required``: non-empty; else null means none)."""
-    article = "non-empty " if required else ""
-    says = Says("list", text=f"must be a {article}list of {what} IDs, got {{t}}")
-    item = ResourceId(prefix, what)
-    if required:
-        def not_empty(value: Any) -> Any:
-            if isinstance(value, list) and not value:
-                raise refuse(f"must be a non-empty list of {what} IDs, got a list")
-            return _unique(what)(value)
-        return Annotated[tuple[item, ...], Field(strict=False, json_schema_extra={"minItems": 1}), says,
-                         BeforeValidator(not_empty, json_schema_input_type=list[item])]
-    return Annotated[tuple[item, ...], Field(strict=False), says,
-                     BeforeValidator(lambda v: () if v is None else _unique(what)(v),
-                                     json_schema_input_type=Optional[list[item]])]
+    def _check(self, value: Any) -> Any:
+        if value is None and not self.required:
+            return ()
+        if isinstance(value, list) and not value and self.required:
+            raise refuse(f"must be a non-empty list of {self.what} IDs, got a list")
+        return _unique(value)
 
 
 def _cidr(value: Any) -> IPv4Network:
@@ -210,10 +249,11 @@ def _address(value: Any) -> IPv4Address:
 
 
 Cidr = Annotated[IPv4Network, BeforeValidator(_cidr, json_schema_input_type=str),
-                 Field(examples=["172.16.0.0/16"])]
+                 Field(examples=["172.16.0.0/16"],
+                       json_schema_extra={"pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}/[0-9]{1,2}$"})]
 """An IPv4 network written as its network address (``172.16.0.0/16``, no host bits)."""
 Address = Annotated[IPv4Address, BeforeValidator(_address, json_schema_input_type=str),
-                    Field(examples=["10.0.1.100"])]
+                    Field(examples=["10.0.1.100"], json_schema_extra={"format": "ipv4"})]
 """An IPv4 address (``10.0.1.100``)."""
 CidrList = Annotated[tuple[Cidr, ...], Field(strict=False), Says("list", text="must be a list of IPv4 CIDRs, got {t}")]
 
@@ -367,16 +407,17 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
             tp, meta = args[0], meta + list(args[1:])
             continue
         if typing.get_origin(tp) is Union:
-            args = [a for a in typing.get_args(tp) if a is not type(None)]
-            if len(args) == 1:
-                tp = args[0]
+            members = [a for a in typing.get_args(tp) if a is not type(None)]
+            if len(members) == 1:
+                tp = members[0]
                 continue
         return tp, meta
 
 
 def _says(meta: Sequence[Any], default: Optional[Says]) -> Optional[Says]:
     """The last wording in the metadata (an outer Annotated refines an inner one)."""
-    found = [m for m in meta if isinstance(m, Says)]
+    flat = [x for m in meta for x in (m if isinstance(m, GroupedMetadata) else [m])]
+    found = [m for m in flat if isinstance(m, Says)]
     return found[-1] if found else default
 
 

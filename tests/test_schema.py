@@ -1,0 +1,107 @@
+"""The JSON Schema of stack files (schema/stack.schema.json), generated from the config model."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any, Callable
+
+import jsonschema
+import pytest
+import yaml
+from hypothesis import given, settings
+
+from tests.conftest import ROOT
+from tests.test_corpus import CORPUS
+from tests.test_fuzz import valid_stacks
+from tools import schema
+
+STACKS = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    doc = json.loads(schema.SCHEMA_FILE.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(doc)
+    return jsonschema.Draft202012Validator(doc, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+
+
+def errors(validator: jsonschema.Draft202012Validator, doc: Any) -> list[str]:
+    """Each error as '<path>: <message>' (the path as the editor shows it)."""
+    return ["/".join(map(str, e.absolute_path)) + ": " + e.message for e in validator.iter_errors(doc)]
+
+
+def test_the_committed_schema_is_what_the_model_generates() -> None:
+    """A model change without `python -m tools.schema` fails here (and `--check` says so)."""
+    assert schema.SCHEMA_FILE.read_text(encoding="utf-8") == schema.schema_text()
+    assert schema.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("path", STACKS, ids=[p.name for p in STACKS])
+def test_every_example_stack_is_valid_and_names_the_schema(path, validator) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.splitlines()[0] == schema.MODELINE, f"{path.name}: the first line points editors at the schema"
+    assert errors(validator, yaml.safe_load(text)) == []
+
+
+def _dev() -> dict[str, Any]:
+    return yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text(encoding="utf-8"))
+
+
+def _rename(where: Callable[[dict], dict], old: str, new: str) -> Callable[[dict], None]:
+    def apply(doc: dict) -> None:
+        node = where(doc)
+        node[new] = node.pop(old)
+    return apply
+
+
+def _config(doc: dict) -> dict:
+    return doc["config"]
+
+
+def _cluster(doc: dict) -> dict:
+    return doc["config"]["mesh:clusters"][0]
+
+
+TYPOS = [
+    ("mesh key", _rename(_config, "mesh:hubbleRelay", "mesh:hubbleRelais"), "config"),
+    ("cluster key", _rename(_cluster, "podCidrs", "podCidr"), "config/mesh:clusters/0"),
+    ("apiserver key", _rename(lambda d: _cluster(d)["apiserver"], "vip", "vpi"), "config/mesh:clusters/0"),
+    ("cilium key", _rename(lambda d: d["config"]["mesh:cilium"], "version", "verison"), "config/mesh:cilium"),
+    ("a string id", lambda d: _cluster(d).update(id="1"), "config/mesh:clusters/0"),
+    ("a boolean id", lambda d: _cluster(d).update(id=True), "config/mesh:clusters/0"),
+    ("a masquerade mode", lambda d: d["config"].update({"mesh:masquerade": {"mode": "snat"}}),
+     "config/mesh:masquerade/mode"),
+    ("a cluster name", lambda d: _cluster(d).update(name="Cls_1"), "config/mesh:clusters/0"),
+    ("a created cluster's context", lambda d: _cluster(d).update(create={}), "config/mesh:clusters/0"),
+]
+
+
+@pytest.mark.parametrize("what, mutate, where", TYPOS, ids=[t[0] for t in TYPOS])
+def test_typos_are_refused(what: str, mutate: Callable[[dict], None], where: str, validator) -> None:
+    doc = _dev()
+    assert errors(validator, doc) == []
+    mutate(doc)
+    found = errors(validator, doc)
+    assert found and any(e.startswith(where) for e in found), found
+
+
+SHAPE_CASES = ["cluster-typo-podcidr", "cilium-typo-version", "masquerade-typo-key", "apiserver-typo-port",
+               "cluster-vpcid-misplaced", "create-with-kubeconfig-from", "id-a-string", "id-a-boolean",
+               "name-too-long", "name-default", "port-70000", "preset-unknown", "masquerade-mode-unknown"]
+
+
+@pytest.mark.parametrize("case", SHAPE_CASES)
+def test_corpus_shape_errors_are_refused_by_the_schema(case: str, validator) -> None:
+    """Invalid stacks of the corpus whose mistake is one of shape: the editor flags them too."""
+    doc = yaml.safe_load((CORPUS / f"Pulumi.{case}.yaml").read_text(encoding="utf-8"))
+    assert errors(validator, doc), case
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(valid_stacks())
+def test_every_stack_the_program_accepts_the_schema_accepts(raw: dict[str, Any]) -> None:
+    """The schema is never stricter than the program (generated valid stacks, every mode)."""
+    doc = {"config": {f"mesh:{k}": copy.deepcopy(v) for k, v in raw.items()}}
+    validator = jsonschema.Draft202012Validator(json.loads(schema.SCHEMA_FILE.read_text(encoding="utf-8")))
+    assert errors(validator, doc) == []
