@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup plan test schema bench bench-engine toolchain e2e clean
+.PHONY: setup plan test fuzz schema bench bench-engine toolchain e2e clean
 
 ## setup: create venv/ with the pinned requirements (what every other target does first)
 setup: $(STAMP)
@@ -17,6 +17,10 @@ plan: $(STAMP)
 ## test: set up venv/ and run the test suite
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## fuzz: the property tests with the long Hypothesis profile (20x the examples, random; tests/conftest.py)
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_fuzz.py tests/test_render.py tests/test_schema.py
 
 ## schema: regenerate schema/stack.schema.json (the JSON Schema of stack files) from the config model
 schema: $(STAMP)

@@ -10,6 +10,24 @@ from typing import Any, Callable, Optional
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
+
+# Hypothesis: the default profile (every `make test`) is deterministic, so CI runs the same examples
+# every time; `make fuzz` runs the long profile: FUZZ_SCALE times the examples, random, and prints
+# the reproduction blob of a failure.
+FUZZ_SCALE = {"default": 1, "long": 20}
+for _name, _scale in FUZZ_SCALE.items():
+    settings.register_profile(
+        _name, max_examples=100 * _scale, derandomize=_name == "default", database=None, deadline=None,
+        print_blob=_name != "default",
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "default")
+settings.load_profile(PROFILE)
+
+
+def examples(n: int) -> int:
+    """``n`` examples in the default profile, scaled in the long one (``make fuzz``)."""
+    return n * FUZZ_SCALE[PROFILE]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MESH_SHARED_DIR", ROOT.parent / "shared"))

@@ -10,7 +10,8 @@ cluster, write an owned value path) and check:
 2. The real program on the mock engine either completes, and then every release carries the
    program's values, or raises ``InvalidConfig`` having registered nothing.
 
-Deterministic (``derandomize``): CI runs the same examples every time.
+Deterministic in the default profile (``tests/conftest.py``): CI runs the same examples every time;
+``make fuzz`` runs twenty times as many, random.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from components.program import InvalidConfig
@@ -36,7 +37,7 @@ from meshcore.config import (
     parse_settings,
 )
 from meshcore.errors import MeshConfigError
-from tests.conftest import cluster_entry, mesh_config
+from tests.conftest import cluster_entry, examples, mesh_config
 from tests.mockcloud import release_values, run
 from tools.engine import Recording
 from tools.render import scrub
@@ -46,8 +47,6 @@ PARSE_EXAMPLES = 2000
 PROGRAM_EXAMPLES = 30
 RELEASE = "kubernetes:helm.sh/v3:Release"
 
-COMMON = dict(deadline=None, derandomize=True, database=None, print_blob=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
 # ----------------------------------------------------------------------------- valid stacks
 
@@ -318,14 +317,14 @@ def check_refusal(err: MeshConfigError) -> None:
     assert all(line.startswith("error: mesh:") for line in err.lines())
 
 
-@settings(max_examples=VALID_EXAMPLES, **COMMON)
+@settings(max_examples=examples(VALID_EXAMPLES))
 @given(valid_stacks())
 def test_generated_stacks_are_valid(raw: dict[str, Any]) -> None:
     """The starting points of the mutations are themselves valid (else the fuzzing proves little)."""
     check_settings(parse_settings(copy.deepcopy(raw)), raw)
 
 
-@settings(max_examples=PARSE_EXAMPLES, **COMMON)
+@settings(max_examples=examples(PARSE_EXAMPLES))
 @given(broken_stacks())
 def test_parse_settings_accepts_or_refuses_cleanly(case: tuple[dict[str, Any], list[str]]) -> None:
     """Any mutated stack: Settings, or MeshConfigError with mesh: keys and one-line messages; nothing else."""
@@ -376,7 +375,7 @@ def _contexts(raw: dict[str, Any]) -> list[str]:
     return sorted({n for n in names if isinstance(n, str) and n})
 
 
-@settings(max_examples=PROGRAM_EXAMPLES, **COMMON)
+@settings(max_examples=examples(PROGRAM_EXAMPLES))
 @given(broken_stacks(min_mutations=0, max_mutations=2))
 def test_program_completes_or_registers_nothing(case: tuple[dict[str, Any], list[str]]) -> None:
     """The real program: a whole mesh with sane release values, or InvalidConfig and no resource."""

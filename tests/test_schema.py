@@ -11,7 +11,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, examples
 from tests.test_corpus import CORPUS
 from tests.test_fuzz import valid_stacks
 from tools import schema
@@ -98,7 +98,7 @@ def test_corpus_shape_errors_are_refused_by_the_schema(case: str, validator) -> 
     assert errors(validator, doc), case
 
 
-@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@settings(max_examples=examples(100))
 @given(valid_stacks())
 def test_every_stack_the_program_accepts_the_schema_accepts(raw: dict[str, Any]) -> None:
     """The schema is never stricter than the program (generated valid stacks, every mode)."""
