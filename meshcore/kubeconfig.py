@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 import yaml
@@ -32,7 +32,8 @@ class Kubeconfig:
     files: tuple[str, ...]
     contexts: Mapping[str, Mapping[str, Any]]
     clusters: Mapping[str, Mapping[str, Any]]
-    users: Mapping[str, Mapping[str, Any]]
+    users: Mapping[str, Mapping[str, Any]] = field(repr=False)
+    """Credentials: never in a repr."""
     origin: Mapping[str, str]
     """Entry key ("cluster:<name>", "user:<name>") -> the file it was read from."""
 
@@ -94,6 +95,18 @@ def kubeconfig_files(configured: Optional[str], environ: Mapping[str, str]) -> K
         (os.path.expanduser("~/.kube/config"),), "mesh:kubeconfig",
         f"the default: neither ${OVERRIDE_ENV}, mesh:kubeconfig nor $KUBECONFIG is set",
         f"set mesh:kubeconfig, $KUBECONFIG, or ${OVERRIDE_ENV} for this run")
+
+
+def parse_problem(err: Exception) -> str:
+    """What is wrong with a kubeconfig file, without its text: PyYAML's messages quote the lines
+    around the problem, and a kubeconfig's lines are tokens, keys and certificates."""
+    if isinstance(err, yaml.MarkedYAMLError):
+        mark = err.problem_mark or err.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        return f"not valid YAML: {err.problem or err.context or 'unreadable'}{where}"
+    if isinstance(err, yaml.YAMLError):
+        return "not valid YAML"
+    return str(err)  # our own messages (load), which name no content
 
 
 def load(files: Sequence[str], read: Callable[[str], str]) -> Kubeconfig:
@@ -178,8 +191,8 @@ def _read_bytes(path: str) -> bytes:
 class MinimalKubeconfigs:
     """What ``minimal_kubeconfigs`` read: the usable clusters' kubeconfigs and every problem."""
 
-    configs: Mapping[str, str]
-    """Cluster name -> its minimal kubeconfig text (a secret: never print or log it)."""
+    configs: Mapping[str, str] = field(repr=False)
+    """Cluster name -> its minimal kubeconfig text (a secret: never print or log it, nor in a repr)."""
     issues: tuple[ConfigIssue, ...]
     """Every problem, in order; the file's own problem (unreadable, invalid) is the only one then."""
     by_cluster: Mapping[str, tuple[ConfigIssue, ...]]
@@ -203,8 +216,8 @@ def minimal_kubeconfigs(source: KubeconfigSource, wanted: Sequence[tuple[str, st
         return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"cannot read kubeconfig {err.filename} "
                                                                f"({source.origin}): {err.strerror}; {source.change}"),), {})
     except (ValueError, yaml.YAMLError) as err:
-        return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"invalid kubeconfig {source.describe()}: {err}; "
-                                                               f"{source.change}"),), {})
+        return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"invalid kubeconfig {source.describe()}: "
+                                                               f"{parse_problem(err)}; {source.change}"),), {})
     configs: dict[str, str] = {}
     by_cluster: dict[str, tuple[ConfigIssue, ...]] = {}
     for name, key, context in wanted:

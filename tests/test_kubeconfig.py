@@ -90,3 +90,26 @@ def test_minimal_kubeconfig_holds_one_context_with_files_inlined(tmp_path: Path)
     assert "certificate-authority" not in cluster
     assert base64.b64decode(cluster["certificate-authority-data"]) == b"CA-BYTES"
     assert "token-cls-a" not in yaml.safe_dump(doc)
+
+
+def test_a_kubeconfig_that_is_not_yaml_is_reported_without_its_text(tmp_path: Path) -> None:
+    """PyYAML's messages quote the lines around the problem; in a kubeconfig those are tokens and keys."""
+    path = tmp_path / "config"
+    path.write_text("apiVersion: v1\nusers:\n- name: admin\n  user:\n    token: SECRET-TOKEN-4f1c: x\n")
+    source = kc.kubeconfig_files(str(path), {})
+    got = kc.minimal_kubeconfigs(source, [("cls-a", "mesh:clusters[0].context", "cls-a")])
+    [issue] = got.issues
+    assert issue.key == "mesh:kubeconfig" and "not valid YAML" in issue.message and "line 5" in issue.message
+    assert "SECRET-TOKEN" not in issue.message
+    assert "SECRET-TOKEN" not in repr(got)
+
+
+def test_read_credentials_stay_out_of_reprs(tmp_path: Path) -> None:
+    path = tmp_path / "config"
+    path.write_text(yaml.safe_dump({
+        "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:6443"}}],
+        "users": [{"name": "u", "user": {"token": "SECRET-TOKEN-77aa"}}],
+        "contexts": [{"name": "cls-a", "context": {"cluster": "c", "user": "u"}}]}))
+    got = kc.minimal_kubeconfigs(kc.kubeconfig_files(str(path), {}), [("cls-a", "mesh:clusters[0].context", "cls-a")])
+    assert "SECRET-TOKEN-77aa" in got.configs["cls-a"]
+    assert "SECRET-TOKEN-77aa" not in repr(got) and "SECRET-TOKEN-77aa" not in repr(kc.load([str(path)], lambda p: Path(p).read_text()))
