@@ -66,31 +66,33 @@ def _hubble_tls_helm(values: Mapping[str, Any]) -> bool:
             and _get(values, "hubble", "tls", "auto", "method") in (None, "helm"))
 
 
+CLUSTERMESH_SECRETS = tuple(f"clustermesh-apiserver-{n}-cert" for n in ("server", "admin", "remote", "local"))
+HUBBLE_KEPT_SECRETS = ("hubble-server-certs", "hubble-relay-client-certs")
+HUBBLE_MINTED_SECRETS = ("hubble-relay-server-certs", "hubble-ui-client-certs", "hubble-metrics-server-certs")
+LEAF_SECRETS = CLUSTERMESH_SECRETS + HUBBLE_KEPT_SECRETS + HUBBLE_MINTED_SECRETS
+"""Every TLS Secret of the chart's ``helm`` method that a mesh member may hold (``kube-system``)."""
+
+
 def _clustermesh_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
-    names = ("server", "admin", "remote") + (("local",) if _get(values, "clustermesh", "apiserver", "kvstoremesh",
-                                                               "enabled") is not False else ())
-    return tuple(f"clustermesh-apiserver-{n}-cert" for n in names)
+    local = _get(values, "clustermesh", "apiserver", "kvstoremesh", "enabled") is not False
+    return CLUSTERMESH_SECRETS if local else CLUSTERMESH_SECRETS[:3]
 
 
 def _hubble_kept_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
     if not _hubble_tls_helm(values):
         return ()
     relay = _get(values, "hubble", "relay", "enabled") is True
-    return ("hubble-server-certs",) + (("hubble-relay-client-certs",) if relay else ())
+    return HUBBLE_KEPT_SECRETS if relay else HUBBLE_KEPT_SECRETS[:1]
 
 
 def _hubble_minted_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
     if not _hubble_tls_helm(values):
         return ()
-    out: list[str] = []
-    if _get(values, "hubble", "relay", "enabled") is True and _get(values, "hubble", "relay", "tls", "server",
-                                                                      "enabled") is True:
-        out.append("hubble-relay-server-certs")
-    if _get(values, "hubble", "ui", "enabled") is True:
-        out.append("hubble-ui-client-certs")
-    if _get(values, "hubble", "metrics", "tls", "enabled") is True:
-        out.append("hubble-metrics-server-certs")
-    return tuple(out)
+    relay_server = (_get(values, "hubble", "relay", "enabled") is True
+                    and _get(values, "hubble", "relay", "tls", "server", "enabled") is True)
+    present = (relay_server, _get(values, "hubble", "ui", "enabled") is True,
+               _get(values, "hubble", "metrics", "tls", "enabled") is True)
+    return tuple(name for name, on in zip(HUBBLE_MINTED_SECRETS, present) if on)
 
 
 LEAF_GROUPS: tuple[LeafGroup, ...] = (

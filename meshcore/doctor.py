@@ -37,6 +37,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 
 import yaml
 
+from meshcore import certs
 from meshcore.config import CLUSTER_NAME_RE, Settings
 from meshcore.values import (
     ANNOTATIONS,
@@ -72,10 +73,10 @@ SERVICE = "clustermesh-apiserver"
 KVSTOREMESH_SECRET = "cilium-kvstoremesh"
 CLUSTERMESH_SECRET = "cilium-clustermesh"
 PEER_SECRETS = (KVSTOREMESH_SECRET, CLUSTERMESH_SECRET)
-SERVER_CERT = "clustermesh-apiserver-server-cert"
-MESH_TLS_SECRETS = (SERVER_CERT, "clustermesh-apiserver-admin-cert", "clustermesh-apiserver-remote-cert",
-                    "clustermesh-apiserver-local-cert")
-"""The clustermesh-apiserver's TLS Secrets (the chart's ``helm``/``cronJob``/``certmanager`` methods)."""
+SERVER_CERT = certs.CLUSTERMESH_SECRETS[0]
+MESH_TLS_SECRETS = certs.LEAF_SECRETS
+"""The clustermesh-apiserver's and Hubble's TLS Secrets (``meshcore.certs``); the chart keeps two of
+Hubble's from the first install (365 days), and neither a CA rotation nor a rename re-issues them."""
 WORKLOADS = ("DaemonSet/cilium", "Deployment/clustermesh-apiserver")
 """The agents and the clustermesh-apiserver."""
 EXPIRY_WARNING_DAYS = 30
@@ -307,6 +308,9 @@ def check_release(want: Desired, c: DesiredCluster, o: Mapping[str, Any]) -> lis
     if live is None:
         return [f(ERROR, f"{name} has no deployed revision (revision {latest.get('revision')} is "
                          f"{latest.get('status')}); run pulumi up")]
+    if live.get("unreadable"):
+        return [f(ERROR, f"{name}: {live['unreadable']}; Helm cannot upgrade it either: inspect it with "
+                         f"`helm -n {want.namespace} history {want.release}`")]
     if latest is not live:
         status = str(latest.get("status"))
         blocking = status.startswith("pending-")
@@ -582,7 +586,7 @@ def check_ca(want: Desired, observed: Mapping[str, Mapping[str, Any]]) -> list[F
                                                          "same CA"))
         elif fp != reference:
             others = [n for n, p in prints.items() if p == reference]
-            also = f"; also held by {', '.join(others)}" if others and want.ca_fingerprint else ""
+            also = f" (the stack's CA is in {', '.join(others)})" if others and want.ca_fingerprint else ""
             out.append(Finding(name, "cilium-ca", ERROR, f"Secret {CA_SECRET} is another CA (sha256 {short(fp)}) "
                                                          f"than {source} (sha256 {short(reference)}){also}; "
                                                          "run pulumi up to put the mesh CA back"))

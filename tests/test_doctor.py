@@ -216,8 +216,8 @@ def test_a_different_ca_in_one_cluster_names_that_cluster() -> None:
     assert {(g[0], g[1]) for g in got} == {("cls-00000002", "cilium-ca"), ("cls-00000002", "certificates")}
     ca = next(g for g in got if g[1] == "cilium-ca")
     assert ca[3] == ("Secret cilium-ca is another CA (sha256 BB:BB:BB:BB:BB:BB:BB:BB…) than the stack's CA "
-                     "(mesh:ca.certificate) (sha256 AA:AA:AA:AA:AA:AA:AA:AA…); also held by cls-00000001, "
-                     "cls-00000003; run pulumi up to put the mesh CA back")
+                     "(mesh:ca.certificate) (sha256 AA:AA:AA:AA:AA:AA:AA:AA…) (the stack's CA is in cls-00000001, "
+                     "cls-00000003); run pulumi up to put the mesh CA back")
 
 
 def test_without_the_stacks_ca_the_majority_decides_and_a_tie_names_every_cluster() -> None:
@@ -531,3 +531,27 @@ def test_text_output_lists_findings_then_the_table() -> None:
     assert doc["table"]["cls-00000003"]["cilium-config"] == "error"
     assert copy.deepcopy(doc["findings"][0]) == {"cluster": "cls-00000003", "check": "cilium-config",
                                                  "severity": "error", "message": "cilium-config cluster-id is 9, planned 3"}
+
+
+def test_an_unreadable_release_record_is_a_release_finding_not_an_unreachable_cluster() -> None:
+    observed = fleet()
+    observed["cls-00000002"]["releases"][1] = {"revision": 2, "status": "deployed",
+                                               "unreadable": "Secret sh.helm.release.v1.cilium.v2 does not hold a "
+                                                             "Helm release record (BadGzipFile)"}
+    got = failing(doctor.examine(_want(), observed, NOW))
+    assert [(g[0], g[1]) for g in got] == [("cls-00000002", "release")]
+    assert "does not hold a Helm release record" in got[0][3] and "helm -n kube-system history cilium" in got[0][3]
+
+
+def test_hubble_certificates_kept_from_before_a_ca_rotation_are_found() -> None:
+    """The chart keeps hubble-server-certs across upgrades (lookup): after a CA rotation it is still
+    signed by the old CA while its ca.crt is the new one, and Relay's mTLS to the agents fails."""
+    observed = fleet()
+    old_ca_leaf = {**_server_cert("10.0.9.9"), "subject": "CN=*.cls-00000001.hubble-grpc.cilium.io",
+                   "aki": "01dca", "ips": []}
+    observed["cls-00000001"]["tls"]["hubble-server-certs"] = {"crt": old_ca_leaf, "ca": dict(CA)}
+    got = failing(doctor.examine(_want(), observed, NOW))
+    assert [(g[0], g[1]) for g in got] == [("cls-00000001", "certificates")]
+    assert got[0][3].startswith("Secret hubble-server-certs: its certificate is not issued by cilium-ca")
+    observed["cls-00000001"]["tls"]["hubble-server-certs"] = {"crt": {**old_ca_leaf, "aki": "c0ffee"}, "ca": dict(CA)}
+    assert failing(doctor.examine(_want(), observed, NOW)) == []

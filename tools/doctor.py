@@ -31,6 +31,7 @@ import gzip
 import json
 import os
 import sys
+import tempfile
 from typing import Any, Callable, Mapping, Optional
 
 import yaml
@@ -212,7 +213,11 @@ def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
     for r in releases:
         s = r.pop("_secret")
         if r is live:
-            body = _decode_release(s.data or {})
+            try:
+                body = _decode_release(s.data or {})
+            except (KeyError, ValueError, binascii.Error, OSError, EOFError) as err:  # gzip/JSON/base64
+                r["unreadable"] = f"Secret {s.metadata.name} does not hold a Helm release record ({type(err).__name__})"
+                continue
             body.pop("config", None)  # the release's values: they hold the CA key
             meta = (body.get("chart") or {}).get("metadata") or {}
             r.update(chart=meta.get("name"), version=meta.get("version"), status=(body.get("info") or {}).get("status"),
@@ -280,20 +285,25 @@ def _describe_failure(err: Exception, server: str) -> str:
 def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> dict[str, Any]:
     """One cluster's observation through its minimal kubeconfig; an API server that does not
     answer is an observation (``reachable: False``), not an exception."""
-    from kubernetes import config
+    from kubernetes import client, config
 
     doc = yaml.safe_load(kubeconfig_text)
     server = str(((doc.get("clusters") or [{}])[0].get("cluster") or {}).get("server", "?"))
-    try:
-        api_client = config.new_client_from_config_dict(doc, persist_config=False)
-    except Exception as err:  # noqa: BLE001 - the client's loader raises many kinds; each is this cluster's finding
-        return {"reachable": False, "error": f"its kubeconfig context cannot be used: {err}"}
-    api_client.configuration.retries = 1
-    try:
-        with api_client:
-            return observe(api_client, namespace, release)
-    except Exception as err:  # noqa: BLE001 - connection, TLS and HTTP errors: this cluster's finding
-        return {"reachable": False, "error": _describe_failure(err, server)}
+    # The client writes a kubeconfig's inline certificates and keys to files (it hands paths to
+    # urllib3) and removes them only at exit: keep them in a directory of ours, removed here.
+    with tempfile.TemporaryDirectory(prefix="mesh-doctor-") as private:
+        cfg = client.Configuration()
+        try:
+            config.load_kube_config_from_dict(doc, client_configuration=cfg, persist_config=False,
+                                              temp_file_path=private)
+        except Exception as err:  # noqa: BLE001 - the loader raises many kinds; each is this cluster's finding
+            return {"reachable": False, "error": f"its kubeconfig context cannot be used: {type(err).__name__}"}
+        cfg.retries = 1  # read when the client builds its connection pool: one retry, not urllib3's three
+        try:
+            with client.ApiClient(cfg) as api_client:
+                return observe(api_client, namespace, release)
+        except Exception as err:  # noqa: BLE001 - connection, TLS and HTTP errors: this cluster's finding
+            return {"reachable": False, "error": _describe_failure(err, server)}
 
 
 def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: str,

@@ -124,24 +124,26 @@ def _healthy_again(fleet: Fleet) -> None:
 
 def test_3_a_different_ca_in_one_cluster(fleet: Fleet, mesh_ca: Ca) -> None:
     """cls-b's cilium-ca replaced by another CA (a hand copy of the wrong one): that cluster's CA
-    is named, and its apiserver certificate no longer chains to it."""
+    is named, and its apiserver and Hubble certificates no longer chain to it."""
     cert, key = localmesh.new_mesh_ca()
     old = _replace_data(fleet, "cls-b", "cilium-ca", {"ca.crt": _b64(cert), "ca.key": _b64(key)})
     try:
         code, doc, text = fleet.doctor()
         assert code == 1
         got = failing(doc)
-        assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca"), ("cls-b", "certificates"),
-                                               ("cls-b", "certificates")]
+        assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca")] + [("cls-b", "certificates")] * 4
         assert got[0][3].startswith("Secret cilium-ca is another CA (sha256 ")
         assert got[0][3].endswith("than the stack's CA (mesh:ca.certificate) (sha256 "
-                                  f"{_short(mesh_ca.cert_pem)}); also held by cls-a, cls-c; run pulumi up to put "
+                                  f"{_short(mesh_ca.cert_pem)}) (the stack's CA is in cls-a, cls-c); run pulumi up to put "
                                   "the mesh CA back")
         assert got[1][3].startswith("Secret clustermesh-apiserver-server-cert: its certificate is not issued by "
                                     "cilium-ca (its issuer's key id ")
         # The TLS Secret still carries the mesh CA, which is no longer this cluster's cilium-ca.
         assert got[2][3].startswith(f"Secret clustermesh-apiserver-server-cert: its ca.crt (sha256 "
                                     f"{_short(mesh_ca.cert_pem)}) is not cilium-ca (sha256 ")
+        assert got[3][3].startswith("Secret hubble-server-certs: its certificate is not issued by cilium-ca")
+        assert got[4][3].startswith(f"Secret hubble-server-certs: its ca.crt (sha256 {_short(mesh_ca.cert_pem)}) is "
+                                    "not cilium-ca")
         assert line(*got[0]) in text.splitlines()
     finally:
         _replace_data(fleet, "cls-b", "cilium-ca", old)
