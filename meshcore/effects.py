@@ -149,12 +149,17 @@ def effect(path: Sequence[object]) -> Effect:
     raise AssertionError("EFFECTS has no default row")  # pragma: no cover - the "" row exists
 
 
-def restart_command(workloads: Sequence[str], context: str | None = None) -> str:
-    """``kubectl [--context C] -n kube-system rollout restart <workloads>`` in a fixed order."""
+def restart_command(workloads: Sequence[str], cluster: str, context: str | None) -> str:
+    """``kubectl <how to reach cluster> -n kube-system rollout restart <workloads>`` in a fixed order.
+
+    Never a bare ``kubectl``, which acts on whatever the current context is: a cluster reached
+    through a kubeconfig context names it; one reached without (``kubeconfigFrom: tkeApi``, created)
+    gets its kubeconfig from the stack's secret ``kubeconfigs`` output, read into a pipe (no file)."""
     order = [AGENT, OPERATOR, APISERVER, RELAY, UI, ENVOY, NODE_INIT]
     ws = sorted(set(workloads), key=lambda w: (order.index(w) if w in order else len(order), w))
-    ctx = f"--context {context} " if context else ""
-    return f"kubectl {ctx}-n {NAMESPACE} rollout restart {' '.join(ws)}"
+    reach = (f"--context {context}" if context else
+             f"--kubeconfig <(pulumi stack output kubeconfigs --show-secrets --json | jq -r '.[\"{cluster}\"]')")
+    return f"kubectl {reach} -n {NAMESPACE} rollout restart {' '.join(ws)}"
 
 
 __all__ = ["Effect", "EFFECTS", "effect", "restart_command", "ROLLS", "NEXT_RESTART", "LIVE",

@@ -50,9 +50,11 @@ class IdentityChange:
         if not self.renames_or_renumbers:
             return "every workload of the cluster must be restarted after this update"
         cilium = effect(("cluster", "id")).next_restart
-        return (f"after this update run `{restart_command(cilium, context)}` (they read cluster-name and cluster-id "
-                "from cilium-config only when they start; nothing restarts them), then restart every workload of the "
-                "cluster (its pods keep the old identity until they restart)")
+        hubble = ("; Hubble's server certificate names the cluster and the chart keeps it across upgrades: renew it "
+                  "(README, Lifecycle, Certificates: the hubble group)") if self.key.endswith(".name") else ""
+        return (f"after this update run `{restart_command(cilium, self.cluster, context)}` (they read cluster-name and "
+                "cluster-id from cilium-config only when they start; nothing restarts them), then restart every "
+                f"workload of the cluster (its pods keep the old identity until they restart){hubble}")
 
     def issue(self) -> ConfigIssue:
         fix = (f"Revert it, or add {self.cluster} to mesh:allowIdentityChange for this update (see README, Lifecycle)"

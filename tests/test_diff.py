@@ -601,6 +601,7 @@ def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, cap
     assert (f"- renamed: {FIRST} -> cls-dev9z9z9 (id 1, ap-guangzhou, mesh address 10.10.1.100:2379): the same "
             "cluster, updated in place") in out
     assert f"run `kubectl --context {FIRST} -n kube-system rollout restart ds/cilium" in out
+    assert "Hubble's server certificate names the cluster and the chart keeps it across upgrades" in out
 
     def refused(c):
         _rename(c)

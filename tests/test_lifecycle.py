@@ -321,3 +321,23 @@ def test_refused_rename_is_not_aliased(tmp_path: Path) -> None:
         run(_rename(raw, allow=False), tmp_path, mocks=ComputingMocks(previous), recording=recording)
     assert _issue_keys(exc.value) == ["mesh:clusters[1].name"]
     assert [r.name for r in recording.resources.values() if r.aliases] == []
+
+
+def test_the_restart_for_a_cluster_without_a_context_names_its_kubeconfig(tmp_path: Path) -> None:
+    """A cluster reached through the TKE API has no kubeconfig context: the command reads its
+    kubeconfig from the stack's secret output instead of acting on the current context."""
+    from tests.test_tke import adopted_entry
+
+    raw = mesh_config(1)
+    raw["clusters"].append(adopted_entry(2))
+    previous = deployed(raw, tmp_path)
+    changed = copy.deepcopy(raw)
+    changed["clusters"][1]["id"] = 9
+    changed["allowIdentityChange"] = ["cls-00000002"]
+    rec = run(changed, tmp_path, mocks=ComputingMocks(previous), contexts=["cls-00000001"])
+    warnings = [m for lvl, m in rec.logs if lvl == "warning"]
+    command = ("kubectl --kubeconfig <(pulumi stack output kubeconfigs --show-secrets --json | jq -r "
+               "'.[\"cls-00000002\"]') -n kube-system rollout restart ds/cilium deploy/cilium-operator "
+               "deploy/clustermesh-apiserver")
+    assert any(f"run `{command}`" in m for m in warnings), warnings
+    assert not any("`kubectl -n" in m for m in warnings), "never a bare kubectl"

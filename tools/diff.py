@@ -457,7 +457,7 @@ def render(d: Diff, fmt: str = "text") -> str:
             warnings.append(f"ROLLS PODS NOW in {name}: {rolled}{also}")
         if r.waits:
             paths = _paths(sorted({p for ps in r.waits.values() for p in ps}))
-            command = effects.restart_command(list(r.waits), d.contexts.get(name) or None)
+            command = effects.restart_command(list(r.waits), name, d.contexts.get(name) or None)
             warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
                             f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
                             f"them): run `{command}` to apply it")

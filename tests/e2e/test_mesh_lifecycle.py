@@ -311,6 +311,7 @@ def test_10_an_allowed_rename_upgrades_the_same_release_in_place(ws: Workspace, 
     up = ws.pulumi("up", "--yes", "--skip-preview")
     assert ("after this update run `kubectl --context cls-b -n kube-system rollout restart ds/cilium "
             "deploy/cilium-operator deploy/clustermesh-apiserver`") in up.output
+    assert "Hubble's server certificate names the cluster" in " ".join(up.output.split())
     stored = helm_releases(local_mesh.kubeconfig, "cls-b")
     assert [r["version"] for r in stored] == history + [revision + 1], "the release's history is kept: no uninstall"
     release = deployed(local_mesh.kubeconfig, "cls-b")
