@@ -14,13 +14,12 @@ import base64
 import pulumi
 import pulumi_tls as tls
 
-from meshcore.certs import not_after
+from meshcore.certs import CA_VALIDITY_DAYS, not_after
 
 TYPE_TOKEN = "mesh:pki:SharedCa"
 PROVIDED_TYPE_TOKEN = "mesh:pki:ProvidedCa"
 
-# Cilium's own genCA default is 1095 days.
-CA_VALIDITY_HOURS = 1095 * 24
+CA_VALIDITY_HOURS = CA_VALIDITY_DAYS * 24
 
 
 def _b64(text: str) -> str:

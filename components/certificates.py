@@ -9,7 +9,7 @@ re-issued leaves date from now. Nothing here is a resource: only Outputs and log
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 import pulumi
 
@@ -17,9 +17,6 @@ from components.ca import ProvidedCa, SharedCa
 from components.cilium import CiliumRelease
 from meshcore import certs
 from meshcore.config import Settings
-from meshcore.values import deep_merge
-
-Clock = Callable[[], datetime]
 
 
 def _utcnow() -> datetime:
@@ -37,20 +34,19 @@ def _warn(what: str, date: str, days: int, fix: str) -> None:
 
 
 def cluster_certificates(settings: Settings, releases: Mapping[str, CiliumRelease],
-                         previous_clusters: pulumi.Output[Any], renames: pulumi.Output[Mapping[str, str]],
-                         clock: Clock = _utcnow) -> dict[str, pulumi.Output[Any]]:
+                         previous_clusters: pulumi.Output[Any],
+                         renames: pulumi.Output[Mapping[str, str]]) -> dict[str, pulumi.Output[Any]]:
     """Cluster name -> its ``certificates`` output: the render record and each leaf group's expiry.
     A cluster renamed in this update (``renames``: new name -> deployed name) keeps its record."""
     out: dict[str, pulumi.Output[Any]] = {}
     for c in settings.clusters:
-        values = deep_merge(settings.cilium.base_values, c.values)
-        values.setdefault("hubble", {}).setdefault("relay", {})["enabled"] = settings.hubble_relay
+        values = releases[c.name].values  # what the release is given: the chart renders the certificates from it
 
-        def record(args: list[Any], name: str = c.name, values: dict[str, Any] = values) -> dict[str, Any]:
+        def record(args: list[Any], name: str = c.name, values: Mapping[str, Any] = values) -> dict[str, Any]:
             status, previous, renamed = args
             deployed = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
             before = deployed.get("certificates") if isinstance(deployed, Mapping) else None
-            now = clock()
+            now = _utcnow()
             renders = certs.track_renders(before, _revision(status), now)
             leaves = certs.leaf_expiries(values, renders)
             for what, date, days in certs.expiring({k: g["expiresAt"] for k, g in leaves.items()}, now):
@@ -62,13 +58,13 @@ def cluster_certificates(settings: Settings, releases: Mapping[str, CiliumReleas
     return out
 
 
-def ca_expiry(cas: Mapping[int, SharedCa | ProvidedCa], clock: Clock = _utcnow) -> pulumi.Output[dict[str, str]]:
+def ca_expiry(cas: Mapping[int, SharedCa | ProvidedCa]) -> pulumi.Output[dict[str, str]]:
     """Generation -> the CA certificate's expiry, warning for any within the window."""
     generations = sorted(cas)
 
     def check(dates: list[str]) -> dict[str, str]:
         by_generation = {str(g): d for g, d in zip(generations, dates)}
-        for what, date, days in certs.expiring(by_generation, clock()):
+        for what, date, days in certs.expiring(by_generation, _utcnow()):
             _warn(f"the mesh CA (generation {what})", date, days, certs.RENEWAL["ca"])
         return by_generation
 

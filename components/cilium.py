@@ -56,6 +56,8 @@ class CiliumRelease(pulumi.ComponentResource):
     """The Cilium Helm release of one mesh member."""
 
     release: k8s.helm.v3.Release
+    values: dict[str, Any]
+    """The complete values the release is given (Outputs where only the cloud knows: the CA, a CLB's VIP)."""
 
     def __init__(self, name: str, args: CiliumReleaseArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(TYPE_TOKEN, name, None, opts)
@@ -84,6 +86,7 @@ class CiliumRelease(pulumi.ComponentResource):
         # they go to a values file, which the provider merges back into `values` (see
         # split_mesh_lists). Peers behind a CLB created in this run stay in `values`.
         value_files = None
+        self.values = values
         split = split_mesh_lists(values)
         if split is not None:
             values, lists_text = split

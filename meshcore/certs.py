@@ -31,6 +31,8 @@ from meshcore.keys import Path
 
 WARN_DAYS = 90
 """Warn when a certificate expires within this many days."""
+CA_VALIDITY_DAYS = 1095
+"""The validity of a CA the program generates: Cilium's own ``genCA`` default."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ LEAF_GROUPS: tuple[LeafGroup, ...] = (
               secrets=_hubble_minted_secrets),
 )
 """The chart's ``helm``-method leaves (1.18), grouped by validity and renewal rule."""
+GROUPS: Mapping[str, LeafGroup] = {g.key: g for g in LEAF_GROUPS}
 
 
 _UPGRADE = ("any upgrade of the release re-issues them (a chart patch upgrade or a values change); without one, "

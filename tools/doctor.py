@@ -382,15 +382,15 @@ def render_json(stack_file: str, want: doctor.Desired, findings: list[doctor.Fin
     return json.dumps(doc, indent=2) + "\n"
 
 
-def run(stack_file: str, kubeconfig: Optional[str], outputs_file: Optional[str],
-        now: Optional[datetime.datetime] = None) -> tuple[doctor.Desired, list[doctor.Finding]]:
+def run(stack_file: str, kubeconfig: Optional[str],
+        outputs_file: Optional[str]) -> tuple[doctor.Desired, list[doctor.Finding]]:
     settings = load_settings(stack_file)
     outputs = load_outputs(outputs_file)
     fingerprint, source = ca_reference(settings, outputs)
     want = doctor.desired(settings, namespace=NAMESPACE, release=RELEASE_NAME, outputs=outputs,
                           ca_fingerprint=fingerprint, ca_source=source)
     observed = observe_fleet(settings, kubeconfig_source(settings, kubeconfig), NAMESPACE, RELEASE_NAME)
-    return want, doctor.examine(want, observed, now or datetime.datetime.now(datetime.timezone.utc))
+    return want, doctor.examine(want, observed, datetime.datetime.now(datetime.timezone.utc))
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -340,14 +340,15 @@ def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], n
         for generation, date in sorted(ca.items()):
             dates[f"the mesh CA (generation {generation})"] = date if date != UNKNOWN else None
             lines.append(f"| (mesh) | CA generation {generation} | tls.ca.* | | rotation (README, Lifecycle) | "
-                         f"{date if date != UNKNOWN else UNKNOWN + ' (1095 days after it is created)'} |")
+                         f"{date if date != UNKNOWN else f'{UNKNOWN} ({certs.CA_VALIDITY_DAYS} days after it is created)'} |")
     else:
-        lines.append(f"| (mesh) | CA | tls.ca.* | | rotation (README, Lifecycle) | {UNKNOWN} |")
+        lines.append(f"| (mesh) | CA | tls.ca.* | | rotation (README, Lifecycle) | {UNKNOWN} (a generated CA: "
+                     f"{certs.CA_VALIDITY_DAYS} days after it is created) |")
     for name in sorted(values, key=lambda n: (values[n]["cluster"]["id"], n)):
         record = clusters.get(name, {}).get("certificates") if isinstance(clusters.get(name), dict) else None
         renders = record if isinstance(record, dict) else {}
         for key, group in certs.leaf_expiries(values[name], renders).items():
-            since = "the first install" if "lookup" in group["renewal"] else "each upgrade"
+            since = "the first install" if certs.GROUPS[key].kept else "each upgrade"
             expires = group["expiresAt"] or f"{group['validityDays']} days after {since}"
             dates[f"{name}: the {key} certificates"] = group["expiresAt"]
             lines.append(f"| {name} | {key} | {', '.join(group['secrets'])} | {group['validityDays']} | "
