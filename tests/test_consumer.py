@@ -85,6 +85,7 @@ def _reaches_each_cluster_with_its_own_kubeconfig(rec, outputs: dict) -> None:
     for n in names:
         inputs = providers[f"{n}-k8s"].inputs
         assert "context" not in inputs
+        assert inputs["clusterIdentifier"] == n, "a renewed kubeconfig must not replace the provider"
         assert is_secret(inputs["kubeconfig"]), f"{n}: the kubeconfig must stay a secret"
         assert inputs["kubeconfig"]["value"] == outputs["kubeconfigs"][n]["value"], n
     kubeconfigs = [json.dumps(p.inputs["kubeconfig"]["value"]) for p in providers.values()]

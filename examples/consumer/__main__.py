@@ -38,6 +38,9 @@ for name in wanted:
         f"{name}-k8s",
         # The kubeconfig's own current context; waits for the check, so a drift registers nothing.
         kubeconfig=pulumi.Output.all(clusters, kubeconfigs).apply(lambda a, n=name: kubeconfig_of(a[1], n)),
+        # The cluster, not its kubeconfig (which the mesh stack may renew), identifies the provider:
+        # a new kubeconfig is an update, never a replacement of everything it manages.
+        cluster_identifier=name,
     )
     services[name] = k8s.core.v1.Service(
         f"{name}-{service['name']}",
