@@ -352,3 +352,55 @@ def test_workflow_without_the_kubeconfig_secret_names_the_stack_path_and_the_ove
     assert line.startswith("mesh:kubeconfig: ")
     assert f"{home}/.kube/mesh-dev.yaml (from the stack's mesh:kubeconfig)" in line
     assert "set $MESH_KUBECONFIG_FILE=PATH for this run" in line
+
+
+FAKE_HELM = """#!/usr/bin/env python3
+# Stands in for `helm pull CHART --repo URL --version V -d DIR`: records the call, writes DIR/cilium-V.tgz
+# (the e2e stand-in chart at that version, with the real 1.18.3 values.yaml and schema).
+import io, json, os, sys, tarfile
+args = sys.argv[1:]
+with open(os.environ["FAKE_HELM_LOG"], "a") as log:
+    log.write(json.dumps(args) + "\\n")
+version, directory = args[args.index("--version") + 1], args[args.index("-d") + 1]
+with tarfile.open(os.path.join(directory, f"cilium-{version}.tgz"), "w:gz") as tar:
+    for name, path in ((f"Chart.yaml", None), ("values.yaml", os.environ["REAL_VALUES"]),
+                       ("values.schema.json", os.environ["REAL_SCHEMA"])):
+        data = (f"apiVersion: v2\\nname: cilium\\nversion: {version}\\n".encode() if path is None
+                else open(path, "rb").read())
+        info = tarfile.TarInfo(f"cilium/{name}")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+"""
+
+
+def test_ci_pulls_the_charts_the_value_path_check_reads(tmp_path: Path) -> None:
+    """The workflows' chart step (run as the runner runs it, with a stand-in helm) fills the cache the
+    check reads; the plan then refuses a typo in values instead of only warning that it could not check."""
+    from tests.conftest import CHART_DIR
+
+    bin_dir, cache, log = tmp_path / "bin", tmp_path / "cache", tmp_path / "helm.log"
+    bin_dir.mkdir()
+    (bin_dir / "helm").write_text(FAKE_HELM)
+    (bin_dir / "helm").chmod(0o755)
+    env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "XDG_CACHE_HOME": str(cache),
+           "FAKE_HELM_LOG": str(log), "REAL_VALUES": str(CHART_DIR / "values.yaml"),
+           "REAL_SCHEMA": str(CHART_DIR / "values.schema.json"), "HOME": str(tmp_path)}
+    for workflow, job in (("mesh-plan.yml", "offline-plan"), ("mesh-deploy.yml", "up")):
+        doc = yaml.safe_load((ROOT / ".github/workflows" / workflow).read_text())
+        [step] = [s for s in doc["jobs"][job]["steps"] if s.get("name", "").startswith("Chart cop")]
+        proc = subprocess.run(["bash", "-e", "-c", step["run"]], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+    # One pull for the one version every example stack names, the second workflow finding it there.
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls == [["pull", "cilium", "--repo", "https://helm.cilium.io/", "--version", "1.18.3", "-d",
+                      str(cache / "tke-cilium-mesh" / "charts")]]
+    stack = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())
+    stack["config"]["mesh:clusters"][0]["values"]["kubeProxyReplacment"] = "true"
+    typo = tmp_path / "Pulumi.typo.yaml"
+    typo.write_text(yaml.safe_dump(stack))
+    plan = subprocess.run([sys.executable, "-m", "tools.plan", str(typo), "--out", str(tmp_path / "plan")], cwd=ROOT,
+                          env={**os.environ, **env, "PATH": os.environ["PATH"]}, capture_output=True, text=True)
+    assert plan.returncode == 2, plan.stderr
+    assert ("error: mesh:clusters[0].values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; "
+            "did you mean 'kubeProxyReplacement'?") in plan.stderr
