@@ -284,13 +284,16 @@ def test_a_failed_run_is_reported_once(tmp_path: Path, caplog: pytest.LogCapture
     event loop's handler passes their reports over (asyncio's own handler would log each)."""
     raw = mesh_config(1)
     raw["clusters"].append(adopted_entry(2))
-    with pytest.raises(ClusterLookupError) as raised:
-        run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
-    gc.collect()
-    # Whether the collector frees them now or at exit depends on what the SDK still holds (the
-    # root stack's exported outputs keep some); what asyncio would report is each of these.
-    leftovers = [f for f in gc.get_objects() if isinstance(f, asyncio.Future) and f.done() and not f.cancelled()
-                 and f.exception() is raised.value]
+    # The collector paused: the run's leftovers stay where the run left them, to be looked at
+    # (when the collector frees them, now or at exit, asyncio reports each of them).
+    gc.disable()
+    try:
+        with pytest.raises(ClusterLookupError) as raised:
+            run(raw, tmp_path, contexts=["cls-00000001"], mocks=ComputingMocks(missing_clusters=("cls-00000002",)))
+        leftovers = [f for f in gc.get_objects() if isinstance(f, asyncio.Future) and f.done() and not f.cancelled()
+                     and f.exception() is raised.value]
+    finally:
+        gc.enable()
     assert leftovers, "the run leaves failed Outputs behind (else there is nothing to keep quiet)"
     loop = asyncio.get_event_loop()
     report = {"message": "Future exception was never retrieved", "exception": leftovers[0].exception(),
