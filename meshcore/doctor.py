@@ -38,7 +38,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 import yaml
 
 from meshcore import certs
-from meshcore.config import CLUSTER_NAME_RE, Settings
+from meshcore.config import CLUSTER_NAME_RE, DEFAULT_APISERVER_PORT, Settings
 from meshcore.values import (
     ANNOTATIONS,
     EXISTING_LB_ANNOTATION,
@@ -82,8 +82,6 @@ WORKLOADS = ("DaemonSet/cilium", "Deployment/clustermesh-apiserver")
 EXPIRY_WARNING_DAYS = 30
 DEFAULT_MESH_DOMAIN = "mesh.cilium.io"
 """The chart's ``clustermesh.config.domain`` (a program-owned mapping that never sets it)."""
-APISERVER_PORT = 2379
-"""The port of the clustermesh-apiserver Service (the chart's, fixed)."""
 _OWNED_ANNOTATIONS = (INTERNAL_SUBNET_ANNOTATION, EXTENSIVE_PARAMETERS_ANNOTATION, EXISTING_LB_ANNOTATION)
 
 
@@ -207,7 +205,7 @@ def expected_peer_secrets(values: Mapping[str, Any], namespace: str) -> dict[str
     kvstoremesh = bool(_get(values, "clustermesh", "useAPIServer", default=False)) and bool(
         _get(values, "clustermesh", "apiserver", "kvstoremesh", "enabled", default=True))
     if kvstoremesh:
-        local = f"https://{SERVICE}.{namespace}.svc:{APISERVER_PORT}"
+        local = f"https://{SERVICE}.{namespace}.svc:{DEFAULT_APISERVER_PORT}"  # the chart's fixed Service port
         return {KVSTOREMESH_SECRET: tuple(remote), CLUSTERMESH_SECRET: tuple(Peer(p.name, local) for p in remote)}
     return {CLUSTERMESH_SECRET: tuple(remote)}
 
