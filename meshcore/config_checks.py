@@ -21,7 +21,7 @@ from typing import Annotated, Any, Callable, Mapping, Optional, Sequence, Union
 
 from pydantic import TypeAdapter, ValidationError
 
-from meshcore import keys, values as helm_values
+from meshcore import keys, owned, values as helm_values
 from meshcore.config import (
     NS,
     PEM_RSA_KEY,
@@ -457,43 +457,26 @@ def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Ed
 
 def check_owned_values(cilium: Optional[CiliumSettings], clusters: Sequence[Member],
                        masq: Optional[MasqueradeSettings], parsed: Parsed) -> None:
-    """Base and per-cluster ``values`` must not set what the program owns."""
-    owned = helm_values.owned_paths(masq.mode if masq else "none")
-    created_owned = owned + helm_values.CREATED_OWNED
-    any_created = any(c.reads_service_host for c in clusters)
+    """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``)."""
+    mode = masq.mode if masq else "none"
+    owned_paths = {rsh: tuple(k.path for k in owned.owned_keys(mode, reads_service_host=rsh)) for rsh in (False, True)}
     sources: list[tuple[str, Mapping[str, Any], tuple[keys.Path, ...]]] = []
     if cilium is not None:
         # The base values reach every cluster, the created ones too.
-        sources.append((f"{NS}:cilium.values", cilium.values, created_owned if any_created else owned))
-    sources += [(f"{c.key}.values", c.values, created_owned if c.reads_service_host else owned) for c in clusters]
+        sources.append((f"{NS}:cilium.values", cilium.values, owned_paths[any(c.reads_service_host for c in clusters)]))
+    sources += [(f"{c.key}.values", c.values, owned_paths[c.reads_service_host]) for c in clusters]
     for base, vals, paths in sources:
         for path, owner in helm_values.owned_conflicts(vals, paths):
-            reason = helm_values.OWNERSHIP_REASONS.get(owner, "mesh-owned value")
+            row = owned.row(owner)
+            reason = row.reason
             if len(path) < len(owner):
                 # A non-mapping in place of a mapping the program sets keys in (hubble: on).
                 reason = f"it would replace {keys.dotted(owner)}: {reason}"
             parsed.add(
                 keys.render(base, tuple(part(p) if isinstance(p, str) else p for p in path)),
-                f"is set by this program ({reason}); remove it from values" + _owned_hint(owner),
+                f"is set by this program ({reason}); remove it from values" + (f": {row.instead}" if row.instead
+                                                                                 else ""),
             )
-
-
-def _owned_hint(owner: keys.Path) -> str:
-    hints: dict[keys.Path, str] = {
-        ("cluster", "name"): ": set mesh:clusters[i].name",
-        ("cluster", "id"): ": set mesh:clusters[i].id",
-        ("clustermesh", "maxConnectedClusters"): ": set mesh:maxConnectedClusters",
-        ("hubble", "relay", "enabled"): ": set mesh:hubbleRelay",
-        ("clustermesh", "config"): ": peers come from mesh:topology",
-    }
-    if owner and owner[0] in ("ipMasqAgent", "bpf", "enableIPv4Masquerade"):
-        return ": mesh:masquerade controls it"
-    if owner in helm_values.CREATED_OWNED:
-        return (": the program reads it from each created cluster (a cluster with create:); set it per cluster in "
-                "mesh:clusters[i].values for the other clusters")
-    if owner[:4] == ("clustermesh", "apiserver", "service", "annotations"):
-        return ": mesh:clusters[i].apiserver controls the CLB"
-    return hints.get(owner, "")
 
 
 def check_service_host(cilium: Optional[CiliumSettings], clusters: Sequence[Member], parsed: Parsed) -> None:

@@ -24,77 +24,18 @@ import json
 import re
 from typing import Any, Iterator, Mapping, Optional, Sequence
 
+from meshcore import owned
 from meshcore.keys import Path
 
-INTERNAL_SUBNET_ANNOTATION = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
-EXISTING_LB_ANNOTATION = "service.kubernetes.io/tke-existed-lbid"
-EXTENSIVE_PARAMETERS_ANNOTATION = "service.kubernetes.io/service.extensiveParameters"
-ANNOTATIONS: Path = ("clustermesh", "apiserver", "service", "annotations")
-
-_MESH_OWNED: tuple[Path, ...] = (
-    ("cluster", "name"),
-    ("cluster", "id"),
-    ("tls", "ca", "cert"),
-    ("tls", "ca", "key"),
-    ("rollOutCiliumPods",),
-    ("hubble", "tls", "auto", "method"),
-    ("hubble", "relay", "enabled"),
-    ("clustermesh", "useAPIServer"),
-    ("clustermesh", "maxConnectedClusters"),
-    ("clustermesh", "config"),
-    ("clustermesh", "apiserver", "kvstoremesh", "enabled"),
-    ("clustermesh", "apiserver", "service", "type"),
-    (*ANNOTATIONS, INTERNAL_SUBNET_ANNOTATION),
-    (*ANNOTATIONS, EXISTING_LB_ANNOTATION),
-    (*ANNOTATIONS, EXTENSIVE_PARAMETERS_ANNOTATION),
-    ("clustermesh", "apiserver", "tls", "auto", "enabled"),
-    ("clustermesh", "apiserver", "tls", "auto", "method"),
-    ("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"),
-    ("tls", "caBundle"),
-)
-_MASQ_OWNED: tuple[Path, ...] = (
-    ("enableIPv4Masquerade",),
-    ("bpf", "masquerade"),
-    ("ipMasqAgent", "enabled"),
-    ("ipMasqAgent", "config", "nonMasqueradeCIDRs"),
-    ("ipMasqAgent", "config", "masqLinkLocal"),
-)
-
-CREATED_OWNED: tuple[Path, ...] = (
-    ("k8sServiceHost",),
-    ("k8sServicePort",),
-)
-"""Value paths the program sets for clusters it creates (``create:``): the apiserver endpoint
-the agents use, read from the cluster's ``default/kubernetes`` Endpoints."""
-
-OWNERSHIP_REASONS: dict[Path, str] = {
-    ("k8sServiceHost",): "a created cluster's apiserver address is read from its default/kubernetes Endpoints",
-    ("k8sServicePort",): "a created cluster's apiserver port is TKE's 60002",
-    ("cluster", "name"): "the Cilium cluster name is the mesh identity",
-    ("cluster", "id"): "the Cilium cluster id is the mesh identity",
-    ("tls", "ca", "cert"): "the shared mesh CA",
-    ("tls", "ca", "key"): "the shared mesh CA",
-    ("rollOutCiliumPods",): "it must stay false so peer and CIDR changes never restart agents",
-    ("hubble", "tls", "auto", "method"): "helm: cronJob deadlocks with Helm's wait in 1.18.x",
-    ("hubble", "relay", "enabled"): "Hubble Relay",
-    ("clustermesh", "useAPIServer"): "the mesh needs the clustermesh-apiserver",
-    ("clustermesh", "maxConnectedClusters"): "it must be equal in every cluster",
-    ("clustermesh", "config"): "the peer list of every cluster",
-    ("clustermesh", "apiserver", "kvstoremesh", "enabled"): "KVStoreMesh keeps peer changes away from agents",
-    ("clustermesh", "apiserver", "service", "type"): "the apiserver is exposed on an internal CLB",
-    ("clustermesh", "apiserver", "tls", "auto", "enabled"): "certificates come from the shared CA",
-    ("clustermesh", "apiserver", "tls", "auto", "method"): "helm: cronJob deadlocks with Helm's wait in 1.18.x",
-    ("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"): "the server certificate must cover the CLB VIP",
-    ("tls", "caBundle"): "the trust bundle of a CA rotation (mesh:ca)",
-    ("enableIPv4Masquerade",): "masquerading",
-    ("bpf", "masquerade"): "masquerading",
-    ("ipMasqAgent", "enabled"): "masquerading",
-    ("ipMasqAgent", "config", "nonMasqueradeCIDRs"): "every cluster's pod CIDRs are non-masquerade",
-    ("ipMasqAgent", "config", "masqLinkLocal"): "TKE's link-local services (169.254.0.0/16) are reached with the "
-                                                "node's address, as TKE's masquerading guide sets it",
-}
-for _annotation in (INTERNAL_SUBNET_ANNOTATION, EXISTING_LB_ANNOTATION, EXTENSIVE_PARAMETERS_ANNOTATION):
-    OWNERSHIP_REASONS[(*ANNOTATIONS, _annotation)] = "the internal CLB of the clustermesh-apiserver"
+# The program-owned keys are one table (meshcore.owned); these names are derived from it.
+INTERNAL_SUBNET_ANNOTATION = owned.INTERNAL_SUBNET_ANNOTATION
+EXISTING_LB_ANNOTATION = owned.EXISTING_LB_ANNOTATION
+EXTENSIVE_PARAMETERS_ANNOTATION = owned.EXTENSIVE_PARAMETERS_ANNOTATION
+ANNOTATIONS: Path = owned.ANNOTATIONS
+CREATED_OWNED: tuple[Path, ...] = tuple(k.path for k in owned.OWNED if k.when == "reads-service-host")
+"""Value paths the program sets for clusters whose apiserver address it reads (created, or adopted with
+``prepareVpcCni``): the apiserver endpoint the agents use, read from the cluster's ``default/kubernetes``."""
+OWNERSHIP_REASONS: dict[Path, str] = {k.path: k.reason for k in owned.OWNED}
 
 # Value paths that may differ in an existing cluster when a cluster joins or leaves.
 PEER_DEPENDENT_PATHS: tuple[Path, ...] = (
@@ -173,8 +114,9 @@ def mesh_lists_file(doc: Mapping[str, Any]) -> str:
 
 
 def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:
-    """The value paths the program sets, for a masquerade mode."""
-    return _MESH_OWNED + (_MASQ_OWNED if masquerade_mode == "ipMasqAgent" else ())
+    """The value paths the program sets on every cluster, for a masquerade mode (``CREATED_OWNED`` too on
+    clusters whose apiserver address it reads)."""
+    return tuple(k.path for k in owned.owned_keys(masquerade_mode))
 
 
 def _leaf_paths(values: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
@@ -225,9 +167,7 @@ def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
     return {"name": name, "address": address, "port": port}
 
 
-def vip_request(vip: str) -> str:
-    """The TKE annotation value that asks the CLB controller for a given VIP."""
-    return json.dumps({"Vip": vip}, separators=(",", ":"))
+vip_request = owned.vip_request
 
 
 def cluster_values(
@@ -263,47 +203,12 @@ def cluster_values(
     ``CREATED_OWNED`` keys): the address read from the cluster and TKE's port.
     """
     values = deep_merge(base, overrides)
-    annotations: dict[str, Any] = {INTERNAL_SUBNET_ANNOTATION: subnet_id}
-    if vip is not None:
-        annotations[EXTENSIVE_PARAMETERS_ANNOTATION] = vip_request(vip)
-    if existing_lb_id is not None:
-        annotations[EXISTING_LB_ANNOTATION] = existing_lb_id
-    owned: list[tuple[Path, Any]] = [
-        (("cluster", "name"), name),
-        (("cluster", "id"), cluster_id),
-        (("tls", "ca", "cert"), ca_cert_b64),
-        (("tls", "ca", "key"), ca_key_b64),
-        (("rollOutCiliumPods",), False),
-        (("hubble", "tls", "auto", "method"), "helm"),
-        (("hubble", "relay", "enabled"), hubble_relay),
-        (("clustermesh", "useAPIServer"), True),
-        (("clustermesh", "maxConnectedClusters"), max_connected_clusters),
-        (("clustermesh", "config"), {"enabled": True, "clusters": list(peers)}),
-        (("clustermesh", "apiserver", "kvstoremesh", "enabled"), True),
-        (("clustermesh", "apiserver", "service", "type"), "LoadBalancer"),
-        (("clustermesh", "apiserver", "tls", "auto", "enabled"), True),
-        (("clustermesh", "apiserver", "tls", "auto", "method"), "helm"),
-        (("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"), [own_address]),
-    ]
-    owned += [((*ANNOTATIONS, k), v) for k, v in annotations.items()]
-    if non_masquerade_cidrs is not None:
-        owned += [
-            (("enableIPv4Masquerade",), True),
-            (("bpf", "masquerade"), True),
-            (("ipMasqAgent", "enabled"), True),
-            (("ipMasqAgent", "config", "nonMasqueradeCIDRs"), list(non_masquerade_cidrs)),
-            # TKE's masquerading guide sets it: traffic to link-local addresses (TKE's metadata,
-            # DNS and the 169.254.x.x apiserver endpoints) leaves with the node's address. Without
-            # it, a config file without the key keeps link-local unmasqueraded (Cilium's default).
-            (("ipMasqAgent", "config", "masqLinkLocal"), True),
-        ]
-    if ca_bundle is not None:
-        owned.append((("tls", "caBundle"), {"enabled": True, "content": ca_bundle}))
-    if k8s_service_host is not None:
-        owned.append((("k8sServiceHost",), k8s_service_host))
-    if k8s_service_port is not None:
-        owned.append((("k8sServicePort",), k8s_service_port))
-    for path, value in owned:
+    inputs = owned.Inputs(
+        name=name, cluster_id=cluster_id, max_connected_clusters=max_connected_clusters, hubble_relay=hubble_relay,
+        ca_cert_b64=ca_cert_b64, ca_key_b64=ca_key_b64, subnet_id=subnet_id, own_address=own_address, vip=vip,
+        existing_lb_id=existing_lb_id, peers=peers, non_masquerade_cidrs=non_masquerade_cidrs, ca_bundle=ca_bundle,
+        k8s_service_host=k8s_service_host, k8s_service_port=k8s_service_port)
+    for path, value in owned.owned_values(inputs):
         _set(values, path, value)
     return values
 

@@ -1,0 +1,72 @@
+"""The one table of program-owned Helm values (meshcore.owned) and what is derived from it."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from meshcore import effects, owned, values as hv
+from meshcore.keys import dotted
+
+
+def _leaf_or_owned(values: dict[str, Any], path: tuple) -> Any:
+    node: Any = values
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return owned.SKIP
+        node = node[part]
+    return node
+
+
+CASES = list(itertools.product(["vip", "createClb"], ["none", "ipMasqAgent"], [False, True], [False, True]))
+
+
+@pytest.mark.parametrize("clb, masq, rotation, reads_host", CASES)
+def test_the_builder_sets_exactly_the_rows_of_the_table(clb: str, masq: str, rotation: bool, reads_host: bool) -> None:
+    """Whatever the cluster, every value the program sets is a row of the table, every row that applies is set,
+    and no row outside what validation refuses for that cluster is set."""
+    user = {"hubble": {"ui": {"enabled": True}}, "clustermesh": {"apiserver": {"replicas": 2}}}
+    v = hv.cluster_values(
+        base=user, overrides={}, name="cls-a", cluster_id=3, max_connected_clusters=255, hubble_relay=True,
+        ca_cert_b64="CERT", ca_key_b64="KEY", subnet_id="subnet-aaaaaaaa", own_address="10.0.0.5",
+        vip="10.0.0.5" if clb == "vip" else None, existing_lb_id="lb-1" if clb == "createClb" else None,
+        peers=[hv.peer_entry("cls-b", "10.0.0.6", 2379)],
+        non_masquerade_cidrs=["172.16.0.0/16"] if masq == "ipMasqAgent" else None,
+        ca_bundle="PEM" if rotation else None,
+        k8s_service_host="169.254.128.7" if reads_host else None, k8s_service_port=60002 if reads_host else None)
+    refused = {k.path for k in owned.owned_keys(masq, reads_service_host=reads_host)}
+    set_rows = {k.path for k in owned.OWNED if _leaf_or_owned(v, k.path) is not owned.SKIP}
+    assert set_rows <= refused, "the program sets a key it does not refuse in user values"
+    expected = refused - {(*owned.ANNOTATIONS, owned.EXISTING_LB_ANNOTATION if clb == "vip" else
+                           owned.EXTENSIVE_PARAMETERS_ANNOTATION)} - (set() if rotation else {("tls", "caBundle")})
+    assert set_rows == expected
+    assert v["hubble"]["ui"] == {"enabled": True} and v["clustermesh"]["apiserver"]["replicas"] == 2
+
+
+def test_derived_names_follow_the_table() -> None:
+    assert hv.OWNERSHIP_REASONS == {k.path: k.reason for k in owned.OWNED}
+    assert hv.CREATED_OWNED == (("k8sServiceHost",), ("k8sServicePort",))
+    assert set(hv.owned_paths("ipMasqAgent")) - set(hv.owned_paths("none")) == {
+        ("enableIPv4Masquerade",), ("bpf", "masquerade"), ("ipMasqAgent", "enabled"),
+        ("ipMasqAgent", "config", "nonMasqueradeCIDRs"), ("ipMasqAgent", "config", "masqLinkLocal")}
+
+
+def test_each_row_says_what_a_change_does_to_a_running_cluster() -> None:
+    """The effect column is meshcore.effects' answer for the path: the identity restarts everything at the next
+    restart, the peer list and the CA are live Secret data, the apiserver address rolls the pods."""
+    by = {dotted(k.path): k.effect for k in owned.OWNED}
+    assert by["cluster.id"] == "config only" and by["clustermesh.config"] == "none"
+    assert by["tls.ca.cert"] == "none" and by["k8sServiceHost"] == "restart" and by["tls.caBundle"] == "restart"
+    for k in owned.OWNED:
+        assert k.effect == {effects.ROLLS: "restart", effects.NEXT_RESTART: "config only",
+                            effects.LIVE: "none"}[effects.effect(k.path).kind]
+        assert k.charts == ("1.18",)
+        assert (k.change == "") == (k.change_note == ""), dotted(k.path)
+
+
+def test_owner_of_a_leaf_below_an_owned_mapping() -> None:
+    assert owned.owner_of(("tls", "caBundle", "content")) is owned.row(("tls", "caBundle"))
+    assert owned.owner_of(("clustermesh", "config", "clusters", "cls-b")) is owned.row(("clustermesh", "config"))
+    assert owned.owner_of(("hubble", "ui", "enabled")) is None
