@@ -23,9 +23,10 @@ reads the live certificates.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping, Optional
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from meshcore.keys import Path
 
@@ -52,7 +53,7 @@ class LeafGroup:
     """The Secrets that hold them, for the release's merged values."""
 
 
-def _get(values: Mapping[str, Any], *path: str) -> Any:
+def _get(values: Mapping[str, Any], *path: object) -> Any:
     node: Any = values
     for part in path:
         if not isinstance(node, Mapping):
@@ -125,12 +126,12 @@ RENEWAL: Mapping[str, str] = {
 
 
 def _iso(t: datetime) -> str:
-    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_time(text: str) -> datetime:
     """An RFC 3339 time as the stack outputs and the tls provider write it."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
 
 
 def not_after(cert_pem: str) -> str:
@@ -140,7 +141,7 @@ def not_after(cert_pem: str) -> str:
     return _iso(x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc)
 
 
-def track_renders(previous: Optional[Mapping[str, Any]], revision: Optional[int], now: datetime) -> dict[str, Any]:
+def track_renders(previous: Mapping[str, Any] | None, revision: int | None, now: datetime) -> dict[str, Any]:
     """The render record of one release after this run: ``{revision, renderedAt, firstRenderedAt}``.
 
     ``previous`` is what the last run recorded (None on a new stack or a release deployed before
@@ -180,7 +181,8 @@ def leaf_expiries(values: Mapping[str, Any], renders: Mapping[str, Any]) -> dict
     return out
 
 
-def expiring(dates: Mapping[str, Optional[str]], now: datetime, within_days: int = WARN_DAYS) -> list[tuple[str, str, int]]:
+def expiring(dates: Mapping[str, str | None], now: datetime,
+             within_days: int = WARN_DAYS) -> list[tuple[str, str, int]]:
     """``(what, expiresAt, days left)`` for each known date within ``within_days`` of ``now`` (or past)."""
     out = []
     for what, date in dates.items():

@@ -21,8 +21,9 @@ from __future__ import annotations
 import json
 import os
 import tarfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -66,7 +67,7 @@ def _chart_files(path: Path, wanted: tuple[str, ...]) -> Iterator[tuple[str, str
                     yield inner, fh.read().decode("utf-8")
 
 
-def _chart_yaml(path: Path) -> Optional[str]:
+def _chart_yaml(path: Path) -> str | None:
     """The text of the chart's Chart.yaml (a chart directory, or the top directory of a .tgz)."""
     return next((text for _, text in _chart_files(path, ("Chart.yaml",))), None)
 
@@ -74,7 +75,8 @@ def _chart_yaml(path: Path) -> Optional[str]:
 def check_local_chart(chart: str, version: str, project_dir: Path, key: str) -> list[ConfigIssue]:
     """Problems with the local chart ``chart`` (empty when it is chart ``cilium`` at ``version``)."""
     path = resolve(chart, project_dir)
-    fix = f"set {key} to the directory or .tgz of the cilium chart {version} (helm pull cilium/cilium --version {version})"
+    fix = (f"set {key} to the directory or .tgz of the cilium chart {version} "
+           f"(helm pull cilium/cilium --version {version})")
     if not path.exists():
         return [ConfigIssue(key, f"{path} does not exist; {fix}")]
     try:
@@ -101,7 +103,7 @@ def cache_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "tke-cilium-mesh" / "charts"
 
 
-def pull_command(chart: Optional[str], repository: str, version: str, directory: Path) -> str:
+def pull_command(chart: str | None, repository: str, version: str, directory: Path) -> str:
     """The ``helm pull`` that puts the chart into ``directory`` as ``cilium-<version>.tgz``."""
     source = chart if chart is not None and not is_local(chart) else f"cilium --repo {repository}"
     return f"helm pull {source} --version {version} -d {directory}"
@@ -122,7 +124,7 @@ def chart_keys(path: Path, version: str) -> chartkeys.ChartKeys:
     return tree
 
 
-def _leaves(tree: Mapping[str, Any], prefix: tuple = ()) -> Iterator[tuple]:
+def _leaves(tree: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
     for k, v in tree.items():
         if isinstance(v, dict) and v:
             yield from _leaves(v, (*prefix, k))
@@ -136,8 +138,8 @@ def _key_part(part: Any) -> Any:
     return text if text.isprintable() else json.dumps(text)[1:-1]
 
 
-def check_values(settings: "Settings", project_dir: Path,
-                 environ: Mapping[str, str] = os.environ) -> tuple[list[ConfigIssue], Optional[str]]:
+def check_values(settings: Settings, project_dir: Path,
+                 environ: Mapping[str, str] = os.environ) -> tuple[list[ConfigIssue], str | None]:
     """Check every user Helm value path (``mesh:cilium.values``, each ``mesh:clusters[i].values``)
     against the chart's key tree (``meshcore.chartkeys``).
 
@@ -193,7 +195,7 @@ def _meta(path: Path) -> tuple[Any, Any]:
 
 
 def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], project_dir: Path,
-                       environ: Mapping[str, str] = os.environ) -> tuple["Settings", Optional[str]]:
+                       environ: Mapping[str, str] = os.environ) -> tuple[Settings, str | None]:
     """The stack's settings as every entry point validates them (the program, ``tools.doctor``):
     the config (``meshcore.config.parse_settings``), then a local chart, then the Helm value paths.
     Raises ``MeshConfigError`` with the problems; returns the settings and the warning that the

@@ -45,8 +45,9 @@ from __future__ import annotations
 import difflib
 import json
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import yaml
 
@@ -69,7 +70,7 @@ _SCHEMA_SCALARS = {"string", "integer", "number", "boolean"}
 @dataclass
 class Node:
     kind: str
-    children: dict[str, "Node"] = field(default_factory=dict)
+    children: dict[str, Node] = field(default_factory=dict)
     default: Any = None
     """A scalar's default, for messages."""
 
@@ -146,7 +147,7 @@ def _commented_keys(text: str) -> list[tuple[Path, Any]]:
     lines = text.splitlines()
     found: list[tuple[Path, Any]] = []
     stack: list[tuple[int, str]] = []  # (column, key) of the real keys enclosing the current line
-    last_real: Optional[tuple[int, Path]] = None  # (column, parent path) of the last real key line
+    last_real: tuple[int, Path] | None = None  # (column, parent path) of the last real key line
     in_schema = False
     i = 0
     while i < len(lines):
@@ -182,7 +183,7 @@ def _commented_keys(text: str) -> list[tuple[Path, Any]]:
                 data = None
             if not isinstance(data, dict):
                 data = {c.group("key"): None}
-            parents = [tuple(k for kc, k in stack if kc < col)]
+            parents: list[Path] = [tuple(k for kc, k in stack if kc < col)]
             if last_real is not None and last_real[0] > col and last_real[1] not in parents:
                 parents.append(last_real[1])  # written at the wrong column, after a deeper mapping
             found += [(p, data) for p in parents]
@@ -195,7 +196,7 @@ def _commented_keys(text: str) -> list[tuple[Path, Any]]:
 def _add_commented(root: Node, parent: Path, data: Mapping[str, Any]) -> None:
     node = root
     for part in parent:
-        child = node.children.get(part)
+        child = node.children.get(str(part))
         if child is None or child.kind != MAP:
             return
         node = child
@@ -262,14 +263,14 @@ class ChartKeys:
         """True when a value at ``path`` is accepted (a mapping below a scalar is not)."""
         return not self.problems(_nest(path, "x"))
 
-    def problems(self, values: Mapping[str, Any]) -> list["Problem"]:
+    def problems(self, values: Mapping[str, Any]) -> list[Problem]:
         """Every unknown path of ``values`` (the topmost unknown key only), and every mapping set
         where the chart has a single value; in the order of ``values``."""
         out: list[Problem] = []
         self._walk(self.root, values, (), out)
         return out
 
-    def _walk(self, node: Node, values: Mapping[str, Any], prefix: Path, out: list["Problem"]) -> None:
+    def _walk(self, node: Node, values: Mapping[str, Any], prefix: Path, out: list[Problem]) -> None:
         for key, value in values.items():
             path = (*prefix, key)
             child = node.children.get(str(key))
@@ -304,9 +305,10 @@ class ChartKeys:
         if close:
             return (".".join(map(str, (*prefix, close[0]))),)
         def shared(p: Path) -> int:  # the places nearest the user's come first
-            return next((i for i, (a, b) in enumerate(zip(p, prefix)) if a != b), min(len(p), len(prefix)))
+            return next((i for i, (a, b) in enumerate(zip(p, prefix, strict=False)) if a != b),
+                        min(len(p), len(prefix)))
         found = sorted(self._paths_named(key), key=lambda p: (-shared(p), len(p)))
-        return tuple(".".join(p) for p in found if shared(p) == shared(found[0]))[:3] if found else ()
+        return tuple(".".join(map(str, p)) for p in found if shared(p) == shared(found[0]))[:3] if found else ()
 
     def _paths_named(self, key: str) -> list[Path]:
         out: list[Path] = []
@@ -353,10 +355,11 @@ def _nest(path: Path, leaf: Any) -> dict[str, Any]:
     out: Any = leaf
     for part in reversed(path):
         out = {part: out}
-    return out
+    nested: dict[str, Any] = out
+    return nested
 
 
-def build(chart: str, values_yaml: str, schema_json: Optional[str] = None,
+def build(chart: str, values_yaml: str, schema_json: str | None = None,
           templates: Iterable[str] = ()) -> ChartKeys:
     """The key tree of a chart from the text of its ``values.yaml``, ``values.schema.json``
     (None: the chart has none) and templates (empty: not at hand). ValueError when

@@ -18,9 +18,9 @@ from __future__ import annotations
 import base64
 import json
 import re
+from collections.abc import Mapping, Sequence
 from functools import cached_property
-from ipaddress import IPv4Address, IPv4Network
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, Mapping, Optional, Sequence, Union, get_args
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AfterValidator,
@@ -37,17 +37,18 @@ from pydantic import (
     model_validator,
 )
 
-from meshcore import certs, presets, values as helm_values
+from meshcore import certs, presets
+from meshcore import values as helm_values
 from meshcore.config_fields import (
     Address,
     Bool,
     Cidr,
     CidrList,
-    Relations,
     HelmValues,
     IdList,
     Int,
     OneOf,
+    Relations,
     ResourceId,
     Says,
     Section,
@@ -58,7 +59,6 @@ from meshcore.config_fields import (
     issues_of,
     quote,
     refuse,
-    refuse_many,
     type_name,
 )
 from meshcore.errors import ConfigIssue, MeshConfigError
@@ -96,6 +96,7 @@ SubnetId = Annotated[str, ResourceId("subnet-", "subnet")]
 SubnetIds = Annotated[tuple[SubnetId, ...], IdList("subnet", required=True)]
 VpcId = Annotated[str, ResourceId("vpc-", "VPC")]
 SecurityGroupId = Annotated[str, ResourceId("sg-", "security group")]
+KeyId = Annotated[str, ResourceId("skey-", "SSH key")]
 NodeCount = Annotated[int, Int(0, MAX_NODE_POOL_SIZE, "nodes")]
 PEM_CERTIFICATE = "CERTIFICATE"
 PEM_RSA_KEY = "RSA PRIVATE KEY"
@@ -126,11 +127,11 @@ class ApiserverSettings(Section):
     subnet_id: Annotated[str, ResourceId("subnet-", "subnet", required="is required: the subnet of the internal CLB "
                                                           "that exposes clustermesh-apiserver")]
     """The subnet of the internal CLB (``qcloud-loadbalancer-internal-subnetid``)."""
-    vip: Optional[Address] = None
+    vip: Address | None = None
     """The VIP requested for the internal CLB (``service.extensiveParameters``); or ``createClb: true``."""
     create_clb: Bool = False
     """True: the program creates the internal CLB in ``subnetId`` (needs ``vpcId``); peers use its VIP."""
-    vpc_id: Optional[VpcId] = None
+    vpc_id: VpcId | None = None
     """The VPC of ``subnetId``, where the CLB is created (``createClb: true`` only)."""
     port: Annotated[int, Int(1, 65535, "the TCP port peers connect to"),
                     AfterValidator(_only_2379)] = DEFAULT_APISERVER_PORT
@@ -173,9 +174,9 @@ class TkeApiSettings(Section):
     """``intranet`` (the default) or ``internet``: which of the cluster's kubeconfigs is used."""
     enable: Bool = False
     """True: the program enables that endpoint (a ``ClusterEndpoint`` resource); false: it must be on already."""
-    subnet_id: Optional[SubnetId] = None
+    subnet_id: SubnetId | None = None
     """The intranet endpoint's subnet (``enable: true`` with ``endpoint: intranet``)."""
-    security_group: Optional[SecurityGroupId] = None
+    security_group: SecurityGroupId | None = None
     """The internet endpoint's security group (``enable: true`` with ``endpoint: internet``)."""
 
     @classmethod
@@ -211,11 +212,11 @@ class NodePoolSettings(Section):
     min_size: NodeCount
     desired_capacity: NodeCount
     max_size: NodeCount
-    system_disk_type: Optional[Annotated[SystemDiskType, OneOf(f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; "
-                                                                "got {j}")]] = None
-    system_disk_size: Optional[Annotated[int, Int(20, 2048, "GB")]] = None
+    system_disk_type: Annotated[SystemDiskType, OneOf(f"must be one of: {', '.join(SYSTEM_DISK_TYPES)}; got {{j}}")
+                                ] | None = None
+    system_disk_size: Annotated[int, Int(20, 2048, "GB")] | None = None
     security_group_ids: Annotated[tuple[SecurityGroupId, ...], IdList("security group", required=False)] = ()
-    key_ids: Annotated[tuple[Annotated[str, ResourceId("skey-", "SSH key")], ...], IdList("SSH key", required=False)] = ()
+    key_ids: Annotated[tuple[KeyId, ...], IdList("SSH key", required=False)] = ()
 
     @classmethod
     def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
@@ -350,14 +351,14 @@ class ClusterSettings(Section):
             """``context``, ``tkeApi`` or ``create``: how the program reaches the cluster."""
 
         @property
-        def context(self) -> Optional[str]:
+        def context(self) -> str | None:
             """The kubeconfig context (context clusters), else None."""
 
         @property
-        def tke_api(self) -> Optional[TkeApiSettings]: ...
+        def tke_api(self) -> TkeApiSettings | None: ...
 
         @property
-        def create(self) -> Optional[CreateSettings]: ...
+        def create(self) -> CreateSettings | None: ...
 
         @property
         def prepare_vpc_cni(self) -> bool: ...
@@ -372,7 +373,7 @@ class ContextCluster(ClusterSettings):
 
     kubeconfig_from: Annotated[Literal["context"], OneOf(KUBECONFIG_FROM_TEXT)] = "context"
     """``context`` (the default): a context of the kubeconfig file; ``tkeApi``: the TKE API, by cluster ID."""
-    context: Annotated[Optional[str], Text("cls-abcd1234"), BeforeValidator(_not_null)] = None
+    context: Annotated[str | None, Text("cls-abcd1234"), BeforeValidator(_not_null)] = None
     """The kubeconfig context (default: ``name``)."""
     prepare_vpc_cni: Bool = False
     """True: the program prepares this cluster for Cilium on VPC-CNI as it does created ones: the
@@ -405,7 +406,7 @@ class TkeApiCluster(ClusterSettings):
 
     kubeconfig_from: Annotated[Literal["tkeApi"], OneOf(KUBECONFIG_FROM_TEXT)]
     """``tkeApi``: the kubeconfig comes from the TKE API."""
-    tke_api: Annotated[TkeApiSettings, BeforeValidator(_none_is_empty, json_schema_input_type=Optional[TkeApiSettings])
+    tke_api: Annotated[TkeApiSettings, BeforeValidator(_none_is_empty, json_schema_input_type=TkeApiSettings | None)
                        ] = Field(default_factory=lambda: TkeApiSettings())
     """Which endpoint's kubeconfig, and whether the program enables that endpoint."""
     prepare_vpc_cni: Bool = False
@@ -481,11 +482,13 @@ def _how_reached(entry: Any) -> str:
 
 
 ClusterEntry = Annotated[
-    Union[Annotated[ContextCluster, Tag("context")], Annotated[TkeApiCluster, Tag("tkeApi")],
-          Annotated[CreatedCluster, Tag("create")]],
+    Annotated[ContextCluster, Tag("context")] | Annotated[TkeApiCluster, Tag("tkeApi")]
+    | Annotated[CreatedCluster, Tag("create")],
     Discriminator(_how_reached),
 ]
 """A ``mesh:clusters`` entry, by how the cluster is reached."""
+AnyCluster = ContextCluster | TkeApiCluster | CreatedCluster
+"""A typed cluster entry (each is a ``ClusterSettings``)."""
 
 CLUSTER_KEYS: tuple[str, ...] = tuple(dict.fromkeys(
     k for form in (ContextCluster, TkeApiCluster, CreatedCluster) for k in form.keys()))
@@ -539,12 +542,12 @@ class CiliumSettings(Section):
                                     text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY)
                           ] = DEFAULT_REPOSITORY
     """The Helm repository of chart ``cilium``."""
-    chart: Annotated[Optional[str], BeforeValidator(_chart, json_schema_input_type=str),
+    chart: Annotated[str | None, BeforeValidator(_chart, json_schema_input_type=str),
                      Field(examples=["./charts/cilium-1.18.3.tgz", "oci://registry.example.com/cilium/cilium"])] = None
     """Instead of ``repository``: a local chart directory or ``.tgz`` (relative to the project directory), or an
     ``oci://`` reference without a tag (air-gapped installs, mirrors)."""
-    preset: Optional[Annotated[str, AfterValidator(_known_preset), Field(json_schema_extra={"enum": list(presets.PRESETS)}),
-                               OneOf(PRESET_TEXT)]] = None
+    preset: Annotated[str, AfterValidator(_known_preset), Field(json_schema_extra={"enum": list(presets.PRESETS)}),
+                      OneOf(PRESET_TEXT)] | None = None
     """A named preset (``meshcore/presets.py``) merged under ``values``."""
     values: HelmValues = Field(default_factory=dict)
     """Base Helm values for every cluster (paths checked against the chart; never program-owned keys)."""
@@ -600,7 +603,8 @@ def pem_blocks(text: str) -> list[tuple[str, bytes]]:
 def _ca_certificate(value: Any) -> str:
     """``mesh:ca.certificate``: one PEM CERTIFICATE block (what the chart's buildCustomCert parses)."""
     if not isinstance(value, str) or not value.strip():
-        raise refuse(f"must be the CA certificate as PEM text (-----BEGIN CERTIFICATE----- ...), got {type_name(value)}")
+        raise refuse("must be the CA certificate as PEM text (-----BEGIN CERTIFICATE----- ...), got "
+                     f"{type_name(value)}")
     try:
         blocks = pem_blocks(value)
     except ValueError as err:
@@ -636,9 +640,9 @@ class CaSettings(Section):
                            BeforeValidator(_generations, json_schema_input_type=list[int]),
                            Field(strict=False, json_schema_extra={"minItems": 1, "maxItems": 2})] = (1,)
     """The trusted CA generations: one, or two during a rotation (the one being retired and its successor)."""
-    signing: Optional[Annotated[int, Int(1, 1000, "the signing CA generation")]] = None
+    signing: Annotated[int, Int(1, 1000, "the signing CA generation")] | None = None
     """The generation that signs (default: the only one)."""
-    provided_certificate: Annotated[Optional[str], BeforeValidator(_ca_certificate, json_schema_input_type=str),
+    provided_certificate: Annotated[str | None, BeforeValidator(_ca_certificate, json_schema_input_type=str),
                                     Field(alias="certificate")] = None
     """The PEM of a CA the stack brings, instead of one the program generates (then one generation)."""
 
@@ -666,7 +670,7 @@ class CaSettings(Section):
         return problems
 
     @model_validator(mode="after")
-    def _signing_defaults_to_the_one(self) -> "CaSettings":
+    def _signing_defaults_to_the_one(self) -> CaSettings:
         if self.signing is None:
             object.__setattr__(self, "signing", self.generations[0])
         return self
@@ -700,9 +704,9 @@ class Settings(Section):
     """Masquerading of pod traffic."""
     hubble_relay: Bool = True
     """Hubble Relay in every cluster (needs Hubble)."""
-    topology: Union[Literal["full"], TopologySettings] = "full"
+    topology: Literal["full"] | TopologySettings = "full"
     """``full`` (default): every cluster peers with every other; or ``{peers: {cls-a: [cls-b]}}``."""
-    kubeconfig: Optional[Annotated[str, Text("~/.kube/mesh.yaml")]] = None
+    kubeconfig: Annotated[str, Text("~/.kube/mesh.yaml")] | None = None
     """The kubeconfig file of the context clusters (``$MESH_KUBECONFIG_FILE`` overrides it)."""
     clusters: Annotated[tuple[ClusterEntry, ...], Field(strict=False, min_length=1)]
     """The clusters of the mesh."""
@@ -809,10 +813,10 @@ class Parsed:
         except ValidationError:
             return None
 
-    def entry(self, index: int, entry: Any, max_connected: int) -> Optional[ClusterSettings]:
+    def entry(self, index: int, entry: Any, max_connected: int) -> AnyCluster | None:
         """One typed cluster entry, or None after reporting why not."""
         try:
-            c: ClusterSettings = ENTRY.validate_python(entry, context={"max_connected": max_connected})
+            c: AnyCluster = ENTRY.validate_python(entry, context={"max_connected": max_connected})
         except ValidationError as err:
             self.issues += issues_of(err, ClusterEntry, f"{NS}:clusters[{index}]", max_connected=max_connected)
             return None
@@ -844,7 +848,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
         raise MeshConfigError(parsed.issues)
     settings = Settings.model_construct(
         **{k: v for k, v in parsed.sections.items() if k in Settings.model_fields},
-        clusters=tuple(m.settings for m in members),
+        clusters=tuple(m.settings for m in members if m.settings is not None),
         topology=mesh.topology,
     )
     settings._peers = mesh.peers

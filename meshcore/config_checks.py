@@ -15,19 +15,22 @@ import bisect
 import difflib
 import ipaddress
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from meshcore import keys, owned, values as helm_values
+from meshcore import keys, owned
+from meshcore import values as helm_values
 from meshcore.config import (
     NS,
     PEM_RSA_KEY,
     SECRET_KEYS,
     TOP_LEVEL_KEYS,
     UNREADABLE_SECRET,
+    AnyCluster,
     ApiserverSettings,
     CiliumSettings,
     ClusterName,
@@ -54,33 +57,33 @@ class Member:
     """What the checks across clusters know of one entry: its valid fields (None where invalid)."""
 
     index: int
-    settings: Optional[ClusterSettings] = None
+    settings: AnyCluster | None = None
     """The typed entry, when the whole entry is valid."""
-    name: Optional[str] = None
-    id: Optional[int] = None
-    context: Optional[str] = None
+    name: str | None = None
+    id: int | None = None
+    context: str | None = None
     pod_cidrs: list[IPv4Network] = field(default_factory=list)
-    vip: Optional[IPv4Address] = None
-    subnet_id: Optional[str] = None
+    vip: IPv4Address | None = None
+    subnet_id: str | None = None
     values: Mapping[str, Any] = field(default_factory=dict)
     created: bool = False
     reads_service_host: bool = False
     """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
-    service_cidr: Optional[IPv4Network] = None
+    service_cidr: IPv4Network | None = None
 
     @property
     def key(self) -> str:
         return f"{NS}:clusters[{self.index}]"
 
     @classmethod
-    def of(cls, c: ClusterSettings) -> "Member":
+    def of(cls, c: AnyCluster) -> Member:
         return cls(index=c.index, settings=c, name=c.name, id=c.id, context=c.context, pod_cidrs=list(c.pod_cidrs),
                    vip=c.apiserver.vip, subnet_id=c.apiserver.subnet_id, values=c.values, created=c.create is not None,
                    reads_service_host=c.reads_service_host,
                    service_cidr=c.create.service_cidr if c.create is not None else None)
 
     @classmethod
-    def partly(cls, index: int, m: Mapping[str, Any], max_connected: int) -> "Member":
+    def partly(cls, index: int, m: Mapping[str, Any], max_connected: int) -> Member:
         """The valid fields of an invalid entry (each validated on its own, as the entry validates it)."""
         name = _valid(_NAME, m.get("name"))
         created = "create" in m
@@ -95,7 +98,8 @@ class Member:
         prepare = _valid(_BOOL, m.get("prepareVpcCni")) is True and not created
         return cls(
             index=index, name=name, id=_valid(_ID, m.get("id"), {"max_connected": max_connected}), context=context,
-            pod_cidrs=[n for n in (_valid(_CIDR, c) for c in cidrs) if n is not None] if isinstance(cidrs, list) else [],
+            pod_cidrs=[n for n in (_valid(_CIDR, c) for c in cidrs) if n is not None]
+            if isinstance(cidrs, list) else [],
             vip=_valid(_ADDRESS, api["vip"]) if api.get("vip") is not None else None,
             subnet_id=apiserver.subnet_id if apiserver is not None else None,
             values=_valid(_VALUES, m.get("values")) or {}, created=created, reads_service_host=created or prepare,
@@ -113,7 +117,7 @@ _VALUES: TypeAdapter[dict[str, Any]] = adapter_of(HelmValues)
 _BOOL: TypeAdapter[bool] = adapter_of(Bool)
 
 
-def _valid(adapter: TypeAdapter[Any], value: Any, context: Optional[dict[str, Any]] = None) -> Any:
+def _valid(adapter: TypeAdapter[Any], value: Any, context: dict[str, Any] | None = None) -> Any:
     try:
         return adapter.validate_python(value, context=context)
     except ValidationError:
@@ -169,14 +173,14 @@ def parse_clusters(value: Any, max_connected: int, parsed: Parsed) -> list[Membe
 class Mesh:
     """What the checks across clusters give the settings: the topology and each cluster's peers."""
 
-    topology: Union[str, TopologySettings]
+    topology: Literal["full"] | TopologySettings
     peers: dict[str, tuple[str, ...]]
 
 
 def check_mesh(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> Mesh:
     """Every check across clusters, on the members and the sections that parsed."""
-    cilium: Optional[CiliumSettings] = parsed.sections.get("cilium")
-    masq: Optional[MasqueradeSettings] = parsed.sections.get("masquerade")
+    cilium: CiliumSettings | None = parsed.sections.get("cilium")
+    masq: MasqueradeSettings | None = parsed.sections.get("masquerade")
     max_connected = parsed.sections.get("max_connected_clusters") or 255
     check_identities(members, max_connected, parsed)
     check_addresses(members, cilium, parsed)
@@ -191,7 +195,7 @@ def check_mesh(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed
     return mesh
 
 
-def check_created_need_the_preset(cilium: Optional[CiliumSettings], members: Sequence[Member], parsed: Parsed) -> None:
+def check_created_need_the_preset(cilium: CiliumSettings | None, members: Sequence[Member], parsed: Parsed) -> None:
     """Created and prepared clusters run VPC-CNI with TKE's DaemonSets off: Cilium must replace them."""
     for c in (m.settings for m in members if m.settings is not None):
         if c.create is not None and (cilium is None or cilium.preset != "tke-vpc-cni"):
@@ -280,7 +284,7 @@ def check_identities(clusters: Sequence[Member], max_connected: int, parsed: Par
     unique("vip", "apiserver.vip", lambda v: "each cluster's clustermesh-apiserver needs its own CLB VIP")
 
 
-def check_addresses(clusters: Sequence[Member], cilium: Optional[CiliumSettings], parsed: Parsed) -> None:
+def check_addresses(clusters: Sequence[Member], cilium: CiliumSettings | None, parsed: Parsed) -> None:
     """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside the pod CIDRs
     of clusters whose pods do not take VPC addresses.
 
@@ -455,8 +459,8 @@ def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Ed
 # --------------------------------------------------------------------------- Helm values
 
 
-def check_owned_values(cilium: Optional[CiliumSettings], clusters: Sequence[Member],
-                       masq: Optional[MasqueradeSettings], parsed: Parsed) -> None:
+def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member],
+                       masq: MasqueradeSettings | None, parsed: Parsed) -> None:
     """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``)."""
     mode = masq.mode if masq else "none"
     owned_paths = {rsh: tuple(k.path for k in owned.owned_keys(mode, reads_service_host=rsh)) for rsh in (False, True)}
@@ -479,7 +483,7 @@ def check_owned_values(cilium: Optional[CiliumSettings], clusters: Sequence[Memb
             )
 
 
-def check_service_host(cilium: Optional[CiliumSettings], clusters: Sequence[Member], parsed: Parsed) -> None:
+def check_service_host(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:
     """With the tke-vpc-cni preset, every cluster the program does not read it from needs ``k8sServiceHost``.
 
     The preset replaces kube-proxy (``kubeProxyReplacement``, TKE's kube-proxy kept off the
@@ -501,8 +505,8 @@ def check_service_host(cilium: Optional[CiliumSettings], clusters: Sequence[Memb
                    "TKE's guide warns the setup then loops), or set prepareVpcCni: true to have the program read it")
 
 
-def check_masquerade_safety(cilium: Optional[CiliumSettings], clusters: Sequence[Member],
-                            masq: Optional[MasqueradeSettings], parsed: Parsed) -> None:
+def check_masquerade_safety(cilium: CiliumSettings | None, clusters: Sequence[Member],
+                            masq: MasqueradeSettings | None, parsed: Parsed) -> None:
     """Refuse values that would SNAT cross-cluster pod traffic.
 
     With native routing and IPv4 masquerade on (the chart default when
@@ -538,7 +542,7 @@ def check_masquerade_safety(cilium: Optional[CiliumSettings], clusters: Sequence
             )
 
 
-def _network(value: Any) -> Optional[IPv4Network]:
+def _network(value: Any) -> IPv4Network | None:
     if not isinstance(value, str):
         return None
     try:
@@ -548,7 +552,7 @@ def _network(value: Any) -> Optional[IPv4Network]:
     return net if isinstance(net, IPv4Network) else None
 
 
-def check_hubble_enabled(cilium: Optional[CiliumSettings], clusters: Sequence[Member], parsed: Parsed) -> None:
+def check_hubble_enabled(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:
     """Hubble Relay needs Hubble: refuse ``hubble.enabled: false`` while ``mesh:hubbleRelay`` is on."""
     if cilium is None:
         return

@@ -17,12 +17,12 @@ import difflib
 import ipaddress
 import json
 import typing
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Iterator, Optional, Sequence, Union
+from typing import Annotated, Any, Union
 
 from annotated_types import Ge, GroupedMetadata, Le, MinLen
-
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -82,13 +82,13 @@ def shown(value: Any) -> str:
     return json.dumps(value, default=str)
 
 
-def refuse(message: str, key: Optional[str] = None) -> PydanticCustomError:
+def refuse(message: str, key: str | None = None) -> PydanticCustomError:
     """The error a validator raises: ``message`` is final; ``key`` (a sub-key) is appended to
     the location of the value validated."""
     return PydanticCustomError(MESH_ERROR, "{message}", {"message": message, "key": key})
 
 
-def refuse_many(issues: Sequence[tuple[Optional[str], str]]) -> PydanticCustomError:
+def refuse_many(issues: Sequence[tuple[str | None, str]]) -> PydanticCustomError:
     """Several problems of one section at once: (sub-key or None, message) each."""
     return PydanticCustomError(MESH_ERROR, "{message}", {"message": issues[0][1], "issues": list(issues)})
 
@@ -142,7 +142,7 @@ class Text(GroupedMetadata):
     """A non-empty string, optionally of a shape (``pattern``, worded by ``text``)."""
 
     example: str
-    pattern: Optional[str] = None
+    pattern: str | None = None
     text: str = ""
 
     def __iter__(self) -> Iterator[Any]:
@@ -188,7 +188,7 @@ Bool = Annotated[bool, Says("boolean")]
 def _unique(value: Any) -> Any:
     if isinstance(value, list):
         seen: list[Any] = []
-        problems: list[tuple[Optional[str], str]] = []
+        problems: list[tuple[str | None, str]] = []
         for i, v in enumerate(value):
             if isinstance(v, str) and v in seen:
                 problems.append((f"[{i}]", f"{v} is listed twice"))
@@ -210,7 +210,7 @@ class IdList(GroupedMetadata):
         article = "non-empty " if self.required else ""
         yield Field(strict=False, json_schema_extra={"minItems": 1} if self.required else None)
         yield Says("list", text=f"must be a {article}list of {self.what} IDs, got {{t}}")
-        yield BeforeValidator(self._check, json_schema_input_type=list[str] if self.required else Optional[list[str]])
+        yield BeforeValidator(self._check, json_schema_input_type=list[str] if self.required else list[str] | None)
 
     def _check(self, value: Any) -> Any:
         if value is None and not self.required:
@@ -262,7 +262,7 @@ def _no_null(value: Any) -> Any:
     return {} if value is None else value
 
 
-HelmValues = Annotated[dict[str, Any], BeforeValidator(_no_null, json_schema_input_type=Optional[dict[str, Any]]),
+HelmValues = Annotated[dict[str, Any], BeforeValidator(_no_null, json_schema_input_type=dict[str, Any] | None),
                        Says("values", text="must be a mapping of Helm values, got {t}"),
                        Field(examples=[{"hubble": {"ui": {"enabled": True}}}])]
 """Helm values (a mapping; ``values:`` left empty is none)."""
@@ -271,7 +271,7 @@ HelmValues = Annotated[dict[str, Any], BeforeValidator(_no_null, json_schema_inp
 # --------------------------------------------------------------------------- sections
 
 
-Relations = list[tuple[Optional[str], str]]
+Relations = list[tuple[str | None, str]]
 """Problems between the fields of a section: (the sub-key it is reported at or None, message)."""
 
 
@@ -414,7 +414,7 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
         return tp, meta
 
 
-def _says(meta: Sequence[Any], default: Optional[Says]) -> Optional[Says]:
+def _says(meta: Sequence[Any], default: Says | None) -> Says | None:
     """The last wording in the metadata (an outer Annotated refines an inner one)."""
     flat = [x for m in meta for x in (m if isinstance(m, GroupedMetadata) else [m])]
     found = [m for m in flat if isinstance(m, Says)]
@@ -431,13 +431,13 @@ def _tag(tp: Any, part: str) -> Any:
 
 @dataclass
 class _Where:
-    says: Optional[Says] = None
-    field: Optional[FieldInfo] = None
-    model: Optional[type[BaseModel]] = None
+    says: Says | None = None
+    field: FieldInfo | None = None
+    model: type[BaseModel] | None = None
     """The section the last key belongs to."""
     loc: tuple[Any, ...] = ()
     """The location without union tags."""
-    section: Optional[type[BaseModel]] = None
+    section: type[BaseModel] | None = None
     """The section the value itself is (for "must be a mapping")."""
 
 
@@ -481,7 +481,7 @@ def _locate(root: Any, loc: tuple[Any, ...]) -> _Where:
     return where
 
 
-def _unknown_key(model: Optional[type[BaseModel]], k: Any) -> str:
+def _unknown_key(model: type[BaseModel] | None, k: Any) -> str:
     if model is not None and issubclass(model, Section) and str(k) in model.MISPLACED:
         return model.MISPLACED[str(k)]
     allowed = model.keys() if model is not None and issubclass(model, Section) else ()
@@ -537,7 +537,7 @@ def issues_of(err: ValidationError, root: Any, base: str, *, max_connected: int 
     return [i for _, i in sorted(out, key=lambda t: t[0])]
 
 
-def _sub(key: str, sub: Optional[str]) -> str:
+def _sub(key: str, sub: str | None) -> str:
     if not sub:
         return key
     return key + sub if sub.startswith("[") else f"{key}.{sub}"

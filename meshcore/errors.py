@@ -7,8 +7,8 @@ and says how to fix it. No Pulumi import here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,8 @@ with keys that hold dots or slashes quoted (``annotations["service.kubernetes.io
 from __future__ import annotations
 
 import re
-from typing import Union
 
-PathPart = Union[str, int]
+PathPart = str | int
 Path = tuple[PathPart, ...]
 
 _PLAIN = re.compile(r"^[A-Za-z0-9_-]+$")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
@@ -69,7 +70,7 @@ class KubeconfigSource:
         return f"{os.pathsep.join(self.files)} ({self.origin})"
 
 
-def kubeconfig_files(configured: Optional[str], environ: Mapping[str, str]) -> KubeconfigSource:
+def kubeconfig_files(configured: str | None, environ: Mapping[str, str]) -> KubeconfigSource:
     """The kubeconfig file(s) of this run: ``$MESH_KUBECONFIG_FILE``, else ``mesh:kubeconfig``,
     else ``$KUBECONFIG`` (a path list), else ``~/.kube/config``."""
     override = environ.get(OVERRIDE_ENV, "")
@@ -129,7 +130,7 @@ def load(files: Sequence[str], read: Callable[[str], str]) -> Kubeconfig:
 
 
 def check_contexts(kc: Kubeconfig, wanted: Sequence[tuple[str, str]],
-                   source: Optional[KubeconfigSource] = None) -> list[ConfigIssue]:
+                   source: KubeconfigSource | None = None) -> list[ConfigIssue]:
     """An issue for every (config key, context) whose context, cluster or user is missing;
     each names the file(s) read and, given ``source``, where they came from and how to change it."""
     issues = []
@@ -213,8 +214,8 @@ def minimal_kubeconfigs(source: KubeconfigSource, wanted: Sequence[tuple[str, st
     try:
         config = load(source.files, read_text)
     except OSError as err:
-        return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"cannot read kubeconfig {err.filename} "
-                                                               f"({source.origin}): {err.strerror}; {source.change}"),), {})
+        message = f"cannot read kubeconfig {err.filename} ({source.origin}): {err.strerror}; {source.change}"
+        return MinimalKubeconfigs({}, (ConfigIssue(source.key, message),), {})
     except (ValueError, yaml.YAMLError) as err:
         return MinimalKubeconfigs({}, (ConfigIssue(source.key, f"invalid kubeconfig {source.describe()}: "
                                                                f"{parse_problem(err)}; {source.change}"),), {})

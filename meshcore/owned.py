@@ -17,8 +17,9 @@ other keys adds rows with its own ``charts``. No Pulumi import.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Optional, Sequence
+from typing import Any, Literal
 
 from meshcore import effects
 from meshcore.keys import Path, dotted
@@ -44,17 +45,17 @@ class Inputs:
     ca_key_b64: Any
     subnet_id: str
     own_address: Any
-    vip: Optional[str]
+    vip: str | None
     """Ask TKE for this VIP (vip mode), or None."""
     existing_lb_id: Any
     """Attach the Service to the CLB the program created (createClb mode), or None."""
     peers: Sequence[Any]
-    non_masquerade_cidrs: Optional[Sequence[str]]
+    non_masquerade_cidrs: Sequence[str] | None
     """None unless the masquerade mode is ipMasqAgent."""
-    ca_bundle: Optional[Any] = None
+    ca_bundle: Any | None = None
     """PEM text of every trusted CA, during a CA rotation only."""
-    k8s_service_host: Optional[Any] = None
-    k8s_service_port: Optional[int] = None
+    k8s_service_host: Any | None = None
+    k8s_service_port: int | None = None
 
 
 SKIP: Any = object()
@@ -187,7 +188,7 @@ def row(path: Path) -> OwnedKey:
     return _BY_PATH[path]
 
 
-def owner_of(path: Path) -> Optional[OwnedKey]:
+def owner_of(path: Path) -> OwnedKey | None:
     """The row that owns ``path`` or a mapping above it (a leaf path of a values diff)."""
     for n in range(len(path), 0, -1):
         k = _BY_PATH.get(tuple(path[:n]))
@@ -215,7 +216,7 @@ def markdown_table() -> str:
     lines = ["| value path | why the program owns it | set on | change it through | a change on a running "
              "cluster | chart versions |", "| --- | --- | --- | --- | --- | --- |"]
     for k in OWNED:
-        instead = k.instead.removeprefix("set ") if k.instead else "(not configurable)"
+        instead = k.instead.removeprefix("set ") if k.instead else "—"
         lines.append(f"| `{dotted(k.path)}` | {k.reason} | {_WHEN[k.when]} | {instead} | {k.effect} | "
                      f"{', '.join(f'{c}.x' for c in k.charts)} |")
     return "\n".join(lines) + "\n"

@@ -19,7 +19,8 @@ created clusters; for existing clusters it is the guide's manual step).
 from __future__ import annotations
 
 import copy
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 _MIRROR = "quay.tencentcloudcr.com/cilium"
 

@@ -22,7 +22,8 @@ from __future__ import annotations
 import copy
 import json
 import re
-from typing import Any, Iterator, Mapping, Optional, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 from meshcore import owned
 from meshcore.keys import Path
@@ -55,12 +56,12 @@ def _get(tree: Any, path: Path) -> Any:
     return tree
 
 
-def _without(tree: Mapping[str, Any], path: Path) -> dict[str, Any]:
+def _without(tree: Mapping[Any, Any], path: Path) -> dict[Any, Any]:
     """A copy of ``tree`` without the leaf at ``path`` and the mappings that leaves empty
     (only the mappings on the path are copied)."""
     head, *rest = path
     out = dict(tree)
-    child = _without(tree[head], tuple(rest)) if rest else {}  # type: ignore[arg-type]
+    child = _without(tree[head], tuple(rest)) if rest else {}
     if child:
         out[head] = child
     else:  # a mapping left empty goes too
@@ -68,7 +69,7 @@ def _without(tree: Mapping[str, Any], path: Path) -> dict[str, Any]:
     return out
 
 
-def split_mesh_lists(values: Mapping[str, Any]) -> Optional[tuple[dict[str, Any], str]]:
+def split_mesh_lists(values: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
     """Move the lists that grow with the mesh (``PEER_DEPENDENT_PATHS``) to a values file.
 
     Returns ``(values without those lists, the file's text)``, or None when a list holds
@@ -155,11 +156,11 @@ def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str
     return out
 
 
-def _set(tree: dict[str, Any], path: Path, value: Any) -> None:
+def _set(tree: dict[Any, Any], path: Path, value: Any) -> None:
     node = tree
     for part in path[:-1]:
-        node = node.setdefault(part, {})  # type: ignore[assignment]
-    node[path[-1]] = value  # type: ignore[index]
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
 
 
 def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
@@ -182,13 +183,13 @@ def cluster_values(
     ca_key_b64: Any,
     subnet_id: str,
     own_address: Any,
-    vip: Optional[str],
+    vip: str | None,
     existing_lb_id: Any,
     peers: Sequence[Any],
-    non_masquerade_cidrs: Optional[Sequence[str]],
-    ca_bundle: Optional[Any] = None,
-    k8s_service_host: Optional[Any] = None,
-    k8s_service_port: Optional[int] = None,
+    non_masquerade_cidrs: Sequence[str] | None,
+    ca_bundle: Any | None = None,
+    k8s_service_host: Any | None = None,
+    k8s_service_port: int | None = None,
 ) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 

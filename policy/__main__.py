@@ -7,9 +7,8 @@ module tests import. The engine runs this file with the pack's directory on ``sy
 sibling import.
 """
 
-from pulumi_policy import EnforcementLevel, PolicyPack
-
 from mesh_policies import POLICIES
+from pulumi_policy import EnforcementLevel, PolicyPack
 
 PolicyPack(
     name="tke-cilium-mesh",

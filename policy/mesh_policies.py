@@ -52,7 +52,7 @@ import enum
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional
+from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -140,7 +140,7 @@ def lookup(node: Any, path: Sequence[str]) -> Any:
     return UNKNOWN if is_unknown(node) else node
 
 
-def cilium_values(resource_type: str, props: Mapping[str, Any]) -> Optional[Mapping[str, Any]]:
+def cilium_values(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The Helm values of a Cilium release (``{}`` when it sets none); None for anything else.
 
     A Cilium release is a ``helm.v3.Release`` whose chart is ``cilium``, also written
@@ -235,7 +235,7 @@ clustermesh_apiserver_internal = ResourceValidationPolicy(
 # --- c. unique cluster ids and names (stack) ------------------------------------------
 
 
-def _cluster_id(value: Any) -> Optional[float]:
+def _cluster_id(value: Any) -> float | None:
     """A cluster id as a number (5, 5.0 and "5" are the same id), or None if it is none."""
     if isinstance(value, bool):
         return None

@@ -25,7 +25,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -137,7 +137,7 @@ def _result(n: int, samples: list[tuple[float, float]], out: Path) -> Result:
 
 def paired_ratios(big: Result, small: Result) -> list[float]:
     """time(big)/time(small) within each round."""
-    return [b / s for b, s in zip(big.samples, small.samples)]
+    return [b / s for b, s in zip(big.samples, small.samples, strict=False)]
 
 
 def manual_steps(n: int) -> dict[str, int]:
@@ -193,7 +193,8 @@ def targets(results: list[Result]) -> list[str]:
     depths = {r.depth for r in results}
     notes.append(f"depth for every N: {sorted(depths)} ({'constant' if len(depths) == 1 else 'NOT constant'})")
     per = {r.per_cluster for r in results}
-    notes.append(f"resources per cluster for every N: {sorted(per)} ({'constant' if len(per) == 1 else 'NOT constant'})")
+    constant = "constant" if len(per) == 1 else "NOT constant"
+    notes.append(f"resources per cluster for every N: {sorted(per)} ({constant})")
     return notes
 
 
@@ -202,7 +203,8 @@ def document(results: list[Result]) -> str:
         "# Benchmarks: offline plans of full meshes",
         "",
         "Made by `make bench` (`python -m tools.bench`); do not edit by hand.",
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()} {platform.machine()}.",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{platform.system()} {platform.machine()}.",
         "Each plan runs in a fresh process (interpreter start and imports included). Peak memory is that "
         "process's max RSS. Depth is the longest chain of waits (dependencies and providers) in graph.json, "
         "a lower bound on the sequential steps of `pulumi up`.",
@@ -263,7 +265,7 @@ def document(results: list[Result]) -> str:
     ])
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
     parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"), help="'' to skip writing it")

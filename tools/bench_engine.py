@@ -29,8 +29,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
-
+from typing import Any
 
 from tools import localmesh
 from tools.bench import full_mesh_stack
@@ -50,7 +49,7 @@ def _closed_kubeconfig(path: Path, names: list[str]) -> None:
 
 
 def _config(n: int, kubeconfig: Path, ca_cert: str) -> dict[str, Any]:
-    config = full_mesh_stack(n)["config"]
+    config: dict[str, Any] = full_mesh_stack(n)["config"]
     config["mesh:cilium"] = {**config["mesh:cilium"], "chart": str(CHART), "skipAwait": True}
     config["mesh:cilium"].pop("repository", None)
     config["mesh:kubeconfig"] = str(kubeconfig)
@@ -69,8 +68,8 @@ class Row:
     n: int
     operation: str
     seconds: float
-    offline_seconds: Optional[float] = None
-    state_kib: Optional[float] = None
+    offline_seconds: float | None = None
+    state_kib: float | None = None
 
 
 def preview(n: int, work: Path, ca: tuple[str, str]) -> Row:
@@ -139,7 +138,7 @@ def write_doc(rows: list[Row], doc: Path) -> None:
     doc.write_text(text, encoding="utf-8")
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.bench_engine", description=__doc__.split("\n\n")[0])
     parser.add_argument("--preview", default="16,64,255", help="sizes to preview (comma-separated)")
     parser.add_argument("--up", default="16", help="sizes to deploy into a local mesh (comma-separated)")

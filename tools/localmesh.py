@@ -37,7 +37,7 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -63,7 +63,7 @@ def _certs(dir_: Path) -> None:
     if (pki / "admin.crt").is_file():
         return
     pki.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def key() -> rsa.RSAPrivateKey:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -74,7 +74,7 @@ def _certs(dir_: Path) -> None:
                                          serialization.NoEncryption()))
         path.chmod(0o600)
 
-    def name(cn: str, org: Optional[str] = None) -> x509.Name:
+    def name(cn: str, org: str | None = None) -> x509.Name:
         attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
         if org:
             attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
@@ -87,7 +87,7 @@ def _certs(dir_: Path) -> None:
           .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
           .sign(ca_key, hashes.SHA256()))
 
-    def leaf(subject: x509.Name, usage: Any, sans: Optional[list] = None) -> tuple[x509.Certificate, Any]:
+    def leaf(subject: x509.Name, usage: Any, sans: list[Any] | None = None) -> tuple[x509.Certificate, Any]:
         k = key()
         b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(k.public_key())
              .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
@@ -123,7 +123,7 @@ def new_mesh_ca(days: int = 1095) -> tuple[str, str]:
     from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cilium CA"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tke-cilium-mesh local")])
     cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
@@ -180,7 +180,7 @@ class Mesh:
         (self.path / STATE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
-    def load(cls, dir_: Path) -> "Mesh":
+    def load(cls, dir_: Path) -> Mesh:
         try:
             data = json.loads((dir_ / STATE).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -299,7 +299,8 @@ def _wait_ready(mesh: Mesh, members: list[Member]) -> None:
             raise SystemExit(f"error: etcd exited; see {mesh.path / 'logs' / 'etcd.log'}")
         for m in list(pending):
             if not alive(m.pid):
-                raise SystemExit(f"error: the API server of {m.name} exited; see {mesh.path / 'logs' / (m.name + '.log')}")
+                log = mesh.path / "logs" / f"{m.name}.log"
+                raise SystemExit(f"error: the API server of {m.name} exited; see {log}")
             if _ready(mesh, m):
                 pending.remove(m)
         if pending and time.monotonic() > deadline:
@@ -344,7 +345,7 @@ def up(names: list[str], dir_: Path) -> Mesh:
         shutil.rmtree(dir_ / "etcd")
     _certs(dir_)
     ports = free_ports(len(names) + 2)
-    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:])])
+    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:], strict=False)])
     _start_etcd(mesh, bin_dir)
     mesh.save()
     try:
@@ -391,7 +392,7 @@ def status(dir_: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.localmesh", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start etcd and one API server per cluster; write DIR/kubeconfig")

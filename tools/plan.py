@@ -30,13 +30,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import yaml
 
 from components.runtime import tune_gc
-from meshcore import chart as charts, yamlio
+from meshcore import chart as charts
+from meshcore import yamlio
 from meshcore.config import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
 from meshcore.kubeconfig import OVERRIDE_ENV
@@ -60,18 +61,19 @@ class PlanMocks(pulumi.runtime.Mocks):
     credentials and points nowhere, so the plan shows the adopted cluster's provider.
     """
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
             # The stack's own last outputs: none, as for a stack never deployed.
             return args.name, {"name": args.name, "outputs": {}}
         return "", {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         if args.token == GET_CLUSTERS and isinstance(args.args.get("clusterId"), str):
             cluster_id = args.args["clusterId"]
             kubeconfig = offline_kubeconfig([cluster_id])
-            return {"lists": [{"clusterId": cluster_id, "kubeConfig": kubeconfig, "kubeConfigIntranet": kubeconfig}]}
-        return {}
+            found = {"clusterId": cluster_id, "kubeConfig": kubeconfig, "kubeConfigIntranet": kubeconfig}
+            return {"lists": [found]}, []
+        return {}, []
 
 
 class StackFileError(Exception):
@@ -170,7 +172,7 @@ def _allowances(raw: dict[str, Any]) -> list[str]:
     return sorted(str(v) for v in value) if isinstance(value, list) else []
 
 
-def plan(stack_file: str, mocks: Optional[pulumi.runtime.Mocks] = None) -> Recording:
+def plan(stack_file: str, mocks: pulumi.runtime.Mocks | None = None) -> Recording:
     """Run the program on the stack file's config; the program's InvalidConfig propagates."""
     stack, config, secret_keys = read_stack_file(stack_file)
     raw = decode_config(config)
@@ -299,7 +301,7 @@ def with_program_notes(files: dict[str, str], recording: Recording) -> dict[str,
     return files
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["diff"]:
         from tools import diff

@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -46,7 +46,7 @@ class Result:
 class Workspace:
     """This program's project (``program=None``), or another program of the suite's, in ``base``."""
 
-    def __init__(self, base: Path, stack: str = "e2e", program: Optional[Path] = None) -> None:
+    def __init__(self, base: Path, stack: str = "e2e", program: Path | None = None) -> None:
         install = toolchain.require()
         self.bin = install / "bin"
         self.base = base
@@ -83,7 +83,7 @@ class Workspace:
     def stack_file(self) -> Path:
         return self.project / "stacks" / f"Pulumi.{self.stack}.yaml"
 
-    def pulumi(self, *args: str, check: bool = True, stdin: Optional[str] = None,
+    def pulumi(self, *args: str, check: bool = True, stdin: str | None = None,
                timeout: float = COMMAND_TIMEOUT) -> Result:
         cmd = [str(self.bin / "pulumi"), "--non-interactive", *args]
         proc = subprocess.run(cmd, cwd=self.project, env=self.env, input=stdin, capture_output=True, text=True,
@@ -93,7 +93,7 @@ class Workspace:
             raise AssertionError(f"`pulumi {' '.join(args)}` exited {proc.returncode}:\n{result.output[-6000:]}")
         return result
 
-    def init_stack(self, config: dict[str, Any], secrets: Optional[dict[str, str]] = None) -> None:
+    def init_stack(self, config: dict[str, Any], secrets: dict[str, str] | None = None) -> None:
         self.pulumi("stack", "init", self.stack)
         for k, v in (secrets or {}).items():
             # From stdin, not argv: a secret does not belong in the process list.
@@ -123,10 +123,13 @@ class Workspace:
         proc = subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "tools.plan", str(self.stack_file),
                                "--out", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)
         assert proc.returncode == 0, proc.stderr
-        return json.loads((out / "graph.json").read_text(encoding="utf-8"))
+        graph: dict[str, Any] = json.loads((out / "graph.json").read_text(encoding="utf-8"))
+        return graph
 
     def export(self) -> dict[str, Any]:
-        return self.pulumi("stack", "export").json()
+        state: dict[str, Any] = self.pulumi("stack", "export").json()
+        return state
 
     def outputs(self) -> dict[str, Any]:
-        return self.pulumi("stack", "output", "--json").json()
+        outputs: dict[str, Any] = self.pulumi("stack", "output", "--json").json()
+        return outputs
