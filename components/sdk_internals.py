@@ -1,0 +1,79 @@
+"""Every private Pulumi SDK internal the program and the tools rely on, in one place.
+
+The program and the tools use the public SDK wherever it has what they need. What it does not
+have is here, so that an SDK upgrade that moves one of them breaks this module (and
+``tests/test_sdk_internals.py``, which checks each name and what it does) first, instead of a
+plan or a run in the middle of something else:
+
+- the program: the keys of the stack's config (``raw_mesh_config`` reads every ``mesh:*`` key so
+  that typos are reported; the public ``pulumi.Config`` reads one key at a time and cannot list
+  them). Values and secret-ness are read through the public ``pulumi.runtime.get_config`` and
+  ``is_config_secret``;
+- the plan's mock engine (``tools.engine``): running a program the way the language host does
+  (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
+  serialising a resource's outputs as the engine would (``serialize_properties``,
+  ``wrap_rpc_secret``) and the mock monitor it extends;
+- the plan's renderer (``tools.render``): the signatures of secrets, resource references,
+  assets and unknowns on the wire.
+"""
+
+from __future__ import annotations
+
+import pulumi.runtime
+from pulumi.runtime import config as _config
+from pulumi.runtime import mocks as _mocks
+from pulumi.runtime import rpc as _rpc
+from pulumi.runtime import settings as _settings
+from pulumi.runtime.proto import resource_pb2 as _resource_pb2
+from pulumi.runtime.stack import run_in_stack
+from pulumi.runtime.sync_await import _sync_await
+
+# --------------------------------------------------------------------------- the program: config keys
+
+
+def config_keys() -> list[str]:
+    """Every config key of the stack (``namespace:key``): those the language host passes in the
+    environment (``PULUMI_CONFIG``) and those set in this process (mocks, automation)."""
+    keys = dict.fromkeys(pulumi.runtime.get_config_env())
+    keys.update(dict.fromkeys(_config.CONFIG.get()))
+    return [k for k in keys if isinstance(k, str)]
+
+
+# --------------------------------------------------------------------------- the mock engine
+
+MockMonitor = _mocks.MockMonitor
+"""The SDK's mock resource monitor, which ``tools.engine.RecordingMonitor`` extends."""
+ResourceRegistration = _mocks.MockMonitor.ResourceRegistration
+RegisterResourceResponse = _resource_pb2.RegisterResourceResponse
+serialize_properties = _rpc.serialize_properties
+wrap_rpc_secret = _rpc.wrap_rpc_secret
+sync_await = _sync_await
+"""Run a coroutine to completion on the SDK's event loop (the language host's way)."""
+run_program_in_stack = run_in_stack
+
+
+def reset_root_and_outputs() -> None:
+    """Before running a program in this process: no root stack yet (``set_mocks`` made and finished one),
+    and no output task of an earlier (failed) run left to await."""
+    _settings.ROOT.set(None)
+    _settings.SETTINGS.outputs.clear()
+
+
+# --------------------------------------------------------------------------- the wire signatures
+
+SIG_KEY: str = _rpc._special_sig_key
+SECRET_SIG: str = _rpc._special_secret_sig
+RESOURCE_SIG: str = _rpc._special_resource_sig
+ASSET_SIG: str = _rpc._special_asset_sig
+ARCHIVE_SIG: str = _rpc._special_archive_sig
+UNKNOWN: str = _rpc.UNKNOWN
+"""The wire value of an unknown (a value only known after an update)."""
+
+READ_FROM = "3.272.0"
+"""The pulumi SDK these were read from (requirements.txt pins it)."""
+
+__all__: list[str] = [
+    "config_keys", "MockMonitor", "ResourceRegistration", "RegisterResourceResponse", "serialize_properties",
+    "wrap_rpc_secret", "sync_await", "run_program_in_stack", "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG",
+    "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN", "READ_FROM",
+]
