@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 STACK  ?= dev
 
-.PHONY: setup plan test fuzz schema bench bench-engine toolchain e2e clean
+.PHONY: setup plan test lint fuzz schema bench bench-engine toolchain e2e clean
 
 ## setup: create venv/ with the pinned requirements (what every other target does first)
 setup: $(STAMP)
@@ -17,6 +17,13 @@ plan: $(STAMP)
 ## test: set up venv/ and run the test suite
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+## lint: ruff (ruff.toml) on everything, mypy --strict (mypy.ini) on meshcore/, components/ and tools/.
+## tools/toolchain.py is deliberately excluded from both: any edit to it changes the toolchain's build key
+## and forces a 40-minute rebuild of the real engine.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) -m mypy meshcore components tools
 
 ## fuzz: the property tests with the long Hypothesis profile (20x the examples, random; tests/conftest.py)
 fuzz: $(STAMP)
