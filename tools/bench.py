@@ -198,6 +198,59 @@ def targets(results: list[Result]) -> list[str]:
     return notes
 
 
+_HOW_IT_SCALES: list[str] = [
+    "The plans run in rounds, one plan of every N per round, so a machine that slows down or "
+    "speeds up during the benchmark (wall times on this shared 2-core VM vary by up to 20 % from "
+    "run to run) affects every N alike; time(511)/time(64) is taken within each round. The best "
+    "run is the one least disturbed by the machine, the median shows the spread.",
+    "",
+    "What keeps the growth down (profiled with cProfile, py-spy and `gc.callbacks` at N = 511):",
+    "",
+    "- The peer list and the non-masquerade CIDRs, the only values that grow with N in every "
+    "cluster, reach the Helm release as one values file (`valueYamlFiles`, a JSON text asset): "
+    "one string for the Pulumi SDK to serialise instead of N−1 entries of three values. The "
+    "kubernetes provider's `Check` merges it back, so previews and state show the same `values` "
+    "(README, Design choices). This alone took the N = 511 plan from 19.6 s to 14.9 s (one run each).",
+    "- The program's process collects garbage every million new objects instead of every 700 "
+    "(`components/runtime.py`): the SDK's per-value coroutines made the collector rescan the "
+    "whole mesh: with CPython's default thresholds the program part of the N = 511 plan takes "
+    "9.7 s instead of 5.9 s (best of 3 each, 2026-12-02).",
+    "- The stack outputs wait for the identity guard through the cluster ids only; the peer "
+    "lists in them are plain data (inside an Output the SDK walked their N·(N−1) names twice "
+    "more). One peer entry object per cluster, shared by the N−1 lists it is in; YAML read by "
+    "libyaml's parser; the values files written with cached peer entries; no sort of the 130,305 "
+    "connections for the summary.",
+    "- Before that: validation in O(N log N) (a sweep over sorted pod CIDRs instead of comparing "
+    "every pair), one program run, a mock engine that does not decode and re-encode inputs, and "
+    "a small YAML emitter instead of PyYAML's representer.",
+    "",
+    "What is left of the growth is the data itself, N·(N−1) entries each, measured at N = 511 by "
+    "leaving one out (best of 3, 2026-12-02): the MeshPeers inputs ({peer: address}, what a "
+    "preview diffs connection by connection), about 0.95 s; the `clusters.<name>.peers` outputs "
+    "(the contract other stacks read), about 0.7 s; both serialised value by value by the SDK. "
+    "And the plan's own artefacts: graph.json and the values files hold every peer entry "
+    "(about 50 MB at N = 511, written in about 1.2 s).",
+    "",
+    "Not in this table: with `createClb` clusters a peer list holds CLB outputs and stays in "
+    "`values` (in a file, one unknown VIP would make the whole file unknown), and every release depends on the "
+    "N−1 CLBs of its peers, so such meshes plan slower: 27.8 s and 1.3 GiB for 511 `createClb` "
+    "clusters, measured once on 2026-12-02. With `mesh:masquerade.mode: ipMasqAgent` the "
+    "non-masquerade CIDRs (N per cluster) go to the values file too: 7.9 s at N = 511, "
+    "measured once on 2026-12-02.",
+    "",
+    "## Against the manual procedure",
+    "",
+    "The TKE guide installs Cilium per cluster, copies `cilium-ca` to every other cluster, runs "
+    "`cilium clustermesh enable` per cluster and `cilium clustermesh connect` per pair; each connect "
+    "upgrades both releases. Done one after another, that is N + (N−1) + N + N·(N−1)/2 steps. "
+    "This program applies each release once, with its complete peer list, and nothing waits for "
+    "another cluster, so the chain of waits stays the same length for any N.",
+    "",
+]
+"""The prose of docs/benchmarks.md after the tables: how the plans are run, what keeps the growth down,
+what is left of it and the comparison with the manual procedure (each measurement dated)."""
+
+
 def document(results: list[Result]) -> str:
     return "\n".join([
         "# Benchmarks: offline plans of full meshes",
@@ -213,53 +266,7 @@ def document(results: list[Result]) -> str:
         "",
         *[f"- {t}" for t in targets(results)],
         "",
-        "The plans run in rounds, one plan of every N per round, so a machine that slows down or "
-        "speeds up during the benchmark (wall times on this shared 2-core VM vary by up to 20 % from "
-        "run to run) affects every N alike; time(511)/time(64) is taken within each round. The best "
-        "run is the one least disturbed by the machine, the median shows the spread.",
-        "",
-        "What keeps the growth down (profiled with cProfile, py-spy and `gc.callbacks` at N = 511):",
-        "",
-        "- The peer list and the non-masquerade CIDRs, the only values that grow with N in every "
-        "cluster, reach the Helm release as one values file (`valueYamlFiles`, a JSON text asset): "
-        "one string for the Pulumi SDK to serialise instead of N−1 entries of three values. The "
-        "kubernetes provider's `Check` merges it back, so previews and state show the same `values` "
-        "(README, Design choices). This alone took the N = 511 plan from 19.6 s to 14.9 s (one run each).",
-        "- The program's process collects garbage every million new objects instead of every 700 "
-        "(`components/runtime.py`): the SDK's per-value coroutines made the collector rescan the "
-        "whole mesh: with CPython's default thresholds the program part of the N = 511 plan takes "
-        "9.7 s instead of 5.9 s (best of 3 each, 2026-12-02).",
-        "- The stack outputs wait for the identity guard through the cluster ids only; the peer "
-        "lists in them are plain data (inside an Output the SDK walked their N·(N−1) names twice "
-        "more). One peer entry object per cluster, shared by the N−1 lists it is in; YAML read by "
-        "libyaml's parser; the values files written with cached peer entries; no sort of the 130,305 "
-        "connections for the summary.",
-        "- Before that: validation in O(N log N) (a sweep over sorted pod CIDRs instead of comparing "
-        "every pair), one program run, a mock engine that does not decode and re-encode inputs, and "
-        "a small YAML emitter instead of PyYAML's representer.",
-        "",
-        "What is left of the growth is the data itself, N·(N−1) entries each, measured at N = 511 by "
-        "leaving one out (best of 3, 2026-12-02): the MeshPeers inputs ({peer: address}, what a "
-        "preview diffs connection by connection), about 0.95 s; the `clusters.<name>.peers` outputs "
-        "(the contract other stacks read), about 0.7 s; both serialised value by value by the SDK. "
-        "And the plan's own artefacts: graph.json and the values files hold every peer entry "
-        "(about 50 MB at N = 511, written in about 1.2 s).",
-        "",
-        "Not in this table: with `createClb` clusters a peer list holds CLB outputs and stays in "
-        "`values` (in a file, one unknown VIP would make the whole file unknown), and every release depends on the "
-        "N−1 CLBs of its peers, so such meshes plan slower: 27.8 s and 1.3 GiB for 511 `createClb` "
-        "clusters, measured once on 2026-12-02. With `mesh:masquerade.mode: ipMasqAgent` the "
-        "non-masquerade CIDRs (N per cluster) go to the values file too: 7.9 s at N = 511, "
-        "measured once on 2026-12-02.",
-        "",
-        "## Against the manual procedure",
-        "",
-        "The TKE guide installs Cilium per cluster, copies `cilium-ca` to every other cluster, runs "
-        "`cilium clustermesh enable` per cluster and `cilium clustermesh connect` per pair; each connect "
-        "upgrades both releases. Done one after another, that is N + (N−1) + N + N·(N−1)/2 steps. "
-        "This program applies each release once, with its complete peer list, and nothing waits for "
-        "another cluster, so the chain of waits stays the same length for any N.",
-        "",
+        *_HOW_IT_SCALES,
         comparison(results),
         "",
     ])

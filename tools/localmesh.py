@@ -51,13 +51,32 @@ SERVICE_CIDR = "10.96.0.0/16"
 # -- certificates ---------------------------------------------------------------------------
 
 
+def _x509_name(cn: str, org: str | None = None) -> Any:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
+    if org:
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
+    return x509.Name(attrs)
+
+
+def _write_key(path: Path, k: Any) -> None:
+    """A private key as PKCS#1 PEM, readable by its owner only."""
+    from cryptography.hazmat.primitives import serialization
+
+    path.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                                     serialization.NoEncryption()))
+    path.chmod(0o600)
+
+
 def _certs(dir_: Path) -> None:
     """A CA, the API servers' serving certificate (127.0.0.1, localhost), an admin client
     certificate, the service-account key pair. Made once per DIR."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.x509.oid import ExtendedKeyUsageOID
 
     pki = dir_ / "pki"
     if (pki / "admin.crt").is_file():
@@ -69,17 +88,9 @@ def _certs(dir_: Path) -> None:
         return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
     def write_key(name: str, k: rsa.RSAPrivateKey) -> None:
-        path = pki / name
-        path.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                         serialization.NoEncryption()))
-        path.chmod(0o600)
+        _write_key(pki / name, k)
 
-    def name(cn: str, org: str | None = None) -> x509.Name:
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-        if org:
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-        return x509.Name(attrs)
-
+    name = _x509_name
     ca_key = key()
     ca = (x509.CertificateBuilder().subject_name(name("localmesh-ca")).issuer_name(name("localmesh-ca"))
           .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
