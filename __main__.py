@@ -3,7 +3,7 @@
 import pulumi
 
 from components.program import build_mesh, load_settings, read_kubeconfigs
-from components.runtime import tune_gc
+from components.collector import tune_gc
 
 tune_gc()
 settings = load_settings()

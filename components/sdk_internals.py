@@ -9,7 +9,7 @@ plan or a run in the middle of something else:
   that typos are reported; the public ``pulumi.Config`` reads one key at a time and cannot list
   them). Values and secret-ness are read through the public ``pulumi.runtime.get_config`` and
   ``is_config_secret``;
-- the plan's mock engine (``tools.engine``): running a program the way the language host does
+- the plan's mock engine (``tools.mockengine``): running a program the way the language host does
   (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
   serialising a resource's outputs as the engine would (``serialize_properties``,
   ``wrap_rpc_secret``) and the mock monitor it extends;
@@ -42,7 +42,7 @@ def config_keys() -> list[str]:
 # --------------------------------------------------------------------------- the mock engine
 
 MockMonitor = _mocks.MockMonitor
-"""The SDK's mock resource monitor, which ``tools.engine.RecordingMonitor`` extends."""
+"""The SDK's mock resource monitor, which ``tools.mockengine.RecordingMonitor`` extends."""
 ResourceRegistration = _mocks.MockMonitor.ResourceRegistration
 RegisterResourceResponse = _resource_pb2.RegisterResourceResponse
 serialize_properties = _rpc.serialize_properties

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshcore.keys import Path
+from meshcore.keypaths import Path
 
 WARN_DAYS = 90
 """Warn when a certificate expires within this many days."""

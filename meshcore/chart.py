@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from meshcore import chartkeys, keys, presets
+from meshcore import chartkeys, keypaths, presets
 from meshcore.errors import ConfigIssue, MeshConfigError
 
 if TYPE_CHECKING:
@@ -177,7 +177,7 @@ def check_values(settings: Settings, project_dir: Path,
                                                       "chart as helm pull writes it")], None
         return [], f"{NOT_CHECKED}: {path}: {problem}, so {where} were not checked; replace it: {pull}"
     issues = [
-        ConfigIssue(keys.render(base, tuple(_key_part(p) for p in problem.path)), problem.message(tree.chart))
+        ConfigIssue(keypaths.render(base, tuple(_key_part(p) for p in problem.path)), problem.message(tree.chart))
         for base, values in sources
         for problem in tree.problems(values)
     ]

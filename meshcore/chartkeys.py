@@ -52,7 +52,7 @@ from typing import Any
 import yaml
 
 from meshcore import yamlio
-from meshcore.keys import Path
+from meshcore.keypaths import Path
 
 MAP, FREE, LIST, SCALAR, ANY = "map", "free", "list", "scalar", "any"
 """Node kinds: keys checked; keys free; a list (nothing below checked); a single value

@@ -22,7 +22,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from meshcore import keys, owned
+from meshcore import keypaths, owned
 from meshcore import values as helm_values
 from meshcore.config import (
     NS,
@@ -401,7 +401,7 @@ def check_topology(value: Any, members: Sequence[Member], parsed: Parsed) -> Mes
         if k not in TopologySettings.keys():
             near = difflib.get_close_matches(str(k), TopologySettings.keys(), n=1, cutoff=0.6)
             hint = f"did you mean '{near[0]}'? " if near else ""
-            parsed.add(keys.join(key, part(k)), f"unknown key; {hint}the keys here are: "
+            parsed.add(keypaths.join(key, part(k)), f"unknown key; {hint}the keys here are: "
                                                 f"{', '.join(TopologySettings.keys())}")
     peers_raw = value.get("peers")
     if not isinstance(peers_raw, dict) or not peers_raw:
@@ -410,7 +410,7 @@ def check_topology(value: Any, members: Sequence[Member], parsed: Parsed) -> Mes
     edges = _edges(peers_raw, set(names), parsed)
     for n in names:
         if not edges[n] and len(names) > 1 and n not in edges.rejected:
-            parsed.add(keys.join(f"{key}.peers", n),
+            parsed.add(keypaths.join(f"{key}.peers", n),
                        f"cluster {n} has no peer in the topology; connect it to at least one cluster or remove it "
                        "from mesh:clusters")
     topology = TopologySettings.model_construct(peers=dict(peers_raw))  # checked: valid when nothing was reported
@@ -428,7 +428,7 @@ def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Ed
     edges = _Edges({n: set() for n in names})
     edges.rejected = set()
     for src, dsts in peers_raw.items():
-        skey = keys.join(key, part(src))
+        skey = keypaths.join(key, part(src))
         if src not in names:
             parsed.add(skey, f"{quote(str(src))} is not in mesh:clusters; the clusters are: "
                              f"{', '.join(sorted(names)) or '(none)'}")
@@ -464,7 +464,7 @@ def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member]
     """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``)."""
     mode = masq.mode if masq else "none"
     owned_paths = {rsh: tuple(k.path for k in owned.owned_keys(mode, reads_service_host=rsh)) for rsh in (False, True)}
-    sources: list[tuple[str, Mapping[str, Any], tuple[keys.Path, ...]]] = []
+    sources: list[tuple[str, Mapping[str, Any], tuple[keypaths.Path, ...]]] = []
     if cilium is not None:
         # The base values reach every cluster, the created ones too.
         sources.append((f"{NS}:cilium.values", cilium.values, owned_paths[any(c.reads_service_host for c in clusters)]))
@@ -475,9 +475,9 @@ def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member]
             reason = row.reason
             if len(path) < len(owner):
                 # A non-mapping in place of a mapping the program sets keys in (hubble: on).
-                reason = f"it would replace {keys.dotted(owner)}: {reason}"
+                reason = f"it would replace {keypaths.dotted(owner)}: {reason}"
             parsed.add(
-                keys.render(base, tuple(part(p) if isinstance(p, str) else p for p in path)),
+                keypaths.render(base, tuple(part(p) if isinstance(p, str) else p for p in path)),
                 f"is set by this program ({reason}); remove it from values" + (f": {row.instead}" if row.instead
                                                                                  else ""),
             )

@@ -36,7 +36,7 @@ from pydantic import (
 from pydantic.fields import FieldInfo
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from meshcore import keys
+from meshcore import keypaths
 from meshcore.errors import ConfigIssue
 
 MESH_ERROR = "mesh"
@@ -526,7 +526,7 @@ def issues_of(err: ValidationError, root: Any, base: str, *, max_connected: int 
     out: list[tuple[int, ConfigIssue]] = []
     for e in err.errors(include_url=False):
         where = _locate(root, tuple(e["loc"]))
-        key = keys.render(base, tuple(part(p) if isinstance(p, str) else p for p in where.loc))
+        key = keypaths.render(base, tuple(part(p) if isinstance(p, str) else p for p in where.loc))
         rank = 0 if e["type"] == "extra_forbidden" else 1
         if e["type"] == MESH_ERROR:
             ctx = e.get("ctx") or {}

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from meshcore import effects
-from meshcore.keys import Path, dotted
+from meshcore.keypaths import Path, dotted
 
 INTERNAL_SUBNET_ANNOTATION = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
 EXISTING_LB_ANNOTATION = "service.kubernetes.io/tke-existed-lbid"

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from meshcore import owned
-from meshcore.keys import Path
+from meshcore.keypaths import Path
 
 # The program-owned keys are one table (meshcore.owned); these names are derived from it.
 INTERNAL_SUBNET_ANNOTATION = owned.INTERNAL_SUBNET_ANNOTATION

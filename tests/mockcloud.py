@@ -11,7 +11,7 @@ import pulumi
 import yaml
 
 from tests.conftest import ROOT, to_pulumi_config
-from tools.engine import Recording, Registration, run_program
+from tools.mockengine import Recording, Registration, run_program
 from tools.render import RELEASE_TYPE, checked_release_inputs, scrub
 
 # Unmistakable stand-ins for what providers compute; tests search artefacts for them.

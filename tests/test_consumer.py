@@ -16,7 +16,7 @@ from pulumi.runtime import rpc
 from tests.conftest import ROOT, mesh_config
 from tests.mockcloud import by_type, run
 from tests.test_graph import _documented_outputs, _output_paths, output_placeholders
-from tools.engine import run_program
+from tools.mockengine import run_program
 from tools.plan import plan
 from tools.render import scrub
 

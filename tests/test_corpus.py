@@ -30,7 +30,7 @@ from components.program import InvalidConfig
 from meshcore.config import decode_config
 from tests.conftest import ROOT
 from tests.mockcloud import ComputingMocks, kubeconfig_for
-from tools.engine import Recording, run_program
+from tools.mockengine import Recording, run_program
 from tools.plan import main as plan_main
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

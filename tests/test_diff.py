@@ -291,7 +291,7 @@ def test_different_stacks_compared_on_purpose_say_so_first(tmp_path: Path, capsy
 
 from meshcore import effects  # noqa: E402
 from meshcore.effects import AGENT, APISERVER, ENVOY, LIVE, NEXT_RESTART, NODE_INIT, OPERATOR, RELAY, ROLLS, UI  # noqa: E402
-from meshcore.keys import dotted  # noqa: E402
+from meshcore.keypaths import dotted  # noqa: E402
 
 FIRST = "cls-dev0a1b2"
 

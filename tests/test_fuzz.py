@@ -39,7 +39,7 @@ from meshcore.config import (
 from meshcore.errors import MeshConfigError
 from tests.conftest import cluster_entry, examples, mesh_config
 from tests.mockcloud import release_values, run
-from tools.engine import Recording
+from tools.mockengine import Recording
 from tools.render import scrub
 
 VALID_EXAMPLES = 200

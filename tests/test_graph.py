@@ -14,7 +14,7 @@ import yaml
 from pulumi.runtime import rpc
 
 from components.program import InvalidConfig
-from components.runtime import GC_THRESHOLDS
+from components.collector import GC_THRESHOLDS
 from meshcore import certs
 from tests.conftest import cluster_entry, mesh_config
 from tests.mockcloud import (
@@ -29,7 +29,7 @@ from tests.mockcloud import (
     run,
     text,
 )
-from tools.engine import Recording
+from tools.mockengine import Recording
 from tools.render import scrub
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
@@ -290,7 +290,7 @@ def test_unreadable_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
     """A kubeconfig path that does not exist is reported against mesh:kubeconfig."""
     from tests.conftest import to_pulumi_config
     from tests.mockcloud import ComputingMocks, ROOT
-    from tools.engine import run_program
+    from tools.mockengine import run_program
 
     config = to_pulumi_config({**mesh_config(2), "kubeconfig": str(tmp_path / "absent.yaml")})
     with pytest.raises(InvalidConfig) as exc:

@@ -16,7 +16,7 @@ from meshcore.lifecycle import identity_changes
 from tests.conftest import cluster_entry, mesh_config, write_stack
 from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, release_values, run
 from tools import render
-from tools.engine import Recording
+from tools.mockengine import Recording
 from tools.plan import plan
 from tools.render import scrub
 from meshcore.values import PEER_DEPENDENT_PATHS

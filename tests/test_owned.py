@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from meshcore import effects, owned, values as hv
-from meshcore.keys import dotted
+from meshcore.keypaths import dotted
 
 
 def _leaf_or_owned(values: dict[str, Any], path: tuple) -> Any:

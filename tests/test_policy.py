@@ -39,7 +39,7 @@ from pulumi_policy.proxy import UNKNOWN_STRING_VALUE, unknown_checking_proxy
 from policy import mesh_policies as mp
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tests.mockcloud import ComputingMocks, engine_inputs
-from tools.engine import Recording, Registration
+from tools.mockengine import Recording, Registration
 from tools.plan import plan
 
 RELEASE = mp.RELEASE_TYPE

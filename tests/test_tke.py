@@ -42,7 +42,7 @@ from tests.mockcloud import (
     text,
 )
 from tests.test_graph import is_secret
-from tools.engine import Recording
+from tools.mockengine import Recording
 from tools.plan import plan
 from tools.render import scrub
 
@@ -252,7 +252,7 @@ def test_adopted_cluster_with_enable_uses_the_endpoint_it_enables(tmp_path: Path
 def test_no_kubeconfig_file_needed_without_context_clusters(tmp_path: Path) -> None:
     """Only clusters with kubeconfigFrom: context need a context; the file is not read otherwise."""
     from tests.conftest import to_pulumi_config
-    from tools.engine import run_program
+    from tools.mockengine import run_program
 
     raw = {"clusters": [adopted_entry(1), created_entry(2)], "kubeconfig": str(tmp_path / "absent.yaml"),
            "cilium": {"preset": "tke-vpc-cni"}}

@@ -271,7 +271,7 @@ def run_program_in(env: dict[str, str], stack_file: Path) -> subprocess.Complete
     driver = (
         "import json, sys\n"
         "from tools.plan import read_stack_file\n"
-        "from tools.engine import run_program\n"
+        "from tools.mockengine import run_program\n"
         "from tests.mockcloud import ComputingMocks\n"
         "stack, config, secret_keys = read_stack_file(sys.argv[1])\n"
         "rec = run_program('__main__.py', project='tke-cilium-mesh', stack=stack, config=config,\n"

@@ -41,7 +41,7 @@ from meshcore import yamlio
 from meshcore.config import NS
 from meshcore import effects
 from meshcore.effects import Effect
-from meshcore.keys import dotted as _path
+from meshcore.keypaths import dotted as _path
 from meshcore.lifecycle import IdentityChange, identity_changes, renames
 from tools.render import RELEASE_TYPE, UNKNOWN, connections
 

@@ -35,14 +35,14 @@ from typing import Any
 import pulumi
 import yaml
 
-from components.runtime import tune_gc
+from components.collector import tune_gc
 from meshcore import chart as charts
 from meshcore import yamlio
 from meshcore.config import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
 from meshcore.kubeconfig import OVERRIDE_ENV
 from tools import render
-from tools.engine import Recording, run_program
+from tools.mockengine import Recording, run_program
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"

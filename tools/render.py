@@ -18,7 +18,7 @@ from typing import Any, Optional
 from pulumi.runtime import rpc
 
 from meshcore import certs
-from tools.engine import Recording
+from tools.mockengine import Recording
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"

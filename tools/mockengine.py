@@ -207,7 +207,7 @@ def run_program(
     runtime_settings.ROOT.set(None)
     # Output tasks of an earlier (failed) run in this process must not be awaited here.
     runtime_settings.SETTINGS.outputs.clear()
-    # The program tunes the collector of its process (components.runtime); a run in this
+    # The program tunes the collector of its process (components.collector); a run in this
     # process leaves the caller's settings as they were.
     thresholds = gc.get_threshold()
     try:
