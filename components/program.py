@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import pulumi
-import pulumi.runtime.config as runtime_config
+import pulumi.runtime
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
+from components import sdk_internals as sdk
 from components.ca import ProvidedCa, SharedCa
 from components.certificates import ca_expiry, cluster_certificates
 from components.cilium import CiliumRelease, CiliumReleaseArgs
@@ -70,11 +71,12 @@ def _fail(issues: tuple[ConfigIssue, ...] | list[ConfigIssue]) -> InvalidConfig:
 
 def raw_mesh_config() -> tuple[dict[str, Any], list[str]]:
     """Every ``mesh:*`` key of the stack, decoded (all keys, so typos can be reported),
-    and those of them the stack holds as secrets."""
-    merged = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
-    mesh_keys = {k: v for k, v in merged.items() if k.startswith(f"{NS}:")}
-    secret = [k.split(":", 1)[1] for k in mesh_keys if runtime_config.is_config_secret(k)]
-    return decode_config(mesh_keys), secret
+    and those of them the stack holds as secrets. The keys come from the one SDK internal
+    that lists them (``components.sdk_internals.config_keys``); their values and whether
+    they are secret from the SDK's public API."""
+    mesh_keys = {k: pulumi.runtime.get_config(k) for k in sdk.config_keys() if k.startswith(f"{NS}:")}
+    secret = [k.split(":", 1)[1] for k in mesh_keys if pulumi.runtime.is_config_secret(k)]
+    return decode_config({k: v for k, v in mesh_keys.items() if v is not None}), secret
 
 
 def load_settings() -> Settings:

@@ -20,12 +20,10 @@ Design choices that matter for running clusters (see ``../shared/docs/cilium-mes
 from __future__ import annotations
 
 import copy
-import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from meshcore import owned
+from meshcore import owned, yamlio
 from meshcore.keypaths import Path
 
 # The program-owned keys are one table (meshcore.owned); these names are derived from it.
@@ -98,20 +96,13 @@ def split_mesh_lists(values: Mapping[str, Any]) -> tuple[dict[str, Any], str] | 
     return rest, text
 
 
-# What JSON writes as itself but YAML does not read back as itself inside a quoted string:
-# characters outside YAML's printable set (DEL, C1 controls, lone surrogates, U+FFFE,
-# U+FFFF) and those YAML 1.1 takes for line breaks (NEL, U+2028, U+2029).
-_NOT_YAML_TEXT = re.compile("[\x7f-\x9f\u2028\u2029\ud800-\udfff\ufffe\uffff]")
-
-
 def mesh_lists_file(doc: Mapping[str, Any]) -> str:
     """A values document as a values file: JSON, which YAML reads as the same data (one C
     encoder call, fast for 255,000 entries). Text is written as itself (a \\u escape of a
     character outside the BMP would be a surrogate pair, which PyYAML does not join), but for
     what YAML would not read back as itself: escaped, as in JSON (and in YAML's double quotes).
     Raises TypeError for anything but JSON data."""
-    text = json.dumps(doc, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return _NOT_YAML_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+    return yamlio.yaml_json(doc, separators=(",", ":"), sort_keys=True) + "\n"
 
 
 def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:

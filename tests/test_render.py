@@ -20,15 +20,11 @@ TRICKY = ["", " x", "x ", "yes", "No", "on", "null", "~", "1.18.3", "10.0.1.100"
           "service.kubernetes.io/x", "@a", "`b", "%c", "!d", "&e", "*f", "|g", ">h", "?i", "a,b", "=", "<<"]
 
 
-# Text as YAML can hold it. TODO(#14): the writer passes DEL, C1 controls and U+2028/9 through unescaped (found by
-# this property: {"\x7f": null} is written so that PyYAML refuses to read it); widen to st.text() with the fix.
-TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="\x7f\u2028\u2029\ufffe\uffff"),
-               max_size=8)
 SCALARS = st.one_of(
     st.sampled_from(TRICKY + ["plain-word"]), st.integers(-10**6, 10**6), st.booleans(), st.none(),
-    st.floats(allow_nan=False, allow_infinity=False), st.text(alphabet="ab-_./:0 \t\n", max_size=6), TEXT,
+    st.floats(allow_nan=False), st.text(alphabet="ab-_./:0 \t\n", max_size=6), st.text(max_size=8),
 )
-KEYS = st.one_of(st.sampled_from(TRICKY + ["k1", "k2", "cluster"]), TEXT)
+KEYS = st.one_of(st.sampled_from(TRICKY + ["k1", "k2", "cluster"]), st.text(max_size=8))
 DOCS = st.dictionaries(
     st.sampled_from([f"k{i}" for i in range(6)]),
     st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),

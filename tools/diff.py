@@ -39,7 +39,7 @@ from typing import Any, Optional
 
 from meshcore import yamlio
 from meshcore.config import NS
-from meshcore import effects
+from meshcore import effects, owned
 from meshcore.effects import Effect
 from meshcore.keypaths import dotted as _path
 from meshcore.lifecycle import IdentityChange, identity_changes, renames
@@ -47,14 +47,10 @@ from tools.render import RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
 
-IDENTITY = {("cluster", "name"), ("cluster", "id"), ("clustermesh", "maxConnectedClusters")}
-"""Changing these changes the mesh identity: every workload must restart (Cilium docs)."""
-CA = {("tls", "ca", "cert"), ("tls", "ca", "key")}
 CLUSTER_TYPE = "mesh:tke:Cluster"
 """The component of one cluster (components/cluster.py): the one a rename aliases."""
 CA_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 """The generated CA's key: a release depends on the key of the CA that signs its certificates."""
-CA_BUNDLE = {("tls", "caBundle", "enabled"), ("tls", "caBundle", "content")}
 
 # Inputs whose change makes the provider replace the resource (ForceNew / replaceOnChanges).
 REPLACING_INPUTS: dict[str, set[str]] = {
@@ -192,13 +188,11 @@ def classify(path: Path_) -> tuple[str, str]:
     """(effect, why) of a change of ``path``: "identity" or "ca" (said loudly whatever restarts), else the
     kind of its ``meshcore.effects`` row ("rolls", "next-restart", "none") with the row's reason."""
     impact = effects.effect(path)
-    if path in IDENTITY:
-        return "identity", f"changes the cluster's mesh identity (every workload must restart); {impact.reason}"
-    if path in CA:
-        return "ca", "changes the mesh CA: certificates are re-issued; see README, Lifecycle"
-    if path in CA_BUNDLE:
-        return "ca", ("changes the CA trust bundle: agents and clustermesh-apiserver mount it, so their pods roll "
-                      "in every cluster; see README, Lifecycle")
+    row = owned.owner_of(path)  # the loud classes come from the table of owned keys
+    if row is not None and row.change == "identity":
+        return "identity", f"{row.change_note}; {impact.reason}"
+    if row is not None and row.change == "ca":
+        return "ca", row.change_note
     return impact.kind, impact.reason
 
 
@@ -269,7 +263,7 @@ def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange
            "release re-issues its certificates from it; see README, Lifecycle (Rotating the CA)")
     old_leaves, new_leaves = _leaves(old.values[old_name]), _leaves(new.values[name])
     by_path = {c.path: c for c in changes}
-    for path in sorted(CA):
+    for path in sorted(k.path for k in owned.OWNED if k.change == "ca" and k.path[:2] == ("tls", "ca")):
         if path in by_path:
             by_path[path].effect, by_path[path].why = "ca", why
         else:

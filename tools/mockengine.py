@@ -22,13 +22,9 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
-from pulumi.runtime import settings as runtime_settings
-from pulumi.runtime.config import set_all_config
-from pulumi.runtime.proto import resource_pb2
-from pulumi.runtime.stack import run_in_stack
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import set_all_config
+
+from components import sdk_internals as sdk
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
@@ -101,7 +97,7 @@ def struct_to_dict(struct: Any) -> dict[str, Any]:
     return {k: _value(v) for k, v in struct.fields.items()}
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
+class RecordingMonitor(sdk.MockMonitor):
     def __init__(self, mocks: pulumi.runtime.Mocks, recording: Recording) -> None:
         super().__init__(mocks)
         self.recording = recording
@@ -133,7 +129,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == STACK_TYPE:
-            return resource_pb2.RegisterResourceResponse(urn=urn)
+            return sdk.RegisterResourceResponse(urn=urn)
         if urn in self.recording.resources:
             raise ValueError(f"duplicate resource URN {urn}: two resources have the same type and name")
         inputs = struct_to_dict(request.object)
@@ -150,10 +146,10 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for k in request.additionalSecretOutputs:
             # The engine marks these outputs secret; the plain mock monitor does not.
             if k in extra:
-                extra[k] = rpc.wrap_rpc_secret(extra[k])
-        state = _sync_await(rpc.serialize_properties(extra, {}))
-        self.resources[urn] = pulumi_mocks.MockMonitor.ResourceRegistration(urn, id_, {})
-        return resource_pb2.RegisterResourceResponse(urn=urn, id=id_ or "", object=state)
+                extra[k] = sdk.wrap_rpc_secret(extra[k])
+        state = sdk.sync_await(sdk.serialize_properties(extra, {}))
+        self.resources[urn] = sdk.ResourceRegistration(urn, id_, {})
+        return sdk.RegisterResourceResponse(urn=urn, id=id_ or "", object=state)
 
     def ReadResource(self, request: Any) -> Any:
         # A read (e.g. a StackReference): recorded like a registration, as a preview lists it.
@@ -204,14 +200,13 @@ def run_program(
                              organization=organization)
     # The language host runs the program inside a fresh root Stack and registers its
     # outputs at the end; set_mocks made (and finished) a root of its own.
-    runtime_settings.ROOT.set(None)
     # Output tasks of an earlier (failed) run in this process must not be awaited here.
-    runtime_settings.SETTINGS.outputs.clear()
+    sdk.reset_root_and_outputs()
     # The program tunes the collector of its process (components.collector); a run in this
     # process leaves the caller's settings as they were.
     thresholds = gc.get_threshold()
     try:
-        _sync_await(run_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
+        sdk.sync_await(sdk.run_program_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
     except BaseException as err:
         _raised_to_the_caller(err)
         raise

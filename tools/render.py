@@ -15,9 +15,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any, Optional
 
-from pulumi.runtime import rpc
-
-from meshcore import certs
+from components import sdk_internals as sdk
+from meshcore import certs, yamlio
 from tools.mockengine import Recording
 
 SECRET = "[secret]"
@@ -27,11 +26,11 @@ CLUSTER_TYPE = "mesh:tke:Cluster"
 PEERS_TYPE = "mesh:mesh:MeshPeers"
 LISTED_CONNECTIONS = 60
 
-_SIG = rpc._special_sig_key
-_SECRET_SIG = rpc._special_secret_sig
-_RESOURCE_SIG = rpc._special_resource_sig
-_ASSET_SIG = rpc._special_asset_sig
-_UNKNOWN_WIRE = rpc.UNKNOWN
+_SIG = sdk.SIG_KEY
+_SECRET_SIG = sdk.SECRET_SIG
+_RESOURCE_SIG = sdk.RESOURCE_SIG
+_ASSET_SIG = sdk.ASSET_SIG
+_UNKNOWN_WIRE = sdk.UNKNOWN
 
 
 def scrub(value: Any) -> Any:
@@ -157,9 +156,9 @@ _RESERVED = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 @functools.lru_cache(maxsize=1 << 16)
 def _string(v: str) -> str:
     # Cached: a full mesh writes every peer's name and address into N-1 values files.
-    if _PLAIN.match(v) and v.lower() not in _RESERVED:
+    if _PLAIN.fullmatch(v) and v.lower() not in _RESERVED:  # fullmatch: $ alone matches before a final "\n"
         return v
-    return json.dumps(v, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+    return yamlio.yaml_json(v)  # a JSON string is a YAML double-quoted scalar (YAML's unprintables escaped)
 
 
 def _scalar(v: Any) -> str:
@@ -167,13 +166,24 @@ def _scalar(v: Any) -> str:
         return "null"
     if v is True or v is False:
         return "true" if v else "false"
-    if isinstance(v, (int, float)):
+    if isinstance(v, float):
+        return yamlio.yaml_float(v)
+    if isinstance(v, int):
         return json.dumps(v)
     if isinstance(v, str):
         return _string(v)
     if isinstance(v, (dict, list)):  # only empty ones get here
-        return json.dumps(v)
+        return yamlio.yaml_json(v)
     raise TypeError(f"cannot write {type(v).__name__} as YAML")
+
+
+def _flow(v: Any) -> str:
+    """A list or mapping inside a list item, in flow style: ``[a, {"k": 1.0e-05}]``."""
+    if isinstance(v, list):
+        return "[" + ", ".join(_flow(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{_scalar(str(k))}: {_flow(x)}" for k, x in v.items()) + "}"
+    return _scalar(v)
 
 
 def _emit(node: Any, pad: str, out: list[str]) -> None:
@@ -199,7 +209,7 @@ def _emit(node: Any, pad: str, out: list[str]) -> None:
             _emit(item, pad + "  ", out)
             out[start] = f"{pad}- {out[start][len(pad) + 2:]}"
         elif isinstance(item, list) and item:
-            out.append(f"{pad}- {json.dumps(item, ensure_ascii=False)}")
+            out.append(f"{pad}- {_flow(item)}")
         else:
             out.append(f"{pad}- {_scalar(item)}")
 
