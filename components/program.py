@@ -241,6 +241,36 @@ class Mesh:
 
 def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
     """Register the whole mesh: CAs, clusters, endpoints, connections, identity guard, releases."""
+    cas, ca, ca_bundle = _mesh_cas(settings)
+    tencent = _tencent_providers(settings)
+    check = identity_check(settings)
+    clusters, endpoints = _clusters_and_endpoints(settings, kubeconfigs, tencent, check)
+    entries = {name: peer_entry(name, e.address, e.port) for name, e in endpoints.items()}
+    peers: dict[str, MeshPeers] = {
+        c.name: MeshPeers(
+            f"{c.name}-peers",
+            MeshPeersArgs(cluster=c.name, peers=settings.peers[c.name], endpoints=endpoints, entries=entries),
+            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
+        )
+        for c in settings.clusters
+    }
+    releases = _releases(settings, ca, ca_bundle, check.guard, clusters, endpoints, peers)
+    # Nodes of created clusters come last: no node may run without Cilium.
+    node_pools: dict[str, TkeNodePool] = {
+        c.name: TkeNodePool(
+            f"{c.name}-nodepool",
+            TkeNodePoolArgs(cluster=clusters[c.name], create=c.create, tencent_provider=tencent[c.region],
+                            after=[releases[c.name].release]),
+            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
+        )
+        for c in settings.clusters if c.create is not None
+    }
+    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, check.guard, node_pools,
+                cluster_certificates(settings, releases, check.previous_clusters, check.renames), ca_expiry(cas))
+
+
+def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], SharedCa | ProvidedCa, Any]:
+    """Every trusted CA by generation, the signing one, and the trust bundle (during a rotation only)."""
     cas: dict[int, SharedCa | ProvidedCa]
     if settings.ca.provided_certificate is not None:
         key = pulumi.Config(NS).require_secret("caPrivateKey")
@@ -248,12 +278,16 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
     else:
         # Generation 1 keeps the name of the first CA, so existing stacks keep its URN.
         cas = {g: SharedCa(CA_NAME if g == 1 else f"{CA_NAME}-{g}") for g in settings.ca.generations}
-    ca = cas[settings.ca.signing]
     ca_bundle = None
     if len(cas) > 1:
         ca_bundle = pulumi.Output.all(*[cas[g].cert_pem for g in sorted(cas)]).apply(lambda pems: "".join(pems))
-    tencent = _tencent_providers(settings)
-    check = identity_check(settings)
+    return cas, cas[settings.ca.signing], ca_bundle
+
+
+def _clusters_and_endpoints(
+    settings: Settings, kubeconfigs: Mapping[str, str], tencent: Mapping[str, TencentProvider], check: IdentityCheck,
+) -> tuple[dict[str, Cluster], dict[str, ApiserverEndpoint]]:
+    """Each cluster (reached, adopted or created) and the endpoint of its clustermesh-apiserver."""
     clusters: dict[str, Cluster] = {}
     endpoints: dict[str, ApiserverEndpoint] = {}
     for c in settings.clusters:
@@ -278,26 +312,20 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
             ApiserverEndpointArgs(cluster_name=c.name, apiserver=c.apiserver, tencent_provider=tencent.get(c.region)),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
+    return clusters, endpoints
 
-    entries = {name: peer_entry(name, e.address, e.port) for name, e in endpoints.items()}
-    peers: dict[str, MeshPeers] = {
-        c.name: MeshPeers(
-            f"{c.name}-peers",
-            MeshPeersArgs(cluster=c.name, peers=settings.peers[c.name], endpoints=endpoints, entries=entries),
-            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
-        )
-        for c in settings.clusters
-    }
 
-    guard = check.guard
-
-    masq_cidrs: Optional[list[str]] = None
+def _releases(
+    settings: Settings, ca: SharedCa | ProvidedCa, ca_bundle: Any, guard: Any, clusters: Mapping[str, Cluster],
+    endpoints: Mapping[str, ApiserverEndpoint], peers: Mapping[str, MeshPeers],
+) -> dict[str, CiliumRelease]:
+    """Each cluster's Cilium release, with its peers and the mesh's non-masquerade CIDRs."""
+    masq_cidrs: list[str] | None = None
     if settings.masquerade.mode == "ipMasqAgent":
         masq_cidrs = non_masquerade_cidrs(
             [[str(n) for n in c.pod_cidrs] for c in sorted(settings.clusters, key=lambda c: c.id)],
             [str(n) for n in settings.masquerade.extra_non_masquerade_cidrs],
         )
-
     releases: dict[str, CiliumRelease] = {}
     for c in settings.clusters:
         releases[c.name] = CiliumRelease(
@@ -322,15 +350,4 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )
-    # Nodes of created clusters come last: no node may run without Cilium.
-    node_pools: dict[str, TkeNodePool] = {
-        c.name: TkeNodePool(
-            f"{c.name}-nodepool",
-            TkeNodePoolArgs(cluster=clusters[c.name], create=c.create, tencent_provider=tencent[c.region],
-                            after=[releases[c.name].release]),
-            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
-        )
-        for c in settings.clusters if c.create is not None
-    }
-    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, guard, node_pools,
-                cluster_certificates(settings, releases, check.previous_clusters, check.renames), ca_expiry(cas))
+    return releases
