@@ -371,6 +371,12 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
     old_connections = {tuple(sorted((now.get(a, a), now.get(b, b)))) for a, b in old.connections()}
     d.connections_added = sorted(new.connections() - old_connections)
     d.connections_removed = sorted(old_connections - new.connections())
+    _compare_resources(d, old, new)
+    return d
+
+
+def _compare_resources(d: Diff, old: Plan, new: Plan) -> None:
+    """Resources created, deleted, replaced, updated or renamed (an allowed cluster rename), into ``d``."""
     ro, rn = old.resources, new.resources
     d.resources_renamed = rename_aliases(old, new, d.renamed)
     taken = {o: n for n, o in d.resources_renamed.items()}
@@ -398,7 +404,6 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
             d.resources_replaced.append((urn, replacing))
         else:
             d.resources_updated.append((urn, keys))
-    return d
 
 
 def _short(urn: str) -> str:
@@ -426,40 +431,7 @@ def render(d: Diff, fmt: str = "text") -> str:
 
     if not d.changed:
         return "No changes: both plans register the same resources with the same inputs.\n"
-    warnings = []
-    if d.stacks:
-        warnings.append(f"DIFFERENT STACKS: the old plan is of {d.stacks[0]}, the new one of {d.stacks[1]}; resources "
-                        "are matched by type and name, which is not what pulumi up of either stack does: this compares "
-                        "two stacks, it is not an update")
-    for c in d.identity:
-        where = f"{c.cluster}: {c.key.removeprefix(c.cluster).lstrip('.') or 'identity'}" if c.cluster != "*" else c.key
-        if c.allowed and c.allowable:
-            warnings.append(f"ALLOWED BY {NS}:allowIdentityChange: {where}: {c.description}: {c.consequence}; "
-                            f"{c.follow_up(d.contexts.get(c.cluster) or None)}")
-        else:
-            warnings.append(f"REFUSED BY pulumi up: {where}: {c.issue().message}")
-    for name, changes in d.values.items():
-        for c in changes:
-            if c.effect == "identity":
-                warnings.append(f"DISRUPTIVE: {name}: {_path(c.path)} {_fmt(c.old)} -> {_fmt(c.new)} ({c.why})")
-            elif c.effect == "ca":
-                warnings.append(f"CA CHANGE: {name}: {_path(c.path)} ({c.why})")
-        r = restarts(changes)
-        if r.rolls:
-            rolled = ", ".join(f"{w} ({_paths(paths)})" for w, paths in r.rolls.items())
-            also = f"; the roll also applies {_paths(r.applied)} (read at start)" if r.applied else ""
-            warnings.append(f"ROLLS PODS NOW in {name}: {rolled}{also}")
-        if r.waits:
-            paths = _paths(sorted({p for ps in r.waits.values() for p in ps}))
-            command = effects.restart_command(list(r.waits), name, d.contexts.get(name) or None)
-            warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
-                            f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
-                            f"them): run `{command}` to apply it")
-    for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
-        # After what stops or frames the whole update (other stacks, refusals), before the rest.
-        warnings.insert(len(d.identity) + bool(d.stacks),
-                        f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
-                        "may still run workloads; retire or drain the cluster first")
+    warnings = _attention(d)
     if md:
         lines.append("## Mesh plan diff")
     if warnings:
@@ -508,6 +480,45 @@ def render(d: Diff, fmt: str = "text") -> str:
         for u, keys in d.resources_updated:
             item(f"update: {_short(u)} ({', '.join(keys)})")
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _attention(d: Diff) -> list[str]:
+    """The diff's loud lines: other stacks, identity verdicts, disruptive and CA changes, restarts, uninstalls."""
+    warnings = []
+    if d.stacks:
+        warnings.append(f"DIFFERENT STACKS: the old plan is of {d.stacks[0]}, the new one of {d.stacks[1]}; resources "
+                        "are matched by type and name, which is not what pulumi up of either stack does: this compares "
+                        "two stacks, it is not an update")
+    for c in d.identity:
+        where = f"{c.cluster}: {c.key.removeprefix(c.cluster).lstrip('.') or 'identity'}" if c.cluster != "*" else c.key
+        if c.allowed and c.allowable:
+            warnings.append(f"ALLOWED BY {NS}:allowIdentityChange: {where}: {c.description}: {c.consequence}; "
+                            f"{c.follow_up(d.contexts.get(c.cluster) or None)}")
+        else:
+            warnings.append(f"REFUSED BY pulumi up: {where}: {c.issue().message}")
+    for name, changes in d.values.items():
+        for c in changes:
+            if c.effect == "identity":
+                warnings.append(f"DISRUPTIVE: {name}: {_path(c.path)} {_fmt(c.old)} -> {_fmt(c.new)} ({c.why})")
+            elif c.effect == "ca":
+                warnings.append(f"CA CHANGE: {name}: {_path(c.path)} ({c.why})")
+        r = restarts(changes)
+        if r.rolls:
+            rolled = ", ".join(f"{w} ({_paths(paths)})" for w, paths in r.rolls.items())
+            also = f"; the roll also applies {_paths(r.applied)} (read at start)" if r.applied else ""
+            warnings.append(f"ROLLS PODS NOW in {name}: {rolled}{also}")
+        if r.waits:
+            paths = _paths(sorted({p for ps in r.waits.values() for p in ps}))
+            command = effects.restart_command(list(r.waits), name, d.contexts.get(name) or None)
+            warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
+                            f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
+                            f"them): run `{command}` to apply it")
+    for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
+        # After what stops or frames the whole update (other stacks, refusals), before the rest.
+        warnings.insert(len(d.identity) + bool(d.stacks),
+                        f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
+                        "may still run workloads; retire or drain the cluster first")
+    return warnings
 
 
 def main(argv: list[str]) -> int:
