@@ -173,32 +173,21 @@ def _status(err: Exception) -> Optional[int]:
     return getattr(err, "status", None)
 
 
-def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
-    """What one cluster holds (``meshcore.doctor``'s observation). Raises on a failed request
-    but a 404 (an object that is not there)."""
-    from kubernetes import client
+def _b64(data: Mapping[str, str], key: str) -> Optional[bytes]:
+    """A Secret's value, decoded (None: no such key; empty: not base64)."""
+    value = (data or {}).get(key)
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value)
+    except (binascii.Error, ValueError):
+        return b""
 
-    core = client.CoreV1Api(api_client)
-    apps = client.AppsV1Api(api_client)
+
+def _helm_releases(core: Any, namespace: str, release: str) -> list[dict[str, Any]]:
+    """The release's Helm records (revision, status); the deployed one read (chart, version, what it
+    rendered), never its values (they hold the CA key)."""
     t = REQUEST_TIMEOUT
-
-    def read(fn: Callable[..., Any], name: str) -> Any:
-        try:
-            return fn(name, namespace, _request_timeout=t)
-        except client.ApiException as err:
-            if err.status == 404:
-                return None
-            raise
-
-    def b64(data: Mapping[str, str], key: str) -> Optional[bytes]:
-        value = (data or {}).get(key)
-        if value is None:
-            return None
-        try:
-            return base64.b64decode(value)
-        except (binascii.Error, ValueError):
-            return b""
-
     secrets = core.list_namespaced_secret(namespace, label_selector=f"owner=helm,name={release}",
                                           _request_timeout=t).items
     releases = []
@@ -222,6 +211,29 @@ def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
             meta = (body.get("chart") or {}).get("metadata") or {}
             r.update(chart=meta.get("name"), version=meta.get("version"), status=(body.get("info") or {}).get("status"),
                      rendered=_manifest_objects(body.pop("manifest", "")))
+    return releases
+
+
+def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
+    """What one cluster holds (``meshcore.doctor``'s observation). Raises on a failed request
+    but a 404 (an object that is not there)."""
+    from kubernetes import client
+
+    core = client.CoreV1Api(api_client)
+    apps = client.AppsV1Api(api_client)
+    t = REQUEST_TIMEOUT
+
+    def read(fn: Callable[..., Any], name: str) -> Any:
+        try:
+            return fn(name, namespace, _request_timeout=t)
+        except client.ApiException as err:
+            if err.status == 404:
+                return None
+            raise
+
+    b64 = _b64
+
+    releases = _helm_releases(core, namespace, release)
     out: dict[str, Any] = {"reachable": True, "releases": releases}
 
     cm = read(core.read_namespaced_config_map, doctor.CONFIG_MAP)
