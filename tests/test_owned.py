@@ -70,3 +70,14 @@ def test_owner_of_a_leaf_below_an_owned_mapping() -> None:
     assert owned.owner_of(("tls", "caBundle", "content")) is owned.row(("tls", "caBundle"))
     assert owned.owner_of(("clustermesh", "config", "clusters", "cls-b")) is owned.row(("clustermesh", "config"))
     assert owned.owner_of(("hubble", "ui", "enabled")) is None
+
+
+def test_the_readme_lists_the_table() -> None:
+    """README's owned-keys section is the table (python -m tools.schema writes it); every row is in it."""
+    from tools import schema
+
+    readme = schema.README.read_text(encoding="utf-8")
+    assert schema.readme_text(readme) == readme, "README's owned-keys table is out of date: run python -m tools.schema"
+    section = readme.split(schema.OWNED_BEGIN)[1].split(schema.OWNED_END)[0]
+    for k in owned.OWNED:
+        assert f"| `{dotted(k.path)}` | {k.reason} |" in section

@@ -1,7 +1,8 @@
-"""The JSON Schema of stack files, generated from the config model (``meshcore.config``).
+"""What is generated from the model: the JSON Schema of stack files (``meshcore.config``) and the
+README's list of program-owned Helm values (``meshcore.owned``).
 
-    python -m tools.schema            # (re)writes schema/stack.schema.json
-    python -m tools.schema --check    # exit 1 if the file is not what the model generates
+    python -m tools.schema            # (re)writes schema/stack.schema.json and README's owned-keys table
+    python -m tools.schema --check    # exit 1 if either is not what the model generates
 
 Editors that speak the YAML language server (VS Code's YAML extension, JetBrains, neovim's
 yamlls) complete and check ``stacks/Pulumi.<stack>.yaml`` against it, given this first line:
@@ -22,10 +23,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from meshcore import owned
 from meshcore.config import NS, SECRET_KEYS, TOP_LEVEL_KEYS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema" / "stack.schema.json"
+README = ROOT / "README.md"
+OWNED_BEGIN, OWNED_END = "<!-- owned-keys:begin -->\n", "<!-- owned-keys:end -->\n"
 MODELINE = "# yaml-language-server: $schema=../schema/stack.schema.json"
 """The first line of a stack file in stacks/ that points editors at the schema."""
 
@@ -74,19 +78,30 @@ def schema_text() -> str:
     return json.dumps(stack_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+def readme_text(current: str) -> str:
+    """``current`` (README.md) with the owned-keys table generated from ``meshcore.owned``."""
+    head, found, rest = current.partition(OWNED_BEGIN)
+    _, end, tail = rest.partition(OWNED_END)
+    if not (found and end):
+        raise SystemExit(f"error: README.md has no {OWNED_BEGIN.strip()} ... {OWNED_END.strip()} section")
+    return head + OWNED_BEGIN + owned.markdown_table() + OWNED_END + tail
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.schema", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if schema/stack.schema.json is out of date")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the schema or the README table is out of date")
     args = parser.parse_args(argv)
-    text = schema_text()
+    readme = README.read_text(encoding="utf-8")
+    wanted = {SCHEMA_FILE: schema_text(), README: readme_text(readme)}
+    stale = [p for p, text in wanted.items() if not p.exists() or p.read_text(encoding="utf-8") != text]
     if args.check:
-        if not SCHEMA_FILE.exists() or SCHEMA_FILE.read_text(encoding="utf-8") != text:
-            print(f"error: {SCHEMA_FILE.relative_to(ROOT)} is out of date: run python -m tools.schema", file=sys.stderr)
-            return 1
-        return 0
+        for p in stale:
+            print(f"error: {p.relative_to(ROOT)} is out of date: run python -m tools.schema", file=sys.stderr)
+        return 1 if stale else 0
     SCHEMA_FILE.parent.mkdir(exist_ok=True)
-    SCHEMA_FILE.write_text(text, encoding="utf-8")
-    print(f"wrote {SCHEMA_FILE.relative_to(ROOT)}")
+    for p in stale:
+        p.write_text(wanted[p], encoding="utf-8")
+        print(f"wrote {p.relative_to(ROOT)}")
     return 0
 
 
