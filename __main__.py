@@ -2,8 +2,8 @@
 
 import pulumi
 
-from components.program import build_mesh, load_settings, read_kubeconfigs
 from components.collector import tune_gc
+from components.program import build_mesh, load_settings, read_kubeconfigs
 
 tune_gc()
 settings = load_settings()

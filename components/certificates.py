@@ -8,8 +8,9 @@ re-issued leaves date from now. Nothing here is a resource: only Outputs and log
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
 
 import pulumi
 
@@ -20,7 +21,7 @@ from meshcore.config import Settings
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _revision(status: Any) -> int | None:
@@ -63,7 +64,7 @@ def ca_expiry(cas: Mapping[int, SharedCa | ProvidedCa]) -> pulumi.Output[dict[st
     generations = sorted(cas)
 
     def check(dates: list[str]) -> dict[str, str]:
-        by_generation = {str(g): d for g, d in zip(generations, dates)}
+        by_generation = {str(g): d for g, d in zip(generations, dates, strict=False)}
         for what, date, days in certs.expiring(by_generation, _utcnow()):
             _warn(f"the mesh CA (generation {what})", date, days, certs.RENEWAL["ca"])
         return by_generation

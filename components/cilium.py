@@ -10,8 +10,9 @@ next ``pulumi up``: the stack is the one owner of the mesh.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -34,18 +35,18 @@ class CiliumReleaseArgs:
     hubble_relay: bool
     ca: SharedCa | ProvidedCa
     """The signing CA."""
-    ca_bundle: Optional[pulumi.Input[str]]
+    ca_bundle: pulumi.Input[str] | None
     """PEM of every trusted CA during a rotation, else None."""
     identity_guard: pulumi.Output[bool]
     """Resolves once the cluster identities are approved; fails the update otherwise."""
     endpoint: ApiserverEndpoint
     peers: Sequence[dict[str, Any]]
     """The peer entries, in the order the release lists them."""
-    non_masquerade_cidrs: Optional[Sequence[str]]
+    non_masquerade_cidrs: Sequence[str] | None
     provider: k8s.Provider
-    k8s_service_host: Optional[pulumi.Input[str]] = None
+    k8s_service_host: pulumi.Input[str] | None = None
     """Created clusters: the apiserver address read from the cluster; else None (values decide)."""
-    k8s_service_port: Optional[int] = None
+    k8s_service_port: int | None = None
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist in the cluster before Cilium (created clusters: TKE DaemonSets disabled, ...)."""
     skip_await: bool = False
@@ -67,7 +68,7 @@ class CiliumRelease(pulumi.ComponentResource):
             overrides=c.values,
             name=c.name,
             # Waits for the identity guard: no release is sent before the check passed.
-            cluster_id=args.identity_guard.apply(lambda _, cid=c.id: cid),
+            cluster_id=args.identity_guard.apply(lambda _: c.id),
             max_connected_clusters=args.max_connected_clusters,
             hubble_relay=args.hubble_relay,
             ca_cert_b64=args.ca.cert_b64,

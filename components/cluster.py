@@ -25,8 +25,9 @@ resource and invoke uses the explicit provider of the cluster's region.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -80,17 +81,17 @@ class ClusterArgs:
     cluster_name: str
     """TKE cluster ID (created clusters: the TKE cluster name), also the Cilium cluster name."""
     region: str
-    kubeconfig: Optional[pulumi.Input[str]] = None
+    kubeconfig: pulumi.Input[str] | None = None
     """``kubeconfigFrom: context``: a kubeconfig holding this cluster's context only; secret."""
-    context: Optional[str] = None
-    tke_api: Optional[TkeApiSettings] = None
+    context: str | None = None
+    tke_api: TkeApiSettings | None = None
     """``kubeconfigFrom: tkeApi``: how to get the kubeconfig from the TKE API."""
-    create: Optional[CreateSettings] = None
+    create: CreateSettings | None = None
     """``create:``: the cluster to create."""
     prepare_vpc_cni: bool = False
     """An adopted cluster (context or tkeApi) that the program prepares for Cilium on VPC-CNI as it
     prepares created ones (``prepareVpcCni: true``)."""
-    tencent_provider: Optional[pulumi.ProviderResource] = None
+    tencent_provider: pulumi.ProviderResource | None = None
     """The Tencent provider of the cluster's region (tkeApi and create)."""
 
 
@@ -102,16 +103,16 @@ class Cluster(pulumi.ComponentResource):
     kubeconfig: pulumi.Output[str]
     """The provider's kubeconfig, a secret: the stack output ``kubeconfigs`` gives it to consumers."""
     region: str
-    context: Optional[str]
-    k8s_service_host: Optional[pulumi.Output[str]]
+    context: str | None
+    k8s_service_host: pulumi.Output[str] | None
     """Created clusters: the apiserver address read from ``default/kubernetes``; else None."""
-    k8s_service_port: Optional[int]
+    k8s_service_port: int | None
     """Created clusters: TKE's apiserver port; else None."""
     release_dependencies: list[pulumi.Resource]
     """What the Cilium release must wait for (created clusters: patches, ConfigMap, Endpoints read)."""
-    tke_cluster: Optional[tke.Cluster]
+    tke_cluster: tke.Cluster | None
     """The created TKE cluster, or None."""
-    cluster_endpoint: Optional[tke.ClusterEndpoint]
+    cluster_endpoint: tke.ClusterEndpoint | None
     """The endpoint the program enables (created clusters, or tkeApi.enable), or None."""
 
     def __init__(self, name: str, args: ClusterArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -175,7 +176,7 @@ class Cluster(pulumi.ComponentResource):
                                              opts=pulumi.InvokeOptions(provider=tencent))
             # The lookup's kubeconfigs are not marked secret by the SDK: secret before anything reads them.
             kubeconfig = pulumi.Output.secret(lookup).apply(
-                lambda r, n=args.cluster_name, e=api.endpoint, reg=args.region: _adopted_kubeconfig(r, n, e, reg))
+                lambda r: _adopted_kubeconfig(r, args.cluster_name, api.endpoint, args.region))
         self.kubeconfig = pulumi.Output.secret(kubeconfig)
         self.provider = k8s.Provider(
             f"{name}-k8s",
@@ -258,7 +259,7 @@ class Cluster(pulumi.ComponentResource):
         endpoints = k8s.core.v1.Endpoints.get(
             f"{name}-kubernetes-endpoints", "default/kubernetes", opts=in_cluster)
         self.k8s_service_host = endpoints.subsets.apply(
-            lambda subsets, n=cluster_name: _first_address(subsets, n))
+            lambda subsets: _first_address(subsets, cluster_name))
         self.k8s_service_port = TKE_APISERVER_PORT
         self.release_dependencies = [cni_config, *patches, endpoints]
 
@@ -334,7 +335,7 @@ def _adopted_kubeconfig(result: Any, name: str, endpoint: str, region: str) -> A
     return kubeconfig
 
 
-def _first_address(subsets: Optional[Sequence[Any]], name: str) -> str:
+def _first_address(subsets: Sequence[Any] | None, name: str) -> str:
     """``subsets[0].addresses[0].ip`` of ``default/kubernetes`` (objects or plain mappings)."""
 
     def get(obj: Any, key: str) -> Any:

@@ -11,7 +11,6 @@ known to Pulumi before the releases that need it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 from tencentcloud_iac_pulumi import clb  # only the submodule used: the SDK's dlc module is broken
@@ -26,7 +25,7 @@ TYPE_TOKEN = "mesh:cilium:ApiserverEndpoint"
 class ApiserverEndpointArgs:
     cluster_name: str
     apiserver: ApiserverSettings
-    tencent_provider: Optional[pulumi.ProviderResource] = None
+    tencent_provider: pulumi.ProviderResource | None = None
     """The Tencent provider of the cluster's region; needed with createClb only."""
 
 
@@ -38,9 +37,9 @@ class ApiserverEndpoint(pulumi.ComponentResource):
     address_with_port: pulumi.Input[str]
     """``address:port``."""
     port: int
-    vip: Optional[str]
+    vip: str | None
     """The requested VIP (vip mode) or None."""
-    existing_lb_id: Optional[pulumi.Output[str]]
+    existing_lb_id: pulumi.Output[str] | None
     """The created CLB's ID (createClb mode) or None."""
 
     def __init__(self, name: str, args: ApiserverEndpointArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -75,7 +74,7 @@ class ApiserverEndpoint(pulumi.ComponentResource):
         self.register_outputs({"address": self.address, "port": self.port})
 
 
-def _first_vip(vips: Optional[list[str]]) -> str:
+def _first_vip(vips: list[str] | None) -> str:
     if not vips:
         raise ValueError("the internal CLB reported no VIP")
     return vips[0]

@@ -14,8 +14,9 @@ therefore shows on both of its ends, which is also what changes in the clusters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import pulumi
 

@@ -24,9 +24,10 @@ the whole mesh comes up in one ``pulumi up`` with a depth that does not grow wit
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 import pulumi.runtime
@@ -120,8 +121,8 @@ def _tencent_providers(settings: Settings) -> dict[str, TencentProvider]:
     # Explicit providers do not read tencentcloud:* config by themselves; pass the
     # credentials on (as secrets) when the stack has them, else the provider uses
     # TENCENTCLOUD_SECRET_ID / TENCENTCLOUD_SECRET_KEY from the environment.
-    secret_id: Optional[pulumi.Output[str]] = cfg.get_secret("secretId")
-    secret_key: Optional[pulumi.Output[str]] = cfg.get_secret("secretKey")
+    secret_id: pulumi.Output[str] | None = cfg.get_secret("secretId")
+    secret_key: pulumi.Output[str] | None = cfg.get_secret("secretKey")
     return {
         region: TencentProvider(f"tencentcloud-{region}", region=region, secret_id=secret_id, secret_key=secret_key)
         for region in regions
@@ -168,7 +169,7 @@ def identity_check(settings: Settings) -> IdentityCheck:
     return IdentityCheck(changes.apply(check), changes.apply(renames), me.get_output("clusters"))
 
 
-def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> Optional[list[Any]]:
+def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list[Any] | None:
     """The aliases of a cluster's component: its deployed name when this update renames it (an allowed rename),
     so that Pulumi updates its resources in place (the Helm release ``cilium`` is upgraded, not installed a
     second time and uninstalled); the engine gives every child whose name starts with the cluster's name the
@@ -199,7 +200,7 @@ class Mesh:
     """The node pools of created clusters, added after their releases."""
     certificates: dict[str, pulumi.Output[Any]] = field(default_factory=dict)
     """Cluster name -> when its certificates expire (``components/certificates.py``)."""
-    ca_expiry: Optional[pulumi.Output[dict[str, str]]] = None
+    ca_expiry: pulumi.Output[dict[str, str]] | None = None
     """CA generation -> when its certificate expires."""
 
     def outputs(self) -> dict[str, Any]:
@@ -219,7 +220,7 @@ class Mesh:
         return {
             "clusters": {
                 c.name: {
-                    "id": self.guard.apply(lambda _, cid=c.id: cid),
+                    "id": self.guard.apply(_constant(c.id)),
                     "region": c.region,
                     # "" for clusters reached without a kubeconfig context (tkeApi, create).
                     "context": c.context or "",
@@ -237,6 +238,11 @@ class Mesh:
             "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
             "caExpiresAt": self.ca_expiry,
         }
+
+
+def _constant(value: Any) -> Callable[[Any], Any]:
+    """A function of anything that gives ``value`` (for Output.apply in a loop)."""
+    return lambda _: value
 
 
 def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
@@ -281,6 +287,7 @@ def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], Sha
     ca_bundle = None
     if len(cas) > 1:
         ca_bundle = pulumi.Output.all(*[cas[g].cert_pem for g in sorted(cas)]).apply(lambda pems: "".join(pems))
+    assert settings.ca.signing is not None, "the model sets it (the only generation by default)"
     return cas, cas[settings.ca.signing], ca_bundle
 
 

@@ -19,6 +19,8 @@ plan or a run in the middle of something else:
 
 from __future__ import annotations
 
+from typing import Any
+
 import pulumi.runtime
 from pulumi.runtime import config as _config
 from pulumi.runtime import mocks as _mocks
@@ -52,6 +54,16 @@ sync_await = _sync_await
 run_program_in_stack = run_in_stack
 
 
+def read_resource(monitor: Any, request: Any) -> Any:
+    """The SDK mock monitor's own ``ReadResource`` (the recording monitor extends it)."""
+    return _mocks.MockMonitor.ReadResource(monitor, request)
+
+
+def register_resource_outputs(monitor: Any, request: Any) -> Any:
+    """The SDK mock monitor's own ``RegisterResourceOutputs``."""
+    return _mocks.MockMonitor.RegisterResourceOutputs(monitor, request)
+
+
 def reset_root_and_outputs() -> None:
     """Before running a program in this process: no root stack yet (``set_mocks`` made and finished one),
     and no output task of an earlier (failed) run left to await."""
@@ -73,7 +85,8 @@ READ_FROM = "3.272.0"
 """The pulumi SDK these were read from (requirements.txt pins it)."""
 
 __all__: list[str] = [
-    "config_keys", "MockMonitor", "ResourceRegistration", "RegisterResourceResponse", "serialize_properties",
-    "wrap_rpc_secret", "sync_await", "run_program_in_stack", "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG",
-    "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN", "READ_FROM",
+    "config_keys", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
+    "RegisterResourceResponse", "serialize_properties", "wrap_rpc_secret", "sync_await", "run_program_in_stack",
+    "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN",
+    "READ_FROM",
 ]

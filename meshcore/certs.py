@@ -95,7 +95,7 @@ def _hubble_minted_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
                     and _get(values, "hubble", "relay", "tls", "server", "enabled") is True)
     present = (relay_server, _get(values, "hubble", "ui", "enabled") is True,
                _get(values, "hubble", "metrics", "tls", "enabled") is True)
-    return tuple(name for name, on in zip(HUBBLE_MINTED_SECRETS, present) if on)
+    return tuple(name for name, on in zip(HUBBLE_MINTED_SECRETS, present, strict=False) if on)
 
 
 LEAF_GROUPS: tuple[LeafGroup, ...] = (

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import datetime
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import yaml
 
@@ -119,7 +120,7 @@ UNKNOWN: Any = _Unknown()
 @dataclass(frozen=True)
 class Peer:
     name: str
-    endpoint: Optional[str]
+    endpoint: str | None
     """``https://<address>:<port>`` as the chart writes it; None when the address is unknown."""
 
 
@@ -134,7 +135,7 @@ class DesiredCluster:
     service_type: str
     annotations: Mapping[str, Any]
     """The owned Service annotations; a value may be ``UNKNOWN`` (a created CLB's id)."""
-    mesh_address: Optional[str]
+    mesh_address: str | None
     """The VIP peers connect to (the Service's load balancer address), None if unknown."""
     server_ips: tuple[str, ...]
     """The IPs the server certificate must cover (``extraIpAddresses``; unknown ones left out)."""
@@ -149,14 +150,14 @@ class Desired:
     """The release's namespace (``components.cilium.NAMESPACE``)."""
     release: str
     """The Helm release name (``components.cilium.RELEASE_NAME``)."""
-    ca_fingerprint: Optional[str] = None
+    ca_fingerprint: str | None = None
     """The SHA-256 fingerprint of the CA the stack deploys, when known (a brought CA, or
     ``caCertificatePem`` of the stack outputs)."""
     ca_source: str = ""
     """Where ``ca_fingerprint`` comes from, for messages."""
 
 
-def _get(tree: Any, *path: str, default: Any = None) -> Any:
+def _get(tree: Any, *path: object, default: Any = None) -> Any:
     for part in path:
         if not isinstance(tree, dict) or part not in tree:
             return default
@@ -164,11 +165,11 @@ def _get(tree: Any, *path: str, default: Any = None) -> Any:
     return tree
 
 
-def mesh_addresses(settings: Settings, outputs: Optional[Mapping[str, Any]] = None) -> dict[str, Optional[str]]:
+def mesh_addresses(settings: Settings, outputs: Mapping[str, Any] | None = None) -> dict[str, str | None]:
     """Each cluster's mesh address (its VIP): the configured VIP, or for a CLB the program
     creates, the host of ``clusters.<name>.meshAddress`` in the stack outputs (None without them)."""
     deployed = _get(outputs or {}, "clusters", default={}) or {}
-    out: dict[str, Optional[str]] = {}
+    out: dict[str, str | None] = {}
     for c in settings.clusters:
         if c.apiserver.vip is not None:
             out[c.name] = str(c.apiserver.vip)
@@ -210,8 +211,8 @@ def expected_peer_secrets(values: Mapping[str, Any], namespace: str) -> dict[str
     return {CLUSTERMESH_SECRET: tuple(remote)}
 
 
-def desired(settings: Settings, *, namespace: str, release: str, outputs: Optional[Mapping[str, Any]] = None,
-            ca_fingerprint: Optional[str] = None, ca_source: str = "") -> Desired:
+def desired(settings: Settings, *, namespace: str, release: str, outputs: Mapping[str, Any] | None = None,
+            ca_fingerprint: str | None = None, ca_source: str = "") -> Desired:
     """Every cluster's desired state, from the values the program gives its release
     (``cluster_values``, with the program's peer entries); the CA's values are left opaque
     (the CA is compared by fingerprint), as are a created CLB's id and, without outputs, its VIP."""
@@ -277,13 +278,13 @@ def _ok_unless(findings: list[Finding], cluster: str, check: str, message: str) 
     return findings or [Finding(cluster, check, OK, message)]
 
 
-def deployed_release(releases: Sequence[Mapping[str, Any]]) -> Optional[Mapping[str, Any]]:
+def deployed_release(releases: Sequence[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The revision Helm serves: the highest one with status ``deployed``."""
     live = [r for r in releases if r.get("status") == "deployed"]
     return max(live, key=lambda r: int(r.get("revision") or 0)) if live else None
 
 
-def _rendered(o: Mapping[str, Any]) -> Optional[set[tuple[str, str]]]:
+def _rendered(o: Mapping[str, Any]) -> set[tuple[str, str]] | None:
     """(kind, name) of the objects the deployed revision rendered, None if unknown."""
     r = deployed_release(o.get("releases") or [])
     if r is None or r.get("rendered") is None:
@@ -385,7 +386,7 @@ def check_service(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
                                               f"{', '.join(ingress) or '-'}")
 
 
-def peer_endpoints(text: str) -> Optional[list[str]]:
+def peer_endpoints(text: str) -> list[str] | None:
     """The ``endpoints`` of one peer entry of a peer Secret (an etcd client config), None if unreadable."""
     try:
         doc = yaml.safe_load(text)
@@ -426,7 +427,8 @@ def check_peers(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
             if have is None:
                 out.append(f(ERROR, f"{name}: the entry of peer {peer} is not an etcd config with endpoints"))
             elif endpoint is not None and have != [endpoint]:
-                out.append(f(ERROR, f"{name}: peer {peer} is at {', '.join(have) or '(no endpoint)'}, planned {endpoint}"))
+                at = ", ".join(have) or "(no endpoint)"
+                out.append(f(ERROR, f"{name}: peer {peer} is at {at}, planned {endpoint}"))
         for peer in sorted(set(data) - set(want)):
             have = peer_endpoints(data[peer])
             at = f" (at {', '.join(have)})" if have else ""
@@ -436,17 +438,17 @@ def check_peers(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
                                             f"{len(names)} planned peer(s), each at its planned address")
 
 
-def _days_left(facts: Mapping[str, Any], now: datetime.datetime) -> Optional[int]:
+def _days_left(facts: Mapping[str, Any], now: datetime.datetime) -> int | None:
     try:
         not_after = datetime.datetime.fromisoformat(str(facts["not_after"]))
     except (KeyError, ValueError):
         return None
     if not_after.tzinfo is None:
-        not_after = not_after.replace(tzinfo=datetime.timezone.utc)
+        not_after = not_after.replace(tzinfo=datetime.UTC)
     return math.floor((not_after - now).total_seconds() / 86400)
 
 
-def _expiry(cluster: str, what: str, facts: Mapping[str, Any], now: datetime.datetime) -> Optional[Finding]:
+def _expiry(cluster: str, what: str, facts: Mapping[str, Any], now: datetime.datetime) -> Finding | None:
     days = _days_left(facts, now)
     if days is None:
         return Finding(cluster, "certificates", ERROR, f"{what}: no readable expiry date")
@@ -464,7 +466,7 @@ def _issued_by(leaf: Mapping[str, Any], ca: Mapping[str, Any]) -> bool:
 
 
 def check_certificates(c: DesiredCluster, o: Mapping[str, Any],
-                       rendered: Optional[set[tuple[str, str]]], now: datetime.datetime) -> list[Finding]:
+                       rendered: set[tuple[str, str]] | None, now: datetime.datetime) -> list[Finding]:
     """Expiry of the CA and of every mesh TLS Secret; each TLS Secret chains to ``cilium-ca``; the
     server certificate covers the mesh address; TLS Secrets the release rendered exist."""
     out: list[Finding] = []
@@ -517,7 +519,7 @@ def check_certificates(c: DesiredCluster, o: Mapping[str, Any],
 
 
 def check_workloads(want: Desired, c: DesiredCluster, o: Mapping[str, Any],
-                    rendered: Optional[set[tuple[str, str]]]) -> list[Finding]:
+                    rendered: set[tuple[str, str]] | None) -> list[Finding]:
     """The agents and the clustermesh-apiserver ready, where they exist. A workload the deployed
     release did not render and the cluster does not have is reported as not present (``info``):
     a chart or a cluster without them (the local mesh has no kubelet) is not a broken mesh."""
@@ -594,7 +596,7 @@ def check_ca(want: Desired, observed: Mapping[str, Mapping[str, Any]]) -> list[F
     return out
 
 
-def short(fingerprint: Optional[str]) -> str:
+def short(fingerprint: str | None) -> str:
     """The first 8 bytes of a colon-separated fingerprint, for one-line messages."""
     return ":".join(str(fingerprint).split(":")[:8]) + "…" if fingerprint else "?"
 
@@ -602,7 +604,7 @@ def short(fingerprint: Optional[str]) -> str:
 # -- summing up -----------------------------------------------------------------------------
 
 
-def worst(findings: Iterable[Finding]) -> Optional[str]:
+def worst(findings: Iterable[Finding]) -> str | None:
     ranks = [SEVERITIES.index(f.severity) for f in findings]
     return SEVERITIES[min(ranks)] if ranks else None
 

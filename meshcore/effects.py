@@ -18,8 +18,8 @@ alarm is cheaper than a silent restart). Pure data: no Pulumi import.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 AGENT = "ds/cilium"
 OPERATOR = "deploy/cilium-operator"

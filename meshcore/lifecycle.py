@@ -18,8 +18,9 @@ own ``clusters`` output) and refuses an identity change unless the cluster is na
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from meshcore.config import NS, ApiserverSettings, Settings
 from meshcore.effects import effect, restart_command
@@ -37,7 +38,7 @@ class IdentityChange:
                         "peers drop the old identity)")
     allowable: bool = True
     """False for changes no override can make safe."""
-    previous: Optional[str] = None
+    previous: str | None = None
     """For a rename: the name the cluster was deployed with."""
 
     @property
@@ -45,7 +46,7 @@ class IdentityChange:
         """A new ``cluster.name`` or ``cluster.id`` (not a mesh address or maxConnectedClusters)."""
         return self.key.endswith((".name", ".id"))
 
-    def follow_up(self, context: Optional[str]) -> str:
+    def follow_up(self, context: str | None) -> str:
         """What to do after an allowed change: for a new name or id, exactly what to restart, in order."""
         if not self.renames_or_renumbers:
             return "every workload of the cluster must be restarted after this update"
@@ -62,8 +63,8 @@ class IdentityChange:
         return ConfigIssue(self.key, f"{self.description}: {self.consequence}. {fix}")
 
 
-def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
-                     mesh_address: Mapping[str, Optional[str]],
+def identity_changes(previous: Mapping[str, Any] | None, settings: Settings,
+                     mesh_address: Mapping[str, str | None],
                      previous_max_connected: Any = None) -> list[IdentityChange]:
     """Identity changes between the last deployed outputs (``clusters``,
     ``maxConnectedClusters``) and ``settings``.
@@ -72,7 +73,8 @@ def identity_changes(previous: Optional[Mapping[str, Any]], settings: Settings,
     config (vip mode), else None.
     """
     out: list[IdentityChange] = []
-    if isinstance(previous_max_connected, (int, float)) and int(previous_max_connected) != settings.max_connected_clusters:
+    if (isinstance(previous_max_connected, (int, float))
+            and int(previous_max_connected) != settings.max_connected_clusters):
         out.append(IdentityChange(
             f"{NS}:maxConnectedClusters", "*",
             f"the mesh was deployed with maxConnectedClusters {int(previous_max_connected)}, now "
@@ -120,7 +122,7 @@ def renames(changes: list[IdentityChange]) -> dict[str, str]:
     return {c.cluster: c.previous for c in changes if c.previous and c.allowed and c.allowable}
 
 
-def configured_mesh_address(apiserver: ApiserverSettings) -> Optional[str]:
+def configured_mesh_address(apiserver: ApiserverSettings) -> str | None:
     """``vip:port`` of a cluster whose VIP the config names (vip mode), else None (a created CLB's VIP is
     known only once the CLB exists)."""
     return f"{apiserver.vip}:{apiserver.port}" if apiserver.vip is not None and not apiserver.create_clb else None

@@ -38,7 +38,7 @@ class Inputs:
     entries and the apiserver address may be opaque leaves (Pulumi Outputs in the program)."""
 
     name: str
-    cluster_id: int
+    cluster_id: Any
     max_connected_clusters: int
     hubble_relay: bool
     ca_cert_b64: Any
@@ -171,6 +171,9 @@ OWNED: tuple[OwnedKey, ...] = (
     OwnedKey(("k8sServicePort",), "a created cluster's apiserver port is TKE's 60002",
              _unless_none(lambda i: i.k8s_service_port), when="reads-service-host", instead=_READ),
 )
+
+SIGNING_CA_PATHS: tuple[Path, ...] = tuple(k.path for k in OWNED if k.change == "ca" and k.path[:2] == ("tls", "ca"))
+"""The owned values that come from the signing CA (its certificate and key)."""
 
 _BY_PATH = {k.path: k for k in OWNED}
 assert len(_BY_PATH) == len(OWNED), "a path is listed twice in OWNED"

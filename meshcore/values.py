@@ -167,7 +167,7 @@ def cluster_values(
     base: Mapping[str, Any],
     overrides: Mapping[str, Any],
     name: str,
-    cluster_id: int,
+    cluster_id: Any,
     max_connected_clusters: int,
     hubble_relay: bool,
     ca_cert_b64: Any,

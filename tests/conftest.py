@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import pytest
 import yaml
@@ -62,7 +63,7 @@ def to_pulumi_config(raw: dict[str, Any]) -> dict[str, str]:
     return {f"mesh:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in raw.items()}
 
 
-def write_stack(dir_: Path, raw: dict[str, Any], stack: str = "test", extra: Optional[dict] = None) -> Path:
+def write_stack(dir_: Path, raw: dict[str, Any], stack: str = "test", extra: dict | None = None) -> Path:
     """Write ``raw`` (and any other namespaces in ``extra``) as ``Pulumi.<stack>.yaml``."""
     config = {f"mesh:{k}": v for k, v in raw.items()}
     config.update(extra or {})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import zlib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 import yaml
@@ -103,12 +103,12 @@ def run(
     raw: dict[str, Any],
     tmp_path: Path,
     *,
-    contexts: Optional[list[str]] = None,
-    extra_config: Optional[dict[str, str]] = None,
-    secret_keys: Optional[list[str]] = None,
+    contexts: list[str] | None = None,
+    extra_config: dict[str, str] | None = None,
+    secret_keys: list[str] | None = None,
     preview: bool = False,
-    mocks: Optional[pulumi.runtime.Mocks] = None,
-    recording: Optional[Recording] = None,
+    mocks: pulumi.runtime.Mocks | None = None,
+    recording: Recording | None = None,
 ) -> Recording:
     """Run the real ``__main__.py`` with ``raw`` as its ``mesh`` config and a kubeconfig file
     holding ``contexts`` (default: every cluster's context)."""
@@ -138,7 +138,7 @@ def text(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True)
 
 
-def engine_inputs(reg: Registration, inputs: Optional[dict[str, Any]] = None) -> dict[str, Any]:
+def engine_inputs(reg: Registration, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """A resource's inputs (``inputs``, else its recorded ones) as the engine holds them after
     the provider's ``Check`` (wire form): for a Helm release, its values files merged into
     ``values``. What a preview diffs and what policies see."""

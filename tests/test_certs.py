@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from meshcore import certs
 from tools import localmesh
 
-NOW = datetime(2026, 12, 4, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=40)
 
 
@@ -110,7 +110,7 @@ def test_the_program_keeps_the_record_of_an_unchanged_release_and_warns_before_e
 
     raw = mesh_config(2)
     first = _previous(run(raw, tmp_path))
-    old = (datetime.now(timezone.utc) - timedelta(days=1094)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    old = (datetime.now(UTC) - timedelta(days=1094)).strftime("%Y-%m-%dT%H:%M:%SZ")
     first["cls-00000001"]["certificates"].update(renderedAt=old, firstRenderedAt=old)
     rec = run(raw, tmp_path, mocks=ComputingMocks(previous=first))
     again = _previous(rec)

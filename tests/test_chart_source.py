@@ -10,8 +10,8 @@ import pytest
 
 from meshcore import chart as charts
 from meshcore.config import parse_settings
-from tests.test_config import issues_of
 from tests.conftest import mesh_config
+from tests.test_config import issues_of
 
 KEY = "mesh:cilium.chart"
 

@@ -24,7 +24,7 @@ from meshcore.config import parse_settings
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tools import doctor as cli
 
-NOW = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.timezone.utc)
+NOW = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC)
 NAMES = ("cls-00000001", "cls-00000002", "cls-00000003")
 VIPS = {"cls-00000001": "10.0.1.100", "cls-00000002": "10.0.2.100", "cls-00000003": "10.0.3.100"}
 CA_FP = "AA:" * 31 + "AA"
@@ -433,7 +433,7 @@ def test_cert_facts_of_a_real_certificate() -> None:
     facts = cli.cert_facts(pem.encode())
     assert facts["subject"] == facts["issuer"] == "O=tke-cilium-mesh local,CN=Cilium CA"
     assert len(facts["sha256"].split(":")) == 32 and facts["ski"]
-    days = doctor._days_left(facts, datetime.datetime.now(datetime.timezone.utc))
+    days = doctor._days_left(facts, datetime.datetime.now(datetime.UTC))
     assert days == 19
     assert cli.cert_facts(b"not a certificate") == {"error": "not a PEM certificate"}
 

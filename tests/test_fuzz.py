@@ -74,7 +74,7 @@ def valid_stacks(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         # Ids need not be 1..n: spread them (still unique, in range).
         ids = draw(st.lists(st.integers(1, 255), min_size=n, max_size=n, unique=True))
-        for c, i in zip(raw["clusters"], ids):
+        for c, i in zip(raw["clusters"], ids, strict=False):
             c["id"] = i
     for c in raw["clusters"]:
         if draw(st.booleans()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import gc
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +13,8 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from components.program import InvalidConfig
 from components.collector import GC_THRESHOLDS
+from components.program import InvalidConfig
 from meshcore import certs
 from tests.conftest import cluster_entry, mesh_config
 from tests.mockcloud import (
@@ -289,7 +289,7 @@ def test_missing_kubeconfig_context_is_a_config_error(tmp_path: Path) -> None:
 def test_unreadable_kubeconfig_is_a_config_error(tmp_path: Path) -> None:
     """A kubeconfig path that does not exist is reported against mesh:kubeconfig."""
     from tests.conftest import to_pulumi_config
-    from tests.mockcloud import ComputingMocks, ROOT
+    from tests.mockcloud import ROOT, ComputingMocks
     from tools.mockengine import run_program
 
     config = to_pulumi_config({**mesh_config(2), "kubeconfig": str(tmp_path / "absent.yaml")})
@@ -332,7 +332,7 @@ def test_stack_outputs_contract(tmp_path: Path) -> None:
     }
     # A first install (revision 1) is rendered now: its leaves date from this run.
     rendered = certs.parse_time(certificates["renderedAt"])
-    assert abs(rendered - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(rendered - datetime.now(UTC)) < timedelta(minutes=5)
     assert certificates["revision"] == 1 and certificates["firstRenderedAt"] == certificates["renderedAt"]
     assert certificates["leaves"] == certs.leaf_expiries({"hubble": {"relay": {"enabled": True}}}, certificates)
     assert out["clusters"]["cls-00000003"]["meshAddress"].startswith(CLB_VIP_PREFIX)

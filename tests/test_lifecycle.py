@@ -13,13 +13,13 @@ import yaml
 from components.program import InvalidConfig
 from meshcore.config import parse_settings
 from meshcore.lifecycle import identity_changes
+from meshcore.values import PEER_DEPENDENT_PATHS
 from tests.conftest import cluster_entry, mesh_config, write_stack
 from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, release_values, run
 from tools import render
 from tools.mockengine import Recording
 from tools.plan import plan
 from tools.render import scrub
-from meshcore.values import PEER_DEPENDENT_PATHS
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 

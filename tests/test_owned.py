@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from meshcore import effects, owned, values as hv
+from meshcore import effects, owned
+from meshcore import values as hv
 from meshcore.keypaths import dotted
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from meshcore.values import PEER_DEPENDENT_PATHS
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tests.mockcloud import CA_KEY_PEM, ComputingMocks
 from tools import render
 from tools.plan import plan
-from meshcore.values import PEER_DEPENDENT_PATHS
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

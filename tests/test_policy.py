@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ast
 import copy
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from google.protobuf import json_format, struct_pb2
@@ -76,7 +76,7 @@ def remediate_props(inputs: dict[str, Any]) -> Any:
     return unknown_checking_proxy(deserialize_properties(wire(inputs), True))
 
 
-def options(reg: Registration, protect: Optional[bool] = None) -> PolicyResourceOptions:
+def options(reg: Registration, protect: bool | None = None) -> PolicyResourceOptions:
     return PolicyResourceOptions(
         protect=reg.protect if protect is None else protect,
         ignore_changes=[],
@@ -88,16 +88,16 @@ def options(reg: Registration, protect: Optional[bool] = None) -> PolicyResource
     )
 
 
-def resource_args(reg: Registration, props: Any, protect: Optional[bool] = None) -> ResourceValidationArgs:
+def resource_args(reg: Registration, props: Any, protect: bool | None = None) -> ResourceValidationArgs:
     return ResourceValidationArgs(reg.type, props, reg.urn, reg.name, options(reg, protect), None)
 
 
 def run_resource_policy(
     policy: ResourceValidationPolicy,
     reg: Registration,
-    inputs: Optional[dict[str, Any]] = None,
+    inputs: dict[str, Any] | None = None,
     *,
-    protect: Optional[bool] = None,
+    protect: bool | None = None,
     remediation_pass: bool = True,
 ) -> list[str]:
     """The engine's two passes over one resource: remediations (the SDK calls ``remediate``
@@ -112,8 +112,8 @@ def run_resource_policy(
 
 
 def run_stack_policy(
-    policy: StackValidationPolicy, regs: list[Registration], inputs: Optional[dict[str, dict[str, Any]]] = None,
-) -> list[tuple[str, Optional[str]]]:
+    policy: StackValidationPolicy, regs: list[Registration], inputs: dict[str, dict[str, Any]] | None = None,
+) -> list[tuple[str, str | None]]:
     """``AnalyzeStack`` over ``regs`` (``inputs`` replaces some resources' inputs, by URN)."""
     inputs = inputs or {}
     resources = [
@@ -121,7 +121,7 @@ def run_stack_policy(
                        None, None, [], {})
         for r in regs
     ]
-    found: list[tuple[str, Optional[str]]] = []
+    found: list[tuple[str, str | None]] = []
     policy.validate(StackValidationArgs(resources), lambda msg, urn=None: found.append((msg, urn)))
     return found
 
@@ -327,7 +327,7 @@ def test_ids_are_unique_iff_no_violation(plans: dict[str, Recording], drawn: lis
     release whose id an earlier release already has."""
     rec = plans["prod"]
     regs = releases(rec)
-    inputs = {r.urn: mutate(r.inputs, ID, float(i) if as_float else i) for r, (i, as_float) in zip(regs, drawn)}
+    inputs = {r.urn: mutate(r.inputs, ID, float(i) if as_float else i) for r, (i, as_float) in zip(regs, drawn, strict=False)}
     found = run_stack_policy(mp.cluster_identity_unique, list(rec.resources.values()), inputs)
     ids = [i for i, _ in drawn]
     assert len(found) == len(ids) - len(set(ids))
@@ -431,7 +431,7 @@ def test_the_sdk_servicer_agrees_with_the_adapter(plans: dict[str, Recording]) -
 
     servicer = _PolicyAnalyzerServicer("tke-cilium-mesh", "0.0.1", mp.POLICIES, EnforcementLevel.MANDATORY)
 
-    def request(reg: Registration, inputs: Optional[dict[str, Any]] = None) -> Any:
+    def request(reg: Registration, inputs: dict[str, Any] | None = None) -> Any:
         props = struct_pb2.Struct()
         props.update(reg.inputs if inputs is None else inputs)
         return analyzer_pb2.AnalyzeRequest(

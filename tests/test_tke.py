@@ -179,7 +179,7 @@ def test_created_cluster_is_cilium_ready_in_order(tmp_path: Path) -> None:
     assert pool.inputs["vpcId"] == "vpc-00000002" and pool.inputs["subnetIds"] == ["subnet-n0000002"]
     # the whole chain, transitively, and no cycle
     chain = [pool, release, patches["kube-proxy"], provider, endpoint, cluster]
-    for later, earlier in zip(chain, chain[1:]):
+    for later, earlier in zip(chain, chain[1:], strict=False):
         assert earlier.urn in ancestors(rec, later.urn), f"{later.name} must wait for {earlier.name}"
     assert_acyclic({u: ancestors(rec, u) - {u} for u in rec.resources})
     node_pool_component = one(rec, "mesh:tke:NodePool", f"{name}-nodepool")

@@ -16,7 +16,6 @@ import argparse
 import shlex
 import subprocess
 import sys
-from typing import Optional
 
 from meshcore import chart as charts
 from meshcore.config import NS, decode_config, parse_settings
@@ -45,20 +44,20 @@ def pull(stack_files: list[str]) -> int:
         target = directory / f"cilium-{cilium.version}.tgz"
         wanted.setdefault(str(target), charts.pull_command(cilium.chart, cilium.repository, cilium.version, directory))
     directory.mkdir(parents=True, exist_ok=True)
-    for target, command in sorted(wanted.items()):
-        if (directory / target).is_file():
-            print(f"{target}: there")
+    for tgz, command in sorted(wanted.items()):
+        if (directory / tgz).is_file():
+            print(f"{tgz}: there")
             continue
-        print(f"{target}: {command}")
+        print(f"{tgz}: {command}")
         done = subprocess.run(shlex.split(command), capture_output=True, text=True)
-        if done.returncode != 0 or not (directory / target).is_file():
+        if done.returncode != 0 or not (directory / tgz).is_file():
             print(f"error: {command} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}",
                   file=sys.stderr)
             return 1
     return 0
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.charts", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("pull", help="helm pull each stack's repository chart into the value-path check's cache")

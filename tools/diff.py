@@ -35,11 +35,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Optional
+from typing import Any
 
-from meshcore import yamlio
+from meshcore import effects, owned, yamlio
 from meshcore.config import NS
-from meshcore import effects, owned
 from meshcore.effects import Effect
 from meshcore.keypaths import dotted as _path
 from meshcore.lifecycle import IdentityChange, identity_changes, renames
@@ -93,7 +92,7 @@ class Plan:
     def connections(self) -> set[tuple[str, str]]:
         return connections(self.graph)
 
-    def signing_ca(self, cluster: str) -> Optional[str]:
+    def signing_ca(self, cluster: str) -> str | None:
         """The CA the cluster's ``tls.ca.cert``/``tls.ca.key`` come from, by the name of its
         component (``mesh-ca``, ``mesh-ca-2``): the CA whose private key the release depends
         on (``tls.ca.key`` is that key; the trust bundle holds certificates only). None when
@@ -152,7 +151,7 @@ class Diff:
     values: dict[str, list[ValueChange]] = field(default_factory=dict)
     contexts: dict[str, str] = field(default_factory=dict)
     """Cluster name -> its kubeconfig context (the new plan's ``clusters`` output; "" when reached without one)."""
-    stacks: Optional[tuple[str, str]] = None
+    stacks: tuple[str, str] | None = None
     """(old, new) "project/stack" when the plans are of different stacks (--allow-different-stacks)."""
     identity: list[IdentityChange] = field(default_factory=list)
     """Identity changes pulumi up refuses (or allows through mesh:allowIdentityChange), old plan as deployed."""
@@ -249,7 +248,7 @@ _MISSING = _Missing()
 
 
 def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange],
-                      old_name: Optional[str] = None) -> list[ValueChange]:
+                      old_name: str | None = None) -> list[ValueChange]:
     """``changes`` of one cluster, with the switch of its signing CA when the graph shows one.
 
     The values alone miss it in an offline plan: the CA certificate is ``[unknown]`` (and
@@ -263,7 +262,7 @@ def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange
            "release re-issues its certificates from it; see README, Lifecycle (Rotating the CA)")
     old_leaves, new_leaves = _leaves(old.values[old_name]), _leaves(new.values[name])
     by_path = {c.path: c for c in changes}
-    for path in sorted(k.path for k in owned.OWNED if k.change == "ca" and k.path[:2] == ("tls", "ca")):
+    for path in sorted(tuple(map(str, p)) for p in owned.SIGNING_CA_PATHS):
         if path in by_path:
             by_path[path].effect, by_path[path].why = "ca", why
         else:
@@ -342,9 +341,9 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
     d = Diff()
     if old.stack_id != new.stack_id:
         if not allow_different_stacks:
-            raise PlanError(f"the old plan is of stack {old.stack_id} and the new one of {new.stack_id}: every resource "
-                            "would show as deleted and created (URNs hold the project and stack names); diff two plans "
-                            "of the same stack, or pass --allow-different-stacks to compare them anyway")
+            raise PlanError(f"the old plan is of stack {old.stack_id} and the new one of {new.stack_id}: every "
+                            "resource would show as deleted and created (URNs hold the project and stack names); diff "
+                            "two plans of the same stack, or pass --allow-different-stacks to compare them anyway")
         d.stacks = (old.stack_id, new.stack_id)
         old = _restacked(old, new)
     else:
@@ -360,19 +359,23 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
         outputs = plan.graph.get("outputs", {}).get("clusters", {})
         for n in names:
             o = outputs.get(n, {}) if isinstance(outputs, dict) else {}
-            d.identities[n] = f"id {o.get('id', plan.values[n].get('cluster', {}).get('id'))}, {o.get('region', '?')}, " \
-                              f"mesh address {o.get('meshAddress', '?')}"
+            cid = o.get("id", plan.values[n].get("cluster", {}).get("id"))
+            d.identities[n] = f"id {cid}, {o.get('region', '?')}, mesh address {o.get('meshAddress', '?')}"
     for name in sorted(n for n in new.values if was[n] in old.values):
         changes = ca_source_changes(name, old, new, value_changes(old.values[was[name]], new.values[name]),
                                     old_name=was[name])
         if changes:
             d.values[name] = changes
     now = {o: n for n, o in d.renamed.items()}
-    old_connections = {tuple(sorted((now.get(a, a), now.get(b, b)))) for a, b in old.connections()}
+    old_connections = {_pair(now.get(a, a), now.get(b, b)) for a, b in old.connections()}
     d.connections_added = sorted(new.connections() - old_connections)
     d.connections_removed = sorted(old_connections - new.connections())
     _compare_resources(d, old, new)
     return d
+
+
+def _pair(a: str, b: str) -> tuple[str, str]:
+    return (a, b) if a <= b else (b, a)
 
 
 def _compare_resources(d: Diff, old: Plan, new: Plan) -> None:
@@ -392,9 +395,10 @@ def _compare_resources(d: Diff, old: Plan, new: Plan) -> None:
         old_dependencies = sorted(taken.get(u, u) for u in a["dependencies"])
         if not keys and old_dependencies != b["dependencies"] and f'"{UNKNOWN}"' in json.dumps(b["inputs"]):
             # Equal inputs, but an [unknown] one may now come from another resource (e.g. another CA).
-            gained = ", ".join(_short(u).split(" ")[-1] for u in sorted(set(b["dependencies"]) - set(a["dependencies"])))
-            lost = ", ".join(_short(u).split(" ")[-1] for u in sorted(set(a["dependencies"]) - set(b["dependencies"])))
-            keys.append(f"[unknown] inputs now depend on {gained or '(nothing new)'}, no longer on {lost or '(nothing)'}")
+            now_on, before_on = set(b["dependencies"]), set(a["dependencies"])
+            gained = ", ".join(_short(u).split(" ")[-1] for u in sorted(now_on - before_on)) or "(nothing new)"
+            lost = ", ".join(_short(u).split(" ")[-1] for u in sorted(before_on - now_on)) or "(nothing)"
+            keys.append(f"[unknown] inputs now depend on {gained}, no longer on {lost}")
         if urn in d.resources_renamed:
             keys.append(f"renamed from {d.resources_renamed[urn].rsplit('::', 1)[-1]}")
         if not keys:
@@ -457,10 +461,10 @@ def render(d: Diff, fmt: str = "text") -> str:
                 + (["changes the mesh identity"] if any(c.effect == "identity" for c in changes) else [])
             ) or "no restart"
             lines.append(f"- {'**' + name + '**' if md else name}: {len(changes)} value(s), {verdict}")
-            for c in changes:
-                change = f"{_fmt(c.old)} -> {_fmt(c.new)}"
-                path = f"`{_path(c.path)}`" if md else _path(c.path)
-                lines.append(f"  - {path}: {change}  ({c.why})")
+            for vc in changes:
+                change = f"{_fmt(vc.old)} -> {_fmt(vc.new)}"
+                path = f"`{_path(vc.path)}`" if md else _path(vc.path)
+                lines.append(f"  - {path}: {change}  ({vc.why})")
         for name in d.clusters_added:
             lines.append(f"- {'**' + name + '**' if md else name}: new cluster, complete values in values/{name}.yaml")
     if d.connections_added or d.connections_removed:
@@ -497,11 +501,11 @@ def _attention(d: Diff) -> list[str]:
         else:
             warnings.append(f"REFUSED BY pulumi up: {where}: {c.issue().message}")
     for name, changes in d.values.items():
-        for c in changes:
-            if c.effect == "identity":
-                warnings.append(f"DISRUPTIVE: {name}: {_path(c.path)} {_fmt(c.old)} -> {_fmt(c.new)} ({c.why})")
-            elif c.effect == "ca":
-                warnings.append(f"CA CHANGE: {name}: {_path(c.path)} ({c.why})")
+        for vc in changes:
+            if vc.effect == "identity":
+                warnings.append(f"DISRUPTIVE: {name}: {_path(vc.path)} {_fmt(vc.old)} -> {_fmt(vc.new)} ({vc.why})")
+            elif vc.effect == "ca":
+                warnings.append(f"CA CHANGE: {name}: {_path(vc.path)} ({vc.why})")
         r = restarts(changes)
         if r.rolls:
             rolled = ", ".join(f"{w} ({_paths(paths)})" for w, paths in r.rolls.items())

@@ -32,7 +32,8 @@ import json
 import os
 import sys
 import tempfile
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import yaml
 
@@ -75,7 +76,7 @@ def load_settings(stack_file: str) -> Settings:
     return settings
 
 
-def load_outputs(path: Optional[str]) -> Optional[dict[str, Any]]:
+def load_outputs(path: str | None) -> dict[str, Any] | None:
     if path is None:
         return None
     try:
@@ -120,11 +121,12 @@ def cert_facts(pem: bytes) -> dict[str, Any]:
     return facts
 
 
-def ca_reference(settings: Settings, outputs: Optional[Mapping[str, Any]]) -> tuple[Optional[str], str]:
+def ca_reference(settings: Settings, outputs: Mapping[str, Any] | None) -> tuple[str | None, str]:
     """The fingerprint of the CA the stack deploys, when known, and where it comes from: the CA the
     stack brings (``mesh:ca.certificate``), else the stack output ``caCertificatePem``."""
     if settings.ca.provided_certificate is not None:
-        return cert_facts(settings.ca.provided_certificate.encode()).get("sha256"), "the stack's CA (mesh:ca.certificate)"
+        facts = cert_facts(settings.ca.provided_certificate.encode())
+        return facts.get("sha256"), "the stack's CA (mesh:ca.certificate)"
     pem = (outputs or {}).get("caCertificatePem")
     if isinstance(pem, str) and pem:
         facts = cert_facts(pem.encode())
@@ -137,7 +139,7 @@ def ca_reference(settings: Settings, outputs: Optional[Mapping[str, Any]]) -> tu
 # -- the clusters ---------------------------------------------------------------------------
 
 
-def kubeconfig_source(settings: Settings, override: Optional[str]) -> kc.KubeconfigSource:
+def kubeconfig_source(settings: Settings, override: str | None) -> kc.KubeconfigSource:
     """``--kubeconfig`` for this run, else the program's own resolution (``$MESH_KUBECONFIG_FILE``,
     ``mesh:kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``)."""
     if override:
@@ -156,7 +158,8 @@ def _decode_release(secret_data: Mapping[str, str]) -> dict[str, Any]:
     """One Helm 3 release record: Secret data ``release`` is base64 (the API's encoding of Secret
     data) of base64 (Helm's) of gzip of JSON."""
     raw = base64.b64decode(base64.b64decode(secret_data["release"]))
-    return json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    record: dict[str, Any] = json.loads(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+    return record
 
 
 def _manifest_objects(manifest: str) -> list[dict[str, str]]:
@@ -164,16 +167,16 @@ def _manifest_objects(manifest: str) -> list[dict[str, str]]:
     out = []
     for doc in yaml.safe_load_all(manifest or ""):
         if isinstance(doc, dict):
-            meta = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
+            meta: dict[str, Any] = doc["metadata"] if isinstance(doc.get("metadata"), dict) else {}
             out.append({"kind": str(doc.get("kind")), "name": str(meta.get("name")), "type": str(doc.get("type", ""))})
     return out
 
 
-def _status(err: Exception) -> Optional[int]:
+def _status(err: Exception) -> int | None:
     return getattr(err, "status", None)
 
 
-def _b64(data: Mapping[str, str], key: str) -> Optional[bytes]:
+def _b64(data: Mapping[str, str], key: str) -> bytes | None:
     """A Secret's value, decoded (None: no such key; empty: not base64)."""
     value = (data or {}).get(key)
     if value is None:
@@ -308,13 +311,13 @@ def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> dict[
         try:
             config.load_kube_config_from_dict(doc, client_configuration=cfg, persist_config=False,
                                               temp_file_path=private)
-        except Exception as err:  # noqa: BLE001 - the loader raises many kinds; each is this cluster's finding
+        except Exception as err:
             return {"reachable": False, "error": f"its kubeconfig context cannot be used: {type(err).__name__}"}
         cfg.retries = 1  # read when the client builds its connection pool: one retry, not urllib3's three
         try:
             with client.ApiClient(cfg) as api_client:
                 return observe(api_client, namespace, release)
-        except Exception as err:  # noqa: BLE001 - connection, TLS and HTTP errors: this cluster's finding
+        except Exception as err:
             return {"reachable": False, "error": _describe_failure(err, server)}
 
 
@@ -394,18 +397,18 @@ def render_json(stack_file: str, want: doctor.Desired, findings: list[doctor.Fin
     return json.dumps(doc, indent=2) + "\n"
 
 
-def run(stack_file: str, kubeconfig: Optional[str],
-        outputs_file: Optional[str]) -> tuple[doctor.Desired, list[doctor.Finding]]:
+def run(stack_file: str, kubeconfig: str | None,
+        outputs_file: str | None) -> tuple[doctor.Desired, list[doctor.Finding]]:
     settings = load_settings(stack_file)
     outputs = load_outputs(outputs_file)
     fingerprint, source = ca_reference(settings, outputs)
     want = doctor.desired(settings, namespace=NAMESPACE, release=RELEASE_NAME, outputs=outputs,
                           ca_fingerprint=fingerprint, ca_source=source)
     observed = observe_fleet(settings, kubeconfig_source(settings, kubeconfig), NAMESPACE, RELEASE_NAME)
-    return want, doctor.examine(want, observed, datetime.datetime.now(datetime.timezone.utc))
+    return want, doctor.examine(want, observed, datetime.datetime.now(datetime.UTC))
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.doctor", description=__doc__.split("\n\n")[0])
     parser.add_argument("stack_file", help="a stack file, e.g. stacks/Pulumi.dev.yaml")
     parser.add_argument("--kubeconfig", help="the kubeconfig to read the clusters with, for this run (default: the "

@@ -18,8 +18,9 @@ import asyncio
 import gc
 import logging
 import runpy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 from pulumi.runtime import set_all_config
@@ -148,19 +149,19 @@ class RecordingMonitor(sdk.MockMonitor):
             if k in extra:
                 extra[k] = sdk.wrap_rpc_secret(extra[k])
         state = sdk.sync_await(sdk.serialize_properties(extra, {}))
-        self.resources[urn] = sdk.ResourceRegistration(urn, id_, {})
+        self.resources[urn] = sdk.ResourceRegistration(urn, id_ or "", {})
         return sdk.RegisterResourceResponse(urn=urn, id=id_ or "", object=state)
 
     def ReadResource(self, request: Any) -> Any:
         # A read (e.g. a StackReference): recorded like a registration, as a preview lists it.
-        resp = super().ReadResource(request)
+        resp = sdk.read_resource(self, request)
         self._record(resp.urn, request, struct_to_dict(request.properties), custom=True, protect=False)
         return resp
 
     def RegisterResourceOutputs(self, request: Any) -> Any:
         if request.urn.split("::")[2] == STACK_TYPE:
             self.recording.outputs = struct_to_dict(request.outputs)
-        return super().RegisterResourceOutputs(request)
+        return sdk.register_resource_outputs(self, request)
 
 
 class _ListHandler(logging.Handler):
@@ -181,7 +182,7 @@ def run_program(
     secret_keys: list[str],
     mocks: pulumi.runtime.Mocks,
     preview: bool,
-    recording: Optional[Recording] = None,
+    recording: Recording | None = None,
     organization: str = "organization",
 ) -> Recording:
     """Run ``program`` (a ``__main__.py``) once on the mock engine and return what it registered.
@@ -205,8 +206,11 @@ def run_program(
     # The program tunes the collector of its process (components.collector); a run in this
     # process leaves the caller's settings as they were.
     thresholds = gc.get_threshold()
+    def program_main() -> None:
+        runpy.run_path(program, run_name="__main__")
+
     try:
-        sdk.sync_await(sdk.run_program_in_stack(lambda: runpy.run_path(program, run_name="__main__") and None))
+        sdk.sync_await(sdk.run_program_in_stack(program_main))
     except BaseException as err:
         _raised_to_the_caller(err)
         raise

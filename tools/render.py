@@ -12,8 +12,8 @@ import functools
 import json
 import re
 from collections import Counter
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from components import sdk_internals as sdk
 from meshcore import certs, yamlio
@@ -58,8 +58,9 @@ def checked_release_inputs(inputs: dict[str, Any]) -> dict[str, Any]:
 
     Read from pulumi-kubernetes 4.34 (``decodeRelease`` and ``mergeMaps``), and compared with
     the real provider 4.25.0 by the end-to-end suite (its first test diffs a real preview's
-    release values with the plan's; the version is pinned, and a test fails when it changes): since 4.8 ``Check`` decodes the release in
-    every case, unknown inputs included. It merges the ``valueYamlFiles`` assets in order
+    release values with the plan's; the version is pinned, and a test fails when it changes): since 4.8
+    ``Check`` decodes the release in every case, unknown inputs included. It merges the ``valueYamlFiles``
+    assets in order
     (Helm's merge: mappings key by key, anything else replaced, nulls kept), drops nulls
     from that and from ``values`` unless ``allowNullValues``, merges ``values`` over it, and
     returns that as ``values``, without ``valueYamlFiles``. That is what ``pulumi preview``
@@ -243,7 +244,8 @@ def values_yaml(name: str, release: dict[str, Any], values: dict[str, Any]) -> s
     repo = inputs.get("repositoryOpts", {}).get("repo", "")
     header = (
         f"# Cilium Helm values of {name}: chart {inputs.get('chart')} {inputs.get('version')} from {repo},\n"
-        f"# release {inputs.get('namespace')}/{inputs.get('name')}. {SECRET} = a secret, {UNKNOWN} = known after apply.\n"
+        f"# release {inputs.get('namespace')}/{inputs.get('name')}. {SECRET} = a secret, "
+        f"{UNKNOWN} = known after apply.\n"
     )
     return header + dump_yaml(values)
 
@@ -278,7 +280,7 @@ def connections(g: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
-def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]) -> Optional[str]:
+def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]) -> str | None:
     while urn:
         if urn in clusters:
             return clusters[urn]
@@ -286,7 +288,7 @@ def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]
     return None
 
 
-def summary(g: dict[str, Any], now: Optional[datetime] = None) -> str:
+def summary(g: dict[str, Any], now: datetime | None = None) -> str:
     outputs = g["outputs"].get("clusters", {})
     values = release_values(g)
     parents = {r["urn"]: r["parent"] for r in g["resources"]}
@@ -296,7 +298,7 @@ def summary(g: dict[str, Any], now: Optional[datetime] = None) -> str:
         owner = ancestor_cluster(r["urn"], parents, cluster_urns)
         if owner:
             per_cluster[owner] += 1
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     pairs = connections(g)
     types = Counter(r["type"] for r in g["resources"])
 
@@ -343,14 +345,15 @@ def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], n
     outputs = g["outputs"]
     clusters = outputs.get("clusters", {}) if isinstance(outputs.get("clusters"), dict) else {}
     ca = outputs.get("caExpiresAt")
-    dates: dict[str, Optional[str]] = {}
+    dates: dict[str, str | None] = {}
     lines = ["## Certificates", "", "| cluster | certificates | Secrets | valid (days) | renewal | expires |",
              "| --- | --- | --- | --- | --- | --- |"]
     if isinstance(ca, dict):
         for generation, date in sorted(ca.items()):
             dates[f"the mesh CA (generation {generation})"] = date if date != UNKNOWN else None
+            shown = date if date != UNKNOWN else f"{UNKNOWN} ({certs.CA_VALIDITY_DAYS} days after it is created)"
             lines.append(f"| (mesh) | CA generation {generation} | tls.ca.* | | rotation (README, Lifecycle) | "
-                         f"{date if date != UNKNOWN else f'{UNKNOWN} ({certs.CA_VALIDITY_DAYS} days after it is created)'} |")
+                         f"{shown} |")
     else:
         lines.append(f"| (mesh) | CA | tls.ca.* | | rotation (README, Lifecycle) | {UNKNOWN} (a generated CA: "
                      f"{certs.CA_VALIDITY_DAYS} days after it is created) |")

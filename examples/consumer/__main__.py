@@ -19,7 +19,6 @@ secrets provider; see the mesh's docs/team-state.md).
 
 import pulumi
 import pulumi_kubernetes as k8s
-
 from mesh_outputs import check_clusters, global_service_annotations, kubeconfig_of
 
 config = pulumi.Config("consumer")

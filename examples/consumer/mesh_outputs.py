@@ -13,7 +13,8 @@ whatever kubeconfig the machine has, so every cluster's resources would land in 
 
 from __future__ import annotations
 
-from typing import Any, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 
 REQUIRED = ("clusters", "clusters.<name>", "clusters.<name>.id", "clusters.<name>.peers", "kubeconfigs",
             "kubeconfigs.<name>")

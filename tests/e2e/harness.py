@@ -7,7 +7,7 @@ import base64
 import gzip
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -39,7 +39,7 @@ def helm_releases(kubeconfig: Path, context: str, name: str = "cilium",
     return sorted(releases, key=lambda r: r["version"])
 
 
-def deployed(kubeconfig: Path, context: str) -> Optional[dict[str, Any]]:
+def deployed(kubeconfig: Path, context: str) -> dict[str, Any] | None:
     """The deployed revision of release cilium, or None."""
     live = [r for r in helm_releases(kubeconfig, context) if r["info"]["status"] == "deployed"]
     assert len(live) <= 1, [r["version"] for r in live]

@@ -16,7 +16,6 @@ import pytest
 import yaml
 
 from meshcore import certs
-
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import (
     CHART,
