@@ -105,7 +105,8 @@ def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ
     if not wanted:
         return {}
     source = kc.kubeconfig_files(settings.kubeconfig, environ)
-    read = kc.minimal_kubeconfigs(source, [(c.name, f"{c.key}.context", c.context) for c in wanted])  # type: ignore[misc]
+    read = kc.minimal_kubeconfigs(source, [(c.name, f"{c.key}.context", c.context) for c in wanted
+                                           if c.context is not None])
     if read.issues:
         raise _fail(read.issues)
     return dict(read.configs)

@@ -157,7 +157,8 @@ def check_values(settings: Settings, project_dir: Path,
         return [], None
     version = cilium.version
     local = cilium.chart is not None and is_local(cilium.chart)
-    path = resolve(cilium.chart, project_dir) if local else cache_dir(environ) / f"cilium-{version}.tgz"  # type: ignore[arg-type]
+    path = (resolve(cilium.chart, project_dir) if local and cilium.chart is not None
+            else cache_dir(environ) / f"cilium-{version}.tgz")
     pull = pull_command(cilium.chart, cilium.repository, version, cache_dir(environ))
     where = f"the paths of {NS}:cilium.values and {NS}:clusters[i].values"
     if not local:

@@ -322,7 +322,7 @@ class Section(BaseModel):
         try:
             return handler(data)
         except ValidationError as err:
-            if (not isinstance(data, dict) or cls.relations.__func__ is Section.relations.__func__  # type: ignore[attr-defined]
+            if (not isinstance(data, dict) or not cls._has_relations()
                     or not any(e["loc"] for e in err.errors())):  # only relations failed: reported already
                 raise
             fields, given = cls._valid_fields(data, err)
@@ -331,6 +331,10 @@ class Section(BaseModel):
                 raise
             raise ValidationError.from_exception_data(cls.__name__, [*_details(err), _detail(refuse_many(problems))]
                                                       ) from None
+
+    @classmethod
+    def _has_relations(cls) -> bool:
+        return any("relations" in vars(k) for k in cls.__mro__[:cls.__mro__.index(Section)])
 
     @classmethod
     def _valid_fields(cls, data: dict[str, Any], err: ValidationError) -> tuple[dict[str, Any], set[str]]:

@@ -475,15 +475,16 @@ def render(d: Diff, fmt: str = "text") -> str:
             item(f"removed: {a} <-> {b}")
     if d.resources_added or d.resources_removed or d.resources_replaced or d.resources_updated:
         head("Resources")
-        for u in d.resources_removed:
-            item(f"delete: {_short(u)}")
-        for u, keys in d.resources_replaced:
-            item(f"replace: {_short(u)} (changes {', '.join(keys)})")
-        for u in d.resources_added:
-            item(f"create: {_short(u)}")
-        for u, keys in d.resources_updated:
-            item(f"update: {_short(u)} ({', '.join(keys)})")
+        lines += [f"- {line}" for line in _resource_lines(d)]
     return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _resource_lines(d: Diff) -> list[str]:
+    """What happens to each resource: deleted, replaced, created, updated."""
+    return ([f"delete: {_short(u)}" for u in d.resources_removed]
+            + [f"replace: {_short(u)} (changes {', '.join(keys)})" for u, keys in d.resources_replaced]
+            + [f"create: {_short(u)}" for u in d.resources_added]
+            + [f"update: {_short(u)} ({', '.join(keys)})" for u, keys in d.resources_updated])
 
 
 def _attention(d: Diff) -> list[str]:

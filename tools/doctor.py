@@ -217,6 +217,25 @@ def _helm_releases(core: Any, namespace: str, release: str) -> list[dict[str, An
     return releases
 
 
+def _mesh_secrets(read: Callable[..., Any], core_read: Callable[..., Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The peer entries of the mesh Secrets, and the facts of the TLS certificates (never a key);
+    ``read(core_read, name)`` reads one Secret (None when it is not there)."""
+    secrets: dict[str, Any] = {}
+    for name in doctor.PEER_SECRETS:
+        s = read(core_read, name)
+        # Only the peer entries: a key that is not a cluster name is a peer's TLS file (a key).
+        secrets[name] = None if s is None else {
+            k: (_b64(s.data, k) or b"").decode("utf-8", "replace") for k in (s.data or {}) if doctor.is_peer_key(k)}
+    tls: dict[str, Any] = {}
+    for name in doctor.MESH_TLS_SECRETS:
+        s = read(core_read, name)
+        if s is not None:
+            crt, bundled = _b64(s.data, "tls.crt"), _b64(s.data, "ca.crt")  # never tls.key
+            tls[name] = {"crt": cert_facts(crt) if crt else {"error": "no tls.crt"},
+                         "ca": cert_facts(bundled) if bundled else None}
+    return secrets, tls
+
+
 def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
     """What one cluster holds (``meshcore.doctor``'s observation). Raises on a failed request
     but a 404 (an object that is not there)."""
@@ -258,21 +277,7 @@ def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
         out["service"] = {"type": svc.spec.type, "annotations": dict(svc.metadata.annotations or {}),
                           "ingress": [i for i in ingress if i]}
 
-    out["secrets"] = {}
-    for name in doctor.PEER_SECRETS:
-        s = read(core.read_namespaced_secret, name)
-        # Only the peer entries: a key that is not a cluster name is a peer's TLS file (a key).
-        out["secrets"][name] = None if s is None else {
-            k: (b64(s.data, k) or b"").decode("utf-8", "replace") for k in (s.data or {}) if doctor.is_peer_key(k)}
-
-    out["tls"] = {}
-    for name in doctor.MESH_TLS_SECRETS:
-        s = read(core.read_namespaced_secret, name)
-        if s is not None:
-            crt, bundled = b64(s.data, "tls.crt"), b64(s.data, "ca.crt")  # never tls.key
-            out["tls"][name] = {"crt": cert_facts(crt) if crt else {"error": "no tls.crt"},
-                                "ca": cert_facts(bundled) if bundled else None}
-
+    out["secrets"], out["tls"] = _mesh_secrets(read, core.read_namespaced_secret)
     out["workloads"] = {}
     ds = read(apps.read_namespaced_daemon_set, "cilium")
     out["workloads"]["DaemonSet/cilium"] = None if ds is None else {
