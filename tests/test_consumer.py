@@ -11,8 +11,8 @@ from pathlib import Path
 import pulumi
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
+from components import sdk_internals as sdk
 from tests.conftest import ROOT, mesh_config
 from tests.mockcloud import by_type, run
 from tests.test_graph import _documented_outputs, _output_paths, output_placeholders
@@ -35,7 +35,7 @@ class MeshStackMocks(pulumi.runtime.Mocks):
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         if args.typ == "pulumi:pulumi:StackReference":
             # As the engine reads a stack: its outputs, and the names of those holding a secret.
-            secret = sorted(k for k, v in self.outputs.items() if rpc._special_secret_sig in json.dumps(v))
+            secret = sorted(k for k, v in self.outputs.items() if sdk.SECRET_SIG in json.dumps(v))
             return args.name, {"name": args.name, "outputs": self.outputs, "secretOutputNames": secret}
         return f"{args.name}-id", {}
 
@@ -44,7 +44,7 @@ class MeshStackMocks(pulumi.runtime.Mocks):
 
 
 def is_secret(value: object) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+    return isinstance(value, dict) and value.get(sdk.SIG_KEY) == sdk.SECRET_SIG
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def deployed(outputs: object, path: str = "") -> object:
     """The offline plan's outputs (a preview of a new stack) as the deployed stack's would be, which a
     StackReference reads: each value only the cloud knows (a created cluster's kubeconfig, the CA's dates)
     becomes a distinct stand-in string; secret markers are kept."""
-    if outputs == rpc.UNKNOWN:
+    if outputs == sdk.UNKNOWN:
         return f"deployed value of {path}"
     if isinstance(outputs, dict):
         return {k: deployed(v, f"{path}.{k}" if path and k != "value" else (path or k)) for k, v in outputs.items()}
@@ -89,7 +89,7 @@ def _reaches_each_cluster_with_its_own_kubeconfig(rec, outputs: dict) -> None:
         assert is_secret(inputs["kubeconfig"]), f"{n}: the kubeconfig must stay a secret"
         assert inputs["kubeconfig"]["value"] == outputs["kubeconfigs"][n]["value"], n
     kubeconfigs = [json.dumps(p.inputs["kubeconfig"]["value"]) for p in providers.values()]
-    known = [k for k in kubeconfigs if rpc.UNKNOWN not in k]
+    known = [k for k in kubeconfigs if sdk.UNKNOWN not in k]
     assert len(set(known)) == len(known), "two clusters reached through the same kubeconfig"
     services = {s.name: s for s in by_type(rec, "kubernetes:core/v1:Service")}
     assert sorted(services) == [f"{n}-echo" for n in names]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
+from components import sdk_internals as sdk
 from components.collector import GC_THRESHOLDS
 from components.program import InvalidConfig
 from meshcore import certs
@@ -37,11 +37,11 @@ K8S_PROVIDER = "pulumi:providers:kubernetes"
 TC_PROVIDER = "pulumi:providers:tencentcloud"
 CLB = "tencentcloud:Clb/instance:Instance"
 CLUSTER = "mesh:tke:Cluster"
-SECRET_SIG = {rpc._special_sig_key: rpc._special_secret_sig}
+SECRET_SIG = {sdk.SIG_KEY: sdk.SECRET_SIG}
 
 
 def is_secret(value: object) -> bool:
-    return isinstance(value, dict) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
+    return isinstance(value, dict) and value.get(sdk.SIG_KEY) == sdk.SECRET_SIG
 
 
 def release_of(rec: Recording, name: str):
@@ -147,7 +147,7 @@ def test_peer_entries_carry_each_peers_address(tmp_path: Path) -> None:
 def value_files(reg: Any) -> list[dict[str, Any]]:
     """The values files a release sends: each a text asset, read as YAML."""
     files = reg.inputs.get("valueYamlFiles", [])
-    assert all(f.get(rpc._special_sig_key) == rpc._special_asset_sig and set(f) == {rpc._special_sig_key, "text"}
+    assert all(f.get(sdk.SIG_KEY) == sdk.ASSET_SIG and set(f) == {sdk.SIG_KEY, "text"}
                for f in files), "values files are text assets"
     return [yaml.safe_load(f["text"]) for f in files]
 

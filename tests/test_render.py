@@ -10,8 +10,8 @@ import pulumi_kubernetes
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pulumi.runtime import rpc
 
+from components import sdk_internals as sdk
 from tests.conftest import examples
 from tools import render
 
@@ -59,19 +59,19 @@ def test_release_inputs_as_the_provider_checks_them() -> None:
     scalars replaced; nulls dropped (after the files are merged); markers are leaves;
     valueYamlFiles is gone."""
     def asset(text: str) -> dict[str, Any]:
-        return {rpc._special_sig_key: rpc._special_asset_sig, "text": text}
+        return {sdk.SIG_KEY: sdk.ASSET_SIG, "text": text}
 
-    secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "KEY"}
+    secret = {sdk.SIG_KEY: sdk.SECRET_SIG, "value": "KEY"}
     inputs = {
         "chart": "cilium",
         "valueYamlFiles": [asset('{"a": {"l": [1, 2], "x": 1, "m": {"k": 1}}, "b": 1, "n": null}'),
                            asset('{"a": {"x": 2}, "c": [3, null], "key": {"k": 1}}')],
-        "values": {"a": {"l": [9], "m": {"j": 2}, "gone": None}, "key": secret, "u": rpc.UNKNOWN},
+        "values": {"a": {"l": [9], "m": {"j": 2}, "gone": None}, "key": secret, "u": sdk.UNKNOWN},
     }
     before = repr(inputs)
     checked = render.checked_release_inputs(inputs)
     assert checked == {"chart": "cilium", "values": {"a": {"l": [9], "x": 2, "m": {"k": 1, "j": 2}}, "b": 1, "c": [3],
-                                                     "key": secret, "u": rpc.UNKNOWN}}
+                                                     "key": secret, "u": sdk.UNKNOWN}}
     assert repr(inputs) == before, "the inputs are not changed"
     assert render.checked_release_inputs({"values": {"a": None}, "allowNullValues": True}) == \
         {"values": {"a": None}, "allowNullValues": True}
@@ -81,7 +81,7 @@ def test_release_inputs_as_the_provider_checks_them() -> None:
     assert render.checked_release_inputs({"valueYamlFiles": two, "values": {}}) == {"values": {"a": {"y": 2}}}
     assert render.checked_release_inputs({"valueYamlFiles": two, "values": {"b": None}, "allowNullValues": True}) == \
         {"values": {"a": {"x": None, "y": 2}, "b": None}, "allowNullValues": True}
-    for odd in ({"values": {}, "valueYamlFiles": [{rpc._special_sig_key: rpc._special_archive_sig, "path": "x"}]},
+    for odd in ({"values": {}, "valueYamlFiles": [{sdk.SIG_KEY: sdk.ARCHIVE_SIG, "path": "x"}]},
                 {"values": secret, "valueYamlFiles": [asset("{}")]}, {"values": "[secret]"}):
         assert render.checked_release_inputs(odd) is odd, "left as sent"
 
@@ -102,8 +102,8 @@ def test_yaml_writer_caches_per_type_of_key() -> None:
 
 def test_scrub_markers() -> None:
     """Secrets become [secret] at the leaf, unknowns [unknown], integral doubles ints."""
-    secret = {rpc._special_sig_key: rpc._special_secret_sig, "value": "KEY"}
-    wire = {"tls": {"ca": {"key": secret, "cert": rpc.UNKNOWN}}, "id": 3.0, "ratio": 0.5}
+    secret = {sdk.SIG_KEY: sdk.SECRET_SIG, "value": "KEY"}
+    wire = {"tls": {"ca": {"key": secret, "cert": sdk.UNKNOWN}}, "id": 3.0, "ratio": 0.5}
     assert render.scrub(wire) == {"tls": {"ca": {"key": "[secret]", "cert": "[unknown]"}}, "id": 3, "ratio": 0.5}
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
-from pulumi.runtime import rpc
 
+from components import sdk_internals as sdk
 from meshcore import values as hv
 from meshcore.config import parse_settings
 from tests.conftest import CHART_DIR, mesh_config
@@ -153,7 +153,7 @@ def test_values_of_valid_configs_match_the_chart_schema(chart_schema: Any) -> No
 def provider_merge(text: str, values: dict[str, Any]) -> dict[str, Any]:
     """``values`` merged over the values file ``text`` as the kubernetes provider's Check does
     (the plan's emulation of it, tools/render.py)."""
-    asset = {rpc._special_sig_key: rpc._special_asset_sig, "text": text}
+    asset = {sdk.SIG_KEY: sdk.ASSET_SIG, "text": text}
     return render.checked_release_inputs({"values": values, "valueYamlFiles": [asset]})["values"]
 
 
