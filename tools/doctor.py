@@ -31,7 +31,6 @@ import gzip
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -309,21 +308,19 @@ def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> dict[
 
     doc = yaml.safe_load(kubeconfig_text)
     server = str(((doc.get("clusters") or [{}])[0].get("cluster") or {}).get("server", "?"))
-    # The client writes a kubeconfig's inline certificates and keys to files (it hands paths to
-    # urllib3) and removes them only at exit: keep them in a directory of ours, removed here.
-    with tempfile.TemporaryDirectory(prefix="mesh-doctor-") as private:
-        cfg = client.Configuration()
-        try:
-            config.load_kube_config_from_dict(doc, client_configuration=cfg, persist_config=False,
-                                              temp_file_path=private)
-        except Exception as err:
-            return {"reachable": False, "error": f"its kubeconfig context cannot be used: {type(err).__name__}"}
-        cfg.retries = 1  # read when the client builds its connection pool: one retry, not urllib3's three
-        try:
-            with client.ApiClient(cfg) as api_client:
-                return observe(api_client, namespace, release)
-        except Exception as err:
-            return {"reachable": False, "error": _describe_failure(err, server)}
+    # The client writes a kubeconfig's inline certificates and keys to files of its own (mode 0600,
+    # cached by content for the whole process, removed when it exits): urllib3 takes only paths.
+    cfg = client.Configuration()
+    try:
+        config.load_kube_config_from_dict(doc, client_configuration=cfg, persist_config=False)
+    except Exception as err:
+        return {"reachable": False, "error": f"its kubeconfig context cannot be used: {type(err).__name__}"}
+    cfg.retries = 1  # read when the client builds its connection pool: one retry, not urllib3's three
+    try:
+        with client.ApiClient(cfg) as api_client:
+            return observe(api_client, namespace, release)
+    except Exception as err:
+        return {"reachable": False, "error": _describe_failure(err, server)}
 
 
 def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: str,
