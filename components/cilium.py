@@ -31,6 +31,7 @@ NAMESPACE = "kube-system"
 class CiliumReleaseArgs:
     cluster: ClusterSettings
     cilium: CiliumSettings
+    """``mesh:cilium`` as this cluster installs it (``Settings.cilium_of``: its own version during an upgrade)."""
     max_connected_clusters: int
     hubble_relay: bool
     ca: SharedCa | ProvidedCa
@@ -51,6 +52,10 @@ class CiliumReleaseArgs:
     """What must exist in the cluster before Cilium (created clusters: TKE DaemonSets disabled, ...)."""
     skip_await: bool = False
     """Do not wait for Cilium's pods to be ready (a created cluster has no node yet)."""
+    policy_default_local_cluster: bool | None = None
+    """``mesh:policyDefaultLocalCluster`` (None: not stated)."""
+    upgrade_compatibility: pulumi.Input[str] | None = None
+    """The minor the cluster was first installed with (read back from the stack's outputs)."""
 
 
 class CiliumRelease(pulumi.ComponentResource):
@@ -82,6 +87,9 @@ class CiliumRelease(pulumi.ComponentResource):
             ca_bundle=args.ca_bundle,
             k8s_service_host=args.k8s_service_host,
             k8s_service_port=args.k8s_service_port,
+            chart_version=args.cilium.version,
+            policy_default_local_cluster=args.policy_default_local_cluster,
+            upgrade_compatibility=args.upgrade_compatibility,
         )
         # The peer list (and the non-masquerade CIDRs) grow with the mesh: as plain data
         # they go to a values file, which the provider merges back into `values` (see

@@ -44,7 +44,15 @@ from meshcore import chart as charts
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
-from meshcore.lifecycle import IdentityChange, configured_mesh_address, identity_changes, renames, unused_allowances
+from meshcore.lifecycle import (
+    IdentityChange,
+    cilium_records,
+    configured_mesh_address,
+    identity_changes,
+    renames,
+    unused_allowances,
+    version_refusals,
+)
 from meshcore.values import non_masquerade_cidrs, peer_entry
 
 CA_NAME = "mesh-ca"
@@ -140,22 +148,27 @@ class IdentityCheck:
     """New name -> deployed name of each allowed rename (``meshcore.lifecycle.renames``)."""
     previous_clusters: pulumi.Output[Any]
     """The ``clusters`` output this stack last recorded (None on a new stack)."""
+    cilium: pulumi.Output[dict[str, dict[str, str]]]
+    """Cluster name -> its chart record after this update, ``{version, firstInstalled}``
+    (``meshcore.lifecycle.cilium_records``)."""
 
 
 def identity_check(settings: Settings) -> IdentityCheck:
-    """Compare the config with what this stack last deployed.
+    """Compare the config with what this stack last deployed: identities, and chart versions.
 
     Reads this very stack's previous ``clusters`` output through a StackReference (empty on
-    a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change stops
-    before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
+    a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
+    identity, or a chart version that skips a minor: ``meshcore.lifecycle.version_refusals``)
+    stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
     me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    changes = pulumi.Output.all(me.get_output("clusters"), me.get_output("maxConnectedClusters")).apply(
+    previous_clusters = me.get_output("clusters")
+    changes = pulumi.Output.all(previous_clusters, me.get_output("maxConnectedClusters")).apply(
         lambda previous: identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1]))
 
-    def check(found: list[IdentityChange]) -> bool:
+    def check(found: list[IdentityChange], previous: Any) -> bool:
         for change in found:
             if change.allowed and change.allowable:
                 pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; "
@@ -163,11 +176,14 @@ def identity_check(settings: Settings) -> IdentityCheck:
         for name in unused_allowances(found, settings):
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
         refused = [c.issue() for c in found if not (c.allowed and c.allowable)]
+        refused += version_refusals(previous, settings, renames(found))
         if refused:
             raise _fail(refused)
         return True
 
-    return IdentityCheck(changes.apply(check), changes.apply(renames), me.get_output("clusters"))
+    both = pulumi.Output.all(changes, previous_clusters)
+    return IdentityCheck(both.apply(lambda a: check(a[0], a[1])), changes.apply(renames), previous_clusters,
+                         both.apply(lambda a: cilium_records(a[1], settings, renames(a[0]))))
 
 
 def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list[Any] | None:
@@ -197,6 +213,8 @@ class Mesh:
     releases: dict[str, CiliumRelease]
     guard: pulumi.Output[bool]
     """The identity guard; the recorded identities wait for it (see ``outputs``)."""
+    cilium: pulumi.Output[dict[str, dict[str, str]]]
+    """Cluster name -> its chart record ``{version, firstInstalled}`` (``IdentityCheck.cilium``)."""
     node_pools: dict[str, TkeNodePool] = field(default_factory=dict)
     """The node pools of created clusters, added after their releases."""
     certificates: dict[str, pulumi.Output[Any]] = field(default_factory=dict)
@@ -210,8 +228,8 @@ class Mesh:
         ``kubeconfigs`` holds each cluster's kubeconfig, every value a secret (never plain: a
         consumer's StackReference receives it as a secret).
 
-        ``clusters`` and ``maxConnectedClusters`` are what the identity guard reads back on
-        the next run, so they wait for this run's guard: a refused update records nothing
+        ``clusters`` (ids, addresses, chart records) and ``maxConnectedClusters`` are what the identity and
+        version guard reads back on the next run, so they wait for this run's guard: a refused update records nothing
         (outputs are registered all at once, and a failed Output among them fails that), and
         a retry is refused again instead of comparing against the refused identities.
 
@@ -228,6 +246,8 @@ class Mesh:
                     "meshAddress": self.endpoints[c.name].address_with_port,
                     "peers": list(self.settings.peers[c.name]),
                     "certificates": self.certificates[c.name],
+                    # What the next run reads back: the chart version deployed, the minor first installed.
+                    "cilium": pulumi.Output.all(self.guard, self.cilium).apply(lambda a, n=c.name: a[1][n]),
                 }
                 for c in self.settings.clusters
             },
@@ -261,7 +281,7 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
         )
         for c in settings.clusters
     }
-    releases = _releases(settings, ca, ca_bundle, check.guard, clusters, endpoints, peers)
+    releases = _releases(settings, ca, ca_bundle, check.guard, clusters, endpoints, peers, check.cilium)
     # Nodes of created clusters come last: no node may run without Cilium.
     node_pools: dict[str, TkeNodePool] = {
         c.name: TkeNodePool(
@@ -272,7 +292,7 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
         )
         for c in settings.clusters if c.create is not None
     }
-    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, check.guard, node_pools,
+    return Mesh(settings, ca, cas, clusters, endpoints, peers, releases, check.guard, check.cilium, node_pools,
                 cluster_certificates(settings, releases, check.previous_clusters, check.renames), ca_expiry(cas))
 
 
@@ -325,9 +345,10 @@ def _clusters_and_endpoints(
 
 def _releases(
     settings: Settings, ca: SharedCa | ProvidedCa, ca_bundle: Any, guard: Any, clusters: Mapping[str, Cluster],
-    endpoints: Mapping[str, ApiserverEndpoint], peers: Mapping[str, MeshPeers],
+    endpoints: Mapping[str, ApiserverEndpoint], peers: Mapping[str, MeshPeers], records: pulumi.Output[Any],
 ) -> dict[str, CiliumRelease]:
-    """Each cluster's Cilium release, with its peers and the mesh's non-masquerade CIDRs."""
+    """Each cluster's Cilium release, with its peers and the mesh's non-masquerade CIDRs; its chart version and
+    ``upgradeCompatibility`` from the chart records (``IdentityCheck.cilium``)."""
     masq_cidrs: list[str] | None = None
     if settings.masquerade.mode == "ipMasqAgent":
         masq_cidrs = non_masquerade_cidrs(
@@ -340,7 +361,7 @@ def _releases(
             f"{c.name}-cilium",
             CiliumReleaseArgs(
                 cluster=c,
-                cilium=settings.cilium,
+                cilium=settings.cilium_of(c),
                 max_connected_clusters=settings.max_connected_clusters,
                 hubble_relay=settings.hubble_relay,
                 ca=ca,
@@ -355,6 +376,8 @@ def _releases(
                 depends_on=clusters[c.name].release_dependencies,
                 # A created cluster has no node until after its release: nothing could get ready.
                 skip_await=c.create is not None,
+                policy_default_local_cluster=settings.policy_default_local_cluster,
+                upgrade_compatibility=records.apply(lambda r, n=c.name: r[n]["firstInstalled"]),
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )

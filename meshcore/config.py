@@ -37,7 +37,7 @@ from pydantic import (
     model_validator,
 )
 
-from meshcore import certs, presets
+from meshcore import certs, presets, versions
 from meshcore import values as helm_values
 from meshcore.config_fields import (
     Address,
@@ -66,7 +66,7 @@ from meshcore.errors import ConfigIssue, MeshConfigError
 NS = "mesh"
 """The Pulumi config namespace of this program."""
 
-DEFAULT_CHART_VERSION = "1.18.3"
+DEFAULT_CHART_VERSION = versions.DEFAULT
 DEFAULT_REPOSITORY = "https://helm.cilium.io/"
 DEFAULT_APISERVER_PORT = 2379
 
@@ -78,7 +78,7 @@ OCI_CHART_RE = re.compile(r"^oci://[^\s/]+(/[^\s/:@]+)+\Z")
 REGION_PATTERN = r"^[a-z]{2,4}-[a-z]+(-[a-z0-9]+)?$"
 K8S_VERSION_PATTERN = r"^1\.[0-9]{1,2}\.[0-9]{1,3}$"
 INSTANCE_TYPE_PATTERN = r"^[A-Za-z0-9]+\.[A-Za-z0-9]+$"
-CHART_1_18_PATTERN = r"^v?1\.18\.(0|[1-9][0-9]*)$"
+CHART_PATTERN = versions.VERSION_PATTERN
 REPOSITORY_PATTERN = r"^(https?|oci)://[^\s]+$"
 SUPPORTED_MAX_CONNECTED = (255, 511)
 SECRET_KEYS = ("caPrivateKey",)
@@ -254,6 +254,48 @@ class CreateSettings(Section):
     """The node pool, added once Cilium is installed."""
 
 
+# --------------------------------------------------------------------------- chart versions
+
+
+def _chart(value: Any) -> Any:
+    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
+    program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
+    if not isinstance(value, str) or not value:
+        raise refuse(f"must be a non-empty string, got {type_name(value)}; e.g. ./charts/cilium-1.18.3.tgz or "
+                     "oci://registry.example.com/cilium/cilium")
+    if "://" in value:
+        if not value.startswith("oci://"):
+            raise refuse(f"{quote(value)}: a chart reference is a local path or oci://HOST/PATH; for an https chart "
+                         "repository set mesh:cilium.repository instead")
+        if not OCI_CHART_RE.match(value):
+            raise refuse(f"{quote(value)} is not an OCI chart reference like oci://registry.example.com/cilium/cilium "
+                         "(no tag or digest: the version is mesh:cilium.version)")
+    elif not value.isprintable():
+        raise refuse(f"{quote(value)} is not a usable path")
+    return value
+
+
+ChartVersion = Annotated[str, Shaped(CHART_PATTERN, "chart version {j} is not supported: this program generates "
+                                     f"values for the Cilium {', '.join(m + '.x' for m in versions.ORDER)} charts "
+                                     "(meshcore/versions.py); set a patch release such as "
+                                     f"{', '.join(versions.LATEST.values())}", DEFAULT_CHART_VERSION),
+                         BeforeValidator(_version_text), AfterValidator(lambda v: v.lstrip("v"))]
+"""A Cilium chart version of a supported minor (``meshcore.versions``)."""
+
+
+class ClusterCiliumSettings(Section):
+    """One cluster's own chart version, during a rolling upgrade (one wave per ``pulumi up``)."""
+
+    EXAMPLE: ClassVar[str] = "{version: 1.19.6}"
+
+    version: ChartVersion
+    """This cluster's chart version instead of ``mesh:cilium.version`` (a wave of an upgrade)."""
+    chart: Annotated[str | None, BeforeValidator(_chart, json_schema_input_type=str),
+                     Field(examples=["./charts/cilium-1.19.6.tgz"])] = None
+    """With a local ``mesh:cilium.chart``: this cluster's chart at ``version`` (a local path or an ``oci://``
+    reference); else leave it out (the repository serves every version)."""
+
+
 # --------------------------------------------------------------------------- a cluster entry
 
 
@@ -322,6 +364,8 @@ class ClusterSettings(Section):
     """How the cluster's clustermesh-apiserver is exposed."""
     values: HelmValues = Field(default_factory=dict)
     """Per-cluster Helm value overrides (never program-owned keys)."""
+    cilium: ClusterCiliumSettings | None = None
+    """This cluster's chart version during a rolling upgrade (default: ``mesh:cilium``'s)."""
 
     _index: int = PrivateAttr(default=0)
 
@@ -509,35 +553,14 @@ def _known_preset(value: str) -> str:
     return value
 
 
-def _chart(value: Any) -> Any:
-    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
-    program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
-    if not isinstance(value, str) or not value:
-        raise refuse(f"must be a non-empty string, got {type_name(value)}; e.g. ./charts/cilium-1.18.3.tgz or "
-                     "oci://registry.example.com/cilium/cilium")
-    if "://" in value:
-        if not value.startswith("oci://"):
-            raise refuse(f"{quote(value)}: a chart reference is a local path or oci://HOST/PATH; for an https chart "
-                         "repository set mesh:cilium.repository instead")
-        if not OCI_CHART_RE.match(value):
-            raise refuse(f"{quote(value)} is not an OCI chart reference like oci://registry.example.com/cilium/cilium "
-                         "(no tag or digest: the version is mesh:cilium.version)")
-    elif not value.isprintable():
-        raise refuse(f"{quote(value)} is not a usable path")
-    return value
-
-
 class CiliumSettings(Section):
     """The Cilium chart and the Helm values every cluster starts from."""
 
     EXAMPLE: ClassVar[str] = "{version: 1.18.3, values: {}}"
 
-    version: Annotated[str, Shaped(CHART_1_18_PATTERN, "chart version {j} is not supported: this program generates "
-                                   "values for the Cilium 1.18.x chart (list-shaped clustermesh.config.clusters; 1.20 "
-                                   f"changes it to a map); set a 1.18 patch release such as {DEFAULT_CHART_VERSION}",
-                                   DEFAULT_CHART_VERSION),
-                       BeforeValidator(_version_text), AfterValidator(lambda v: v.lstrip("v"))] = DEFAULT_CHART_VERSION
-    """The Cilium chart version: a 1.18 patch release."""
+    version: ChartVersion = DEFAULT_CHART_VERSION
+    """The Cilium chart version: a 1.18, 1.19 or 1.20 patch release (a cluster may override it during an
+    upgrade: ``mesh:clusters[i].cilium.version``)."""
     repository: Annotated[str, Text(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,
                                     text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY)
                           ] = DEFAULT_REPOSITORY
@@ -715,6 +738,9 @@ class Settings(Section):
     allow_identity_change: Annotated[frozenset[str], BeforeValidator(_names, json_schema_input_type=list[str]),
                                      Field(strict=False)] = frozenset()
     """Clusters whose Cilium name or id may change in this update (a disruptive, deliberate act)."""
+    policy_default_local_cluster: Bool | None = None
+    """Cilium ``clustermesh.policyDefaultLocalCluster`` in every cluster: required once any cluster runs 1.19+
+    (the chart default flipped to true); check with ``cilium clustermesh inspect-policy-default-local-cluster``."""
 
     _peers: dict[str, tuple[str, ...]] = PrivateAttr(default_factory=dict)
 
@@ -727,6 +753,17 @@ class Settings(Section):
     def peers(self) -> Mapping[str, tuple[str, ...]]:
         """Cluster name -> its peers' names, symmetric, ordered by peer cluster id."""
         return self._peers
+
+    def version_of(self, c: ClusterSettings) -> str:
+        """The chart version of cluster ``c``: its own (``mesh:clusters[i].cilium.version``) or the mesh's."""
+        return c.cilium.version if c.cilium is not None else self.cilium.version
+
+    def cilium_of(self, c: ClusterSettings) -> CiliumSettings:
+        """``mesh:cilium`` as cluster ``c`` installs it: its own version (and local chart), else the mesh's."""
+        if c.cilium is None:
+            return self.cilium
+        return self.cilium.model_copy(update={"version": c.cilium.version,
+                                              "chart": c.cilium.chart or self.cilium.chart})
 
     def cluster(self, name: str) -> ClusterSettings:
         for c in self.clusters:
@@ -840,10 +877,11 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
         parsed.section(raw, alias)
     members = checks.parse_clusters(raw.get("clusters"), max_connected, parsed)
     mesh = checks.check_mesh(raw, members, parsed)
-    for alias in ("ca", "allowIdentityChange"):
+    for alias in ("ca", "allowIdentityChange", "policyDefaultLocalCluster"):
         parsed.section(raw, alias)
     checks.check_provided_ca_key(raw, secret_keys, parsed)
     checks.check_identity_changes(raw, members, parsed)
+    checks.check_versions(raw, members, parsed)
     if parsed.issues:
         raise MeshConfigError(parsed.issues)
     settings = Settings.model_construct(

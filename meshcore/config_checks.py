@@ -2,8 +2,9 @@
 
 Each section and each cluster entry is validated on its own (``meshcore.config``); these checks
 relate them: names, ids, contexts and VIPs unique; pod CIDRs disjoint; VIPs outside overlay pod
-CIDRs; service CIDRs; the topology; program-owned Helm values; ``k8sServiceHost`` with the
-``tke-vpc-cni`` preset; masquerade safety; Hubble for Hubble Relay; the brought CA's key.
+CIDRs; service CIDRs; the topology; program-owned Helm values and values a cluster's chart version
+refuses; ``k8sServiceHost`` with the ``tke-vpc-cni`` preset; masquerade safety; Hubble for Hubble Relay;
+the brought CA's key; the chart versions of the mesh (``meshcore.versions``).
 
 They run on whatever parsed: a cluster entry that is invalid still takes part with the fields
 that are valid (a ``Member``), so one run reports every problem of a stack at once.
@@ -22,7 +23,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from meshcore import keypaths, owned
+from meshcore import keypaths, owned, versions
 from meshcore import values as helm_values
 from meshcore.config import (
     NS,
@@ -70,17 +71,24 @@ class Member:
     reads_service_host: bool = False
     """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
     service_cidr: IPv4Network | None = None
+    own_version: str | None = None
+    """``mesh:clusters[i].cilium.version`` (None: the mesh's, or not known)."""
 
     @property
     def key(self) -> str:
         return f"{NS}:clusters[{self.index}]"
+
+    def version(self, cilium: CiliumSettings | None) -> str | None:
+        """The chart version this cluster installs (None when neither it nor mesh:cilium is valid)."""
+        return self.own_version or (cilium.version if cilium is not None else None)
 
     @classmethod
     def of(cls, c: AnyCluster) -> Member:
         return cls(index=c.index, settings=c, name=c.name, id=c.id, context=c.context, pod_cidrs=list(c.pod_cidrs),
                    vip=c.apiserver.vip, subnet_id=c.apiserver.subnet_id, values=c.values, created=c.create is not None,
                    reads_service_host=c.reads_service_host,
-                   service_cidr=c.create.service_cidr if c.create is not None else None)
+                   service_cidr=c.create.service_cidr if c.create is not None else None,
+                   own_version=c.cilium.version if c.cilium is not None else None)
 
     @classmethod
     def partly(cls, index: int, m: Mapping[str, Any], max_connected: int) -> Member:
@@ -187,6 +195,7 @@ def check_mesh(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed
     check_service_cidrs(members, parsed)
     mesh = check_topology(raw.get("topology", "full"), members, parsed)
     check_owned_values(cilium, members, masq, parsed)
+    check_refused_values(cilium, members, parsed)
     check_service_host(cilium, members, parsed)
     check_masquerade_safety(cilium, members, masq, parsed)
     if parsed.sections.get("hubble_relay") is True:
@@ -461,14 +470,23 @@ def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Ed
 
 def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member],
                        masq: MasqueradeSettings | None, parsed: Parsed) -> None:
-    """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``)."""
+    """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``) on the
+    cluster's chart version (the base values: on any cluster's)."""
     mode = masq.mode if masq else "none"
-    owned_paths = {rsh: tuple(k.path for k in owned.owned_keys(mode, reads_service_host=rsh)) for rsh in (False, True)}
+
+    def owned_paths(rsh: bool, version: str | None) -> tuple[keypaths.Path, ...]:
+        minors = [versions.minor_of(version)] if version else list(versions.ORDER)
+        return tuple(dict.fromkeys(k.path for m in minors
+                                   for k in owned.owned_keys(mode, reads_service_host=rsh, chart_minor=m)))
+
     sources: list[tuple[str, Mapping[str, Any], tuple[keypaths.Path, ...]]] = []
     if cilium is not None:
         # The base values reach every cluster, the created ones too.
-        sources.append((f"{NS}:cilium.values", cilium.values, owned_paths[any(c.reads_service_host for c in clusters)]))
-    sources += [(f"{c.key}.values", c.values, owned_paths[c.reads_service_host]) for c in clusters]
+        rsh = any(c.reads_service_host for c in clusters)
+        paths = tuple(dict.fromkeys(p for v in {c.version(cilium) for c in clusters} | {cilium.version}
+                                    for p in owned_paths(rsh, v)))
+        sources.append((f"{NS}:cilium.values", cilium.values, paths))
+    sources += [(f"{c.key}.values", c.values, owned_paths(c.reads_service_host, c.version(cilium))) for c in clusters]
     for base, vals, paths in sources:
         for path, owner in helm_values.owned_conflicts(vals, paths):
             row = owned.row(owner)
@@ -481,6 +499,63 @@ def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member]
                 f"is set by this program ({reason}); remove it from values" + (f": {row.instead}" if row.instead
                                                                                  else ""),
             )
+
+
+def check_refused_values(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:
+    """Values a cluster's chart version deprecated, removed or does not have yet (``meshcore.versions``): the
+    chart ignores unknown keys, so they would silently do nothing (or fail its validate.yaml)."""
+    if cilium is None:
+        return
+    sources: list[tuple[str, Mapping[str, Any], set[str]]] = [
+        (f"{NS}:cilium.values", cilium.values, {c.version(cilium) or cilium.version for c in clusters})]
+    sources += [(f"{c.key}.values", c.values, {c.version(cilium) or cilium.version}) for c in clusters]
+    for base, vals, used in sources:
+        for leaf in helm_values.leaf_paths(vals):
+            for version in sorted(used, key=versions.parse):
+                refused = versions.row(version).refused
+                hit = next((leaf[:n] for n in range(len(leaf), 0, -1) if leaf[:n] in refused), None)
+                if hit is not None:
+                    parsed.add(keypaths.render(base, tuple(part(p) if isinstance(p, str) else p for p in leaf)),
+                               f"{keypaths.dotted(hit)} {refused[hit]} (chart {version})")
+                    break
+
+
+def check_versions(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> None:
+    """The chart versions of one mesh: at most one minor apart (N-1/N); ``mesh:policyDefaultLocalCluster``
+    stated once any cluster runs 1.19+; a cluster's own local chart with a local ``mesh:cilium.chart``."""
+    cilium: CiliumSettings | None = parsed.sections.get("cilium")
+    if cilium is None:
+        return
+    stated = parsed.sections.get("policy_default_local_cluster")
+    by_name = {m.name or m.key: m for m in members}
+    chosen = {n: m.version(cilium) or cilium.version for n, m in by_name.items()}
+    problem = versions.skew_problem(chosen)
+    if problem is not None:
+        top = max(by_name.values(), key=lambda m: versions.parse(chosen[m.name or m.key]))
+        where = f"{top.key}.cilium.version" if top.own_version else f"{NS}:cilium.version"
+        parsed.add(where, problem)
+    flipped = sorted({v for v in chosen.values() if versions.row(v).chart_policy_default_local_cluster},
+                     key=versions.parse)
+    if flipped and stated is None and "policyDefaultLocalCluster" not in raw:
+        parsed.add(f"{NS}:policyDefaultLocalCluster",
+                   f"is required once a cluster runs chart {flipped[0]}: its default of clustermesh."
+                   "policyDefaultLocalCluster is true (1.18: false), which makes policies without a cluster selector "
+                   "select only the local cluster; run `cilium clustermesh inspect-policy-default-local-cluster` "
+                   "against every cluster, then set mesh:policyDefaultLocalCluster: false to keep 1.18's behaviour "
+                   "or true once the policies it lists carry io.cilium.k8s.policy.cluster selectors")
+    local = cilium.chart is not None and "://" not in cilium.chart
+    for m in members:
+        c = m.settings
+        if c is None or c.cilium is None:
+            continue
+        if c.cilium.chart is not None and cilium.chart is None:
+            parsed.add(f"{c.key}.cilium.chart", "is only used with mesh:cilium.chart (a local or oci:// chart); "
+                                                f"{NS}:cilium.repository serves every version: remove it")
+        elif c.cilium.chart is None and local and c.cilium.version != cilium.version:
+            parsed.add(f"{c.key}.cilium.chart", f"is required: mesh:cilium.chart is the local {cilium.version} chart "
+                                                f"and this cluster installs {c.cilium.version}; point it at the "
+                                                f"cilium {c.cilium.version} chart (helm pull cilium/cilium --version "
+                                                f"{c.cilium.version})")
 
 
 def check_service_host(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import types
 import typing
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -410,7 +411,7 @@ def _unwrap(tp: Any) -> tuple[Any, list[Any]]:
             args = typing.get_args(tp)
             tp, meta = args[0], meta + list(args[1:])
             continue
-        if typing.get_origin(tp) is Union:
+        if typing.get_origin(tp) in (Union, types.UnionType):  # Optional[X] and X | None
             members = [a for a in typing.get_args(tp) if a is not type(None)]
             if len(members) == 1:
                 tp = members[0]

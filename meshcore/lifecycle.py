@@ -14,6 +14,11 @@ own ``clusters`` output) and refuses an identity change unless the cluster is na
 - another ``maxConnectedClusters``: never on running clusters (Cilium), always refused;
 - a cluster absent from the config: a removal, which is allowed (its release and its peer
   entries go, the other clusters keep everything else).
+
+The same outputs carry each cluster's chart record, ``cilium: {version, firstInstalled}``: what
+the stack last deployed and the minor the cluster was first installed with. A new chart version
+goes only one minor at a time, from the latest patch (``meshcore.versions.upgrade_problem``),
+refused before any release is sent; ``firstInstalled`` is the cluster's ``upgradeCompatibility``.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshcore.config import NS, ApiserverSettings, Settings
+from meshcore import versions
+from meshcore.config import NS, ApiserverSettings, ClusterSettings, Settings
 from meshcore.effects import effect, restart_command
 from meshcore.errors import ConfigIssue
 
@@ -128,10 +134,62 @@ def configured_mesh_address(apiserver: ApiserverSettings) -> str | None:
     return f"{apiserver.vip}:{apiserver.port}" if apiserver.vip is not None and not apiserver.create_clb else None
 
 
+def _deployed(previous: Mapping[str, Any] | None, name: str,
+              renamed: Mapping[str, str]) -> tuple[bool, str | None, str | None]:
+    """(deployed before, its recorded chart version, its recorded first minor) of one cluster."""
+    before = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
+    if not isinstance(before, Mapping):
+        return False, None, None
+    record = before.get("cilium")
+    record = record if isinstance(record, Mapping) else {}
+    version, first = record.get("version"), record.get("firstInstalled")
+    return (True, version if isinstance(version, str) and versions.is_supported(version) else None,
+            first if isinstance(first, str) else None)
+
+
+def version_key(c: ClusterSettings) -> str:
+    """The config key that sets cluster ``c``'s chart version."""
+    return f"{c.key}.cilium.version" if c.cilium is not None else f"{NS}:cilium.version"
+
+
+def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
+                     renamed: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Chart version changes of running clusters that skip a minor, do not start from the latest patch, or go
+    back a minor: each names the path to take. ``previous`` is the stack's last ``clusters`` output; a cluster
+    deployed before the program recorded its chart ran a 1.18 patch (the only minor it accepted)."""
+    out = []
+    for c in settings.clusters:
+        deployed, version, _ = _deployed(previous, c.name, renamed or {})
+        if not deployed:
+            continue
+        target = settings.version_of(c)
+        problem = versions.upgrade_problem(version, target)
+        if problem is not None:
+            runs = f"runs {version}" if version else "was deployed before this stack recorded its chart version"
+            out.append(ConfigIssue(version_key(c), f"cluster {c.name} {runs} (this stack's last update); {problem}"))
+    return out
+
+
+def cilium_records(previous: Mapping[str, Any] | None, settings: Settings,
+                   renamed: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
+    """Cluster name -> the chart record this update leaves in its ``clusters`` output: ``version`` (what it
+    installs now) and ``firstInstalled`` (the minor of its first install: kept from the record; a cluster
+    deployed before the record existed ran 1.18; a new cluster's own minor)."""
+    out = {}
+    for c in settings.clusters:
+        deployed, _, first = _deployed(previous, c.name, renamed or {})
+        target = settings.version_of(c)
+        if first is None:
+            first = versions.ORDER[0] if deployed else versions.minor_of(target)
+        out[c.name] = {"version": target, "firstInstalled": first}
+    return out
+
+
 def unused_allowances(changes: list[IdentityChange], settings: Settings) -> list[str]:
     """Names in mesh:allowIdentityChange with no identity change: the override should go."""
     changed = {c.cluster for c in changes}
     return sorted(n for n in settings.allow_identity_change if n not in changed)
 
 
-__all__ = ["IdentityChange", "identity_changes", "renames", "configured_mesh_address", "unused_allowances", "NS"]
+__all__ = ["IdentityChange", "identity_changes", "renames", "configured_mesh_address", "unused_allowances", "NS",
+           "version_refusals", "cilium_records", "version_key"]

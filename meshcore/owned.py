@@ -10,8 +10,10 @@ loud classes (``tools.diff``) and the README's list (``markdown_table``, checked
 What a change of it does to running pods is not restated here: ``effect`` reads
 ``meshcore.effects``, the one table of value path -> rolls now / next restart / live.
 
-A row's ``charts`` are the chart minors that own it (``1.18`` today); a version that owns
-other keys adds rows with its own ``charts``. No Pulumi import.
+A row's ``charts`` are the chart minors that own it (``meshcore.versions``); a key that moved or
+exists only in some minors is one row per place, each with its own ``charts``, and what a row
+sets may depend on the cluster's chart version (``Inputs.chart_version``: the version table).
+No Pulumi import.
 """
 
 from __future__ import annotations
@@ -21,14 +23,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from meshcore import effects
+from meshcore import effects, versions
 from meshcore.keypaths import Path, dotted
 
 INTERNAL_SUBNET_ANNOTATION = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
 EXISTING_LB_ANNOTATION = "service.kubernetes.io/tke-existed-lbid"
 EXTENSIVE_PARAMETERS_ANNOTATION = "service.kubernetes.io/service.extensiveParameters"
 ANNOTATIONS: Path = ("clustermesh", "apiserver", "service", "annotations")
-CHART_MINORS = ("1.18",)
+CHART_MINORS: tuple[str, ...] = versions.ORDER
 """The chart minors this program renders values for."""
 
 
@@ -56,6 +58,16 @@ class Inputs:
     """PEM text of every trusted CA, during a CA rotation only."""
     k8s_service_host: Any | None = None
     k8s_service_port: int | None = None
+    chart_version: str = versions.DEFAULT
+    """The cluster's chart version (its row of ``meshcore.versions``)."""
+    policy_default_local_cluster: bool | None = None
+    """``mesh:policyDefaultLocalCluster``, or None when the stack does not state it."""
+    upgrade_compatibility: Any | None = None
+    """The minor the cluster was first installed with (``1.18``), or None when unknown."""
+
+    @property
+    def chart(self) -> versions.Minor:
+        return versions.row(self.chart_version)
 
 
 SKIP: Any = object()
@@ -92,7 +104,8 @@ class OwnedKey:
 
 
 _CA = "the shared mesh CA"
-_HELM_TLS = "helm: cronJob deadlocks with Helm's wait in 1.18.x"
+_TLS = ("the TLS method of the chart version (meshcore.versions): helm on 1.18 (cronJob deadlocks with Helm's wait "
+        "there), cronJob from 1.19 (no longer a Helm hook; renews by itself)")
 _CLB = "the internal CLB of the clustermesh-apiserver"
 _MASQ = "mesh:masquerade controls it"
 _CLB_INSTEAD = "mesh:clusters[i].apiserver controls the CLB"
@@ -129,23 +142,32 @@ OWNED: tuple[OwnedKey, ...] = (
              change_note="changes the mesh CA: certificates are re-issued; see README, Lifecycle"),
     OwnedKey(("rollOutCiliumPods",), "it must stay false so peer and CIDR changes never restart agents",
              _const(False)),
-    OwnedKey(("hubble", "tls", "auto", "method"), _HELM_TLS, _const("helm")),
+    OwnedKey(("hubble", "tls", "auto", "method"), _TLS, lambda i: i.chart.tls_method),
     OwnedKey(("hubble", "relay", "enabled"), "Hubble Relay", lambda i: i.hubble_relay, instead="set mesh:hubbleRelay"),
     OwnedKey(("clustermesh", "useAPIServer"), "the mesh needs the clustermesh-apiserver", _const(True)),
     OwnedKey(("clustermesh", "maxConnectedClusters"), "it must be equal in every cluster",
              lambda i: i.max_connected_clusters, instead="set mesh:maxConnectedClusters", change="identity",
              change_note=_IDENTITY),
     OwnedKey(("clustermesh", "config"), "the peer list of every cluster",
-             lambda i: {"enabled": True, "clusters": list(i.peers)}, instead="peers come from mesh:topology"),
+             lambda i: {"enabled": True, "clusters": versions.peers_value(i.peers, i.chart_version)},
+             instead="peers come from mesh:topology"),
+    OwnedKey(("clustermesh", "policyDefaultLocalCluster"), "its chart default flipped in 1.19 (false -> true), which "
+             "changes what every cross-cluster network policy allows: the stack states it",
+             _unless_none(lambda i: i.policy_default_local_cluster), instead="set mesh:policyDefaultLocalCluster"),
     OwnedKey(("clustermesh", "apiserver", "kvstoremesh", "enabled"), "KVStoreMesh keeps peer changes away from agents",
              _const(True)),
     OwnedKey(("clustermesh", "apiserver", "service", "type"), "the apiserver is exposed on an internal CLB",
              _const("LoadBalancer")),
     OwnedKey(("clustermesh", "apiserver", "tls", "auto", "enabled"), "certificates come from the shared CA",
              _const(True)),
-    OwnedKey(("clustermesh", "apiserver", "tls", "auto", "method"), _HELM_TLS, _const("helm")),
-    OwnedKey(("clustermesh", "apiserver", "tls", "server", "extraIpAddresses"),
-             "the server certificate must cover the CLB VIP", lambda i: [i.own_address]),
+    OwnedKey(("clustermesh", "apiserver", "tls", "auto", "method"), _TLS, lambda i: i.chart.tls_method),
+    OwnedKey(("clustermesh", "apiserver", "tls", "authMode"), "migration: accepts the legacy shared user of 1.18 peers "
+             "and the per-cluster users of 1.19+ peers, so a mesh mixed N-1/N connects both ways (pinned, so a "
+             "chart default cannot change it silently)", lambda i: i.chart.auth_mode or SKIP, charts=("1.19", "1.20")),
+    OwnedKey(versions.MINORS["1.18"].server_ips, "the server certificate must cover the CLB VIP",
+             lambda i: [i.own_address], charts=("1.18", "1.19")),
+    OwnedKey(versions.MINORS["1.20"].server_ips, "the server certificate must cover the CLB VIP (moved in 1.20)",
+             lambda i: [i.own_address], charts=("1.20",)),
     OwnedKey((*ANNOTATIONS, INTERNAL_SUBNET_ANNOTATION), _CLB, lambda i: i.subnet_id, instead=_CLB_INSTEAD),
     OwnedKey((*ANNOTATIONS, EXTENSIVE_PARAMETERS_ANNOTATION), _CLB,
              lambda i: SKIP if i.vip is None else vip_request(i.vip), instead=_CLB_INSTEAD),
@@ -168,6 +190,10 @@ OWNED: tuple[OwnedKey, ...] = (
                          "in every cluster; see README, Lifecycle"),
     OwnedKey(("k8sServiceHost",), "a created cluster's apiserver address is read from its default/kubernetes "
              "Endpoints", _unless_none(lambda i: i.k8s_service_host), when="reads-service-host", instead=_READ),
+    OwnedKey(("upgradeCompatibility",), "the minor the cluster was first installed with, recorded by the program "
+             "(Cilium's upgrade guide: keeps cilium-config's critical defaults across upgrades)",
+             _unless_none(lambda i: i.upgrade_compatibility),
+             instead="the program records it in the stack's outputs (clusters.<name>.cilium.firstInstalled)"),
     OwnedKey(("k8sServicePort",), "a created cluster's apiserver port is TKE's 60002",
              _unless_none(lambda i: i.k8s_service_port), when="reads-service-host", instead=_READ),
 )
@@ -203,7 +229,10 @@ def owner_of(path: Path) -> OwnedKey | None:
 def owned_values(i: Inputs) -> list[tuple[Path, Any]]:
     """(path, value) of every row set for this cluster, in the table's order."""
     out = []
+    minor = versions.minor_of(i.chart_version)
     for k in OWNED:
+        if minor not in k.charts:
+            continue
         v = k.value(i)
         if v is not SKIP:
             out.append((k.path, v))

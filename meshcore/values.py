@@ -7,9 +7,11 @@ so the same function serves the program, the offline plan and the tests.
 Design choices that matter for running clusters (see ``../shared/docs/cilium-mesh.md``):
 
 - One shared CA as ``tls.ca.cert``/``tls.ca.key`` in every cluster (the chart renders
-  ``cilium-ca`` from them, no ``lookup``); ``helm`` TLS method for the clustermesh-apiserver
-  and Hubble (``cronJob`` deadlocks with Helm's wait in 1.18.x).
-- Peers are ``{name, address: <CLB VIP>, port}`` and each cluster's server certificate
+  ``cilium-ca`` from them, no ``lookup``); the TLS method for the clustermesh-apiserver and
+  Hubble is the chart version's (``meshcore.versions``): ``helm`` on 1.18 (``cronJob`` deadlocks
+  with Helm's wait there), ``cronJob`` from 1.19 (its certgen reuses ``cilium-ca``).
+- Peers are ``{name, address: <CLB VIP>, port}`` (a list on 1.18, a map keyed by name from 1.19:
+  ``meshcore.versions.peers_value``) and each cluster's server certificate
   carries its own VIP in ``extraIpAddresses``. With ``address`` the chart renders no
   ``hostAliases``, so adding or removing a peer changes only the data of the
   ``cilium-clustermesh``/``cilium-kvstoremesh`` Secrets: no pod template changes, no restart.
@@ -23,7 +25,7 @@ import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from meshcore import owned, yamlio
+from meshcore import owned, versions, yamlio
 from meshcore.keypaths import Path
 
 # The program-owned keys are one table (meshcore.owned); these names are derived from it.
@@ -105,17 +107,18 @@ def mesh_lists_file(doc: Mapping[str, Any]) -> str:
     return yamlio.yaml_json(doc, separators=(",", ":"), sort_keys=True) + "\n"
 
 
-def owned_paths(masquerade_mode: str) -> tuple[Path, ...]:
-    """The value paths the program sets on every cluster, for a masquerade mode (``CREATED_OWNED`` too on
-    clusters whose apiserver address it reads)."""
-    return tuple(k.path for k in owned.owned_keys(masquerade_mode))
+def owned_paths(masquerade_mode: str, chart_version: str = versions.DEFAULT) -> tuple[Path, ...]:
+    """The value paths the program sets on every cluster of a chart version, for a masquerade mode
+    (``CREATED_OWNED`` too on clusters whose apiserver address it reads)."""
+    return tuple(k.path for k in owned.owned_keys(masquerade_mode, chart_minor=versions.minor_of(chart_version)))
 
 
-def _leaf_paths(values: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
+def leaf_paths(values: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
+    """Every leaf path of a values document (an empty mapping is no leaf)."""
     for k, v in values.items():
         path = (*prefix, k)
         if isinstance(v, dict) and v:
-            yield from _leaf_paths(v, path)
+            yield from leaf_paths(v, path)
         elif not (isinstance(v, dict) and not v):
             yield path
 
@@ -127,7 +130,7 @@ def owned_conflicts(values: Mapping[str, Any], owned: Sequence[Path]) -> list[tu
     owned path's parent with a non-mapping (``cluster: x``).
     """
     out = []
-    for leaf in _leaf_paths(values):
+    for leaf in leaf_paths(values):
         for own in owned:
             n = min(len(leaf), len(own))
             if leaf[:n] == own[:n]:
@@ -155,7 +158,8 @@ def _set(tree: dict[Any, Any], path: Path, value: Any) -> None:
 
 
 def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
-    """One ``clustermesh.config.clusters`` entry (1.18 list form) for a peer."""
+    """One ``clustermesh.config.clusters`` entry (1.18 list form; ``meshcore.versions.peers_value`` writes
+    the form of the cluster's chart version) for a peer."""
     return {"name": name, "address": address, "port": port}
 
 
@@ -181,6 +185,9 @@ def cluster_values(
     ca_bundle: Any | None = None,
     k8s_service_host: Any | None = None,
     k8s_service_port: int | None = None,
+    chart_version: str = versions.DEFAULT,
+    policy_default_local_cluster: bool | None = None,
+    upgrade_compatibility: Any | None = None,
 ) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 
@@ -193,13 +200,16 @@ def cluster_values(
     turns on ``tls.caBundle`` so that certificates of the old and the new CA are trusted.
     ``k8s_service_host``/``k8s_service_port`` are set for created clusters only (the
     ``CREATED_OWNED`` keys): the address read from the cluster and TKE's port.
+    ``chart_version`` picks the row of ``meshcore.versions`` (peer form, TLS method, ...);
+    ``upgrade_compatibility`` is the minor the cluster was first installed with (None: unset).
     """
     values = deep_merge(base, overrides)
     inputs = owned.Inputs(
         name=name, cluster_id=cluster_id, max_connected_clusters=max_connected_clusters, hubble_relay=hubble_relay,
         ca_cert_b64=ca_cert_b64, ca_key_b64=ca_key_b64, subnet_id=subnet_id, own_address=own_address, vip=vip,
         existing_lb_id=existing_lb_id, peers=peers, non_masquerade_cidrs=non_masquerade_cidrs, ca_bundle=ca_bundle,
-        k8s_service_host=k8s_service_host, k8s_service_port=k8s_service_port)
+        k8s_service_host=k8s_service_host, k8s_service_port=k8s_service_port, chart_version=chart_version,
+        policy_default_local_cluster=policy_default_local_cluster, upgrade_compatibility=upgrade_compatibility)
     for path, value in owned.owned_values(inputs):
         _set(values, path, value)
     return values

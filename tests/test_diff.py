@@ -342,7 +342,7 @@ EXAMPLES: dict[str, tuple] = {
     "clustermesh.enableMCSAPISupport": ("clustermesh.enableMCSAPISupport", NEXT_RESTART, [AGENT, OPERATOR],
                                         _values(clustermesh={"enableMCSAPISupport": True})),
     "clustermesh.policyDefaultLocalCluster": ("clustermesh.policyDefaultLocalCluster", NEXT_RESTART, [AGENT],
-                                              _values(clustermesh={"policyDefaultLocalCluster": True})),
+                                              lambda c: c.update({"mesh:policyDefaultLocalCluster": True})),
     "clustermesh.apiserver": ("clustermesh.apiserver.resources.limits.cpu", ROLLS, [APISERVER],
                               _values(clustermesh={"apiserver": _LIMIT})),
     "clustermesh.apiserver.service": ("clustermesh.apiserver.service.labels.team", LIVE, [],
@@ -457,7 +457,11 @@ EXAMPLES: dict[str, tuple] = {
                                _values(identityAllocationMode="kvstore")),
     "k8sClientRateLimit": ("k8sClientRateLimit.qps", NEXT_RESTART, [AGENT, OPERATOR],
                            _values(k8sClientRateLimit={"qps": 20})),
-    "upgradeCompatibility": ("upgradeCompatibility", NEXT_RESTART, [AGENT, OPERATOR], _values(upgradeCompatibility="1.17")),
+    # Owned: the minor each cluster was first installed with; an offline plan has no deployed record, so a plan at
+    # 1.19 records 1.19 (with the policy default the 1.19 chart needs stated).
+    "upgradeCompatibility": ("upgradeCompatibility", NEXT_RESTART, [AGENT, OPERATOR],
+                             lambda c: c.update({"mesh:policyDefaultLocalCluster": False}) or c["mesh:cilium"].update(
+                                 version="1.19.6"), lambda c: c["mesh:cilium"].update(version="1.18.12")),
     "operator": ("operator.resources.limits.cpu", ROLLS, [OPERATOR], _values(operator=_LIMIT)),
     **{f"operator.{k}": (f"operator.{k}{sub}", NEXT_RESTART, [OPERATOR], _values(operator={k: v})) for k, sub, v in (
         ("endpointGCInterval", "", "10m0s"), ("nodeGCInterval", "", "10m0s"), ("identityGCInterval", "", "30m0s"),

@@ -329,6 +329,7 @@ def test_stack_outputs_contract(tmp_path: Path) -> None:
     assert first == {
         "id": 1, "region": "ap-guangzhou", "context": "cls-00000001", "meshAddress": "10.0.1.100:2379",
         "peers": ["cls-00000002", "cls-00000003"],
+        "cilium": {"version": "1.18.3", "firstInstalled": "1.18"},
     }
     # A first install (revision 1) is rendered now: its leaves date from this run.
     rendered = certs.parse_time(certificates["renderedAt"])

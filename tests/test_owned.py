@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from meshcore import effects, owned
+from meshcore import effects, owned, versions
 from meshcore import values as hv
 from meshcore.keypaths import dotted
 
@@ -22,12 +22,16 @@ def _leaf_or_owned(values: dict[str, Any], path: tuple) -> Any:
 
 
 CASES = list(itertools.product(["vip", "createClb"], ["none", "ipMasqAgent"], [False, True], [False, True]))
+VERSIONS = ["1.18.3", "1.19.6", "1.20.0"]
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("clb, masq, rotation, reads_host", CASES)
-def test_the_builder_sets_exactly_the_rows_of_the_table(clb: str, masq: str, rotation: bool, reads_host: bool) -> None:
-    """Whatever the cluster, every value the program sets is a row of the table, every row that applies is set,
-    and no row outside what validation refuses for that cluster is set."""
+def test_the_builder_sets_exactly_the_rows_of_the_table(clb: str, masq: str, rotation: bool, reads_host: bool,
+                                                        version: str) -> None:
+    """Whatever the cluster and its chart version, every value the program sets is a row of the table for that
+    version, every row that applies is set, and no row outside what validation refuses for that cluster is set."""
+    stated = rotation  # the stated policy default and the recorded first minor, in half of the cases
     user = {"hubble": {"ui": {"enabled": True}}, "clustermesh": {"apiserver": {"replicas": 2}}}
     v = hv.cluster_values(
         base=user, overrides={}, name="cls-a", cluster_id=3, max_connected_clusters=255, hubble_relay=True,
@@ -36,12 +40,16 @@ def test_the_builder_sets_exactly_the_rows_of_the_table(clb: str, masq: str, rot
         peers=[hv.peer_entry("cls-b", "10.0.0.6", 2379)],
         non_masquerade_cidrs=["172.16.0.0/16"] if masq == "ipMasqAgent" else None,
         ca_bundle="PEM" if rotation else None,
-        k8s_service_host="169.254.128.7" if reads_host else None, k8s_service_port=60002 if reads_host else None)
-    refused = {k.path for k in owned.owned_keys(masq, reads_service_host=reads_host)}
+        k8s_service_host="169.254.128.7" if reads_host else None, k8s_service_port=60002 if reads_host else None,
+        chart_version=version, policy_default_local_cluster=False if stated else None,
+        upgrade_compatibility="1.18" if stated else None)
+    refused = {k.path for k in owned.owned_keys(masq, reads_service_host=reads_host,
+                                                 chart_minor=versions.minor_of(version))}
     set_rows = {k.path for k in owned.OWNED if _leaf_or_owned(v, k.path) is not owned.SKIP}
     assert set_rows <= refused, "the program sets a key it does not refuse in user values"
     expected = refused - {(*owned.ANNOTATIONS, owned.EXISTING_LB_ANNOTATION if clb == "vip" else
-                           owned.EXTENSIVE_PARAMETERS_ANNOTATION)} - (set() if rotation else {("tls", "caBundle")})
+                           owned.EXTENSIVE_PARAMETERS_ANNOTATION)} - (set() if rotation else {("tls", "caBundle")}) \
+        - (set() if stated else {("clustermesh", "policyDefaultLocalCluster"), ("upgradeCompatibility",)})
     assert set_rows == expected
     assert v["hubble"]["ui"] == {"enabled": True} and v["clustermesh"]["apiserver"]["replicas"] == 2
 
@@ -63,7 +71,7 @@ def test_each_row_says_what_a_change_does_to_a_running_cluster() -> None:
     for k in owned.OWNED:
         assert k.effect == {effects.ROLLS: "restart", effects.NEXT_RESTART: "config only",
                             effects.LIVE: "none"}[effects.effect(k.path).kind]
-        assert k.charts == ("1.18",)
+        assert k.charts and set(k.charts) <= set(versions.ORDER), dotted(k.path)
         assert (k.change == "") == (k.change_note == ""), dotted(k.path)
 
 
@@ -82,3 +90,24 @@ def test_the_readme_lists_the_table() -> None:
     section = readme.split(schema.OWNED_BEGIN)[1].split(schema.OWNED_END)[0]
     for k in owned.OWNED:
         assert f"| `{dotted(k.path)}` | {k.reason} |" in section
+
+
+def test_rows_that_depend_on_the_chart_version() -> None:
+    """The version table decides the peer form, the TLS method, authMode and where the server IPs go."""
+    def build(version: str) -> dict[str, Any]:
+        return hv.cluster_values(
+            base={}, overrides={}, name="cls-a", cluster_id=3, max_connected_clusters=255, hubble_relay=True,
+            ca_cert_b64="CERT", ca_key_b64="KEY", subnet_id="subnet-aaaaaaaa", own_address="10.0.0.5",
+            vip="10.0.0.5", existing_lb_id=None, peers=[hv.peer_entry("cls-b", "10.0.0.6", 2379)],
+            non_masquerade_cidrs=None, chart_version=version)
+
+    v18, v19, v20 = build("1.18.12"), build("1.19.6"), build("1.20.0")
+    assert v18["clustermesh"]["config"]["clusters"] == [{"name": "cls-b", "address": "10.0.0.6", "port": 2379}]
+    assert v19["clustermesh"]["config"]["clusters"] == {"cls-b": {"address": "10.0.0.6", "port": 2379}}
+    assert v20["clustermesh"]["config"]["clusters"] == v19["clustermesh"]["config"]["clusters"]
+    tls18, tls19, tls20 = (v["clustermesh"]["apiserver"]["tls"] for v in (v18, v19, v20))
+    assert (tls18["auto"]["method"], tls19["auto"]["method"], tls20["auto"]["method"]) == ("helm", "cronJob", "cronJob")
+    assert [v["hubble"]["tls"]["auto"]["method"] for v in (v18, v19, v20)] == ["helm", "cronJob", "cronJob"]
+    assert "authMode" not in tls18 and tls19["authMode"] == tls20["authMode"] == "migration"
+    assert tls18["server"] == tls19["server"] == {"extraIpAddresses": ["10.0.0.5"]}
+    assert "server" not in tls20 and tls20["auto"]["server"] == {"extraIpAddresses": ["10.0.0.5"]}

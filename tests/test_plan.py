@@ -88,7 +88,7 @@ def test_invalid_config_exits_2_and_leaves_dir_untouched(tmp_path: Path) -> None
     assert lines == [
         "error: mesh:bogus: unknown key; the keys of this program are: mesh:cilium, mesh:maxConnectedClusters, "
         "mesh:masquerade, mesh:hubbleRelay, mesh:topology, mesh:kubeconfig, mesh:clusters, mesh:ca, "
-        "mesh:allowIdentityChange, mesh:caPrivateKey",
+        "mesh:allowIdentityChange, mesh:policyDefaultLocalCluster, mesh:caPrivateKey",
         "error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-00000001); every cluster needs its "
         "own Cilium cluster.id (the lowest free one is 2)",
         "error: mesh:clusters[1].podCidrs[0]: 172.16.1.0/24 overlaps 172.16.1.0/24, mesh:clusters[0].podCidrs[0] "

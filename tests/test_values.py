@@ -107,11 +107,20 @@ def test_owned_conflicts_name_the_user_path() -> None:
     assert hv.owned_conflicts({"ipMasqAgent": {"enabled": True}}, hv.owned_paths("ipMasqAgent")) != []
 
 
+@pytest.mark.parametrize("version", ["1.18.3", "1.19.6", "1.20.0"])
 @pytest.mark.parametrize("mode", ["none", "ipMasqAgent"])
-def test_every_owned_path_is_set(mode: str) -> None:
-    """The program sets everything it claims to own (so refusing it in user values is right)."""
-    v = build(non_masquerade_cidrs=["172.16.0.0/16"] if mode == "ipMasqAgent" else None)
-    for path in hv.owned_paths(mode):
+def test_every_owned_path_is_set(mode: str, version: str) -> None:
+    """The program sets everything it claims to own on each chart version (so refusing it in user values is
+    right), and nothing a version does not own."""
+    v = build(non_masquerade_cidrs=["172.16.0.0/16"] if mode == "ipMasqAgent" else None, chart_version=version,
+              policy_default_local_cluster=False, upgrade_compatibility="1.18")
+    others = {p for other in ("1.18.3", "1.19.6", "1.20.0") for p in hv.owned_paths(mode, other)}
+    for path in others - set(hv.owned_paths(mode, version)):
+        node = v
+        for part in path[:-1]:
+            node = node.get(part, {})
+        assert path[-1] not in node, f"{path} is set on {version}, which does not own it"
+    for path in hv.owned_paths(mode, version):
         if path[-1] == hv.EXISTING_LB_ANNOTATION or path == ("tls", "caBundle"):
             continue  # createClb mode / CA rotation only (tested separately)
         node: Any = v

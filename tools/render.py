@@ -314,7 +314,8 @@ def summary(g: dict[str, Any], now: datetime | None = None) -> str:
     for name in sorted(values, key=lambda n: (values[n]["cluster"]["id"], n)):
         v = values[name]
         o = outputs.get(name, {}) if isinstance(outputs, dict) else {}
-        peers = [p["name"] for p in v["clustermesh"]["config"]["clusters"]]
+        listed = v["clustermesh"]["config"]["clusters"]  # the 1.18 list or, from 1.19, the map by name
+        peers = list(listed) if isinstance(listed, dict) else [p["name"] for p in listed]
         shown = ", ".join(peers) if len(peers) <= 6 else f"{', '.join(peers[:6])}, … ({len(peers)})"
         lines.append(
             f"| {name} | {v['cluster']['id']} | {o.get('region', '')} | {o.get('context', '')} | "
