@@ -43,13 +43,14 @@ def cluster_certificates(settings: Settings, releases: Mapping[str, CiliumReleas
     for c in settings.clusters:
         values = releases[c.name].values  # what the release is given: the chart renders the certificates from it
 
-        def record(args: list[Any], name: str = c.name, values: Mapping[str, Any] = values) -> dict[str, Any]:
+        def record(args: list[Any], name: str = c.name, values: Mapping[str, Any] = values,
+                   version: str = settings.version_of(c)) -> dict[str, Any]:
             status, previous, renamed = args
             deployed = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
             before = deployed.get("certificates") if isinstance(deployed, Mapping) else None
             now = _utcnow()
             renders = certs.track_renders(before, _revision(status), now)
-            leaves = certs.leaf_expiries(values, renders)
+            leaves = certs.leaf_expiries(values, renders, version)
             for what, date, days in certs.expiring({k: g["expiresAt"] for k, g in leaves.items()}, now):
                 _warn(f"{name}: the {what} certificates ({', '.join(leaves[what]['secrets'])})", date, days,
                       certs.RENEWAL[what])

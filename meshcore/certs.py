@@ -1,13 +1,16 @@
 """When the mesh's certificates expire, from the stack and the chart's rules (pure).
 
-Nothing renews these by itself with the program's TLS method (``helm``, see
-``meshcore/values.py``), and nothing warns before they expire:
+Nothing renews these by itself with the TLS method the program sets on 1.18 (``helm``, see
+``meshcore/versions.py``), and nothing warns before they expire; from 1.19 the program sets
+``cronJob``, whose certgen CronJob renews the leaves by itself (their dates are then the live
+certificates', which ``tools/doctor`` reads):
 
 - **The CA** (``tls.ca.*``): generated with 1095 days (``components/ca.py``) or brought by the
   stack; replaced only by the rotation steps (README, Lifecycle).
 - **clustermesh-apiserver leaves** (server, admin, remote, local): a fresh ``genSignedCert`` on
   every render of the chart, i.e. on every upgrade of the release, valid
-  ``clustermesh.apiserver.tls.auto.certValidityDuration`` days (1095 in 1.18).
+  ``clustermesh.apiserver.tls.auto.certValidityDuration`` days (the chart version's default:
+  1095 in 1.18 and 1.19, 365 from 1.20).
 - **Hubble leaves**: ``hubble-server-certs`` and ``hubble-relay-client-certs`` are *kept* by
   the chart's ``lookup`` across upgrades (``../shared/docs/cilium-mesh.md`` 1.5): they expire
   ``hubble.tls.auto.certValidityDuration`` days (365) after the first install, whatever the
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from meshcore import versions
 from meshcore.keypaths import Path
 
 WARN_DAYS = 90
@@ -44,13 +48,16 @@ class LeafGroup:
     """The key in the ``certificates`` stack output."""
     validity: Path
     """The value path of their validity in days."""
-    default_days: int
-    """The chart's default for ``validity`` (1.18)."""
+    default_days: Callable[[versions.Minor], int]
+    """The chart's default for ``validity``, by chart version (``meshcore.versions``)."""
     kept: bool
     """True: the chart's ``lookup`` keeps them across upgrades (issued at the first install);
     False: re-minted on every render (every upgrade of the release)."""
     secrets: Callable[[Mapping[str, Any]], tuple[str, ...]]
     """The Secrets that hold them, for the release's merged values."""
+    method: Path
+    """The value path of their TLS method (``helm``: rendered by Helm; ``cronJob``: issued and renewed by the
+    chart's certgen)."""
 
 
 def _get(values: Mapping[str, Any], *path: object) -> Any:
@@ -63,10 +70,10 @@ def _get(values: Mapping[str, Any], *path: object) -> Any:
 
 
 def _hubble_tls_helm(values: Mapping[str, Any]) -> bool:
-    """Hubble's certificates come from the chart's ``helm`` method (chart defaults: on)."""
+    """Hubble's certificates come from the chart's ``helm`` or ``cronJob`` method (chart defaults: on, helm)."""
     return (_get(values, "hubble", "enabled") is not False and _get(values, "hubble", "tls", "enabled") is not False
             and _get(values, "hubble", "tls", "auto", "enabled") is not False
-            and _get(values, "hubble", "tls", "auto", "method") in (None, "helm"))
+            and _get(values, "hubble", "tls", "auto", "method") in (None, "helm", "cronJob"))
 
 
 CLUSTERMESH_SECRETS = tuple(f"clustermesh-apiserver-{n}-cert" for n in ("server", "admin", "remote", "local"))
@@ -98,15 +105,20 @@ def _hubble_minted_secrets(values: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(name for name, on in zip(HUBBLE_MINTED_SECRETS, present, strict=False) if on)
 
 
+_CM_TLS: Path = ("clustermesh", "apiserver", "tls", "auto")
+_HUBBLE_TLS: Path = ("hubble", "tls", "auto")
 LEAF_GROUPS: tuple[LeafGroup, ...] = (
-    LeafGroup("clustermeshApiserver", ("clustermesh", "apiserver", "tls", "auto", "certValidityDuration"), 1095,
-              kept=False, secrets=_clustermesh_secrets),
-    LeafGroup("hubble", ("hubble", "tls", "auto", "certValidityDuration"), 365, kept=True,
-              secrets=_hubble_kept_secrets),
-    LeafGroup("hubbleRenderedEachUpgrade", ("hubble", "tls", "auto", "certValidityDuration"), 365, kept=False,
-              secrets=_hubble_minted_secrets),
+    LeafGroup("clustermeshApiserver", (*_CM_TLS, "certValidityDuration"), lambda m: m.clustermesh_cert_days,
+              kept=False, secrets=_clustermesh_secrets, method=(*_CM_TLS, "method")),
+    LeafGroup("hubble", (*_HUBBLE_TLS, "certValidityDuration"), lambda m: m.hubble_cert_days, kept=True,
+              secrets=_hubble_kept_secrets, method=(*_HUBBLE_TLS, "method")),
+    LeafGroup("hubbleRenderedEachUpgrade", (*_HUBBLE_TLS, "certValidityDuration"), lambda m: m.hubble_cert_days,
+              kept=False, secrets=_hubble_minted_secrets, method=(*_HUBBLE_TLS, "method")),
 )
-"""The chart's ``helm``-method leaves (1.18), grouped by validity and renewal rule."""
+"""The chart's leaves, grouped by validity and renewal rule (the ``helm`` method's rules; with ``cronJob`` the
+certgen CronJob renews each group)."""
+CRONJOB_SCHEDULE = "0 0 1 */4 *"
+"""The chart's default certgen schedule (every four months)."""
 GROUPS: Mapping[str, LeafGroup] = {g.key: g for g in LEAF_GROUPS}
 
 
@@ -161,16 +173,22 @@ def track_renders(previous: Mapping[str, Any] | None, revision: int | None, now:
     return {"revision": revision, "renderedAt": rendered, "firstRenderedAt": first}
 
 
-def leaf_expiries(values: Mapping[str, Any], renders: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each leaf group present for these values: its Secrets, validity, renewal rule and expiry
-    (RFC 3339, or None when the render it dates from is unknown)."""
+def leaf_expiries(values: Mapping[str, Any], renders: Mapping[str, Any],
+                  version: str = versions.DEFAULT) -> dict[str, dict[str, Any]]:
+    """Each leaf group present for these values of a chart version: its Secrets, validity, renewal rule and
+    expiry (RFC 3339, or None when the render it dates from is unknown, or the certgen CronJob renews it)."""
     out: dict[str, dict[str, Any]] = {}
     for g in LEAF_GROUPS:
         secrets = g.secrets(values)
         if not secrets:
             continue
         days = _get(values, *g.validity)
-        days = days if isinstance(days, int) and not isinstance(days, bool) else g.default_days
+        days = days if isinstance(days, int) and not isinstance(days, bool) else g.default_days(versions.row(version))
+        if _get(values, *g.method) == "cronJob":
+            schedule = _get(values, *g.method[:-1], "schedule") or CRONJOB_SCHEDULE
+            out[g.key] = {"secrets": list(secrets), "validityDays": days,
+                          "renewal": f"renewed by the chart's certgen CronJob ({schedule})", "expiresAt": None}
+            continue
         since = renders.get("firstRenderedAt" if g.kept else "renderedAt")
         out[g.key] = {
             "secrets": list(secrets),

@@ -71,7 +71,24 @@ def test_leaf_validity_and_presence_come_from_the_values() -> None:
     assert e["hubbleRenderedEachUpgrade"]["expiresAt"] == "2027-01-03T12:00:00Z"
     assert e["clustermeshApiserver"]["validityDays"] == 730
     assert "hubble" not in certs.leaf_expiries({"hubble": {"enabled": False}}, {})
-    assert "hubble" not in certs.leaf_expiries({"hubble": {"tls": {"auto": {"method": "cronJob"}}}}, {})
+    assert "hubble" not in certs.leaf_expiries({"hubble": {"tls": {"auto": {"method": "certmanager"}}}}, {})
+
+
+def test_leaf_dates_follow_the_chart_version() -> None:
+    """1.20's clustermesh leaves are valid 365 days (1.18/1.19: 1095); with the cronJob method (1.19+) the certgen
+    CronJob renews every group, so no render dates them."""
+    renders = {"renderedAt": "2027-01-13T12:00:00Z", "firstRenderedAt": "2026-12-04T12:00:00Z"}
+    for version, days in (("1.18.12", 1095), ("1.19.6", 1095), ("1.20.0", 365)):
+        e = certs.leaf_expiries(MESH_VALUES, renders, version)
+        assert e["clustermeshApiserver"]["validityDays"] == days, version
+    assert certs.leaf_expiries(MESH_VALUES, renders, "1.20.0")["clustermeshApiserver"]["expiresAt"] == \
+        "2028-01-13T12:00:00Z"  # 2027-01-13 + 365 days
+    cron = {**MESH_VALUES, "clustermesh": {"apiserver": {"tls": {"auto": {"method": "cronJob"}}}},
+            "hubble": {"relay": {"enabled": True}, "tls": {"auto": {"method": "cronJob"}}}}
+    e = certs.leaf_expiries(cron, renders, "1.19.6")
+    assert set(e) == {"clustermeshApiserver", "hubble"}
+    for group in e.values():
+        assert group["expiresAt"] is None and group["renewal"] == "renewed by the chart's certgen CronJob (0 0 1 */4 *)"
 
 
 def test_expiring_lists_what_is_within_the_warning_window() -> None:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from components import sdk_internals as sdk
-from meshcore import certs, yamlio
+from meshcore import certs, versions, yamlio
 from tools.mockengine import Recording
 
 SECRET = "[secret]"
@@ -361,9 +361,14 @@ def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], n
     for name in sorted(values, key=lambda n: (values[n]["cluster"]["id"], n)):
         record = clusters.get(name, {}).get("certificates") if isinstance(clusters.get(name), dict) else None
         renders = record if isinstance(record, dict) else {}
-        for key, group in certs.leaf_expiries(values[name], renders).items():
+        record = clusters.get(name, {}).get("cilium") if isinstance(clusters.get(name), dict) else None
+        version = record.get("version") if isinstance(record, dict) else None
+        version = version if isinstance(version, str) and versions.is_supported(version) else versions.DEFAULT
+        for key, group in certs.leaf_expiries(values[name], renders, version).items():
             since = "the first install" if certs.GROUPS[key].kept else "each upgrade"
-            expires = group["expiresAt"] or f"{group['validityDays']} days after {since}"
+            expires = group["expiresAt"] or (f"{group['validityDays']} days after each renewal (the live dates: "
+                                             "python -m tools.doctor)" if "CronJob" in group["renewal"]
+                                             else f"{group['validityDays']} days after {since}")
             dates[f"{name}: the {key} certificates"] = group["expiresAt"]
             lines.append(f"| {name} | {key} | {', '.join(group['secrets'])} | {group['validityDays']} | "
                          f"{group['renewal']} | {expires} |")
