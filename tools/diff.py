@@ -13,6 +13,12 @@ The CA a release's ``tls.ca.*`` come from is read from the graph, not only from 
 in an offline plan the CA certificate is ``[unknown]`` in both plans, so switching the
 signing CA (rotation step 2) shows as the release depending on another CA's key.
 
+A chart version change of a cluster (the release's ``version``: ``mesh:cilium.version`` or the cluster's own
+``mesh:clusters[i].cilium.version``, one wave of an upgrade) is said loudly: it rolls that cluster's agents,
+operator and clustermesh-apiserver (new images); the diff lists the clusters of this wave and those that keep
+their version, with the mesh's versions after the update, and judges each step with the program's rule
+(``meshcore.versions.upgrade_problem``: one minor at a time, from the latest patch).
+
 Identity changes that ``pulumi up`` refuses (``meshcore/lifecycle.py``: another id, a rename,
 another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
 program's own rule, taking the old plan's outputs as what is deployed and the new plan's
@@ -37,7 +43,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from meshcore import effects, owned, yamlio
+from meshcore import effects, owned, versions, yamlio
 from meshcore.config import NS
 from meshcore.effects import Effect
 from meshcore.keypaths import dotted as _path
@@ -161,6 +167,13 @@ class Diff:
     resources_removed: list[str] = field(default_factory=list)
     resources_replaced: list[tuple[str, list[str]]] = field(default_factory=list)
     resources_updated: list[tuple[str, list[str]]] = field(default_factory=list)
+    charts: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    """Cluster name -> (its chart version in the old plan, or None for a new cluster; in the new plan)."""
+
+    @property
+    def wave(self) -> dict[str, tuple[str, str]]:
+        """The clusters whose chart version changes in this update (this wave of an upgrade): (old, new)."""
+        return {n: (a, b) for n, (a, b) in self.charts.items() if a is not None and a != b}
 
     @property
     def changed(self) -> bool:
@@ -172,9 +185,13 @@ class Diff:
 
 def _leaves(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
     """Leaf paths of a values document. Lists are leaves, except the peer list, which is
-    keyed by peer name so that a joining cluster shows as one entry, not a shifted list."""
+    keyed by peer name so that a joining cluster shows as one entry, not a shifted list; its
+    1.18 list and 1.19+ map forms give the same entries (the form follows the chart version)."""
     if prefix == ("clustermesh", "config", "clusters") and isinstance(node, list):
-        return {(*prefix, str(e.get("name"))): e for e in node if isinstance(e, dict)}
+        return {(*prefix, str(e.get("name"))): {k: v for k, v in e.items() if k != "name"}
+                for e in node if isinstance(e, dict)}
+    if prefix == ("clustermesh", "config", "clusters") and isinstance(node, dict):
+        return {(*prefix, str(k)): v for k, v in node.items()}
     if isinstance(node, dict) and node:
         out: dict[Path_, Any] = {}
         for k, v in node.items():
@@ -361,11 +378,21 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
             o = outputs.get(n, {}) if isinstance(outputs, dict) else {}
             cid = o.get("id", plan.values[n].get("cluster", {}).get("id"))
             d.identities[n] = f"id {cid}, {o.get('region', '?')}, mesh address {o.get('meshAddress', '?')}"
+    old_clusters = old.graph.get("outputs", {}).get("clusters", {})
     for name in sorted(n for n in new.values if was[n] in old.values):
         changes = ca_source_changes(name, old, new, value_changes(old.values[was[name]], new.values[name]),
                                     old_name=was[name])
+        record = old_clusters.get(was[name], {}).get("cilium") if isinstance(old_clusters, dict) else None
+        if isinstance(record, dict) and isinstance(record.get("firstInstalled"), str):
+            # pulumi up keeps the deployed record's first minor (meshcore.lifecycle.cilium_records); an offline
+            # plan cannot read it and shows the planned minor instead.
+            changes = [c for c in changes if c.path != ("upgradeCompatibility",)]
         if changes:
             d.values[name] = changes
+    for name, release in new.releases.items():
+        before = old.releases.get(was.get(name, name))
+        d.charts[name] = (str(before["inputs"].get("version")) if before is not None else None,
+                          str(release["inputs"].get("version")))
     now = {o: n for n, o in d.renamed.items()}
     old_connections = {_pair(now.get(a, a), now.get(b, b)) for a, b in old.connections()}
     d.connections_added = sorted(new.connections() - old_connections)
@@ -451,6 +478,16 @@ def render(d: Diff, fmt: str = "text") -> str:
             item(f"added: {c} ({d.identities[c]})")
         for c in d.clusters_removed:
             item(f"removed: {c} ({d.identities[c]}): its release is deleted and every peer drops it")
+    if d.wave:
+        head("Chart versions")
+        item("this wave: " + ", ".join(f"{n} {a} -> {b}" for n, (a, b) in sorted(d.wave.items())))
+        kept = sorted(n for n in d.charts if n not in d.wave)
+        item("not in this wave: " + (", ".join(f"{n} {d.charts[n][1]}" for n in kept) or "none"))
+        after = sorted({b for _, b in d.charts.values()}, key=_version_key)
+        minors = sorted({_minor(v) for v in after}, key=_version_key)
+        skew = "one minor" if len(minors) == 1 else (
+            "mixed N-1/N" if len(minors) == 2 and _minor_gap(minors) == 1 else "MORE THAN ONE MINOR APART")
+        item(f"the mesh after this update: {', '.join(after)} ({skew})")
     if d.values or d.clusters_added:
         head("Helm values per cluster")
         for name, changes in d.values.items():
@@ -518,12 +555,38 @@ def _attention(d: Diff) -> list[str]:
             warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
                             f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
                             f"them): run `{command}` to apply it")
+    for name, (a, b) in d.wave.items():
+        problem = (versions.upgrade_problem(a, b) if versions.is_supported(a) and versions.is_supported(b)
+                   else None)
+        if problem is not None:
+            warnings.append(f"REFUSED BY pulumi up: {name}: chart {problem}")
+            continue
+        form = ""
+        if versions.is_supported(a) and versions.is_supported(b) and \
+                versions.row(a).peer_form != versions.row(b).peer_form:
+            form = f"; its peer list changes to the {versions.row(b).peer_form} form of {versions.minor_of(b)}"
+        warnings.append(f"CHART UPGRADE in {name}: cilium {a} -> {b}: rolls {effects.AGENT} (one node at a time), "
+                        f"{effects.OPERATOR} and {effects.APISERVER} (new images){form}; run `cilium clustermesh "
+                        "status --wait` in every cluster before the next wave")
     for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
         # After what stops or frames the whole update (other stacks, refusals), before the rest.
         warnings.insert(len(d.identity) + bool(d.stacks),
                         f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
                         "may still run workloads; retire or drain the cluster first")
     return warnings
+
+
+def _minor(version: str) -> str:
+    return ".".join(version.lstrip("v").split(".")[:2])
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(p) if p.isdigit() else 0 for p in version.lstrip("v").split("."))
+
+
+def _minor_gap(minors: list[str]) -> int:
+    lo, hi = _version_key(minors[0]), _version_key(minors[-1])
+    return hi[1] - lo[1] if lo[0] == hi[0] else 99
 
 
 def main(argv: list[str]) -> int:
