@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -296,6 +297,28 @@ from meshcore.keypaths import dotted  # noqa: E402
 FIRST = "cls-dev0a1b2"
 
 
+class _BeforeRecords:
+    """No config change; the plan as one made before the program recorded chart versions (no ``cilium`` record in
+    its outputs, no ``upgradeCompatibility`` in its values)."""
+
+    def __call__(self, config: dict) -> None:
+        pass
+
+    @staticmethod
+    def edit_plan(plan_dir: Path) -> None:
+        graph = json.loads((plan_dir / "graph.json").read_text())
+        for o in graph["outputs"]["clusters"].values():
+            o.pop("cilium")
+        for r in graph["resources"]:
+            if r["type"] == "kubernetes:helm.sh/v3:Release":
+                r["inputs"]["values"].pop("upgradeCompatibility")
+        (plan_dir / "graph.json").write_text(json.dumps(graph))
+        for f in (plan_dir / "values").glob("*.yaml"):
+            values = yaml.safe_load(f.read_text())
+            values.pop("upgradeCompatibility")
+            f.write_text(yaml.safe_dump(values))
+
+
 def _values(**kw):
     """A mutation setting mesh:cilium.values (every cluster)."""
     def m(c):
@@ -457,11 +480,9 @@ EXAMPLES: dict[str, tuple] = {
                                _values(identityAllocationMode="kvstore")),
     "k8sClientRateLimit": ("k8sClientRateLimit.qps", NEXT_RESTART, [AGENT, OPERATOR],
                            _values(k8sClientRateLimit={"qps": 20})),
-    # Owned: the minor each cluster was first installed with; an offline plan has no deployed record, so a plan at
-    # 1.19 records 1.19 (with the policy default the 1.19 chart needs stated).
-    "upgradeCompatibility": ("upgradeCompatibility", NEXT_RESTART, [AGENT, OPERATOR],
-                             lambda c: c.update({"mesh:policyDefaultLocalCluster": False}) or c["mesh:cilium"].update(
-                                 version="1.19.6"), lambda c: c["mesh:cilium"].update(version="1.18.12")),
+    # Owned: the minor each cluster was first installed with, set from the stack's chart record; it appears in the
+    # first plan after a plan made before the program recorded it.
+    "upgradeCompatibility": ("upgradeCompatibility", NEXT_RESTART, [AGENT, OPERATOR], None, _BeforeRecords()),
     "operator": ("operator.resources.limits.cpu", ROLLS, [OPERATOR], _values(operator=_LIMIT)),
     **{f"operator.{k}": (f"operator.{k}{sub}", NEXT_RESTART, [OPERATOR], _values(operator={k: v})) for k, sub, v in (
         ("endpointGCInterval", "", "10m0s"), ("nodeGCInterval", "", "10m0s"), ("identityGCInterval", "", "30m0s"),
@@ -499,6 +520,8 @@ def dev_plans(tmp_path_factory) -> dict:
     def get(mutation) -> Path:
         if mutation not in cache:
             cache[mutation] = make_plan(base, f"p{len(cache)}", dev(mutation))
+            if hasattr(mutation, "edit_plan"):
+                mutation.edit_plan(cache[mutation])
         return cache[mutation]
     return get
 

@@ -188,10 +188,9 @@ def _leaves(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
     keyed by peer name so that a joining cluster shows as one entry, not a shifted list; its
     1.18 list and 1.19+ map forms give the same entries (the form follows the chart version)."""
     if prefix == ("clustermesh", "config", "clusters") and isinstance(node, list):
-        return {(*prefix, str(e.get("name"))): {k: v for k, v in e.items() if k != "name"}
-                for e in node if isinstance(e, dict)}
+        return {(*prefix, str(e.get("name"))): e for e in node if isinstance(e, dict)}
     if prefix == ("clustermesh", "config", "clusters") and isinstance(node, dict):
-        return {(*prefix, str(k)): v for k, v in node.items()}
+        return {(*prefix, str(k)): {"name": k, **v} if isinstance(v, dict) else v for k, v in node.items()}
     if isinstance(node, dict) and node:
         out: dict[Path_, Any] = {}
         for k, v in node.items():
