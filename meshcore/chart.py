@@ -31,7 +31,7 @@ from meshcore import chartkeys, keypaths, presets
 from meshcore.errors import ConfigIssue, MeshConfigError
 
 if TYPE_CHECKING:
-    from meshcore.config import Settings
+    from meshcore.config import CiliumSettings, Settings
 
 NOT_CHECKED = "Helm values not checked"
 """How the warning of an unchecked run starts (the offline plan finds it by this)."""
@@ -72,8 +72,10 @@ def _chart_yaml(path: Path) -> str | None:
     return next((text for _, text in _chart_files(path, ("Chart.yaml",))), None)
 
 
-def check_local_chart(chart: str, version: str, project_dir: Path, key: str) -> list[ConfigIssue]:
-    """Problems with the local chart ``chart`` (empty when it is chart ``cilium`` at ``version``)."""
+def check_local_chart(chart: str, version: str, project_dir: Path, key: str,
+                      version_key: str = "mesh:cilium.version") -> list[ConfigIssue]:
+    """Problems with the local chart ``chart`` (empty when it is chart ``cilium`` at ``version``, which
+    ``version_key`` sets)."""
     path = resolve(chart, project_dir)
     fix = (f"set {key} to the directory or .tgz of the cilium chart {version} "
            f"(helm pull cilium/cilium --version {version})")
@@ -90,8 +92,8 @@ def check_local_chart(chart: str, version: str, project_dir: Path, key: str) -> 
     if meta.get("name") != "cilium":
         issues.append(ConfigIssue(key, f"{path} is the chart {meta.get('name')!r}, not cilium; {fix}"))
     if str(meta.get("version")) != version:
-        issues.append(ConfigIssue(key, f"{path} is chart version {meta.get('version')}, but mesh:cilium.version is "
-                                       f"{version} (the values are made for it): set mesh:cilium.version: "
+        issues.append(ConfigIssue(key, f"{path} is chart version {meta.get('version')}, but {version_key} is "
+                                       f"{version} (the values are made for it): set {version_key}: "
                                        f"{meta.get('version')} or point {key} at the {version} chart"))
     return issues
 
@@ -146,12 +148,27 @@ def check_values(settings: Settings, project_dir: Path,
     Returns (one issue per unknown path, keyed at that path; a warning when the check did not
     run). The chart is ``mesh:cilium.chart`` when it is local (already checked by
     ``check_local_chart``), else ``cache_dir()/cilium-<version>.tgz``; without it the warning
-    says how to get it. Nothing to check (no user values): ([], None).
+    says how to get it. Nothing to check (no user values): ([], None). A cluster with its own chart
+    version (``mesh:clusters[i].cilium``, a wave of an upgrade) has its values checked against that chart.
     """
     from meshcore.config import NS
 
-    cilium = settings.cilium
-    sources = [(f"{NS}:cilium.values", cilium.values)] + [(f"{c.key}.values", c.values) for c in settings.clusters]
+    own = [c for c in settings.clusters if c.cilium is not None and settings.version_of(c) != settings.cilium.version]
+    sources = [(f"{NS}:cilium.values", settings.cilium.values)] + [
+        (f"{c.key}.values", c.values) for c in settings.clusters if c not in own]
+    issues, not_checked = _check_values(settings.cilium, sources, project_dir, environ, f"{NS}:cilium.chart")
+    for c in own:
+        more, note = _check_values(settings.cilium_of(c), [(f"{c.key}.values", c.values)], project_dir, environ,
+                                   f"{c.key}.cilium.chart")
+        issues += more
+        not_checked = not_checked or note
+    return issues, not_checked
+
+
+def _check_values(cilium: CiliumSettings, sources: Sequence[tuple[str, Mapping[str, Any]]], project_dir: Path,
+                  environ: Mapping[str, str], chart_key: str) -> tuple[list[ConfigIssue], str | None]:
+    from meshcore.config import NS
+
     sources = [(k, v) for k, v in sources if v]
     if not sources:
         return [], None
@@ -174,7 +191,7 @@ def check_values(settings: Settings, project_dir: Path,
     except (OSError, tarfile.TarError, UnicodeError, ValueError, KeyError, yaml.YAMLError) as err:
         problem = "it has no values.yaml" if isinstance(err, KeyError) else f"its values cannot be read ({err})"
         if local:
-            return [ConfigIssue(f"{NS}:cilium.chart", f"{path}: {problem}; point it at the cilium {version} "
+            return [ConfigIssue(chart_key, f"{path}: {problem}; point it at the cilium {version} "
                                                       "chart as helm pull writes it")], None
         return [], f"{NOT_CHECKED}: {path}: {problem}, so {where} were not checked; replace it: {pull}"
     issues = [
@@ -209,6 +226,12 @@ def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], proje
         issues = check_local_chart(chart, settings.cilium.version, project_dir, f"{NS}:cilium.chart")
         if issues:
             raise MeshConfigError(issues)
+    own = [(c, settings.cilium_of(c)) for c in settings.clusters if c.cilium is not None and c.cilium.chart]
+    issues = [i for c, cilium in own if cilium.chart is not None and is_local(cilium.chart)
+              for i in check_local_chart(cilium.chart, cilium.version, project_dir, f"{c.key}.cilium.chart",
+                                         f"{c.key}.cilium.version")]
+    if issues:
+        raise MeshConfigError(issues)
     issues, not_checked = check_values(settings, project_dir, environ)
     if issues:
         raise MeshConfigError(issues)

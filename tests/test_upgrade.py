@@ -256,3 +256,38 @@ def test_the_plan_diff_refuses_a_skipped_minor(tmp_path: Path) -> None:
     text = diff.render(diff.compare(diff.load(str(old)), diff.load(str(newer))))
     assert f"REFUSED BY pulumi up: {NAMES[0]}: chart 1.18.12 -> 1.20.0 skips a minor" in text
     assert f"CHART UPGRADE in {NAMES[1]}: cilium 1.18.12 -> 1.19.6" in text
+
+
+def test_the_readme_lists_the_version_table() -> None:
+    """README's version table is meshcore/versions.py's (so the docs cannot drift from what the program does)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("<!-- versions:begin -->\n")[1].split("<!-- versions:end -->")[0]
+    assert section == versions.markdown_table()
+
+
+def test_a_waves_local_chart_must_be_its_version(tmp_path: Path) -> None:
+    """With a local mesh:cilium.chart, a wave's cluster names its own chart, which must be chart cilium at its
+    version (as mesh:cilium.chart is checked against mesh:cilium.version)."""
+    import shutil
+
+    from meshcore.chart import validated_settings
+    from meshcore.errors import MeshConfigError
+
+    def chart(version: str) -> str:
+        out = tmp_path / f"cilium-{version}"
+        shutil.copytree(ROOT / "tests/e2e/chart/cilium", out)
+        meta = yaml.safe_load((out / "Chart.yaml").read_text())
+        (out / "Chart.yaml").write_text(yaml.safe_dump({**meta, "version": version}))
+        return str(out)
+
+    raw = _stack(stated=False)
+    raw["cilium"] = {"version": "1.18.12", "chart": chart("1.18.12")}
+    raw["clusters"][1]["cilium"] = {"version": "1.19.6", "chart": raw["cilium"]["chart"]}
+    with pytest.raises(MeshConfigError) as err:
+        validated_settings(raw, [], ROOT)
+    [issue] = err.value.issues
+    assert issue.key == "mesh:clusters[1].cilium.chart"
+    assert "is chart version 1.18.12, but mesh:clusters[1].cilium.version is 1.19.6" in issue.message
+    raw["clusters"][1]["cilium"]["chart"] = chart("1.19.6")
+    settings, _ = validated_settings(raw, [], ROOT)
+    assert settings.cilium_of(settings.clusters[1]).chart == raw["clusters"][1]["cilium"]["chart"]
