@@ -247,7 +247,7 @@ class Mesh:
                     "peers": list(self.settings.peers[c.name]),
                     "certificates": self.certificates[c.name],
                     # What the next run reads back: the chart version deployed, the minor first installed.
-                    "cilium": pulumi.Output.all(self.guard, self.cilium).apply(lambda a, n=c.name: a[1][n]),
+                    "cilium": _record(pulumi.Output.all(self.guard, self.cilium).apply(lambda a: a[1]), c.name),
                 }
                 for c in self.settings.clusters
             },
@@ -264,6 +264,11 @@ class Mesh:
 def _constant(value: Any) -> Callable[[Any], Any]:
     """A function of anything that gives ``value`` (for Output.apply in a loop)."""
     return lambda _: value
+
+
+def _record(records: pulumi.Output[dict[str, dict[str, str]]], name: str) -> pulumi.Output[dict[str, str]]:
+    """One cluster's chart record out of every cluster's (``IdentityCheck.cilium``)."""
+    return records.apply(lambda r: r[name])
 
 
 def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
@@ -377,7 +382,7 @@ def _releases(
                 # A created cluster has no node until after its release: nothing could get ready.
                 skip_await=c.create is not None,
                 policy_default_local_cluster=settings.policy_default_local_cluster,
-                upgrade_compatibility=records.apply(lambda r, n=c.name: r[n]["firstInstalled"]),
+                upgrade_compatibility=_record(records, c.name).apply(lambda r: r["firstInstalled"]),
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )

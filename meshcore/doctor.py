@@ -38,7 +38,7 @@ from typing import Any
 
 import yaml
 
-from meshcore import certs
+from meshcore import certs, versions
 from meshcore.config import CLUSTER_NAME_RE, DEFAULT_APISERVER_PORT, Settings
 from meshcore.values import (
     ANNOTATIONS,
@@ -227,14 +227,15 @@ def desired(settings: Settings, *, namespace: str, release: str, outputs: Mappin
             own_address=addresses[c.name] or UNKNOWN,
             vip=str(c.apiserver.vip) if c.apiserver.vip is not None else None,
             existing_lb_id=UNKNOWN if c.apiserver.create_clb else None,
-            peers=[entries[p] for p in settings.peers[c.name]], non_masquerade_cidrs=None)
+            peers=[entries[p] for p in settings.peers[c.name]], non_masquerade_cidrs=None,
+            chart_version=settings.version_of(c))
         annotations = _get(values, *ANNOTATIONS, default={}) or {}
-        extra_ips = _get(values, "clustermesh", "apiserver", "tls", "server", "extraIpAddresses", default=[]) or []
+        extra_ips = _get(values, *versions.row(settings.version_of(c)).server_ips, default=[]) or []
         out.append(DesiredCluster(
             name=_get(values, "cluster", "name"),
             cluster_id=_get(values, "cluster", "id"),
             max_connected_clusters=_get(values, "clustermesh", "maxConnectedClusters"),
-            chart_version=settings.cilium.version,
+            chart_version=settings.version_of(c),
             service_type=_get(values, "clustermesh", "apiserver", "service", "type", default="NodePort"),
             annotations={k: v for k, v in annotations.items() if k in _OWNED_ANNOTATIONS},
             mesh_address=addresses[c.name],

@@ -132,7 +132,7 @@ EFFECTS: tuple[Effect, ...] = (
     _row("hubble.ui.replicas", reason="the Deployment's replica count: pods are added or removed, none restarts"),
     _row("envoy", rolls=[ENVOY], reason="the cilium-envoy DaemonSet"),
     _row("nodeinit", rolls=[NODE_INIT], reason="the cilium-node-init DaemonSet"),
-    _row("certgen", reason="the certgen Job of the cronJob TLS method, which this program does not use"),
+    _row("certgen", reason="the certgen Job and CronJob of the cronJob TLS method (1.19+): no pod of the agents"),
 )
 
 _BY_PREFIX = {tuple(e.prefix.split(".")) if e.prefix else (): e for e in EFFECTS}

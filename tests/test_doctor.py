@@ -134,6 +134,19 @@ def test_created_clb_address_comes_from_the_outputs_or_is_unknown() -> None:
         ("cls-00000002", None)]
 
 
+def test_a_wave_cluster_is_planned_at_its_own_chart_version() -> None:
+    """During an upgrade wave each cluster's desired release is its own chart version, with the server
+    certificate IPs where that version puts them (1.20: tls.auto.server) and the same peer endpoints."""
+    raw = mesh_config(2, cilium={"version": "1.19.6"}, policyDefaultLocalCluster=False)
+    raw["clusters"][1]["cilium"] = {"version": "1.20.0"}
+    want = doctor.desired(parse_settings(raw), namespace="kube-system", release="cilium")
+    c1, c2 = _cluster(want, "cls-00000001"), _cluster(want, "cls-00000002")
+    assert (c1.chart_version, c2.chart_version) == ("1.19.6", "1.20.0")
+    assert c1.server_ips == ("10.0.1.100",) and c2.server_ips == ("10.0.2.100",)
+    assert [(p.name, p.endpoint) for p in c2.peer_secrets["cilium-kvstoremesh"]] == [
+        ("cls-00000001", "https://10.0.1.100:2379")]
+
+
 def test_expected_peer_secrets_read_both_chart_forms() -> None:
     """The 1.19+ map form (an entry with enabled: false left out), ``ips`` entries reached by name,
     and without KVStoreMesh the remote endpoints in cilium-clustermesh."""
