@@ -8,6 +8,7 @@ same stack files through the plan diff (what a pull request shows for each wave)
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ def _issues(err: BaseException) -> dict[str, str]:
     return {i.key: i.message for i in err.issues}
 
 
+@functools.cache
 def _schema(version: str) -> Any:
     path = SHARED / f"cilium-{version}" / "values.schema.json"
     assert path.is_file(), f"no {path}: put the cilium {version} chart's values.schema.json there (MESH_SHARED_DIR)"
@@ -169,7 +171,8 @@ def _waves() -> list[tuple[str, str | None, dict[int, str]]]:
 def test_the_upgrade_walks_wave_by_wave(tmp_path: Path) -> None:
     """1.18.3 -> 1.18.12 -> 1.19.6 -> 1.20.0, one cluster per `pulumi up`: at every step only the wave's cluster
     gets a new chart version, the mesh is at most one minor apart, each cluster's peers are in the form of its
-    own chart version, upgradeCompatibility stays the first minor, and the record read back is what was sent."""
+    own chart version (and validate against that version's schema), upgradeCompatibility stays the first minor,
+    and the record read back is what was sent."""
     previous = None
     versions_before: dict[str, str] = {}
     values_before: dict[str, Any] = {}
@@ -199,6 +202,7 @@ def test_the_upgrade_walks_wave_by_wave(tmp_path: Path) -> None:
             assert values["upgradeCompatibility"] == "1.18", (step, n)
             assert values["clustermesh"]["apiserver"]["tls"]["auto"]["method"] == versions.row(now[n]).tls_method
             assert values["clustermesh"]["policyDefaultLocalCluster"] is False, step
+            assert _errors(_schema(now[n]), values) == [], (step, n)
         assert {n: o["cilium"] for n, o in previous.items()} == {
             n: {"version": v, "firstInstalled": "1.18"} for n, v in now.items()}, step
         versions_before = now
