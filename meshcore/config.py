@@ -259,7 +259,8 @@ class CreateSettings(Section):
 
 def _chart(value: Any) -> Any:
     """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
-    program runs) or an ``oci://`` reference; the version is always ``mesh:cilium.version``."""
+    program runs) or an ``oci://`` reference; the version is always the stated one (``mesh:cilium.version``, or
+    the cluster's own ``mesh:clusters[i].cilium.version``)."""
     if not isinstance(value, str) or not value:
         raise refuse(f"must be a non-empty string, got {type_name(value)}; e.g. ./charts/cilium-1.18.3.tgz or "
                      "oci://registry.example.com/cilium/cilium")
