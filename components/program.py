@@ -247,7 +247,7 @@ class Mesh:
                     "peers": list(self.settings.peers[c.name]),
                     "certificates": self.certificates[c.name],
                     # What the next run reads back: the chart version deployed, the minor first installed.
-                    "cilium": _record(pulumi.Output.all(self.guard, self.cilium).apply(lambda a: a[1]), c.name),
+                    "cilium": _record(self.cilium, self.releases[c.name].release.version, c.name),
                 }
                 for c in self.settings.clusters
             },
@@ -266,9 +266,18 @@ def _constant(value: Any) -> Callable[[Any], Any]:
     return lambda _: value
 
 
-def _record(records: pulumi.Output[dict[str, dict[str, str]]], name: str) -> pulumi.Output[dict[str, str]]:
-    """One cluster's chart record out of every cluster's (``IdentityCheck.cilium``)."""
-    return records.apply(lambda r: r[name])
+def _record(records: pulumi.Output[dict[str, dict[str, str]]], deployed: pulumi.Output[str | None],
+            name: str) -> pulumi.Output[dict[str, str]]:
+    """One cluster's chart record: the chart version of its release as the engine left it (not the config's: a
+    release this update did not reach, with ``--target`` or after a failure, keeps its previous version), and the
+    minor it was first installed with (``IdentityCheck.cilium``, which waits for the guard)."""
+    return pulumi.Output.all(records, deployed).apply(
+        lambda a: {**a[0][name], "version": a[1] or a[0][name]["version"]})
+
+
+def _first_installed(name: str) -> Callable[[dict[str, dict[str, str]]], str]:
+    """The minor cluster ``name`` was first installed with, out of every cluster's chart record."""
+    return lambda records: records[name]["firstInstalled"]
 
 
 def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
@@ -382,7 +391,7 @@ def _releases(
                 # A created cluster has no node until after its release: nothing could get ready.
                 skip_await=c.create is not None,
                 policy_default_local_cluster=settings.policy_default_local_cluster,
-                upgrade_compatibility=_record(records, c.name).apply(lambda r: r["firstInstalled"]),
+                upgrade_compatibility=records.apply(_first_installed(c.name)),
             ),
             opts=pulumi.ResourceOptions(parent=clusters[c.name]),
         )

@@ -58,6 +58,8 @@ class LeafGroup:
     method: Path
     """The value path of their TLS method (``helm``: rendered by Helm; ``cronJob``: issued and renewed by the
     chart's certgen)."""
+    default_schedule: Callable[[versions.Minor], str | None]
+    """The chart's default certgen schedule for them with ``cronJob`` (None: issued once, never renewed)."""
 
 
 def _get(values: Mapping[str, Any], *path: object) -> Any:
@@ -109,16 +111,17 @@ _CM_TLS: Path = ("clustermesh", "apiserver", "tls", "auto")
 _HUBBLE_TLS: Path = ("hubble", "tls", "auto")
 LEAF_GROUPS: tuple[LeafGroup, ...] = (
     LeafGroup("clustermeshApiserver", (*_CM_TLS, "certValidityDuration"), lambda m: m.clustermesh_cert_days,
-              kept=False, secrets=_clustermesh_secrets, method=(*_CM_TLS, "method")),
+              kept=False, secrets=_clustermesh_secrets, method=(*_CM_TLS, "method"),
+              default_schedule=lambda m: m.clustermesh_schedule),
     LeafGroup("hubble", (*_HUBBLE_TLS, "certValidityDuration"), lambda m: m.hubble_cert_days, kept=True,
-              secrets=_hubble_kept_secrets, method=(*_HUBBLE_TLS, "method")),
+              secrets=_hubble_kept_secrets, method=(*_HUBBLE_TLS, "method"),
+              default_schedule=lambda _: versions.CERTGEN_SCHEDULE),
     LeafGroup("hubbleRenderedEachUpgrade", (*_HUBBLE_TLS, "certValidityDuration"), lambda m: m.hubble_cert_days,
-              kept=False, secrets=_hubble_minted_secrets, method=(*_HUBBLE_TLS, "method")),
+              kept=False, secrets=_hubble_minted_secrets, method=(*_HUBBLE_TLS, "method"),
+              default_schedule=lambda _: versions.CERTGEN_SCHEDULE),
 )
 """The chart's leaves, grouped by validity and renewal rule (the ``helm`` method's rules; with ``cronJob`` the
 certgen CronJob renews each group)."""
-CRONJOB_SCHEDULE = "0 0 1 */4 *"
-"""The chart's default certgen schedule (every four months)."""
 GROUPS: Mapping[str, LeafGroup] = {g.key: g for g in LEAF_GROUPS}
 
 
@@ -185,9 +188,11 @@ def leaf_expiries(values: Mapping[str, Any], renders: Mapping[str, Any],
         days = _get(values, *g.validity)
         days = days if isinstance(days, int) and not isinstance(days, bool) else g.default_days(versions.row(version))
         if _get(values, *g.method) == "cronJob":
-            schedule = _get(values, *g.method[:-1], "schedule") or CRONJOB_SCHEDULE
-            out[g.key] = {"secrets": list(secrets), "validityDays": days,
-                          "renewal": f"renewed by the chart's certgen CronJob ({schedule})", "expiresAt": None}
+            schedule = _get(values, *g.method[:-1], "schedule") or g.default_schedule(versions.row(version))
+            renewal = (f"renewed by the chart's certgen CronJob ({schedule})" if schedule else
+                       "issued once by the chart's certgen Job, never renewed (no schedule; python -m tools.doctor "
+                       "reads the live dates)")
+            out[g.key] = {"secrets": list(secrets), "validityDays": days, "renewal": renewal, "expiresAt": None}
             continue
         since = renders.get("firstRenderedAt" if g.kept else "renderedAt")
         out[g.key] = {

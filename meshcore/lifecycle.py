@@ -134,17 +134,29 @@ def configured_mesh_address(apiserver: ApiserverSettings) -> str | None:
     return f"{apiserver.vip}:{apiserver.port}" if apiserver.vip is not None and not apiserver.create_clb else None
 
 
-def _deployed(previous: Mapping[str, Any] | None, name: str,
-              renamed: Mapping[str, str]) -> tuple[bool, str | None, str | None]:
-    """(deployed before, its recorded chart version, its recorded first minor) of one cluster."""
+@dataclass(frozen=True)
+class _Record:
+    """What the stack's last update recorded of one cluster."""
+
+    deployed: bool
+    version: str | None
+    """Its chart version (None: deployed before the program recorded it, a 1.18 patch)."""
+    first: str | None
+    unreadable: str | None = None
+    """A recorded version this program cannot read (a newer program's, or an edited state)."""
+
+
+def _deployed(previous: Mapping[str, Any] | None, name: str, renamed: Mapping[str, str]) -> _Record:
+    """What the stack last recorded of one cluster (by its deployed name when this update renames it)."""
     before = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
     if not isinstance(before, Mapping):
-        return False, None, None
+        return _Record(False, None, None)
     record = before.get("cilium")
     record = record if isinstance(record, Mapping) else {}
     version, first = record.get("version"), record.get("firstInstalled")
-    return (True, version if isinstance(version, str) and versions.is_supported(version) else None,
-            first if isinstance(first, str) else None)
+    if version is not None and not (isinstance(version, str) and versions.is_supported(version)):
+        return _Record(True, None, None, unreadable=str(version))
+    return _Record(True, version, first if isinstance(first, str) else None)
 
 
 def version_key(c: ClusterSettings) -> str:
@@ -156,31 +168,51 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
                      renamed: Mapping[str, str] | None = None) -> list[ConfigIssue]:
     """Chart version changes of running clusters that skip a minor, do not start from the latest patch, or go
     back a minor: each names the path to take. ``previous`` is the stack's last ``clusters`` output; a cluster
-    deployed before the program recorded its chart ran a 1.18 patch (the only minor it accepted)."""
+    deployed before the program recorded its chart ran a 1.18 patch (the only minor it accepted). When each step
+    is allowed on its own, the update as a whole must not span more than one minor between what runs now and what
+    it installs (``meshcore.versions.update_skew_problem``)."""
     out = []
+    deployed: dict[str, str] = {}
     for c in settings.clusters:
-        deployed, version, _ = _deployed(previous, c.name, renamed or {})
-        if not deployed:
+        record = _deployed(previous, c.name, renamed or {})
+        if not record.deployed:
+            continue
+        if record.unreadable is not None:
+            out.append(ConfigIssue(version_key(c), (
+                f"the stack's last update recorded chart {record.unreadable!r} for cluster {c.name} "
+                f"(output clusters.{c.name}.cilium.version), which this program cannot read: it renders "
+                f"{versions.ORDER[0]}.x to {versions.ORDER[-1]}.x. Run the program version that deployed it")))
             continue
         target = settings.version_of(c)
-        problem = versions.upgrade_problem(version, target)
+        problem = versions.upgrade_problem(record.version, target)
         if problem is not None:
-            runs = f"runs {version}" if version else "was deployed before this stack recorded its chart version"
-            out.append(ConfigIssue(version_key(c), f"cluster {c.name} {runs} (this stack's last update); {problem}"))
+            runs = (f"runs {record.version} (this stack's last update)" if record.version
+                    else "was deployed before this stack recorded chart versions (a 1.18 patch)")
+            out.append(ConfigIssue(version_key(c), f"cluster {c.name} {runs}; {problem}"))
+        elif record.version is not None:
+            deployed[c.name] = record.version
+    if out:
+        return out
+    by_name = {c.name: c for c in settings.clusters}
+    skew = versions.update_skew_problem(deployed, {c.name: settings.version_of(c) for c in settings.clusters})
+    if skew is not None:
+        out.append(ConfigIssue(version_key(by_name[skew[0]]), skew[1]))
     return out
 
 
 def cilium_records(previous: Mapping[str, Any] | None, settings: Settings,
                    renamed: Mapping[str, str] | None = None) -> dict[str, dict[str, str]]:
     """Cluster name -> the chart record this update leaves in its ``clusters`` output: ``version`` (what it
-    installs now) and ``firstInstalled`` (the minor of its first install: kept from the record; a cluster
-    deployed before the record existed ran 1.18; a new cluster's own minor)."""
+    installs now; the program records its release's own chart version instead, once the release is updated) and
+    ``firstInstalled`` (the minor of its first install: kept from the record; a cluster deployed before the record
+    existed ran 1.18; a new cluster's own minor)."""
     out = {}
     for c in settings.clusters:
-        deployed, _, first = _deployed(previous, c.name, renamed or {})
+        record = _deployed(previous, c.name, renamed or {})
         target = settings.version_of(c)
+        first = record.first
         if first is None:
-            first = versions.ORDER[0] if deployed else versions.minor_of(target)
+            first = versions.ORDER[0] if record.deployed else versions.minor_of(target)
         out[c.name] = {"version": target, "firstInstalled": first}
     return out
 

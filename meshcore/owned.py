@@ -161,6 +161,10 @@ OWNED: tuple[OwnedKey, ...] = (
     OwnedKey(("clustermesh", "apiserver", "tls", "auto", "enabled"), "certificates come from the shared CA",
              _const(True)),
     OwnedKey(("clustermesh", "apiserver", "tls", "auto", "method"), _TLS, lambda i: i.chart.tls_method),
+    OwnedKey(("clustermesh", "apiserver", "tls", "auto", "schedule"), "the certgen CronJob renews the "
+             "clustermesh-apiserver leaves (the 1.19 chart sets no schedule: its certgen Job issues them once and "
+             "nothing renews them)",
+             lambda i: versions.CERTGEN_SCHEDULE if i.chart.tls_method == "cronJob" else SKIP, charts=("1.19", "1.20")),
     OwnedKey(("clustermesh", "apiserver", "tls", "authMode"), "migration: accepts the legacy shared user of 1.18 peers "
              "and the per-cluster users of 1.19+ peers, so a mesh mixed N-1/N connects both ways (pinned, so a "
              "chart default cannot change it silently)", lambda i: i.chart.auth_mode or SKIP, charts=("1.19", "1.20")),

@@ -20,6 +20,9 @@ from typing import Literal
 
 from meshcore.keypaths import Path, dotted
 
+CERTGEN_SCHEDULE = "0 0 1 */4 *"
+"""The certgen CronJob's schedule (the charts' default for Hubble, and for the clustermesh-apiserver from 1.20;
+1.19's commented example): midnight of the first day of every fourth month."""
 DEFAULT = "1.18.3"
 """``mesh:cilium.version`` when the stack does not set it (stays until a user chooses another)."""
 VERSION_PATTERN = r"^v?1\.(18|19|20)\.(0|[1-9][0-9]*)$"
@@ -56,6 +59,10 @@ class Minor:
     """The chart's default ``hubble.tls.auto.certValidityDuration``."""
     server_ips: Path
     """Where the clustermesh-apiserver server certificate's extra IP addresses go."""
+    clustermesh_schedule: str | None
+    """The chart's default ``clustermesh.apiserver.tls.auto.schedule`` (None: with ``cronJob`` the chart creates
+    no CronJob for the clustermesh-apiserver leaves, only a one-shot Job: they are never renewed). The program
+    sets ``CERTGEN_SCHEDULE`` whenever the method is ``cronJob`` (``meshcore.owned``)."""
     refused: Mapping[Path, str] = field(default_factory=dict)
     """Value paths refused in ``values`` on this minor (deprecated or removed; added by a later one) -> why, and
     what to set instead."""
@@ -70,12 +77,12 @@ MINORS: Mapping[str, Minor] = {
     "1.18": Minor(
         "1.18", "1.18.12", peer_form="list", tls_method="helm", auth_mode=None,
         chart_policy_default_local_cluster=False, clustermesh_cert_days=1095, hubble_cert_days=365,
-        server_ips=_SERVER_IPS,
+        server_ips=_SERVER_IPS, clustermesh_schedule=None,
         refused={("clustermesh", "cacheTTL"): _LATER_1_19, ("clustermesh", "mcsapi"): _LATER_1_19}),
     "1.19": Minor(
         "1.19", "1.19.6", peer_form="map", tls_method="cronJob", auth_mode="migration",
         chart_policy_default_local_cluster=True, clustermesh_cert_days=1095, hubble_cert_days=365,
-        server_ips=_SERVER_IPS,
+        server_ips=_SERVER_IPS, clustermesh_schedule=None,
         refused={
             _MCS: "is deprecated in chart 1.19 and removed in 1.20: set clustermesh.mcsapi.enabled instead",
             **{p: f"as values is deprecated in chart 1.19 and removed in 1.20: remove it; {_CERTS_INSTEAD}"
@@ -84,7 +91,7 @@ MINORS: Mapping[str, Minor] = {
     "1.20": Minor(
         "1.20", "1.20.0", peer_form="map", tls_method="cronJob", auth_mode="migration",
         chart_policy_default_local_cluster=True, clustermesh_cert_days=365, hubble_cert_days=365,
-        server_ips=_AUTO_SERVER_IPS,
+        server_ips=_AUTO_SERVER_IPS, clustermesh_schedule=CERTGEN_SCHEDULE,
         refused={
             _MCS: "is removed in chart 1.20 (ignored): set clustermesh.mcsapi.enabled instead",
             **{p[:-1]: f"as values is removed in chart 1.20 (its validate.yaml fails): remove it; {_CERTS_INSTEAD}"
@@ -138,7 +145,7 @@ def path_between(start: str, target: str) -> list[str]:
     i, j = ORDER.index(minor_of(start)), ORDER.index(minor_of(target))
     for k in range(i, j):
         latest = LATEST[ORDER[k]]
-        if steps[-1] != latest:
+        if parse(steps[-1]) < parse(latest):  # a patch newer than the table's latest is already past it
             steps.append(latest)
     if steps[-1] != target:
         steps.append(target)
@@ -163,10 +170,33 @@ def upgrade_problem(deployed: str | None, target: str) -> str | None:
     if b > a + 1:
         return (f"{deployed} -> {target} skips a minor: Cilium upgrades one minor at a time; take the path "
                 f"{' -> '.join(path_between(deployed, target))}, one update per step")
-    if deployed != LATEST[minor_of(deployed)]:
+    if parse(deployed) < parse(LATEST[minor_of(deployed)]):
         return (f"{deployed} -> {target} does not start from the latest {minor_of(deployed)} patch: take the path "
                 f"{' -> '.join(path_between(deployed, target))}, one update per step")
     return None
+
+
+def update_skew_problem(deployed: Mapping[str, str], targets: Mapping[str, str]) -> tuple[str, str] | None:
+    """Why one update may not move these clusters together although the versions it ends with may run together:
+    while it runs, a cluster not yet upgraded still runs its ``deployed`` version next to the ``targets`` of the
+    others, and stays so if its release fails. (cluster that moves up furthest, why) when the versions deployed
+    and targeted span more than one minor; None otherwise."""
+    span = {**{f"{n} (deployed)": v for n, v in deployed.items()}, **{f"{n} (target)": v for n, v in targets.items()}}
+    if not span or skew_problem(targets) is not None:
+        return None
+    idx = {k: ORDER.index(minor_of(v)) for k, v in span.items()}
+    lo_key = min(idx, key=lambda k: (idx[k], k))
+    moving = {n: v for n, v in targets.items() if deployed.get(n, v) != v}
+    if not moving:
+        return None
+    top = max(sorted(moving), key=lambda n: parse(moving[n]))
+    if ORDER.index(minor_of(moving[top])) - idx[lo_key] <= 1:
+        return None
+    lo_name, lo = lo_key.rsplit(" (", 1)[0], span[lo_key]
+    return top, (f"{top} would run {moving[top]} while {lo_name} still runs {lo} until its own release is upgraded in "
+                 f"this same update (and stays so if that fails): a mesh is at most one minor apart (N-1/N) during an "
+                 f"update too; first upgrade every cluster to {LATEST[ORDER[idx[lo_key] + 1]]}, then {top}, in "
+                 "separate updates")
 
 
 def skew_problem(versions: Mapping[str, str]) -> str | None:

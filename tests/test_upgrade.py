@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
+import pulumi
 import pytest
 import yaml
 
@@ -148,6 +149,82 @@ def test_a_cluster_deployed_before_the_record_goes_to_the_latest_1_18_first(tmp_
     assert {n: o["cilium"] for n, o in after.items()} == {n: {"version": "1.18.12", "firstInstalled": "1.18"}
                                                           for n in NAMES}
     assert {release_values(r)["upgradeCompatibility"] for r in by_type(rec, RELEASE)} == {"1.18"}
+
+
+def test_one_update_never_spans_two_minors_between_what_runs_and_what_it_installs(tmp_path: Path) -> None:
+    """Each step allowed on its own, and the versions the update ends with one minor apart (1.19/1.20), yet
+    cls-3 still runs 1.18.12 while cls-1 would go to 1.20.0 in the same update (and stays so if its own release
+    fails): refused at the key of the cluster that moves furthest, before any release; nothing recorded."""
+    _, previous = _deploy(_stack("1.18.12", stated=False), tmp_path)
+    for n in NAMES[:2]:
+        previous[n] = {**previous[n], "cilium": {"version": "1.19.6", "firstInstalled": "1.18"}}
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(Exception) as exc:
+        run(_stack("1.19.6", own={0: "1.20.0"}, stated=False), tmp_path, mocks=ComputingMocks(previous),
+            recording=recording)
+    issues = _issues(exc.value)
+    assert list(issues) == ["mesh:clusters[0].cilium.version"], issues
+    assert f"{NAMES[0]} would run 1.20.0 while {NAMES[2]} still runs 1.18.12" in issues[
+        "mesh:clusters[0].cilium.version"]
+    assert "first upgrade every cluster to 1.19.6" in issues["mesh:clusters[0].cilium.version"]
+    assert by_type(recording, RELEASE) == [] and "clusters" not in recording.outputs
+    # The same target once cls-3 is recorded on 1.19.6: allowed.
+    previous[NAMES[2]] = {**previous[NAMES[2]], "cilium": {"version": "1.19.6", "firstInstalled": "1.18"}}
+    _deploy(_stack("1.19.6", own={0: "1.20.0"}, stated=False), tmp_path, previous)
+
+
+@pytest.mark.parametrize("deployed, target, path", [
+    ("1.19.7", "1.20.0", None),                 # a patch newer than the table's latest is past it
+    ("1.18.13", "1.19.6", None),
+    ("1.18.13", "1.20.0", "1.18.13 -> 1.19.6 -> 1.20.0"),
+    ("1.18.3", "1.20.0", "1.18.3 -> 1.18.12 -> 1.19.6 -> 1.20.0"),
+])
+def test_the_path_never_goes_back_a_patch(deployed: str, target: str, path: str | None) -> None:
+    problem = versions.upgrade_problem(deployed, target)
+    assert (problem is None) == (path is None), problem
+    if path is not None:
+        assert f"take the path {path}," in str(problem)
+
+
+@pytest.mark.parametrize("recorded", ["1.21.0", "latest", 7])
+def test_a_record_the_program_cannot_read_is_refused(recorded: object, tmp_path: Path) -> None:
+    """A chart version in the outputs that this program does not render (a newer program's, an edited state) is
+    not taken for an unrecorded 1.18: refused, naming the output and what to do."""
+    _, previous = _deploy(_stack("1.18.12"), tmp_path)
+    previous[NAMES[1]] = {**previous[NAMES[1]], "cilium": {"version": recorded, "firstInstalled": "1.18"}}
+    with pytest.raises(Exception) as exc:
+        run(_stack("1.18.12"), tmp_path, mocks=ComputingMocks(previous))
+    issues = _issues(exc.value)
+    assert list(issues) == ["mesh:cilium.version"], issues
+    message = issues["mesh:cilium.version"]
+    assert f"clusters.{NAMES[1]}.cilium.version" in message and repr(recorded) in message
+    assert "Run the program version that deployed it" in message
+
+
+class _UnreachedRelease(ComputingMocks):
+    """The engine's answer for a release this update did not reach (``pulumi up --target``): its state keeps the
+    chart version of the last update."""
+
+    def __init__(self, previous: dict, unreached: str, version: str) -> None:
+        super().__init__(previous)
+        self.unreached, self.version = unreached, version
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
+        rid, state = super().new_resource(args)
+        if args.typ == RELEASE and args.name == f"{self.unreached}-cilium":
+            state["version"] = self.version
+        return rid, state
+
+
+def test_the_record_is_the_releases_own_chart_version(tmp_path: Path) -> None:
+    """The chart record in the outputs is what the engine says each release runs, not what the config asked."""
+    _, previous = _deploy(_stack("1.18.12"), tmp_path)
+    d = tmp_path / "unreached"
+    d.mkdir()
+    rec = run(_stack("1.18.12", own={0: "1.19.6"}, stated=False), d,
+              mocks=_UnreachedRelease(previous, NAMES[0], "1.18.12"))
+    records = {n: o["cilium"] for n, o in scrub(rec.outputs)["clusters"].items()}
+    assert records[NAMES[0]] == {"version": "1.18.12", "firstInstalled": "1.18"}
 
 
 # --------------------------------------------------------------------------- the whole walk, wave by wave

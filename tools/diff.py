@@ -377,14 +377,13 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
             o = outputs.get(n, {}) if isinstance(outputs, dict) else {}
             cid = o.get("id", plan.values[n].get("cluster", {}).get("id"))
             d.identities[n] = f"id {cid}, {o.get('region', '?')}, mesh address {o.get('meshAddress', '?')}"
-    old_clusters = old.graph.get("outputs", {}).get("clusters", {})
     for name in sorted(n for n in new.values if was[n] in old.values):
         changes = ca_source_changes(name, old, new, value_changes(old.values[was[name]], new.values[name]),
                                     old_name=was[name])
-        record = old_clusters.get(was[name], {}).get("cilium") if isinstance(old_clusters, dict) else None
-        if isinstance(record, dict) and isinstance(record.get("firstInstalled"), str):
+        if "upgradeCompatibility" in old.values[was[name]]:
             # pulumi up keeps the deployed record's first minor (meshcore.lifecycle.cilium_records); an offline
-            # plan cannot read it and shows the planned minor instead.
+            # plan cannot read it and shows the planned minor instead. An old plan without the value was made
+            # before the program recorded it: pulumi up then sets it for the first time, a real change.
             changes = [c for c in changes if c.path != ("upgradeCompatibility",)]
         if changes:
             d.values[name] = changes

@@ -347,6 +347,9 @@ def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], n
     clusters = outputs.get("clusters", {}) if isinstance(outputs.get("clusters"), dict) else {}
     ca = outputs.get("caExpiresAt")
     dates: dict[str, str | None] = {}
+    # Each cluster's chart version: its release's (the record in the outputs is the engine's, unknown offline).
+    charts = {r["inputs"]["values"]["cluster"]["name"]: r["inputs"].get("version")
+              for r in g["resources"] if r["type"] == RELEASE_TYPE}
     lines = ["## Certificates", "", "| cluster | certificates | Secrets | valid (days) | renewal | expires |",
              "| --- | --- | --- | --- | --- | --- |"]
     if isinstance(ca, dict):
@@ -361,8 +364,7 @@ def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], n
     for name in sorted(values, key=lambda n: (values[n]["cluster"]["id"], n)):
         record = clusters.get(name, {}).get("certificates") if isinstance(clusters.get(name), dict) else None
         renders = record if isinstance(record, dict) else {}
-        record = clusters.get(name, {}).get("cilium") if isinstance(clusters.get(name), dict) else None
-        version = record.get("version") if isinstance(record, dict) else None
+        version = charts.get(name)
         version = version if isinstance(version, str) and versions.is_supported(version) else versions.DEFAULT
         for key, group in certs.leaf_expiries(values[name], renders, version).items():
             since = "the first install" if certs.GROUPS[key].kept else "each upgrade"
