@@ -149,7 +149,8 @@ def check_values(settings: Settings, project_dir: Path,
     run). The chart is ``mesh:cilium.chart`` when it is local (already checked by
     ``check_local_chart``), else ``cache_dir()/cilium-<version>.tgz``; without it the warning
     says how to get it. Nothing to check (no user values): ([], None). A cluster with its own chart
-    version (``mesh:clusters[i].cilium``, a wave of an upgrade) has its values checked against that chart.
+    version (``mesh:clusters[i].cilium``, a wave of an upgrade) has its values, and the shared
+    ``mesh:cilium.values`` it also receives, checked against that chart.
     """
     from meshcore.config import NS
 
@@ -158,9 +159,10 @@ def check_values(settings: Settings, project_dir: Path,
         (f"{c.key}.values", c.values) for c in settings.clusters if c not in own]
     issues, not_checked = _check_values(settings.cilium, sources, project_dir, environ, f"{NS}:cilium.chart")
     for c in own:
-        more, note = _check_values(settings.cilium_of(c), [(f"{c.key}.values", c.values)], project_dir, environ,
-                                   f"{c.key}.cilium.chart")
-        issues += more
+        more, note = _check_values(settings.cilium_of(c), [(f"{NS}:cilium.values", settings.cilium.values),
+                                                           (f"{c.key}.values", c.values)],
+                                   project_dir, environ, f"{c.key}.cilium.chart")
+        issues += [i for i in more if i not in issues]
         not_checked = not_checked or note
     return issues, not_checked
 

@@ -382,3 +382,21 @@ def test_a_dotted_key_is_one_key_and_says_how_to_nest_it() -> None:
         (("hubble.ui.enabled",), "dotted"), (("hubble", "relay.replicas"), "dotted"), (("no.such.path",), "unknown")]
     assert "write it nested (hubble: {ui: {enabled: …}})" in problems[0].message(t.chart)
     assert "write it nested (relay: {replicas: …})" in problems[1].message(t.chart)
+
+
+def test_shared_values_are_checked_against_every_chart_of_a_wave(tmp_path: Path) -> None:
+    """During a wave the shared mesh:cilium.values also go to the clusters on the next chart version: a path that
+    version dropped (encryption.strictMode, moved in 1.20) is refused at its key, naming that chart."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    mesh, wave = local_chart(tmp_path / "a", "1.19.6"), local_chart(tmp_path / "b", "1.20.0")
+    raw = mesh_config(3, cilium={"version": "1.19.6", "chart": str(mesh),
+                                 "values": {"encryption": {"strictMode": {"enabled": False}}}})
+    raw["policyDefaultLocalCluster"] = False
+    raw["clusters"][0]["cilium"] = {"version": "1.20.0", "chart": str(wave)}
+    issues, note = charts.check_values(parse_settings(raw), tmp_path)
+    assert note is None
+    assert [i.key for i in issues] == ["mesh:cilium.values.encryption.strictMode.enabled"]
+    assert "cilium 1.20.0 chart" in issues[0].message
+    del raw["clusters"][0]["cilium"]
+    assert charts.check_values(parse_settings(raw), tmp_path) == ([], None)
