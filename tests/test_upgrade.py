@@ -84,6 +84,9 @@ def test_example_stacks_plan_at_every_version_and_match_its_schema(stack: str, v
         tls = values["clustermesh"]["apiserver"]["tls"]
         assert tls["auto"]["method"] == values["hubble"]["tls"]["auto"]["method"] == row.tls_method
         assert tls.get("authMode") == row.auth_mode
+        # cilium/cilium#44181: authMode migration/cluster with useAPIServer and clustermesh.config.enabled false
+        # needs a clustermesh-remote-users ConfigMap nobody creates; the program always enables the config.
+        assert values["clustermesh"]["useAPIServer"] is True and values["clustermesh"]["config"]["enabled"] is True
         assert values["upgradeCompatibility"] == versions.minor_of(version)  # a new stack: installed with it
     broken = copy.deepcopy(next(iter(docs.values())))
     broken["clustermesh"]["config"]["clusters"] = "cls-a"
