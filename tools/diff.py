@@ -26,7 +26,7 @@ program's own rule, taking the old plan's outputs as what is deployed and the ne
 every resource would show as deleted and created) unless ``--allow-different-stacks``.
 
 What a value change does to the running pods comes from one table, ``meshcore/effects.py``
-(from the 1.18 chart, ``../shared/docs/cilium-mesh.md`` section 5): a pod template value
+(from the charts, ``../shared/docs/cilium-mesh.md`` sections 5 and 7): a pod template value
 **rolls pods now** (naming the workload); a ``cilium-config`` value **takes effect at the next
 restart** (``rollOutCiliumPods: false``: nothing restarts now), with the ``kubectl rollout
 restart`` that applies it; Secret data, the ip-masq-agent file and Service objects change
