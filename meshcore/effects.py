@@ -11,6 +11,12 @@ The 1.18 chart (``../shared/docs/cilium-mesh.md`` §5; the comments of its ``val
 - Secret data (peer lists, certificates), the ip-masq-agent file (watched by the agent), the
   Service object, replica counts and object metadata are **live**: nothing restarts.
 
+Values the 1.19 and 1.20 charts add (§7; their ``values.yaml`` comments) follow the same rule:
+``clustermesh.cacheTTL`` is both ``cilium-config`` and a KVStoreMesh argument, MCS-API both
+``cilium-config`` and a clustermesh-apiserver argument, and 1.20's ``clustermesh.apiserver.etcdQPS``
+and ``clustermesh.apiserver.kvstoremesh.etcdQPS`` are arguments of the clustermesh-apiserver's
+containers (the ``clustermesh.apiserver`` row).
+
 ``EFFECTS`` maps a value path prefix to its effect; the longest prefix that matches a path wins,
 and a path no row names gets the ``""`` row: assumed to roll the agents, the loud answer (a false
 alarm is cheaper than a silent restart). Pure data: no Pulumi import.
@@ -20,6 +26,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+
+from meshcore import versions
 
 AGENT = "ds/cilium"
 OPERATOR = "deploy/cilium-operator"
@@ -55,7 +63,15 @@ def _row(prefix: str, rolls: Sequence[str] = (), next_restart: Sequence[str] = (
     return Effect(prefix, tuple(rolls), tuple(next_restart), reason)
 
 
+def _minors(method: versions.TlsMethod) -> str:
+    """The chart minors the program sets the TLS ``method`` on (``meshcore.versions``), e.g. ``1.19, 1.20``."""
+    return ", ".join(m.minor for m in versions.MINORS.values() if m.tls_method == method)
+
+
 _AGENT_POD = "the agent DaemonSet's pod template"
+_MCS_API = ("an argument of the clustermesh-apiserver's pod template (enabling MCS-API adds one: cilium/cilium#35114), "
+            "and cilium-config clustermesh-enable-mcs-api (mcsapi.installCRDs: clustermesh-mcs-api-install-crds), read "
+            "by the agents and the operator when they start")
 _CONFIG = "cilium-config only, read by the agents when they start"
 _CONFIG_BOTH = "cilium-config only, read by the agents and the operator when they start"
 
@@ -74,12 +90,24 @@ EFFECTS: tuple[Effect, ...] = (
                 "max-connected-clusters for the agents"),
     _row("clustermesh.config", reason="peer list: Secret data, read live by KVStoreMesh"),
     _row("clustermesh.enableEndpointSliceSynchronization", next_restart=[AGENT, OPERATOR], reason=_CONFIG_BOTH),
-    _row("clustermesh.enableMCSAPISupport", next_restart=[AGENT, OPERATOR], reason=_CONFIG_BOTH),
+    *(_row(p, rolls=[APISERVER], next_restart=[AGENT, OPERATOR], reason=_MCS_API)
+      for p in ("clustermesh.enableMCSAPISupport", "clustermesh.mcsapi")),
+    _row("clustermesh.mcsapi.corednsAutoConfigure",
+         reason="the coredns-mcsapi-autoconfig Job (clustermesh-apiserver coredns-mcsapi-auto-configure, which edits "
+                "CoreDNS's configuration): no pod of the agents, the operator or the clustermesh-apiserver"),
+    _row("clustermesh.cacheTTL", rolls=[APISERVER], next_restart=[AGENT, OPERATOR],
+         reason="--clustermesh-cache-ttl of the KVStoreMesh container (the clustermesh-apiserver's pod template), and "
+                "cilium-config clustermesh-cache-ttl, read by the agents and the operator when they start"),
+    _row("clustermesh.defaultGlobalNamespace", next_restart=[AGENT, OPERATOR, APISERVER],
+         reason="cilium-config clustermesh-default-global-namespace, read at start by the agents, the operator and the "
+                "clustermesh-apiserver (which exports only global namespaces' endpoints, identities and services)"),
     _row("clustermesh.policyDefaultLocalCluster", next_restart=[AGENT], reason=_CONFIG),
     _row("clustermesh.apiserver", rolls=[APISERVER], reason="the clustermesh-apiserver Deployment's pod template"),
     _row("clustermesh.apiserver.service", reason="the clustermesh-apiserver Service object (CLB annotations): no pod"),
-    _row("clustermesh.apiserver.tls", reason="clustermesh-apiserver certificates: Secret data (re-minted on every "
-                                             "upgrade by the helm method anyway)"),
+    _row("clustermesh.apiserver.tls",
+         reason=f"clustermesh-apiserver certificates: Secret data (the helm method, chart {_minors('helm')}: the chart "
+                f"re-mints them on every render; the cronJob method, chart {_minors('cronJob')}: the certgen "
+                "Job/CronJob issues them, no render re-mints them)"),
     _row("clustermesh.apiserver.tls.authMode", rolls=[APISERVER],
          reason="the clustermesh-apiserver's arguments (and the remote-users ConfigMap)"),
     _row("clustermesh.apiserver.replicas", reason="the Deployment's replica count: pods are added or removed, none "
@@ -132,7 +160,8 @@ EFFECTS: tuple[Effect, ...] = (
     _row("hubble.ui.replicas", reason="the Deployment's replica count: pods are added or removed, none restarts"),
     _row("envoy", rolls=[ENVOY], reason="the cilium-envoy DaemonSet"),
     _row("nodeinit", rolls=[NODE_INIT], reason="the cilium-node-init DaemonSet"),
-    _row("certgen", reason="the certgen Job and CronJob of the cronJob TLS method (1.19+): no pod of the agents"),
+    _row("certgen", reason=f"the certgen Job and CronJob of the cronJob TLS method (chart {_minors('cronJob')}): no "
+                           "pod of the agents"),
 )
 
 _BY_PREFIX = {tuple(e.prefix.split(".")) if e.prefix else (): e for e in EFFECTS}

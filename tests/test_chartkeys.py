@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from meshcore import chart as charts
-from meshcore import chartkeys
+from meshcore import chartkeys, owned, versions
 from meshcore import values as hv
 from meshcore.config import parse_settings
+from meshcore.keypaths import dotted
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, SHARED, mesh_config, write_stack
 
@@ -94,6 +95,37 @@ def test_every_value_the_program_sets_is_known(version: str) -> None:
         assert tree(version).problems(doc) == [], (version, mode)
     for path in hv.owned_paths("ipMasqAgent") + hv.CREATED_OWNED:
         assert tree(version).knows(path), path
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_owned_row_is_a_key_of_its_charts_values_yaml(version: str) -> None:
+    """Every row of meshcore.owned.OWNED whose ``charts`` name this version's minor is a path of the key tree of
+    this version's values.yaml (no schema: the file itself; annotation keys are free keys of a free map, and a key
+    values.yaml documents only as a helm-docs comment at that position counts, as chartkeys reads it)."""
+    minor = versions.minor_of(version)
+    rows = [k for k in owned.OWNED if minor in k.charts]
+    assert rows and {versions.minor_of(v) for v in VERSIONS} == set(versions.ORDER), "a minor without reference data"
+    t = tree(version, schema=False)
+    assert [dotted(k.path) for k in rows if not t.knows(k.path)] == []
+    # The check tells a chart's keys apart: the server certificate's IPs moved in 1.20, and each minor's path is
+    # unknown to the charts of the other place.
+    here = versions.row(version).server_ips
+    assert [m for m, r in versions.MINORS.items() if r.server_ips != here and t.knows(r.server_ips)] == []
+
+
+def test_a_key_documented_only_as_a_comment_is_a_key_at_its_position() -> None:
+    """1.19.6 documents clustermesh.apiserver.tls.auto.schedule only as the commented line
+    ``# schedule: "0 0 1 */4 *"`` (1.20.0 sets it): chartkeys takes it as a key of tls.auto, and of nothing else."""
+    import yaml
+
+    d = _shared("1.19.6")
+    text = (d / "values.yaml").read_text(encoding="utf-8")
+    auto = yaml.safe_load(text)["clustermesh"]["apiserver"]["tls"]["auto"]
+    assert "schedule" not in auto and '        # schedule: "0 0 1 */4 *"' in text.splitlines()
+    t = tree("1.19.6", schema=False)
+    assert t.knows(("clustermesh", "apiserver", "tls", "auto", "schedule"))
+    assert not t.knows(("clustermesh", "apiserver", "tls", "schedule"))
+    assert not t.knows(("clustermesh", "apiserver", "schedule"))
 
 
 def test_the_1_20_chart_moved_the_server_certificate_values() -> None:

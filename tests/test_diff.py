@@ -290,7 +290,7 @@ def test_different_stacks_compared_on_purpose_say_so_first(tmp_path: Path, capsy
 
 # --------------------------------------------------------------------------- what a value change restarts (#11.7)
 
-from meshcore import effects  # noqa: E402
+from meshcore import effects, versions  # noqa: E402
 from meshcore.effects import AGENT, APISERVER, ENVOY, LIVE, NEXT_RESTART, NODE_INIT, OPERATOR, RELAY, ROLLS, UI  # noqa: E402
 from meshcore.keypaths import dotted  # noqa: E402
 
@@ -324,6 +324,20 @@ def _values(**kw):
     def m(c):
         c["mesh:cilium"].setdefault("values", {}).update(copy.deepcopy(kw))
     return m
+
+
+def _at(version: str, **kw):
+    """Every cluster on chart ``version`` (mesh:policyDefaultLocalCluster stated, as 1.19+ needs), with
+    mesh:cilium.values ``kw``: a row for a value of the 1.19/1.20 charts compares two plans at that version."""
+    def m(c):
+        c["mesh:cilium"]["version"] = version
+        c["mesh:policyDefaultLocalCluster"] = False
+        _values(**kw)(c)
+    return m
+
+
+_AT_1_19 = _at("1.19.6")
+_AT_1_20 = _at("1.20.0")
 
 
 def _cluster_values(**kw):
@@ -362,8 +376,17 @@ EXAMPLES: dict[str, tuple] = {
     "clustermesh.enableEndpointSliceSynchronization": ("clustermesh.enableEndpointSliceSynchronization", NEXT_RESTART,
                                                        [AGENT, OPERATOR],
                                                        _values(clustermesh={"enableEndpointSliceSynchronization": True})),
-    "clustermesh.enableMCSAPISupport": ("clustermesh.enableMCSAPISupport", NEXT_RESTART, [AGENT, OPERATOR],
+    "clustermesh.enableMCSAPISupport": ("clustermesh.enableMCSAPISupport", ROLLS, [APISERVER],
                                         _values(clustermesh={"enableMCSAPISupport": True})),
+    "clustermesh.mcsapi": ("clustermesh.mcsapi.enabled", ROLLS, [APISERVER],
+                           _at("1.19.6", clustermesh={"mcsapi": {"enabled": True}}), _AT_1_19),
+    "clustermesh.mcsapi.corednsAutoConfigure": ("clustermesh.mcsapi.corednsAutoConfigure.enabled", LIVE, [],
+                                                _at("1.19.6", clustermesh={"mcsapi": {"corednsAutoConfigure": {
+                                                    "enabled": True}}}), _AT_1_19),
+    "clustermesh.cacheTTL": ("clustermesh.cacheTTL", ROLLS, [APISERVER], _at("1.19.6", clustermesh={"cacheTTL": "5m"}),
+                             _AT_1_19),
+    "clustermesh.defaultGlobalNamespace": ("clustermesh.defaultGlobalNamespace", NEXT_RESTART, [AGENT, OPERATOR, APISERVER],
+                                           _at("1.20.0", clustermesh={"defaultGlobalNamespace": False}), _AT_1_20),
     "clustermesh.policyDefaultLocalCluster": ("clustermesh.policyDefaultLocalCluster", NEXT_RESTART, [AGENT],
                                               lambda c: c.update({"mesh:policyDefaultLocalCluster": True})),
     "clustermesh.apiserver": ("clustermesh.apiserver.resources.limits.cpu", ROLLS, [APISERVER],
@@ -557,6 +580,41 @@ def test_effects_row_against_a_plan_diff(prefix: str, dev_plans) -> None:
     if kind == LIVE and len(d.values[cluster]) == 1:
         assert not rolls and not waits, attention
         assert f"- {cluster}: 1 value(s), no restart" in out
+
+
+def test_the_rows_that_roll_and_wait_say_both(dev_plans) -> None:
+    """A value that is both a clustermesh-apiserver argument and cilium-config (cacheTTL, MCS-API) rolls the
+    clustermesh-apiserver now and waits for the agents' and the operator's next restart: the diff says both."""
+    for path, mutation, old in (("clustermesh.cacheTTL", EXAMPLES["clustermesh.cacheTTL"][3], _AT_1_19),
+                                ("clustermesh.enableMCSAPISupport", EXAMPLES["clustermesh.enableMCSAPISupport"][3], None)):
+        out = diff.render(diff.compare(diff.load(str(dev_plans(old))), diff.load(str(dev_plans(mutation)))))
+        assert f"- ROLLS PODS NOW in {FIRST}: {APISERVER} ({path})" in out, out
+        assert f"- TAKES EFFECT AT THE NEXT RESTART in {FIRST}: {path} (cilium-config" in out, out
+        assert f"rollout restart {AGENT} {OPERATOR}` to apply it" in out, out
+
+
+def test_the_1_20_etcd_qps_values_roll_the_clustermesh_apiserver(dev_plans) -> None:
+    """1.20's clustermesh.apiserver.etcdQPS and kvstoremesh.etcdQPS are arguments of the clustermesh-apiserver's
+    containers: the clustermesh.apiserver row classifies them, and a real 1.20 plan diff rolls it for both."""
+    new = _at("1.20.0", clustermesh={"apiserver": {"etcdQPS": 80, "kvstoremesh": {"etcdQPS": 150}}})
+    d = diff.compare(diff.load(str(dev_plans(_AT_1_20))), diff.load(str(dev_plans(new))))
+    changes = {dotted(c.path): c for c in d.values[FIRST]}
+    assert sorted(changes) == ["clustermesh.apiserver.etcdQPS", "clustermesh.apiserver.kvstoremesh.etcdQPS"]
+    assert {c.impact.prefix for c in changes.values()} == {"clustermesh.apiserver"}
+    assert (f"- ROLLS PODS NOW in {FIRST}: {APISERVER} (clustermesh.apiserver.etcdQPS, "
+            "clustermesh.apiserver.kvstoremesh.etcdQPS)") in diff.render(d)
+
+
+def test_the_certificates_row_says_what_each_tls_method_does() -> None:
+    """The clustermesh-apiserver certificates row names the chart minors of each TLS method as meshcore.versions sets
+    them: the helm method re-mints on every render, the cronJob method's certgen issues them."""
+    reason = effects.effect(("clustermesh", "apiserver", "tls", "server", "extraDnsNames")).reason
+    helm = [m.minor for m in versions.MINORS.values() if m.tls_method == "helm"]
+    cron = [m.minor for m in versions.MINORS.values() if m.tls_method == "cronJob"]
+    assert helm == ["1.18"] and cron == ["1.19", "1.20"]
+    assert "the helm method, chart 1.18: the chart re-mints them on every render" in reason
+    assert "the cronJob method, chart 1.19, 1.20: the certgen Job/CronJob issues them, no render re-mints them" in reason
+    assert "upgrade" not in reason
 
 
 def test_cilium_config_and_pod_template_changes_are_told_apart(tmp_path: Path, capsys) -> None:

@@ -324,6 +324,9 @@ def test_the_plan_diff_shows_each_wave(tmp_path: Path) -> None:
         others = [n for n in NAMES if n != name]
         assert "- not in this wave: " + ", ".join(f"{n} {d.charts[n][1]}" for n in others) in text, step
         assert "MORE THAN ONE MINOR APART" not in text and "REFUSED" not in text, step
+        after = {b for _, b in d.charts.values()}
+        skew = "one minor" if len({versions.minor_of(v) for v in after}) == 1 else "mixed N-1/N"
+        assert f"- the mesh after this update: {', '.join(sorted(after, key=versions.parse))} ({skew})" in text, step
         assert ("changes to the map form" in text) == (versions.minor_of(a) == "1.18" != versions.minor_of(b)), step
         assert not d.connections_added and not d.connections_removed, step
         assert set(d.values) <= {name}, f"{step}: only the wave's cluster's values may change"
@@ -340,6 +343,22 @@ def test_the_plan_diff_refuses_a_skipped_minor(tmp_path: Path) -> None:
     text = diff.render(diff.compare(diff.load(str(old)), diff.load(str(newer))))
     assert f"REFUSED BY pulumi up: {NAMES[0]}: chart 1.18.12 -> 1.20.0 skips a minor" in text
     assert f"CHART UPGRADE in {NAMES[1]}: cilium 1.18.12 -> 1.19.6" in text
+
+
+@pytest.mark.parametrize("charts, expected", [
+    ({"a": ("1.18.12", "1.19.6"), "b": ("1.18.12", "1.18.12")}, "1.18.12, 1.19.6 (mixed N-1/N)"),
+    ({"a": ("1.19.6", "1.20.0"), "b": ("1.20.0", "1.20.0")}, "1.20.0 (one minor)"),
+    ({"a": ("1.18.3", "1.18.12"), "b": ("1.18.3", "1.18.3")}, "1.18.3, 1.18.12 (one minor)"),
+    # Not a mesh the program plans (the config refuses it), but a diff of hand-made or older plans may show it.
+    ({"a": ("1.19.6", "1.20.0"), "b": ("1.18.12", "1.18.12")}, "1.18.12, 1.20.0 (MORE THAN ONE MINOR APART)"),
+    ({"a": ("1.20.0", "1.21.0"), "b": ("1.20.0", "1.20.0")},
+     "1.20.0, 1.21.0 (not a chart version of this program: 1.21.0)"),
+])
+def test_the_plan_diff_judges_the_mesh_after_a_wave(charts: dict, expected: str) -> None:
+    """The chart versions line says how far apart the mesh is after the wave, by meshcore.versions' rule, the
+    versions ordered as versions (1.18.12 after 1.18.3)."""
+    d = diff.Diff(charts=charts, values={"a": []})
+    assert f"- the mesh after this update: {expected}\n" in diff.render(d)
 
 
 def test_the_readme_lists_the_version_table() -> None:

@@ -26,7 +26,7 @@ program's own rule, taking the old plan's outputs as what is deployed and the ne
 every resource would show as deleted and created) unless ``--allow-different-stacks``.
 
 What a value change does to the running pods comes from one table, ``meshcore/effects.py``
-(from the 1.18 chart, ``../shared/docs/cilium-mesh.md`` section 5): a pod template value
+(from the charts, ``../shared/docs/cilium-mesh.md`` sections 5 and 7): a pod template value
 **rolls pods now** (naming the workload); a ``cilium-config`` value **takes effect at the next
 restart** (``rollOutCiliumPods: false``: nothing restarts now), with the ``kubectl rollout
 restart`` that applies it; Secret data, the ip-masq-agent file and Service objects change
@@ -481,11 +481,7 @@ def render(d: Diff, fmt: str = "text") -> str:
         item("this wave: " + ", ".join(f"{n} {a} -> {b}" for n, (a, b) in sorted(d.wave.items())))
         kept = sorted(n for n in d.charts if n not in d.wave)
         item("not in this wave: " + (", ".join(f"{n} {d.charts[n][1]}" for n in kept) or "none"))
-        after = sorted({b for _, b in d.charts.values()}, key=_version_key)
-        minors = sorted({_minor(v) for v in after}, key=_version_key)
-        skew = "one minor" if len(minors) == 1 else (
-            "mixed N-1/N" if len(minors) == 2 and _minor_gap(minors) == 1 else "MORE THAN ONE MINOR APART")
-        item(f"the mesh after this update: {', '.join(after)} ({skew})")
+        item(f"the mesh after this update: {_mesh_after(d)}")
     if d.values or d.clusters_added:
         head("Helm values per cluster")
         for name, changes in d.values.items():
@@ -574,17 +570,17 @@ def _attention(d: Diff) -> list[str]:
     return warnings
 
 
-def _minor(version: str) -> str:
-    return ".".join(version.lstrip("v").split(".")[:2])
-
-
-def _version_key(version: str) -> tuple[int, ...]:
-    return tuple(int(p) if p.isdigit() else 0 for p in version.lstrip("v").split("."))
-
-
-def _minor_gap(minors: list[str]) -> int:
-    lo, hi = _version_key(minors[0]), _version_key(minors[-1])
-    return hi[1] - lo[1] if lo[0] == hi[0] else 99
+def _mesh_after(d: Diff) -> str:
+    """The mesh's chart versions after this update and how far apart they are, by the program's own rule
+    (``meshcore.versions.skew_problem``: at most one minor apart)."""
+    after = {n: b for n, (_, b) in d.charts.items()}
+    unsupported = ", ".join(sorted({v for v in after.values() if not versions.is_supported(v)}))
+    if unsupported:
+        return f"{', '.join(sorted(set(after.values())))} (not a chart version of this program: {unsupported})"
+    shown = ", ".join(sorted(set(after.values()), key=versions.parse))
+    if len({versions.minor_of(v) for v in after.values()}) == 1:
+        return f"{shown} (one minor)"
+    return f"{shown} ({'mixed N-1/N' if versions.skew_problem(after) is None else 'MORE THAN ONE MINOR APART'})"
 
 
 def main(argv: list[str]) -> int:
