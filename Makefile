@@ -29,7 +29,7 @@ lint: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_fuzz.py tests/test_render.py tests/test_schema.py
 
-## schema: regenerate schema/stack.schema.json (the JSON Schema of stack files) and README's owned-keys table
+## schema: regenerate schema/stack.schema.json (the JSON Schema of stack files) and README's owned-keys and version tables
 schema: $(STAMP)
 	$(PY) -m tools.schema
 

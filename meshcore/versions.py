@@ -72,18 +72,27 @@ _SERVER_IPS: Path = ("clustermesh", "apiserver", "tls", "server", "extraIpAddres
 _AUTO_SERVER_IPS: Path = ("clustermesh", "apiserver", "tls", "auto", "server", "extraIpAddresses")
 _MCS = ("clustermesh", "enableMCSAPISupport")
 _LATER_1_19 = "only exists from chart 1.19: set it in mesh:clusters[i].values once that cluster runs 1.19"
+_LATER_1_20 = "only exists from chart 1.20: set it in mesh:clusters[i].values once that cluster runs 1.20"
+_FROM_1_20: tuple[Path, ...] = (
+    ("clustermesh", "defaultGlobalNamespace"), ("clustermesh", "apiserver", "etcdQPS"),
+    ("clustermesh", "apiserver", "kvstoremesh", "etcdQPS"), ("clustermesh", "apiserver", "tls", "auto", "subject"),
+    ("clustermesh", "apiserver", "tls", "auto", "privateKey"))
+"""Clustermesh values added by chart 1.20 (the older charts ignore them)."""
 
 MINORS: Mapping[str, Minor] = {
     "1.18": Minor(
         "1.18", "1.18.12", peer_form="list", tls_method="helm", auth_mode=None,
         chart_policy_default_local_cluster=False, clustermesh_cert_days=1095, hubble_cert_days=365,
         server_ips=_SERVER_IPS, clustermesh_schedule=None,
-        refused={("clustermesh", "cacheTTL"): _LATER_1_19, ("clustermesh", "mcsapi"): _LATER_1_19}),
+        refused={("clustermesh", "cacheTTL"): _LATER_1_19, ("clustermesh", "mcsapi"): _LATER_1_19,
+                 ("clustermesh", "apiserver", "service", "externallyCreated"): _LATER_1_19,
+                 **{p: _LATER_1_20 for p in _FROM_1_20}}),
     "1.19": Minor(
         "1.19", "1.19.6", peer_form="map", tls_method="cronJob", auth_mode="migration",
         chart_policy_default_local_cluster=True, clustermesh_cert_days=1095, hubble_cert_days=365,
         server_ips=_SERVER_IPS, clustermesh_schedule=None,
         refused={
+            **{p: _LATER_1_20 for p in _FROM_1_20},
             _MCS: "is deprecated in chart 1.19 and removed in 1.20: set clustermesh.mcsapi.enabled instead",
             **{p: f"as values is deprecated in chart 1.19 and removed in 1.20: remove it; {_CERTS_INSTEAD}"
                for p in _CERTS_AS_VALUES},

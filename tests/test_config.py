@@ -166,6 +166,9 @@ RULES: list[tuple[str, Callable[[dict], None], str, str]] = [
      "mesh:cilium.values.clustermesh.apiserver.tls.server.extraDnsNames", "tls.auto.server.extraDnsNames"),
     ("cacheTTL on 1.18", _set("clusters.2.values", {"clustermesh": {"cacheTTL": "5m"}}),
      "mesh:clusters[2].values.clustermesh.cacheTTL", "only exists from chart 1.19"),
+    ("1.20 global namespace default on 1.19", lambda raw: raw.update(policyDefaultLocalCluster=True, cilium={
+        "version": "1.19.6", "values": {"clustermesh": {"defaultGlobalNamespace": False}}}),
+     "mesh:cilium.values.clustermesh.defaultGlobalNamespace", "only exists from chart 1.20"),
     ("base value a 1.18 member refuses", lambda raw: raw.update(policyDefaultLocalCluster=True, cilium={"values": {
         "clustermesh": {"cacheTTL": "5m"}}}) or raw["clusters"][0].update(cilium={"version": "1.19.6"}),
      "mesh:cilium.values.clustermesh.cacheTTL", "(chart 1.18.3)"),

@@ -1,7 +1,7 @@
-"""What is generated from the model: the JSON Schema of stack files (``meshcore.config``) and the
-README's list of program-owned Helm values (``meshcore.owned``).
+"""What is generated from the model: the JSON Schema of stack files (``meshcore.config``), the
+README's list of program-owned Helm values (``meshcore.owned``) and its chart version table (``meshcore.versions``).
 
-    python -m tools.schema            # (re)writes schema/stack.schema.json and README's owned-keys table
+    python -m tools.schema            # (re)writes schema/stack.schema.json and README's two tables
     python -m tools.schema --check    # exit 1 if either is not what the model generates
 
 Editors that speak the YAML language server (VS Code's YAML extension, JetBrains, neovim's
@@ -23,13 +23,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from meshcore import owned
+from meshcore import owned, versions
 from meshcore.config import NS, SECRET_KEYS, TOP_LEVEL_KEYS, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema" / "stack.schema.json"
 README = ROOT / "README.md"
 OWNED_BEGIN, OWNED_END = "<!-- owned-keys:begin -->\n", "<!-- owned-keys:end -->\n"
+VERSIONS_BEGIN, VERSIONS_END = "<!-- versions:begin -->\n", "<!-- versions:end -->"
 MODELINE = "# yaml-language-server: $schema=../schema/stack.schema.json"
 """The first line of a stack file in stacks/ that points editors at the schema."""
 
@@ -78,13 +79,19 @@ def schema_text() -> str:
     return json.dumps(stack_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
+def _replace(text: str, begin: str, end: str, table: str) -> str:
+    head, found, rest = text.partition(begin)
+    _, ended, tail = rest.partition(end)
+    if not (found and ended):
+        raise SystemExit(f"error: README.md has no {begin.strip()} ... {end.strip()} section")
+    return head + begin + table + end + tail
+
+
 def readme_text(current: str) -> str:
-    """``current`` (README.md) with the owned-keys table generated from ``meshcore.owned``."""
-    head, found, rest = current.partition(OWNED_BEGIN)
-    _, end, tail = rest.partition(OWNED_END)
-    if not (found and end):
-        raise SystemExit(f"error: README.md has no {OWNED_BEGIN.strip()} ... {OWNED_END.strip()} section")
-    return head + OWNED_BEGIN + owned.markdown_table() + OWNED_END + tail
+    """``current`` (README.md) with the owned-keys table generated from ``meshcore.owned`` and the chart version
+    table from ``meshcore.versions``."""
+    text = _replace(current, OWNED_BEGIN, OWNED_END, owned.markdown_table())
+    return _replace(text, VERSIONS_BEGIN, VERSIONS_END, versions.markdown_table())
 
 
 def main(argv: list[str] | None = None) -> int:
