@@ -125,9 +125,11 @@ def test_2_up_deploys_the_planned_release_into_every_api_server(ws: Workspace, l
         assert secret_data(local_mesh.kubeconfig, name, "cilium-ca")["ca.crt"] == mesh_ca.cert_pem
     outputs = ws.outputs()
     # A brought CA is config, so the offline plan knows every output but the certificates'
-    # render record, which only the release's revision after apply tells.
+    # render record and the chart record, which only the release after apply tells.
     for name in CLUSTERS[:3]:
         assert graph["outputs"]["clusters"][name].pop("certificates") == "[unknown]"
+        assert graph["outputs"]["clusters"][name].pop("cilium") == "[unknown]"
+        assert outputs["clusters"][name].pop("cilium") == {"version": "1.18.3", "firstInstalled": "1.18"}
         _RECORDS[name] = outputs["clusters"][name].pop("certificates")
         assert _RECORDS[name]["revision"] == 1
         assert _RECORDS[name]["renderedAt"] == _RECORDS[name]["firstRenderedAt"]
