@@ -361,6 +361,19 @@ def test_the_plan_diff_judges_the_mesh_after_a_wave(charts: dict, expected: str)
     assert f"- the mesh after this update: {expected}\n" in diff.render(d)
 
 
+def test_the_plan_diff_refuses_an_update_spanning_two_minors(tmp_path: Path) -> None:
+    """cls-3 still on 1.18.12 goes to 1.19.6 while cls-1 goes 1.19.6 -> 1.20.0 in the same update: each step is
+    allowed, the update is not (pulumi up refuses it); the diff says so, naming the path."""
+    old = _plan_dir(_stack("1.19.6", {2: "1.18.12"}, False), tmp_path, "old")
+    new = _plan_dir(_stack("1.19.6", {0: "1.20.0"}, False), tmp_path, "new")
+    text = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
+    assert (f"REFUSED BY pulumi up: {NAMES[0]}: chart {NAMES[0]} would run 1.20.0 while {NAMES[2]} still runs "
+            "1.18.12") in text
+    assert "first upgrade every cluster to 1.19.6" in text
+    one_wave = _plan_dir(_stack("1.19.6", {}, False), tmp_path, "one")
+    assert "REFUSED" not in diff.render(diff.compare(diff.load(str(old)), diff.load(str(one_wave))))
+
+
 def test_the_readme_lists_the_version_table() -> None:
     """README's version table is meshcore/versions.py's (so the docs cannot drift from what the program does)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -17,7 +17,8 @@ A chart version change of a cluster (the release's ``version``: ``mesh:cilium.ve
 ``mesh:clusters[i].cilium.version``, one wave of an upgrade) is said loudly: it rolls that cluster's agents,
 operator and clustermesh-apiserver (new images); the diff lists the clusters of this wave and those that keep
 their version, with the mesh's versions after the update, and judges each step with the program's rule
-(``meshcore.versions.upgrade_problem``: one minor at a time, from the latest patch).
+(``meshcore.versions.upgrade_problem``: one minor at a time, from the latest patch; and
+``update_skew_problem``: one update never spans two minors between what runs and what it installs).
 
 Identity changes that ``pulumi up`` refuses (``meshcore/lifecycle.py``: another id, a rename,
 another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
@@ -562,12 +563,25 @@ def _attention(d: Diff) -> list[str]:
         warnings.append(f"CHART UPGRADE in {name}: cilium {a} -> {b}: rolls {effects.AGENT} (one node at a time), "
                         f"{effects.OPERATOR} and {effects.APISERVER} (new images){form}; run `cilium clustermesh "
                         "status --wait` in every cluster before the next wave")
+    warnings += _update_skew(d)
     for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
         # After what stops or frames the whole update (other stacks, refusals), before the rest.
         warnings.insert(len(d.identity) + bool(d.stacks),
                         f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
                         "may still run workloads; retire or drain the cluster first")
     return warnings
+
+
+def _update_skew(d: Diff) -> list[str]:
+    """The refusal of an update that would span two minors between what runs and what it installs
+    (``meshcore.versions.update_skew_problem``), when no step of it is refused on its own."""
+    pairs = {n: (a, b) for n, (a, b) in d.charts.items()
+             if versions.is_supported(b) and (a is None or versions.is_supported(a))}
+    if any(a is not None and versions.upgrade_problem(a, b) for a, b in pairs.values()):
+        return []
+    skew = versions.update_skew_problem({n: a for n, (a, _) in pairs.items() if a is not None},
+                                        {n: b for n, (_, b) in pairs.items()})
+    return [] if skew is None else [f"REFUSED BY pulumi up: {skew[0]}: chart {skew[1]}"]
 
 
 def _mesh_after(d: Diff) -> str:
