@@ -188,24 +188,21 @@ def upgrade_problem(deployed: str | None, target: str) -> str | None:
 def update_skew_problem(deployed: Mapping[str, str], targets: Mapping[str, str]) -> tuple[str, str] | None:
     """Why one update may not move these clusters together although the versions it ends with may run together:
     while it runs, a cluster not yet upgraded still runs its ``deployed`` version next to the ``targets`` of the
-    others, and stays so if its release fails. (cluster that moves up furthest, why) when the versions deployed
-    and targeted span more than one minor; None otherwise."""
-    span = {**{f"{n} (deployed)": v for n, v in deployed.items()}, **{f"{n} (target)": v for n, v in targets.items()}}
-    if not span or skew_problem(targets) is not None:
-        return None
-    idx = {k: ORDER.index(minor_of(v)) for k, v in span.items()}
-    lo_key = min(idx, key=lambda k: (idx[k], k))
-    moving = {n: v for n, v in targets.items() if deployed.get(n, v) != v}
-    if not moving:
+    others, and stays so if its release fails. (the cluster that moves up furthest, why) when the lowest deployed
+    version and the highest target of a moving cluster are more than one minor apart; None otherwise."""
+    moving = {n: v for n, v in targets.items() if n in deployed and deployed[n] != v}
+    if not moving or skew_problem(targets) is not None:
         return None
     top = max(sorted(moving), key=lambda n: parse(moving[n]))
-    if ORDER.index(minor_of(moving[top])) - idx[lo_key] <= 1:
+    low = min(sorted(deployed), key=lambda n: parse(deployed[n]))
+    lo = ORDER.index(minor_of(deployed[low]))
+    if ORDER.index(minor_of(moving[top])) - lo <= 1:
         return None
-    lo_name, lo = lo_key.rsplit(" (", 1)[0], span[lo_key]
-    return top, (f"{top} would run {moving[top]} while {lo_name} still runs {lo} until its own release is upgraded in "
-                 f"this same update (and stays so if that fails): a mesh is at most one minor apart (N-1/N) during an "
-                 f"update too; first upgrade every cluster to {LATEST[ORDER[idx[lo_key] + 1]]}, then {top}, in "
-                 "separate updates")
+    # ``low`` moves in this update too: were it staying, the targets alone would be more than one minor apart.
+    return top, (f"{top} would run {moving[top]} while {low} still runs {deployed[low]} until its own release is "
+                 f"upgraded in this same update (and stays so if that fails): a mesh is at most one minor apart "
+                 f"(N-1/N) during an update too; first upgrade every cluster to {LATEST[ORDER[lo + 1]]}, then {top}, "
+                 "in separate updates")
 
 
 def skew_problem(versions: Mapping[str, str]) -> str | None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import tempfile
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
-import yaml
 
-from meshcore import certs, versions
-from tests.conftest import ROOT
-from tools import localmesh, render
-from tools.plan import plan
+from meshcore import certs
+from tools import localmesh
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=40)
@@ -101,24 +96,6 @@ def test_leaf_dates_follow_the_chart_version() -> None:
     cron["clustermesh"]["apiserver"]["tls"]["auto"]["schedule"] = "0 0 1 */2 *"
     assert certs.leaf_expiries(cron, renders, "1.19.6")["clustermeshApiserver"]["renewal"] == \
         "renewed by the chart's certgen CronJob (0 0 1 */2 *)"
-
-
-def test_the_program_schedules_the_clustermesh_certgen_from_1_19() -> None:
-    """The 1.19 chart would issue the clustermesh-apiserver leaves once and never renew them: the program's values
-    set the certgen schedule wherever the method is cronJob, and nowhere else."""
-    from tests.test_upgrade import _at_version
-    for version in ("1.18.12", "1.19.6", "1.20.0"):
-        with tempfile.TemporaryDirectory() as d:
-            files = render.artefacts(plan(str(_at_version(ROOT / "stacks" / "Pulumi.dev.yaml", version, Path(d)))))
-        for name, text in files.items():
-            if not name.startswith("values/"):
-                continue
-            auto = yaml.safe_load(text)["clustermesh"]["apiserver"]["tls"]["auto"]
-            expected = versions.CERTGEN_SCHEDULE if versions.row(version).tls_method == "cronJob" else None
-            assert auto.get("schedule") == expected, (version, name)
-            e = certs.leaf_expiries(yaml.safe_load(text), {}, version)
-            if expected:
-                assert e["clustermeshApiserver"]["renewal"] == f"renewed by the chart's certgen CronJob ({expected})"
 
 
 def test_expiring_lists_what_is_within_the_warning_window() -> None:

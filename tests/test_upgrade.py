@@ -83,6 +83,8 @@ def test_example_stacks_plan_at_every_version_and_match_its_schema(stack: str, v
         assert isinstance(peers, list if row.peer_form == "list" else dict), name
         tls = values["clustermesh"]["apiserver"]["tls"]
         assert tls["auto"]["method"] == values["hubble"]["tls"]["auto"]["method"] == row.tls_method
+        # The 1.19 chart has no clustermesh-apiserver certgen schedule (issued once, never renewed): set with cronJob.
+        assert tls["auto"].get("schedule") == (versions.CERTGEN_SCHEDULE if row.tls_method == "cronJob" else None)
         assert tls.get("authMode") == row.auth_mode
         # cilium/cilium#44181: authMode migration/cluster with useAPIServer and clustermesh.config.enabled false
         # needs a clustermesh-remote-users ConfigMap nobody creates; the program always enables the config.

@@ -550,11 +550,13 @@ def _attention(d: Diff) -> list[str]:
             warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
                             f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
                             f"them): run `{command}` to apply it")
+    refused = False
     for name, (a, b) in d.wave.items():
         problem = (versions.upgrade_problem(a, b) if versions.is_supported(a) and versions.is_supported(b)
                    else None)
         if problem is not None:
             warnings.append(f"REFUSED BY pulumi up: {name}: chart {problem}")
+            refused = True
             continue
         form = ""
         if versions.is_supported(a) and versions.is_supported(b) and \
@@ -563,7 +565,8 @@ def _attention(d: Diff) -> list[str]:
         warnings.append(f"CHART UPGRADE in {name}: cilium {a} -> {b}: rolls {effects.AGENT} (one node at a time), "
                         f"{effects.OPERATOR} and {effects.APISERVER} (new images){form}; run `cilium clustermesh "
                         "status --wait` in every cluster before the next wave")
-    warnings += _update_skew(d)
+    if not refused:  # as pulumi up: the whole update is judged once each step is allowed on its own
+        warnings += _update_skew(d)
     for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
         # After what stops or frames the whole update (other stacks, refusals), before the rest.
         warnings.insert(len(d.identity) + bool(d.stacks),
@@ -574,11 +577,9 @@ def _attention(d: Diff) -> list[str]:
 
 def _update_skew(d: Diff) -> list[str]:
     """The refusal of an update that would span two minors between what runs and what it installs
-    (``meshcore.versions.update_skew_problem``), when no step of it is refused on its own."""
+    (``meshcore.versions.update_skew_problem``)."""
     pairs = {n: (a, b) for n, (a, b) in d.charts.items()
              if versions.is_supported(b) and (a is None or versions.is_supported(a))}
-    if any(a is not None and versions.upgrade_problem(a, b) for a, b in pairs.values()):
-        return []
     skew = versions.update_skew_problem({n: a for n, (a, _) in pairs.items() if a is not None},
                                         {n: b for n, (_, b) in pairs.items()})
     return [] if skew is None else [f"REFUSED BY pulumi up: {skew[0]}: chart {skew[1]}"]

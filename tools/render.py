@@ -139,14 +139,14 @@ def graph(rec: Recording) -> dict[str, Any]:
             "outputs": scrub(rec.outputs)}
 
 
+def releases(g: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Cluster name -> its Cilium release (the graph's resource)."""
+    return {r["inputs"]["values"]["cluster"]["name"]: r for r in g["resources"] if r["type"] == RELEASE_TYPE}
+
+
 def release_values(g: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Cluster name -> the values its Cilium release receives (plan form)."""
-    out = {}
-    for r in g["resources"]:
-        if r["type"] == RELEASE_TYPE:
-            values = r["inputs"].get("values", {})
-            out[values["cluster"]["name"]] = values
-    return out
+    return {name: r["inputs"]["values"] for name, r in releases(g).items()}
 
 
 # Strings that YAML (1.1 and 1.2) reads back as the same string when written plain.
@@ -348,8 +348,7 @@ def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], n
     ca = outputs.get("caExpiresAt")
     dates: dict[str, str | None] = {}
     # Each cluster's chart version: its release's (the record in the outputs is the engine's, unknown offline).
-    charts = {r["inputs"]["values"]["cluster"]["name"]: r["inputs"].get("version")
-              for r in g["resources"] if r["type"] == RELEASE_TYPE}
+    charts = {name: r["inputs"].get("version") for name, r in releases(g).items()}
     lines = ["## Certificates", "", "| cluster | certificates | Secrets | valid (days) | renewal | expires |",
              "| --- | --- | --- | --- | --- | --- |"]
     if isinstance(ca, dict):
@@ -398,7 +397,6 @@ def artefacts(rec: Recording) -> dict[str, str]:
     """Relative path -> file text."""
     g = graph(rec)
     files = {"graph.json": graph_json(g), "summary.md": summary(g)}
-    releases = {r["inputs"]["values"]["cluster"]["name"]: r for r in g["resources"] if r["type"] == RELEASE_TYPE}
-    for name, values in release_values(g).items():
-        files[f"values/{name}.yaml"] = values_yaml(name, releases[name], values)
+    for name, release in releases(g).items():
+        files[f"values/{name}.yaml"] = values_yaml(name, release, release["inputs"]["values"])
     return files

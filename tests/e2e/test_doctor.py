@@ -118,6 +118,14 @@ def _b64(text: str) -> str:
     return base64.b64encode(text.encode()).decode()
 
 
+def _only(fleet: Fleet, finding: tuple[str, str, str, str]) -> dict[str, Any]:
+    """The doctor exits 1 with ``finding`` its one failing finding, printed as its line; its document."""
+    code, doc, text = fleet.doctor()
+    assert (code, failing(doc)) == (1, [finding])
+    assert line(*finding) in text.splitlines()
+    return doc
+
+
 def _healthy_again(fleet: Fleet) -> None:
     code, doc, _ = fleet.doctor()
     assert (code, failing(doc)) == (0, []), failing(doc)
@@ -163,11 +171,8 @@ def test_4_a_peer_removed_by_hand_from_one_secret(fleet: Fleet) -> None:
     api = fleet.api("cls-a")
     api.patch_namespaced_secret("cilium-kvstoremesh", NS, [{"op": "remove", "path": "/data/cls-c"}])
     try:
-        code, doc, text = fleet.doctor()
-        assert code == 1
-        assert failing(doc) == [("cls-a", "peers", "error",
-                                 "cilium-kvstoremesh: peer cls-c is missing (planned https://10.0.3.100:2379)")]
-        assert line(*failing(doc)[0]) in text.splitlines()
+        _only(fleet, ("cls-a", "peers", "error",
+                      "cilium-kvstoremesh: peer cls-c is missing (planned https://10.0.3.100:2379)"))
     finally:
         # What the chart renders for it (tests/e2e/chart/cilium/templates/clustermesh-secrets.yaml).
         entry = ("endpoints:\n- https://10.0.3.100:2379\n"
@@ -182,10 +187,7 @@ def test_5_a_wrong_cluster_id_in_cilium_config(fleet: Fleet) -> None:
     api = fleet.api("cls-b")
     api.patch_namespaced_config_map("cilium-config", NS, {"data": {"cluster-id": "7"}})
     try:
-        code, doc, text = fleet.doctor()
-        assert code == 1
-        assert failing(doc) == [("cls-b", "cilium-config", "error", "cilium-config cluster-id is 7, planned 2")]
-        assert line(*failing(doc)[0]) in text.splitlines()
+        _only(fleet, ("cls-b", "cilium-config", "error", "cilium-config cluster-id is 7, planned 2"))
     finally:
         api.patch_namespaced_config_map("cilium-config", NS, {"data": {"cluster-id": "2"}})
     _healthy_again(fleet)
@@ -196,11 +198,8 @@ def test_6_a_service_without_its_annotation(fleet: Fleet) -> None:
     api.patch_namespaced_service("clustermesh-apiserver", NS,
                                  [{"op": "remove", "path": "/metadata/annotations/" + SUBNET.replace("/", "~1")}])
     try:
-        code, doc, text = fleet.doctor()
-        assert code == 1
-        assert failing(doc) == [("cls-c", "service", "error", f"Service clustermesh-apiserver has no annotation "
-                                                              f"{SUBNET}, planned subnet-e2e00003")]
-        assert line(*failing(doc)[0]) in text.splitlines()
+        _only(fleet, ("cls-c", "service", "error",
+                      f"Service clustermesh-apiserver has no annotation {SUBNET}, planned subnet-e2e00003"))
     finally:
         api.patch_namespaced_service("clustermesh-apiserver", NS, {"metadata": {"annotations": {SUBNET: "subnet-e2e00003"}}})
     _healthy_again(fleet)
@@ -210,12 +209,9 @@ def test_7_an_unreachable_cluster(fleet: Fleet) -> None:
     port = localmesh.Mesh.load(fleet.mesh.dir).member("cls-b").port
     localmesh.stop_member(fleet.mesh.dir, "cls-b")
     try:
-        code, doc, text = fleet.doctor()
-        assert code == 1
-        assert failing(doc) == [("cls-b", "reachable", "error", f"cannot reach https://127.0.0.1:{port}: connection "
-                                                                "refused; nothing else of this cluster was checked")]
+        doc = _only(fleet, ("cls-b", "reachable", "error", f"cannot reach https://127.0.0.1:{port}: connection "
+                                                           "refused; nothing else of this cluster was checked"))
         assert set(doc["table"]["cls-b"].values()) == {"error", "-"}
-        assert line(*failing(doc)[0]) in text.splitlines()
     finally:
         localmesh.start_member(fleet.mesh.dir, "cls-b")
     _healthy_again(fleet)
@@ -252,11 +248,8 @@ def test_8_an_expiring_certificate(fleet: Fleet, mesh_ca: Ca) -> None:
     old = _replace_data(fleet, "cls-a", "clustermesh-apiserver-server-cert",
                         {"ca.crt": _b64(mesh_ca.cert_pem), "tls.crt": _b64(cert), "tls.key": _b64(key)})
     try:
-        code, doc, text = fleet.doctor()
-        assert code == 1
-        assert failing(doc) == [("cls-a", "certificates", "warning", f"Secret clustermesh-apiserver-server-cert "
-                                                                     f"expires in 9 day(s) ({not_after.isoformat()})")]
-        assert line(*failing(doc)[0]) in text.splitlines()
+        _only(fleet, ("cls-a", "certificates", "warning",
+                      f"Secret clustermesh-apiserver-server-cert expires in 9 day(s) ({not_after.isoformat()})"))
     finally:
         _replace_data(fleet, "cls-a", "clustermesh-apiserver-server-cert", old)
     _healthy_again(fleet)
