@@ -42,21 +42,43 @@ def test_every_component_has_a_recipe_or_says_why_it_cannot_be_built() -> None:
         assert (c.build is None) == ("unavailable" in pins[c.name]), c.name
 
 
-def test_the_install_dir_is_keyed_by_the_pins_the_sources_and_go(tmp_path: Path) -> None:
-    src = tmp_path / "toolchain"
-    src.mkdir()
-    pins = src / "pins.toml"
-    pins.write_text('[pulumi]\nversion = "v1"\n')
+def test_each_component_is_keyed_by_its_pin_its_sources_go_and_its_recipe(tmp_path: Path) -> None:
+    src = tmp_path / "toolchain" / "host"
+    src.mkdir(parents=True)
     (src / "main.go").write_text("package main\n")
-    k = toolchain.key(pins, src, go="go1.26.8")
-    assert toolchain.key(pins, src, go="go1.26.8") == k
-    assert toolchain.key(pins, src, go="go1.27.0") != k
-    (src / "main.go").write_text("package main // changed\n")
-    assert toolchain.key(pins, src, go="go1.26.8") != k
+    host = next(c for c in toolchain.COMPONENTS if c.name == "pulumi-language-python")
+    etcd = next(c for c in toolchain.COMPONENTS if c.name == "etcd")
+    pin = {"source": "toolchain/host", "sdk_version": "v1"}
+    k = toolchain.component_key(host, pin, go="go1.26.8", root=tmp_path)
+    assert toolchain.component_key(host, pin, go="go1.26.8", root=tmp_path) == k
+    assert toolchain.component_key(host, pin, go="go1.27.0", root=tmp_path) != k
+    assert toolchain.component_key(host, {**pin, "sdk_version": "v2"}, go="go1.26.8", root=tmp_path) != k
+    assert toolchain.component_key(etcd, pin, go="go1.26.8", root=tmp_path) != k  # another recipe
     (src / "README.md").write_text("docs do not change what is built")
-    k2 = toolchain.key(pins, src, go="go1.26.8")
-    pins.write_text('[pulumi]\nversion = "v2"\n')
-    assert toolchain.key(pins, src, go="go1.26.8") != k2
+    assert toolchain.component_key(host, pin, go="go1.26.8", root=tmp_path) == k
+    (src / "main.go").write_text("package main // changed\n")
+    assert toolchain.component_key(host, pin, go="go1.26.8", root=tmp_path) != k
+
+
+def test_a_component_key_does_not_depend_on_the_other_components() -> None:
+    """Changing one pin rebuilds that component only; the assembled key changes with it."""
+    pins = toolchain.load_pins()
+    etcd = next(c for c in toolchain.COMPONENTS if c.name == "etcd")
+    kapi = next(c for c in toolchain.COMPONENTS if c.name == "kube-apiserver")
+    moved = {**pins, "kube-apiserver": {**pins["kube-apiserver"], "version": "v1.99.0"}}
+    assert toolchain.component_key(etcd, moved["etcd"], go="go1.26.8") == \
+        toolchain.component_key(etcd, pins["etcd"], go="go1.26.8")
+    assert toolchain.component_key(kapi, moved["kube-apiserver"], go="go1.26.8") != \
+        toolchain.component_key(kapi, pins["kube-apiserver"], go="go1.26.8")
+    assert toolchain.key(moved, go="go1.26.8") != toolchain.key(pins, go="go1.26.8")
+
+
+def test_a_build_in_progress_reports_elapsed_time_modules_and_the_logs_last_line(tmp_path: Path) -> None:
+    log = tmp_path / "etcd.log"
+    log.write_text("$ go mod tidy\ngo: downloading go.etcd.io/bbolt v1.4.0\n"
+                   "go: downloading go.uber.org/zap v1.27.0\n$ go build -trimpath -o out .\n\n")
+    line = toolchain.progress_line("[6/6] etcd v3.6.16", 125.4, log)
+    assert line == "[6/6] etcd v3.6.16: 2m05s, 2 modules downloaded; $ go build -trimpath -o out ."
 
 
 def test_the_install_dir_defaults_under_the_users_cache_and_can_be_moved() -> None:

@@ -7,16 +7,20 @@
 
 Versions are pinned in ``toolchain/pins.toml``. Everything is built with the ordinary ``go``
 client from the module proxy, in throwaway wrapper modules (the upstream mains' ``replace``
-directives are not honoured by ``go install``), and installed outside the checkout in
-``$MESH_TOOLCHAIN_DIR/<key>/`` (default ``~/.cache/tke-cilium-mesh/toolchain``), where
-``<key>`` hashes the pins, the sources in ``toolchain/`` and the Go version: every clone on
-the machine, and CI, reuses one build. Layout of ``<key>/``:
+directives are not honoured by ``go install``), and installed outside the checkout, under
+``$MESH_TOOLCHAIN_DIR`` (default ``~/.cache/tke-cilium-mesh/toolchain``):
 
-- ``bin/``: ``pulumi``, ``pulumi-language-python`` (+ the SDK's ``pulumi-language-python-exec``
-  and ``pulumi-resource-pulumi-python`` scripts beside it, where the CLI looks for its
-  bundled language host), ``kube-apiserver``, ``etcd``;
-- ``plugins/``: provider plugins laid out as a ``$PULUMI_HOME/plugins`` directory
-  (``resource-kubernetes-v4.25.0/pulumi-resource-kubernetes``).
+- ``components/<name>-<version>-<key>/``: one built component. Its key hashes its pin, its own
+  sources in ``toolchain/``, the Go version and the code of its recipe (nothing else here), so
+  a change to one recipe, to progress output or a new component rebuilds nothing else.
+- ``<key>/``: the assembled toolchain of this checkout's pins (hard links to the components):
+  ``bin/`` holds ``pulumi``, ``pulumi-language-python`` (+ the SDK's
+  ``pulumi-language-python-exec`` and ``pulumi-resource-pulumi-python`` scripts beside it, where
+  the CLI looks for its bundled language host), ``kube-apiserver``, ``etcd``; ``plugins/`` is laid
+  out as a ``$PULUMI_HOME/plugins`` directory (``resource-kubernetes-v4.25.0/pulumi-resource-kubernetes``).
+
+Every clone on the machine, and CI, reuses the same builds. A build in progress prints a line
+at least once a minute (elapsed time, modules downloaded, the log's last line).
 
 A component is installed only when its build succeeded (a stamp file is written last), so
 an interrupted build is redone, never half-used. Builds hold a lock: two clones building at
@@ -30,17 +34,19 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import inspect
 import json
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional
+from typing import Callable, Iterator, Mapping, Optional, TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "toolchain"
@@ -68,21 +74,41 @@ def go_version() -> str:
     return out
 
 
-def key(pins_path: Path = PINS_FILE, sources: Path = SOURCES, go: Optional[str] = None) -> str:
-    """What the installed toolchain depends on: the pins, our own Go sources, the recipes here, the Go version."""
-    h = hashlib.sha256()
-    h.update((go or go_version()).encode())
+def _sources_digest(h: "hashlib._Hash", sources: Path) -> None:
     for path in sorted(p for p in sources.rglob("*") if p.is_file() and p.suffix != ".md"):
         h.update(str(path.relative_to(sources)).encode() + b"\0" + path.read_bytes() + b"\0")
-    h.update(pins_path.read_bytes())
-    h.update(Path(__file__).read_bytes())  # the recipes
+
+
+def component_key(component: "Component", pin: Mapping[str, str], go: Optional[str] = None,
+                  root: Path = ROOT) -> str:
+    """What one built component depends on: its pin, its own sources (``source``), the Go version
+    and the code of its recipe (its build function and the shared helpers), not the rest of this
+    file: progress output or a new component rebuilds nothing that is already built."""
+    h = hashlib.sha256()
+    h.update((go or go_version()).encode() + b"\0")
+    h.update(json.dumps(dict(pin), sort_keys=True).encode() + b"\0")
+    if "source" in pin:
+        _sources_digest(h, root / pin["source"])
+    if component.build is not None:
+        h.update(inspect.getsource(component.build).encode())
+    for helper in RECIPE_HELPERS:
+        h.update(inspect.getsource(helper).encode())
+    h.update(json.dumps(GO_ENV, sort_keys=True).encode())
     return h.hexdigest()[:12]
+
+
+def key(pins: Mapping[str, Mapping[str, str]], go: Optional[str] = None, root: Path = ROOT) -> str:
+    """The assembled toolchain (bin/ and plugins/ of every component) of these pins: its
+    components' keys together."""
+    go = go or go_version()
+    parts = [f"{c.name}={component_key(c, pins[c.name], go, root)}" for c in COMPONENTS if c.build is not None]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
 @functools.lru_cache(maxsize=None)
 def current_key() -> str:
     """This checkout's key, computed once per process (it runs `go env` and reads the sources)."""
-    return key()
+    return key(load_pins())
 
 
 def base_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -91,6 +117,13 @@ def base_dir(environ: Mapping[str, str] = os.environ) -> Path:
 
 def install_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return base_dir(environ) / current_key()
+
+
+def component_dir(component: "Component", pin: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> Path:
+    """Where one component is built, keyed by its name, version and component key: shared by
+    every assembled toolchain that pins it alike."""
+    version = pin.get("plugin_version") or pin.get("version") or pin.get("sdk_version", "")
+    return base_dir(environ) / "components" / f"{component.name}-{version}-{component_key(component, pin)}"
 
 
 def bin_dir(environ: Mapping[str, str] = os.environ) -> Path:
@@ -243,6 +276,10 @@ COMPONENTS = (
 )
 
 
+RECIPE_HELPERS: tuple[Callable[..., object] | type, ...] = (Step, _blank_import, _staging_replaces)
+"""Shared recipe code that every component's key includes."""
+
+
 def _stamp(dest: Path, name: str) -> Path:
     return dest / ".built" / name
 
@@ -270,8 +307,73 @@ def _locked(base: Path, name: str) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def build(environ: Mapping[str, str] = os.environ, out=sys.stderr) -> Path:
-    """Build every missing component; returns the install dir."""
+def progress_line(label: str, elapsed: float, log: Path) -> str:
+    """What a build in progress says: the elapsed time, the modules downloaded so far, the log's last line."""
+    try:
+        lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        lines = []
+    downloaded = sum(1 for line in lines if line.startswith("go: downloading "))
+    last = next((line.strip() for line in reversed(lines) if line.strip()), "(log empty)")
+    return f"{label}: {int(elapsed) // 60}m{int(elapsed) % 60:02d}s, {downloaded} modules downloaded; {last[:160]}"
+
+
+@contextlib.contextmanager
+def _ticking(label: str, log: Path, out: TextIO, every: float) -> Iterator[None]:
+    """Print a progress line every ``every`` seconds while the block runs."""
+    started, stop = time.monotonic(), threading.Event()
+
+    def tick() -> None:
+        while not stop.wait(every):
+            print(progress_line(label, time.monotonic() - started, log), file=out, flush=True)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _build_component(comp: Component, pin: Mapping[str, str], cdir: Path, label: str, log: Path,
+                     out: TextIO, every: float) -> None:
+    log.write_text("", encoding="utf-8")
+    print(f"{label}: building (log {log}) ...", file=out, flush=True)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=f"{comp.name}-", dir=cdir.parent) as work, \
+            _ticking(label, log, out, every):
+        staging = Path(work) / "out"
+        (Path(work) / "w").mkdir()
+        assert comp.build is not None
+        comp.build(pin, Step(comp.name, log, Path(work) / "w"), staging)
+        for rel in comp.outputs(pin):
+            target = cdir / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, target)
+    _stamp(cdir, comp.name).parent.mkdir(parents=True, exist_ok=True)
+    _stamp(cdir, comp.name).write_text(json.dumps(dict(pin), sort_keys=True), encoding="utf-8")
+    size = sum((cdir / rel).stat().st_size for rel in comp.outputs(pin)) / 2**20
+    print(f"{label}: built in {time.monotonic() - started:.0f} s ({size:.0f} MiB)", file=out, flush=True)
+
+
+def _assemble(comp: Component, pin: Mapping[str, str], cdir: Path, dest: Path) -> None:
+    """Link a built component's files into the assembled toolchain (hard links: the files are real
+    files there, so a binary finds its neighbours where it is run from)."""
+    for rel in [*comp.outputs(pin), str(_stamp(Path(), comp.name))]:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            target.unlink()
+        try:
+            os.link(cdir / rel, target)
+        except OSError:
+            shutil.copy2(cdir / rel, target)
+
+
+def build(environ: Mapping[str, str] = os.environ, out: TextIO = sys.stderr, every: float = 60.0) -> Path:
+    """Build every missing component (each in its own keyed directory, a progress line at least
+    every ``every`` seconds) and assemble them; returns the install dir."""
     pins = load_pins()
     base, k = base_dir(environ), current_key()
     dest = base / k
@@ -280,30 +382,16 @@ def build(environ: Mapping[str, str] = os.environ, out=sys.stderr) -> Path:
         for i, comp in enumerate(todo, 1):
             pin = pins[comp.name]
             label = f"[{i}/{len(todo)}] {_label(comp.name, pin)}"
-            state = component_state(comp, pin, dest)
-            if state == "present":
-                print(f"{label}: present", file=out, flush=True)
-                continue
-            logs = base / "logs"
-            logs.mkdir(parents=True, exist_ok=True)
-            log = logs / f"{k}-{comp.name}.log"
-            log.write_text("", encoding="utf-8")
-            print(f"{label}: building (log {log}) ...", file=out, flush=True)
-            started = time.monotonic()
-            with tempfile.TemporaryDirectory(prefix=f"{comp.name}-", dir=base) as work:
-                staging = Path(work) / "out"
-                (Path(work) / "w").mkdir()
-                step = Step(comp.name, log, Path(work) / "w")
-                assert comp.build is not None
-                comp.build(pin, step, staging)
-                for rel in comp.outputs(pin):
-                    target = dest / rel
-                    target.parent.mkdir(parents=True, exist_ok=True)
-                    os.replace(staging / rel, target)
-            _stamp(dest, comp.name).parent.mkdir(parents=True, exist_ok=True)
-            _stamp(dest, comp.name).write_text(json.dumps(pin, sort_keys=True), encoding="utf-8")
-            size = sum((dest / rel).stat().st_size for rel in comp.outputs(pin)) / 2**20
-            print(f"{label}: built in {time.monotonic() - started:.0f} s ({size:.0f} MiB)", file=out, flush=True)
+            cdir = component_dir(comp, pin, environ)
+            if component_state(comp, pin, cdir) == "present":
+                print(f"{label}: present ({cdir})", file=out, flush=True)
+            else:
+                cdir.mkdir(parents=True, exist_ok=True)
+                logs = base / "logs"
+                logs.mkdir(parents=True, exist_ok=True)
+                _build_component(comp, pin, cdir, label, logs / f"{cdir.name}.log", out, every)
+            if component_state(comp, pin, dest) != "present":
+                _assemble(comp, pin, cdir, dest)
         for comp in COMPONENTS:
             if comp.build is None:
                 pin = pins[comp.name]
@@ -319,6 +407,8 @@ def status(environ: Mapping[str, str] = os.environ) -> list[tuple[str, str, str]
     for comp in COMPONENTS:
         pin = pins[comp.name]
         state = component_state(comp, pin, dest)
+        if state == "missing" and component_state(comp, pin, component_dir(comp, pin, environ)) == "present":
+            state = "built"  # built, not yet assembled: `make toolchain` links it in seconds
         detail = pin["unavailable"] if state == "unavailable" else ", ".join(comp.outputs(pin))
         rows.append((_label(comp.name, pin), state, detail))
     return rows
@@ -326,7 +416,7 @@ def status(environ: Mapping[str, str] = os.environ) -> list[tuple[str, str, str]
 
 def require(environ: Mapping[str, str] = os.environ) -> Path:
     """The install dir, or ToolchainError naming what is missing and the command that builds it."""
-    missing = [row[0] for row in status(environ) if row[1] == "missing"]
+    missing = [row[0] for row in status(environ) if row[1] in ("missing", "built")]
     if missing:
         raise ToolchainError(f"the toolchain in {install_dir(environ)} lacks {', '.join(missing)}: "
                              "run `make toolchain` (python -m tools.toolchain build)")
@@ -346,7 +436,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             rows = status()
             for label, state, detail in rows:
                 print(f"{label:40} {state:12} {detail}")
-            return 0 if all(state != "missing" for _, state, _ in rows) else 1
+            return 0 if all(state in ("present", "unavailable") for _, state, _ in rows) else 1
         else:
             print(f'export PATH="{bin_dir()}:$PATH"')
             print("export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true")
