@@ -19,8 +19,6 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 ## lint: ruff (ruff.toml) on everything, mypy --strict (mypy.ini) on meshcore/, components/ and tools/.
-## tools/toolchain.py is deliberately excluded from both: any edit to it changes the toolchain's build key
-## and forces a 40-minute rebuild of the real engine.
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m mypy meshcore components tools

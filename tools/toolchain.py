@@ -44,9 +44,10 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Optional, TextIO
+from typing import TextIO
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "toolchain"
@@ -74,12 +75,12 @@ def go_version() -> str:
     return out
 
 
-def _sources_digest(h: "hashlib._Hash", sources: Path) -> None:
+def _sources_digest(h: hashlib._Hash, sources: Path) -> None:
     for path in sorted(p for p in sources.rglob("*") if p.is_file() and p.suffix != ".md"):
         h.update(str(path.relative_to(sources)).encode() + b"\0" + path.read_bytes() + b"\0")
 
 
-def component_key(component: "Component", pin: Mapping[str, str], go: Optional[str] = None,
+def component_key(component: Component, pin: Mapping[str, str], go: str | None = None,
                   root: Path = ROOT) -> str:
     """What one built component depends on: its pin, its own sources (``source``), the Go version
     and the code of its recipe (its build function and the shared helpers), not the rest of this
@@ -97,7 +98,7 @@ def component_key(component: "Component", pin: Mapping[str, str], go: Optional[s
     return h.hexdigest()[:12]
 
 
-def key(pins: Mapping[str, Mapping[str, str]], go: Optional[str] = None, root: Path = ROOT) -> str:
+def key(pins: Mapping[str, Mapping[str, str]], go: str | None = None, root: Path = ROOT) -> str:
     """The assembled toolchain (bin/ and plugins/ of every component) of these pins: its
     components' keys together."""
     go = go or go_version()
@@ -105,7 +106,7 @@ def key(pins: Mapping[str, Mapping[str, str]], go: Optional[str] = None, root: P
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:12]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def current_key() -> str:
     """This checkout's key, computed once per process (it runs `go env` and reads the sources)."""
     return key(load_pins())
@@ -119,7 +120,7 @@ def install_dir(environ: Mapping[str, str] = os.environ) -> Path:
     return base_dir(environ) / current_key()
 
 
-def component_dir(component: "Component", pin: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> Path:
+def component_dir(component: Component, pin: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> Path:
     """Where one component is built, keyed by its name, version and component key: shared by
     every assembled toolchain that pins it alike."""
     version = pin.get("plugin_version") or pin.get("version") or pin.get("sdk_version", "")
@@ -145,7 +146,7 @@ class Step:
     log: Path
     work: Path
 
-    def run(self, *args: str, cwd: Optional[Path] = None, env: Optional[Mapping[str, str]] = None,
+    def run(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None,
             capture: bool = False) -> str:
         full_env = {**os.environ, **GO_ENV, **(env or {})}
         with open(self.log, "a", encoding="utf-8") as log:
@@ -163,8 +164,8 @@ class Step:
         """``go mod download -json`` of the module: its source ``Dir`` and ``GoMod`` file in the module cache."""
         return dict(json.loads(self.run("go", "mod", "download", "-json", f"{module}@{version}", capture=True)))
 
-    def wrapper(self, requires: list[tuple[str, str]], replaces: Optional[list[tuple[str, str]]] = None,
-                godebug: Optional[list[str]] = None) -> None:
+    def wrapper(self, requires: list[tuple[str, str]], replaces: list[tuple[str, str]] | None = None,
+                godebug: list[str] | None = None) -> None:
         """A throwaway module that requires the pinned modules (and honours our replaces). The
         main module decides the runtime's GODEBUG defaults: ``godebug`` lines carry the upstream ones."""
         lines = ["module wrapper", "", "go 1.26", *(godebug or []), ""]
@@ -172,7 +173,7 @@ class Step:
         lines += [f"replace {old} => {new}" for old, new in replaces or []]
         (self.work / "go.mod").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def build(self, package: str, out: Path, *, tags: str = "", ldflags: str = "", cwd: Optional[Path] = None) -> None:
+    def build(self, package: str, out: Path, *, tags: str = "", ldflags: str = "", cwd: Path | None = None) -> None:
         # -s -w: no symbol table and DWARF (a third of the size; nobody debugs these binaries here).
         args = ["go", "build", "-trimpath", "-o", str(out), "-ldflags", f"-s -w {ldflags}".strip()]
         if tags:
@@ -258,7 +259,7 @@ def build_etcd(pin: Mapping[str, str], step: Step, out: Path) -> None:
 @dataclass(frozen=True)
 class Component:
     name: str
-    build: Optional[Callable[[Mapping[str, str], Step, Path], None]]
+    build: Callable[[Mapping[str, str], Step, Path], None] | None
     outputs: Callable[[Mapping[str, str]], list[str]]
     """Paths (relative to the install dir) the component installs."""
 
@@ -423,7 +424,7 @@ def require(environ: Mapping[str, str] = os.environ) -> Path:
     return install_dir(environ)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.toolchain", description=__doc__.split("\n\n")[0])
     parser.add_argument("command", choices=["build", "path", "status", "env"])
     args = parser.parse_args(argv)
