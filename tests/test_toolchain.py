@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT
 from tools import toolchain
 
@@ -117,3 +119,115 @@ def test_documented_plugin_installs_name_the_versions_the_pinned_sdks_ask_for() 
     assert set(found) == set(wanted), found
     for name, versions in found.items():
         assert versions == {wanted[name]}, f"{name}: documented {versions}, the SDK asks for {wanted[name]}"
+
+
+CILIUM_1_18_GOMOD = """module github.com/cilium/cilium
+
+go 1.24.0
+
+require (
+\tgithub.com/osrg/gobgp/v3 v3.37.0
+\tsigs.k8s.io/controller-tools v0.16.5
+)
+
+// Using private fork of controller-tools. See commit msg for more context
+// as to why we are using a private fork.
+replace sigs.k8s.io/controller-tools => github.com/cilium/controller-tools v0.16.5-1
+
+replace github.com/osrg/gobgp/v3 => github.com/cilium/gobgp/v3 v3.0.0-20250717193620-26a4abb75464 // fork
+
+tool (
+\tgithub.com/cilium/deepequal-gen
+)
+"""
+
+
+def test_cilium_replaces_are_copied_into_the_wrapper() -> None:
+    """go ignores a dependency's replaces: the wrapper must carry cilium's own, by published modules."""
+    assert toolchain._published_replaces(CILIUM_1_18_GOMOD) == [
+        ("sigs.k8s.io/controller-tools", "github.com/cilium/controller-tools v0.16.5-1"),
+        ("github.com/osrg/gobgp/v3", "github.com/cilium/gobgp/v3 v3.0.0-20250717193620-26a4abb75464")]
+    block = "replace (\n\ta v1.0.0 => b v1.1.0\n\tc => d v2.0.0 // why\n)\nrequire e v1.0.0\n"
+    assert toolchain._published_replaces(block) == [("a v1.0.0", "b v1.1.0"), ("c", "d v2.0.0")]
+
+
+def test_a_replace_by_a_directory_cannot_be_copied() -> None:
+    """A directory of the upstream repository is not in its module zip: fail, naming it, rather than drop it."""
+    with pytest.raises(toolchain.ToolchainError, match=r"github.com/cilium/proxy => \./proxy"):
+        toolchain._published_replaces(CILIUM_1_18_GOMOD + "replace github.com/cilium/proxy => ./proxy\n")
+
+
+def test_the_pins_own_replaces_win_and_upstreams_go_sets_the_godebug_defaults() -> None:
+    extra = "github.com/osrg/gobgp/v3 => github.com/cilium/gobgp/v3 v3.0.0-2026\nx/y => x/y v0.1.0"
+    replaces, godebug = toolchain._cilium_wrapper(CILIUM_1_18_GOMOD, extra)
+    assert replaces == [("sigs.k8s.io/controller-tools", "github.com/cilium/controller-tools v0.16.5-1"),
+                        ("github.com/osrg/gobgp/v3", "github.com/cilium/gobgp/v3 v3.0.0-2026"),
+                        ("x/y", "x/y v0.1.0")]
+    assert godebug == ["godebug default=go1.24"]
+
+
+def test_the_cilium_version_stamp_is_what_pkg_version_parses() -> None:
+    """pkg/version appends " go version GO OS/ARCH" and FromString wants exactly 7 fields."""
+    info = {"Version": "v1.18.3", "Time": "2025-10-22T21:44:47Z",
+            "Origin": {"VCS": "git", "Hash": "c16016890116f9fc6bf8d90e3ffe0f4e91ae8097"}}
+    stamp = toolchain._cilium_version_stamp(info)
+    assert stamp == "1.18.3 c160168901 2025-10-22T21:44:47Z"
+    assert len(f"{stamp} go version go1.26.8 linux/amd64".split(" ")) == 7
+    assert toolchain._cilium_version_stamp({"Version": "v1.20.2", "Time": "t"}) == "1.20.2 unknown t"
+
+
+def test_one_clustermesh_apiserver_per_supported_chart_minor() -> None:
+    """Each minor meshcore.versions supports has its own component, at a patch of that minor."""
+    from meshcore import versions
+    pins = toolchain.load_pins()
+    cilium = [c for c in toolchain.COMPONENTS if c.name.startswith("clustermesh-apiserver-")]
+    assert [c.name for c in cilium] == [f"clustermesh-apiserver-{m}" for m in versions.ORDER]
+    for c in cilium:
+        pin = pins[c.name]
+        assert re.fullmatch(versions.VERSION_PATTERN, pin["version"]), pin["version"]
+        assert versions.minor_of(pin["version"]) == c.name.rsplit("-", 1)[1], c.name
+        v = pin["version"].removeprefix("v")
+        assert c.outputs(pin) == [f"bin/clustermesh-apiserver-{v}", f"bin/cilium-crds-{v}"]
+
+
+def test_the_cilium_components_are_keyed_apart_and_by_the_registrars_source() -> None:
+    """Each minor is its own build: adding or moving one rebuilds no other; editing the registrar rebuilds them."""
+    pins = toolchain.load_pins()
+    by_name = {c.name: c for c in toolchain.COMPONENTS}
+    a, b = by_name["clustermesh-apiserver-1.18"], by_name["clustermesh-apiserver-1.19"]
+    ka = toolchain.component_key(a, pins[a.name], go="go1.26.8")
+    assert ka != toolchain.component_key(b, pins[b.name], go="go1.26.8")
+    moved = {**pins[b.name], "version": "v1.19.7"}
+    assert toolchain.component_key(b, moved, go="go1.26.8") != toolchain.component_key(b, pins[b.name], go="go1.26.8")
+    assert toolchain.component_key(a, pins[a.name], go="go1.26.8") == ka
+    assert toolchain._cilium_wrapper in a.helpers and toolchain._published_replaces in a.helpers
+    etcd = by_name["etcd"]
+    assert etcd.helpers == ()  # the cilium helpers are in no other component's key
+
+
+def test_status_has_a_line_per_clustermesh_apiserver_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(toolchain, "go_version", lambda: "go1.26.8")
+    monkeypatch.setattr(toolchain, "current_key", lambda: "k")
+    env = {"MESH_TOOLCHAIN_DIR": str(tmp_path)}
+    rows = {label: (state, detail) for label, state, detail in toolchain.status(env)}
+    pins = toolchain.load_pins()
+    for minor in ("1.18", "1.19", "1.20"):
+        pin = pins[f"clustermesh-apiserver-{minor}"]
+        v = pin["version"].removeprefix("v")
+        assert rows[f"clustermesh-apiserver-{minor} {pin['version']}"] == (
+            "missing", f"bin/clustermesh-apiserver-{v}, bin/cilium-crds-{v}")
+    # Built (files and stamp in its component dir), not yet assembled: "built"; assembled: "present".
+    comp = next(c for c in toolchain.COMPONENTS if c.name == "clustermesh-apiserver-1.19")
+    pin = pins[comp.name]
+    cdir = toolchain.component_dir(comp, pin, env)
+    for rel in comp.outputs(pin):
+        (cdir / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cdir / rel).write_text("binary")
+    (cdir / ".built").mkdir()
+    (cdir / ".built" / comp.name).write_text("{}")
+    label = f"{comp.name} {pin['version']}"
+    assert {r[0]: r[1] for r in toolchain.status(env)}[label] == "built"
+    toolchain._assemble(comp, pin, cdir, tmp_path / "k")
+    states = {r[0]: r[1] for r in toolchain.status(env)}
+    assert states[label] == "present"
+    assert states["clustermesh-apiserver-1.18 v1.18.3"] == "missing"

@@ -49,6 +49,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from meshcore import versions
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "toolchain"
 PINS_FILE = SOURCES / "pins.toml"
@@ -92,6 +94,8 @@ def component_key(component: Component, pin: Mapping[str, str], go: str | None =
         _sources_digest(h, root / pin["source"])
     if component.build is not None:
         h.update(inspect.getsource(component.build).encode())
+    for helper in component.helpers:
+        h.update(inspect.getsource(helper).encode())
     for helper in RECIPE_HELPERS:
         h.update(inspect.getsource(helper).encode())
     h.update(json.dumps(GO_ENV, sort_keys=True).encode())
@@ -256,13 +260,94 @@ def build_etcd(pin: Mapping[str, str], step: Step, out: Path) -> None:
     step.build(pin["package"], out / "bin" / "etcd")
 
 
+def _published_replaces(gomod: str) -> list[tuple[str, str]]:
+    """The ``replace`` directives of a go.mod (one-line or in a block) as (old, new) for ``Step.wrapper``.
+    Only replaces by another published module can be copied into a wrapper: one by a directory
+    (``=> ./x``) points inside the upstream repository, which is not in its module zip."""
+    replaces, local, block = [], [], False
+    for raw in gomod.splitlines():
+        line = raw.split("//", 1)[0].strip()
+        if block and line == ")":
+            block = False
+            continue
+        if line in ("replace (", "replace("):
+            block = True
+            continue
+        if not (block or line.startswith("replace ")):
+            continue
+        old, sep, new = line.removeprefix("replace ").partition("=>")
+        old, new = " ".join(old.split()), " ".join(new.split())
+        if not sep or not old or not new:
+            continue
+        if len(new.split()) == 1:  # no version: a directory
+            local.append(f"{old} => {new}")
+        else:
+            replaces.append((old, new))
+    if local:
+        raise ToolchainError(f"replace by a directory cannot be copied into a wrapper module: {'; '.join(local)}")
+    return replaces
+
+
+def _cilium_version_stamp(info: Mapping[str, object]) -> str:
+    """``pkg/version.ciliumVersion`` as cilium's Makefile stamps it ("VERSION REVISION DATE"; pkg/version
+    appends the Go version): ``version`` and ``clustermesh-apiserver version`` print it, and
+    ``version.FromString`` parses it only with all three fields."""
+    origin = info.get("Origin")
+    revision = str(origin.get("Hash", ""))[:10] if isinstance(origin, dict) else ""
+    return f"{str(info['Version']).removeprefix('v')} {revision or 'unknown'} {info['Time']}"
+
+
+def _cilium_wrapper(gomod: str, extra: str = "") -> tuple[list[tuple[str, str]], list[str]]:
+    """The wrapper's replaces (cilium's, then ``extra``: "old => new version" lines, which win) and
+    its godebug line: the main module's go line sets the runtime's GODEBUG defaults, keep upstream's."""
+    ours = _published_replaces("".join(f"replace {line}\n" for line in extra.splitlines()))
+    replaces = [r for r in _published_replaces(gomod) if r[0] not in {old for old, _ in ours}] + ours
+    go = next(line.split()[1] for line in gomod.splitlines() if line.startswith("go "))
+    return replaces, [f"godebug default=go{'.'.join(go.split('.')[:2])}"]
+
+
+def build_clustermesh_apiserver(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    """Cilium's clustermesh-apiserver (the clustermesh, kvstoremesh and etcdinit subcommands) and our
+    CRD registrar (toolchain/ciliumcrds), both from one wrapper module that requires the cilium
+    module at the pinned version with its replaces (and the pin's own ``replace`` lines, which win)."""
+    mod = step.module(pin["module"], pin["version"])
+    replaces, godebug = _cilium_wrapper(Path(mod["GoMod"]).read_text(encoding="utf-8"), pin.get("replace", ""))
+    step.wrapper([(pin["module"], pin["version"])], replaces, godebug)
+    # Our main in a directory of its own: the wrapper's root is package wrapper (tools.go).
+    shutil.copytree(ROOT / pin["source"], step.work / "ciliumcrds")
+    _blank_import(step, pin["package"])
+    step.run("go", "mod", "tidy")
+    info = json.loads(Path(mod["Info"]).read_text(encoding="utf-8"))
+    stamp = f"-X '{pin['module']}/pkg/version.ciliumVersion={_cilium_version_stamp(info)}'"
+    version = pin["version"].removeprefix("v")
+    # osusergo: the tag cilium's Makefile.defs builds every binary with.
+    step.build(pin["package"], out / "bin" / f"clustermesh-apiserver-{version}", tags="osusergo", ldflags=stamp)
+    step.build("./ciliumcrds", out / "bin" / f"cilium-crds-{version}", tags="osusergo", ldflags=stamp)
+
+
+def _cilium_outputs(pin: Mapping[str, str]) -> list[str]:
+    version = pin["version"].removeprefix("v")
+    return [f"bin/clustermesh-apiserver-{version}", f"bin/cilium-crds-{version}"]
+
+
+def _cilium(minor: str) -> Component:
+    """The clustermesh-apiserver of one chart minor: its own component (adding a minor rebuilds nothing)."""
+    return Component(f"clustermesh-apiserver-{minor}", build_clustermesh_apiserver, _cilium_outputs,
+                     helpers=(_published_replaces, _cilium_wrapper, _cilium_version_stamp))
+
+
 @dataclass(frozen=True)
 class Component:
     name: str
     build: Callable[[Mapping[str, str], Step, Path], None] | None
     outputs: Callable[[Mapping[str, str]], list[str]]
     """Paths (relative to the install dir) the component installs."""
+    helpers: tuple[Callable[..., object], ...] = ()
+    """Functions of this file its recipe calls besides RECIPE_HELPERS: in its key, not in the others'."""
 
+
+CILIUM_MINORS: tuple[str, ...] = versions.ORDER
+"""The chart minors the program supports: one clustermesh-apiserver each (pins.toml)."""
 
 COMPONENTS = (
     Component("pulumi", build_pulumi, lambda p: ["bin/pulumi"]),
@@ -274,6 +359,7 @@ COMPONENTS = (
     Component("pulumi-resource-tls", None, lambda p: []),
     Component("kube-apiserver", build_kube_apiserver, lambda p: ["bin/kube-apiserver"]),
     Component("etcd", build_etcd, lambda p: ["bin/etcd"]),
+    *(_cilium(minor) for minor in CILIUM_MINORS),
 )
 
 
