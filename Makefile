@@ -35,7 +35,8 @@ schema: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m tools.bench
 
-## toolchain: build the pinned real Pulumi CLI, Python host, kubernetes provider, kube-apiserver and etcd
+## toolchain: build the pinned real Pulumi CLI, Python host, kubernetes provider, kube-apiserver, etcd and
+## clustermesh-apiserver (one per Cilium minor, with its CRD registrar)
 ## (once per machine, outside the checkout: python -m tools.toolchain path)
 toolchain: $(STAMP)
 	$(PY) -m tools.toolchain build

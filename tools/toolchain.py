@@ -16,7 +16,8 @@ directives are not honoured by ``go install``), and installed outside the checko
 - ``<key>/``: the assembled toolchain of this checkout's pins (hard links to the components):
   ``bin/`` holds ``pulumi``, ``pulumi-language-python`` (+ the SDK's
   ``pulumi-language-python-exec`` and ``pulumi-resource-pulumi-python`` scripts beside it, where
-  the CLI looks for its bundled language host), ``kube-apiserver``, ``etcd``; ``plugins/`` is laid
+  the CLI looks for its bundled language host), ``kube-apiserver``, ``etcd``, and per Cilium chart
+  minor ``clustermesh-apiserver-<version>`` and ``cilium-crds-<version>``; ``plugins/`` is laid
   out as a ``$PULUMI_HOME/plugins`` directory (``resource-kubernetes-v4.25.0/pulumi-resource-kubernetes``).
 
 Every clone on the machine, and CI, reuses the same builds. A build in progress prints a line
