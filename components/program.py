@@ -92,11 +92,11 @@ def load_settings() -> Settings:
     """The validated settings, or ``InvalidConfig`` listing every problem."""
     raw, secret_keys = raw_mesh_config()
     try:
-        settings, not_checked = charts.validated_settings(raw, secret_keys, PROJECT_DIR)
+        settings, notes = charts.validated_settings(raw, secret_keys, PROJECT_DIR)
     except MeshConfigError as err:
         raise _fail(err.issues) from None
-    if not_checked:
-        pulumi.log.warn(not_checked)
+    for note in notes:  # the Helm value-path check did not run, or read the key index instead of a bad copy
+        pulumi.log.warn(note)
     return settings
 
 

@@ -67,12 +67,21 @@ on whole: their keys are not the chart's to list. Names ending in ``annotations`
 _SCHEMA_SCALARS = {"string", "integer", "number", "boolean"}
 
 
+class _NoDefault:
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+"""The default of a scalar read from a key index, which holds no values of the chart."""
+
+
 @dataclass
 class Node:
     kind: str
     children: dict[str, Node] = field(default_factory=dict)
     default: Any = None
-    """A scalar's default, for messages."""
+    """A scalar's default, for messages (``NO_DEFAULT``: not known)."""
 
 
 def _free_name(name: str) -> bool:
@@ -336,9 +345,10 @@ class Problem:
 
     def message(self, chart: str) -> str:
         if self.kind == "scalar":
-            return (f"is a mapping, but the {chart} chart takes a single value here (default: "
-                    f"{json.dumps(self.default, default=str)}); set a value, not a mapping (a mapping "
-                    "here would break the chart or be ignored)")
+            default = ("" if self.default is NO_DEFAULT else
+                       f" (default: {json.dumps(self.default, default=str)})")
+            return (f"is a mapping, but the {chart} chart takes a single value here{default}; set a value, not a "
+                    "mapping (a mapping here would break the chart or be ignored)")
         if self.kind == "dotted":
             nested = self.suggestions[0].split(".")
             shown = ": {".join(nested[len(self.path) - 1:]) + ": …" + "}" * (len(nested) - len(self.path))
@@ -378,4 +388,59 @@ def build(chart: str, values_yaml: str, schema_json: str | None = None,
         _add_commented(root, parent, data)
     for path in _template_paths(templates):
         _add_path(root, path)
+    return ChartKeys(chart, root)
+
+
+# --- the key index: the tree as data -------------------------------------------------------
+
+INDEX_FORMAT = 1
+"""The version of the key index's layout (``index_json``)."""
+
+
+def _index_node(node: Node) -> Any:
+    return {k: _index_node(c) for k, c in node.children.items()} if node.kind == MAP else node.kind
+
+
+def index_json(tree: ChartKeys, source: str) -> str:
+    """The key index of ``tree``: ``{"chart", "format", "source", "keys"}``, ``keys`` the tree as nested objects (a
+    mapping whose keys are checked) ending in the kind of each other key (``free``, ``list``, ``scalar``, ``any``),
+    in the chart's order (suggestions follow it); one key a line, so a new chart version diffs key by key."""
+    doc = {"chart": tree.chart, "format": INDEX_FORMAT, "source": source, "keys": _index_node(tree.root)}
+    return json.dumps(doc, indent=1, ensure_ascii=False) + "\n"
+
+
+def _from_index_node(data: Any) -> Node:
+    if isinstance(data, dict):
+        return Node(MAP, {str(k): _from_index_node(v) for k, v in data.items()})
+    if data in (FREE, LIST, ANY):
+        return Node(data)
+    if data == SCALAR:
+        return Node(SCALAR, default=NO_DEFAULT)
+    raise ValueError(f"not a key index: {data!r} is no kind of key")
+
+
+def from_index(chart: str, text: str) -> ChartKeys:
+    """The key tree of a key index (``index_json``) for messages naming ``chart``. ValueError when the text is
+    not a key index of this layout."""
+    doc = json.loads(text)
+    if not isinstance(doc, dict) or doc.get("format") != INDEX_FORMAT or not isinstance(doc.get("keys"), dict):
+        raise ValueError(f"not a key index of format {INDEX_FORMAT}")
+    return ChartKeys(chart, _from_index_node(doc["keys"]))
+
+
+def _union(a: Node, b: Node) -> Node:
+    """Every key of ``a`` or ``b``; a key of two kinds takes anything (the check errs on the side of accepting)."""
+    if a.kind == MAP and b.kind == MAP:
+        children = dict(a.children)
+        for k, c in b.children.items():
+            children[k] = _union(children[k], c) if k in children else c
+        return Node(MAP, children)
+    return a if a.kind == b.kind else Node(ANY)
+
+
+def union(chart: str, trees: Iterable[ChartKeys]) -> ChartKeys:
+    """One tree accepting what any of ``trees`` accepts (the key indexes of several patches of one minor)."""
+    root = Node(MAP)
+    for t in trees:
+        root = _union(root, t.root)
     return ChartKeys(chart, root)

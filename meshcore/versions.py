@@ -115,6 +115,11 @@ MINORS: Mapping[str, Minor] = {
 ORDER: tuple[str, ...] = tuple(MINORS)
 """The supported minors, oldest first."""
 LATEST: Mapping[str, str] = {m: row.latest for m, row in MINORS.items()}
+INDEXED: tuple[str, ...] = ("1.18.3", "1.18.12", "1.19.6", "1.20.0")
+"""The chart versions whose key index ships with the program (``meshcore/keyindex/``, written by ``python -m
+tools.schema`` from ``../shared/cilium-<version>/``): the default and each minor's latest patch, at least. Another
+patch is checked against the indexes of its minor (``meshcore.chart.index_keys``)."""
+assert {DEFAULT, *LATEST.values()} <= set(INDEXED), "the default and every minor's latest patch have a key index"
 
 
 def is_supported(version: str) -> bool:

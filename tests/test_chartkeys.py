@@ -8,6 +8,7 @@ stand-in chart plus a copied real values.yaml (nothing of the real chart is comm
 from __future__ import annotations
 
 import copy
+import json
 import os
 import shutil
 import subprocess
@@ -235,6 +236,59 @@ def test_a_scalar_value_is_never_refused_for_its_type() -> None:
     assert tree("1.18.3").problems({"kubeProxyReplacement": True, "hubble": {"enabled": "yes"}, "debug": None}) == []
 
 
+# --- the key index that ships with the program ---------------------------------------------
+
+def _shape(node: chartkeys.Node) -> Any:
+    return [(k, c.kind, _shape(c)) for k, c in node.children.items()]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_key_index_is_the_tree_of_values_yaml_and_schema(version: str) -> None:
+    """The shipped index reads back as the very tree chartkeys builds from the chart's values.yaml and schema (every
+    key, its kind, the chart's order, which suggestions follow), so the offline check refuses and suggests the same."""
+    found = charts.index_keys(version)
+    assert found is not None and found[1] == (version,)
+    text = charts.index_file(version).read_text(encoding="utf-8")
+    assert _shape(chartkeys.from_index(f"cilium {version}", text).root) == _shape(tree(version).root)
+    values = {"kubeProxyReplacment": True, "hubble": {"relya": {"enabled": True}}, "relay": {}, "zzqqxx": 1,
+              "kubeProxyReplacement": {"enabled": True}, "hubble.ui.enabled": True}
+    assert [(p.path, p.kind, p.suggestions) for p in found[0].problems(values)] == [
+        (p.path, p.kind, p.suggestions) for p in tree(version).problems(values)]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_key_index_holds_keys_only(version: str) -> None:
+    """Value paths and their kinds, nothing of the chart's values or comments: a scalar's message then gives no
+    default."""
+    doc = json.loads(charts.index_file(version).read_text(encoding="utf-8"))
+
+    def leaves(node: Any) -> set:
+        return set().union(*(leaves(v) for v in node.values())) if isinstance(node, dict) else {node}
+    assert leaves(doc["keys"]) <= {"free", "list", "scalar", "any"}
+    assert set(doc) == {"chart", "format", "source", "keys"}
+    assert "quay.io" not in charts.index_file(version).read_text(encoding="utf-8")
+    [problem] = charts.index_keys(version)[0].problems({"kubeProxyReplacement": {"enabled": True}})
+    assert problem.message(f"cilium {version}").startswith(
+        f"is a mapping, but the cilium {version} chart takes a single value here; set a value")
+
+
+def test_a_version_without_its_own_index_is_checked_against_its_minors() -> None:
+    """1.18.5 ships no index: the indexes of 1.18.3 and 1.18.12 together check it (a key of either is accepted:
+    configDriftDetection came with a later 1.18 patch), and errors name both; a minor without any has none."""
+    tree_, used = charts.index_keys("1.18.5")
+    assert used == ("1.18.3", "1.18.12") and tree_.chart == "cilium 1.18.5"
+    assert not tree("1.18.3").knows(("configDriftDetection", "enabled"))
+    assert tree_.knows(("configDriftDetection", "enabled")) and tree_.knows(("cni", "externalRouting"))
+    assert [p.path for p in tree_.problems({"kubeProxyReplacment": True})] == [("kubeProxyReplacment",)]
+    assert charts.index_keys("1.20.3")[1] == ("1.20.0",)
+    s = parse_settings(mesh_config(2, cilium={"version": "1.18.5", "values": {"kubeProxyReplacment": True}}))
+    [issue], notes = charts.check_values(s, ROOT, environ={"XDG_CACHE_HOME": "/nonexistent"})
+    assert notes == [] and issue.key == "mesh:cilium.values.kubeProxyReplacment"
+    assert issue.message.startswith("unknown Helm value for the cilium 1.18.5 chart; did you mean 'kubeProxyReplacement'?")
+    assert "; checked against the key index of cilium 1.18.3 and 1.18.12 that ships with the program; none of 1.18.5 " \
+           "ships (no copy of the chart at hand;" in issue.message
+
+
 # --- the program's check: charts.check_values -----------------------------------------------
 
 def local_chart(tmp_path: Path, version: str = "1.18.3", *, tgz: bool = False, values_yaml: bool = True) -> Path:
@@ -278,25 +332,54 @@ EXPECTED = [
 def test_a_local_chart_refuses_every_unknown_path_at_its_key(tmp_path: Path, tgz: bool) -> None:
     path = local_chart(tmp_path, tgz=tgz)
     s = settings_with({"chart": str(path)}, values0=TYPOS[1], base=TYPOS[0])
-    issues, note = charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path / "cache")})
-    assert note is None
+    issues, notes = charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert notes == []
     assert [(i.key, i.message.split("; ")[1].split(" (")[0]) for i in issues] == EXPECTED
-    assert all("cilium 1.18.3 chart" in i.message for i in issues)
+    assert all("cilium 1.18.3 chart" in i.message and "key index" not in i.message for i in issues)
+
+
+TEMPLATE_ONLY = {"clusterHealthPort": 4240, "cni": {"externalRouting": False}, "hubble": {"lostEventSendInterval": "1s"}}
+"""clusterHealthPort and hubble.lostEventSendInterval are read by the real chart's cilium-config with hasKey, but in
+no line of the 1.18.3 values.yaml or its schema: only a chart's templates know them. cni.externalRouting is a preset's
+path (accepted either way)."""
+TEMPLATE_READING = ('{{- if hasKey .Values "clusterHealthPort" }}{{ .Values.clusterHealthPort }}{{- end }}\n'
+                    '{{- if hasKey .Values.hubble "lostEventSendInterval" }}{{- end }}\n')
 
 
 def test_a_local_chart_reads_its_templates(tmp_path: Path) -> None:
-    """cni.externalRouting is accepted from the preset either way; clusterHealthPort and
-    hubble.lostEventSendInterval (read by the real chart's cilium-config with hasKey, but in no
-    line of the 1.18.3 values.yaml) only when a template reads them."""
+    """The template-only keys are accepted only when a template of the chart reads them."""
     path = local_chart(tmp_path)
-    s = settings_with({"chart": str(path)}, values0={"clusterHealthPort": 4240, "cni": {"externalRouting": False},
-                                                      "hubble": {"lostEventSendInterval": "1s"}})
+    s = settings_with({"chart": str(path)}, values0=TEMPLATE_ONLY)
     assert [i.key for i in charts.check_values(s, tmp_path)[0]] == [
         "mesh:clusters[0].values.clusterHealthPort", "mesh:clusters[0].values.hubble.lostEventSendInterval"]
-    (path / "templates" / "extra.yaml").write_text(
-        '{{- if hasKey .Values "clusterHealthPort" }}{{ .Values.clusterHealthPort }}{{- end }}\n'
-        '{{- if hasKey .Values.hubble "lostEventSendInterval" }}{{- end }}\n')
-    assert charts.check_values(s, tmp_path) == ([], None)
+    (path / "templates" / "extra.yaml").write_text(TEMPLATE_READING)
+    assert charts.check_values(s, tmp_path) == ([], [])
+
+
+@pytest.mark.parametrize("where", ["local", "cache"])
+def test_a_chart_at_hand_takes_precedence_over_the_key_index(tmp_path: Path, where: str) -> None:
+    """Without a copy of the chart the key index refuses the template-only keys, saying that a copy knows more and
+    how to get one; with a copy (the local mesh:cilium.chart, or the chart cache's) its templates are read and the
+    same values pass: the copy is read, not the index."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    issues, notes = charts.check_values(settings_with({}, values0=TEMPLATE_ONLY), tmp_path, environ=env)
+    assert notes == [] and [i.key for i in issues] == [
+        "mesh:clusters[0].values.clusterHealthPort", "mesh:clusters[0].values.hubble.lostEventSendInterval"]
+    where_to = tmp_path / "xdg" / "tke-cilium-mesh" / "charts"
+    assert all(i.message.endswith(
+        "; checked against the key index of cilium 1.18.3 that ships with the program (no copy of the chart at hand; "
+        "a key only the chart's templates read is known with one: helm pull cilium --repo https://helm.cilium.io/ "
+        f"--version 1.18.3 -d {where_to})") for i in issues), issues[0].message
+    path = local_chart(tmp_path)
+    (path / "templates" / "extra.yaml").write_text(TEMPLATE_READING)
+    if where == "local":
+        s = settings_with({"chart": str(path)}, values0=TEMPLATE_ONLY)
+    else:
+        where_to.mkdir(parents=True)
+        with tarfile.open(where_to / "cilium-1.18.3.tgz", "w:gz") as tar:
+            tar.add(path, arcname="cilium")
+        s = settings_with({}, values0=TEMPLATE_ONLY)
+    assert charts.check_values(s, tmp_path, environ=env) == ([], [])
 
 
 def test_a_local_chart_without_values_yaml_is_refused(tmp_path: Path) -> None:
@@ -305,20 +388,33 @@ def test_a_local_chart_without_values_yaml_is_refused(tmp_path: Path) -> None:
     assert [(i.key, "has no values.yaml" in i.message) for i in issues] == [("mesh:cilium.chart", True)]
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+def test_without_a_copy_typos_are_refused_from_the_key_index(tmp_path: Path, version: str) -> None:
+    """No chart anywhere (an empty cache, no helm): every typo is refused at its key with its "did you mean", from
+    the key index of the stack's version, which the message names."""
+    env = {"XDG_CACHE_HOME": str(tmp_path / "xdg"), "HOME": str(tmp_path / "home")}
+    raw = mesh_config(3, cilium={"version": version, "values": TYPOS[0]})
+    raw["clusters"][0]["values"] = TYPOS[1]
+    raw["policyDefaultLocalCluster"] = False
+    issues, notes = charts.check_values(parse_settings(raw), tmp_path, environ=env)
+    assert notes == []
+    assert [(i.key, i.message.split("; ")[1].split(" (")[0]) for i in issues] == EXPECTED
+    assert all(i.message.startswith(f"unknown Helm value for the cilium {version} chart; ") for i in issues)
+    assert all(f"checked against the key index of cilium {version} that ships with the program (" in i.message
+               for i in issues)
+
+
 def test_a_repository_chart_is_checked_from_the_cache(tmp_path: Path) -> None:
     cache = tmp_path / "xdg"
     env = {"XDG_CACHE_HOME": str(cache), "HOME": str(tmp_path / "home")}
     s = settings_with({}, values0=TYPOS[1], base=TYPOS[0])
-    issues, note = charts.check_values(s, tmp_path, environ=env)
     where = cache / "tke-cilium-mesh" / "charts"
-    assert issues == [] and note is not None and note.startswith(charts.NOT_CHECKED)
-    assert f"no copy of it at {where / 'cilium-1.18.3.tgz'}" in note
-    assert f"helm pull cilium --repo https://helm.cilium.io/ --version 1.18.3 -d {where}" in note
     # what helm pull -d writes: the archive, named by its version
     where.mkdir(parents=True)
     shutil.move(local_chart(tmp_path, tgz=True), where / "cilium-1.18.3.tgz")
-    issues, note = charts.check_values(s, tmp_path, environ=env)
-    assert note is None and [i.key for i in issues] == [k for k, _ in EXPECTED]
+    issues, notes = charts.check_values(s, tmp_path, environ=env)
+    assert notes == [] and [i.key for i in issues] == [k for k, _ in EXPECTED]
+    assert all("key index" not in i.message for i in issues)
 
 
 def test_the_cache_dir_defaults_to_home(tmp_path: Path) -> None:
@@ -326,27 +422,33 @@ def test_the_cache_dir_defaults_to_home(tmp_path: Path) -> None:
 
 
 def test_a_wrong_chart_in_the_cache_is_not_used(tmp_path: Path) -> None:
+    """A copy of another version (or an unreadable one) is not read: the key index is, and a warning says so."""
     where = tmp_path / "tke-cilium-mesh" / "charts"
     where.mkdir(parents=True)
     shutil.move(local_chart(tmp_path, "1.18.12", tgz=True), where / "cilium-1.18.3.tgz")
-    issues, note = charts.check_values(settings_with({}, base=TYPOS[0]), tmp_path,
-                                       environ={"XDG_CACHE_HOME": str(tmp_path)})
-    assert issues == [] and note is not None and "is not the cilium 1.18.3 chart" in note and "'1.18.12'" in note
+    issues, notes = charts.check_values(settings_with({}, base=TYPOS[0]), tmp_path,
+                                        environ={"XDG_CACHE_HOME": str(tmp_path)})
+    assert [i.key for i in issues] == ["mesh:cilium.values.kubeProxyReplacment"]
+    assert "checked against the key index of cilium 1.18.3" in issues[0].message
+    [note] = notes
+    assert note.startswith(f"{charts.INDEX_INSTEAD}: {where / 'cilium-1.18.3.tgz'} is not the cilium 1.18.3 chart")
+    assert "'1.18.12'" in note and note.endswith(f"replace it: helm pull cilium --repo https://helm.cilium.io/ "
+                                                 f"--version 1.18.3 -d {where}")
 
 
 def test_an_oci_chart_names_its_own_pull(tmp_path: Path) -> None:
-    s = settings_with({"chart": "oci://registry.example.com/cilium/cilium"}, base={"debug": {"enabled": True}})
-    _, note = charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path)})
-    assert note is not None and "helm pull oci://registry.example.com/cilium/cilium --version 1.18.3 -d" in note
+    s = settings_with({"chart": "oci://registry.example.com/cilium/cilium"}, base=TYPOS[0])
+    [issue], _ = charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path)})
+    assert "helm pull oci://registry.example.com/cilium/cilium --version 1.18.3 -d" in issue.message
 
 
 def test_nothing_to_check_without_user_values(tmp_path: Path) -> None:
     """No user values: nothing was skipped, so nothing is said (the e2e stacks use the stand-in
     chart, whose values.yaml is tiny, and set no values)."""
     s = parse_settings(mesh_config(2, cilium={"version": "1.18.3", "chart": str(STAND_IN)}))
-    assert charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path)}) == ([], None)
+    assert charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path)}) == ([], [])
     s = parse_settings(mesh_config(2, cilium={"version": "1.18.3", "values": {}}))
-    assert charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path)}) == ([], None)
+    assert charts.check_values(s, tmp_path, environ={"XDG_CACHE_HOME": str(tmp_path)}) == ([], [])
 
 
 def test_the_stand_in_chart_checks_what_it_declares(tmp_path: Path) -> None:
@@ -378,25 +480,61 @@ def test_the_plan_refuses_a_typo_naming_the_key(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
 
 
-def test_the_plan_says_when_it_did_not_check(tmp_path: Path) -> None:
+def test_the_plan_refuses_a_typo_offline_without_any_chart(tmp_path: Path) -> None:
+    """No chart in the cache, no local chart, no helm on the PATH: the plan still refuses each typo at its key (the
+    shared values, a cluster's), with its "did you mean", from the key index that ships with the program."""
+    raw = mesh_config(2, cilium={"version": "1.18.3", "values": {"kubeProxyReplacment": True}})
+    raw["clusters"][1]["values"] = {"hubble": {"relya": {"enabled": True}}}
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    proc = subprocess.run([sys.executable, "-m", "tools.plan", str(write_stack(tmp_path, raw)), "--out",
+                           str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": str(empty)})
+    assert proc.returncode == 2, proc.stderr
+    index = ("; checked against the key index of cilium 1.18.3 that ships with the program (no copy of the chart at "
+             "hand; a key only the chart's templates read is known with one: helm pull cilium --repo "
+             f"https://helm.cilium.io/ --version 1.18.3 -d {tmp_path / 'cache' / 'tke-cilium-mesh' / 'charts'})")
+    assert proc.stderr.splitlines() == [
+        "error: mesh:cilium.values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; did you mean "
+        f"'kubeProxyReplacement'? (the chart ignores unknown keys, so this value would have no effect){index}",
+        "error: mesh:clusters[1].values.hubble.relya: unknown Helm value for the cilium 1.18.3 chart; did you mean "
+        f"'hubble.relay'? (the chart ignores unknown keys, so this value would have no effect){index}",
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_plan_says_on_stderr_and_in_graph_json_when_it_did_not_check(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A minor without a key index (none ships here) and no copy of its chart: the check cannot run. The plan
+    still plans, and says so on stderr, in summary.md and in graph.json (which its diff reads); with the chart in
+    the cache the same stack is checked and refused."""
+    from tools.plan import main as plan_main
+
+    monkeypatch.setattr(charts, "INDEX_DIR", tmp_path / "no-index")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     raw = mesh_config(2, cilium={"version": "1.18.3", "values": {"kubeProxyReplacment": True}})
     stack = write_stack(tmp_path, raw)
-    proc = plan(stack, tmp_path / "out", tmp_path / "cache")
-    assert proc.returncode == 0, proc.stderr
+    assert plan_main([str(stack), "--out", str(tmp_path / "out")]) == 0
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"warning: {charts.NOT_CHECKED}: the cilium 1.18.3 chart ignores unknown keys (a typo has "
+                           "no effect), the program ships no key index of chart 1.18, and there is no copy of it at ")
+    assert line.endswith("to check them: helm pull cilium --repo https://helm.cilium.io/ --version 1.18.3 -d "
+                         f"{tmp_path / 'cache' / 'tke-cilium-mesh' / 'charts'}")
+    note = line.removeprefix("warning: ")
     summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
-    lines = [line for line in summary.splitlines() if charts.NOT_CHECKED in line]
-    assert len(lines) == 1 and "helm pull cilium --repo https://helm.cilium.io/ --version 1.18.3" in lines[0]
+    assert [ln for ln in summary.splitlines() if charts.NOT_CHECKED in ln] == [f"**{note}**"]
+    assert json.loads((tmp_path / "out" / "graph.json").read_text())["helmValuesNotChecked"] == [note]
     # with the chart in the cache, the same stack is checked and refused
     where = tmp_path / "cache" / "tke-cilium-mesh" / "charts"
     where.mkdir(parents=True)
     shutil.move(local_chart(tmp_path, tgz=True), where / "cilium-1.18.3.tgz")
-    proc = plan(stack, tmp_path / "out", tmp_path / "cache")
-    assert proc.returncode == 2 and "mesh:cilium.values.kubeProxyReplacment" in proc.stderr
-    # and a valid stack plans without the note
+    assert plan_main([str(stack), "--out", str(tmp_path / "out")]) == 2
+    assert "error: mesh:cilium.values.kubeProxyReplacment: unknown Helm value" in capsys.readouterr().err
+    # and a valid stack plans without a note anywhere
     raw["cilium"]["values"] = {"kubeProxyReplacement": "true"}
-    proc = plan(write_stack(tmp_path, raw), tmp_path / "out", tmp_path / "cache")
-    assert proc.returncode == 0, proc.stderr
+    assert plan_main([str(write_stack(tmp_path, raw)), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().err == ""
     assert charts.NOT_CHECKED not in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "helmValuesNotChecked" not in json.loads((tmp_path / "out" / "graph.json").read_text())
 
 
 def test_a_key_the_chart_no_longer_has_is_refused_without_a_far_fetched_suggestion() -> None:
@@ -426,9 +564,9 @@ def test_shared_values_are_checked_against_every_chart_of_a_wave(tmp_path: Path)
                                  "values": {"encryption": {"strictMode": {"enabled": False}}}})
     raw["policyDefaultLocalCluster"] = False
     raw["clusters"][0]["cilium"] = {"version": "1.20.0", "chart": str(wave)}
-    issues, note = charts.check_values(parse_settings(raw), tmp_path)
-    assert note is None
+    issues, notes = charts.check_values(parse_settings(raw), tmp_path)
+    assert notes == []
     assert [i.key for i in issues] == ["mesh:cilium.values.encryption.strictMode.enabled"]
     assert "cilium 1.20.0 chart" in issues[0].message
     del raw["clusters"][0]["cilium"]
-    assert charts.check_values(parse_settings(raw), tmp_path) == ([], None)
+    assert charts.check_values(parse_settings(raw), tmp_path) == ([], [])

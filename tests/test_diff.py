@@ -696,3 +696,103 @@ def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, cap
     d = diff.compare(diff.load(str(old)), diff.load(str(new)))
     assert d.renamed == {} and d.clusters_removed == [FIRST] and d.clusters_added == ["cls-dev9z9z9"]
     assert out.splitlines()[1].startswith("- REFUSED BY pulumi up: cls-dev9z9z9: name: cluster cls-dev0a1b2")
+
+
+# --------------------------------------------------------------------------- paths the chart does not know (#19.3)
+
+from meshcore import chart as charts  # noqa: E402
+from tests.test_chartkeys import TEMPLATE_READING, local_chart  # noqa: E402
+
+TYPO = {"kubeProxyReplacment": True, "devices": "eth0"}
+"""A typo next to a real cilium-config value."""
+
+
+def _unchecked_plan(tmp_path: Path, monkeypatch, label: str, doc: dict[str, Any]) -> Path:
+    """The plan of ``doc`` made where the value-path check cannot run (no key index, no copy of the chart)."""
+    with monkeypatch.context() as m:
+        m.setattr(charts, "INDEX_DIR", tmp_path / "no-index")
+        m.setenv("XDG_CACHE_HOME", str(tmp_path / "no-cache"))
+        return make_plan(tmp_path, label, doc)
+
+
+def test_a_typo_in_an_unchecked_plan_never_rolls_pods(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A plan whose values were not checked holds a typo: the diff says first that the new plan was not checked,
+    takes the typo for what the chart's key index says it is (unknown to the chart: Helm ignores it, nothing
+    restarts, with its "did you mean"), never for a pod roll; the real value next to it keeps its effect."""
+    old = make_plan(tmp_path, "old", dev())
+    new = _unchecked_plan(tmp_path, monkeypatch, "new", dev(_values(**TYPO)))
+    assert "helmValuesNotChecked" in json.loads((new / "graph.json").read_text())
+    code, out = run_diff(old, new, capsys)
+    assert code == 1
+    attention = out.split("\n\n")[0].splitlines()
+    assert "ROLLS" not in out
+    assert attention[1].startswith("- HELM VALUES NOT CHECKED in the new plan: the cilium 1.18.3 chart ignores unknown "
+                                   "keys (a typo has no effect), the program ships no key index of chart 1.18")
+    unknown = (f"- UNKNOWN TO THE CHART in {FIRST}: kubeProxyReplacment (not a key of the cilium 1.18.3 chart (did you "
+               "mean 'kubeProxyReplacement'?): the chart ignores it, nothing restarts (its key index; the program "
+               "refuses it wherever it checks the values))")
+    assert unknown in attention
+    assert any(ln.startswith(f"- TAKES EFFECT AT THE NEXT RESTART in {FIRST}: devices (cilium-config")
+               for ln in attention)
+    assert f"- {FIRST}: 2 value(s), waits for a restart of ds/cilium, 1 unknown to the chart (no effect)" in out
+    # fixing the typo (the old plan has it) is no roll either; a plan that does not say it was unchecked (one made
+    # before the program recorded that) is judged by the key index all the same
+    graph = json.loads((new / "graph.json").read_text())
+    del graph["helmValuesNotChecked"]
+    (new / "graph.json").write_text(json.dumps(graph))
+    code, out = run_diff(new, old, capsys)
+    assert code == 1 and "ROLLS" not in out and "NOT CHECKED" not in out
+    assert f"- UNKNOWN TO THE CHART in {FIRST}: kubeProxyReplacment (not a key of the cilium 1.18.3 chart" in out
+    d = diff.compare(diff.load(str(new)), diff.load(str(old)))
+    assert {dotted(c.path): c.effect for c in d.values[FIRST]} == {"kubeProxyReplacment": "unknown",
+                                                                  "devices": NEXT_RESTART}
+
+
+def test_an_unchecked_plan_without_changes_still_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
+    a = _unchecked_plan(tmp_path, monkeypatch, "a", dev(_values(devices="eth0")))
+    code, out = run_diff(a, a, capsys)
+    assert code == 0 and out.splitlines()[0].startswith("No changes")
+    assert out.splitlines()[1].startswith("- HELM VALUES NOT CHECKED in the new plan: ")
+
+
+def test_only_known_paths_are_given_effects(tmp_path: Path, monkeypatch) -> None:
+    """Whatever the values, a change is said to restart something only when the chart knows its path: every
+    unknown-to-the-chart change has no workload, and every other change of a path the key index lacks is one the
+    plan records as its chart copy's."""
+    old = make_plan(tmp_path, "old", dev())
+    new = _unchecked_plan(tmp_path, monkeypatch, "new", dev(_values(
+        kubeProxyReplacment=True, hubble={"relya": {"enabled": True}, "relay": {"rollOutPods": True}},
+        operator={"resourcs": {"limits": {"cpu": "1"}}}, image={"tag": "v1.18.4"})))
+    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    index = charts.index_keys("1.18.3")[0]
+    for changes in d.values.values():
+        for c in changes:
+            if index.knows(c.path):
+                assert c.effect != diff.UNKNOWN_TO_CHART, c.path
+            else:
+                assert c.effect == diff.UNKNOWN_TO_CHART and not c.impact.rolls and not c.impact.next_restart, c.path
+    rolls = diff.restarts(d.values[FIRST]).rolls
+    assert rolls == {AGENT: ["image.tag"], RELAY: ["hubble.relay.rollOutPods"]}, rolls
+
+
+def test_a_key_only_the_chart_copy_knows_keeps_its_effect(tmp_path: Path) -> None:
+    """A key only the local chart's templates read (clusterHealthPort, not in the 1.18.3 key index) is accepted by
+    the plan's check, which the plan records in graph.json (chartOnlyKeys): the diff then gives it its effect
+    (rolls ds/cilium, as a path meshcore/effects.py does not name). Without the record it would be unknown."""
+    chart = local_chart(tmp_path)
+    (chart / "templates" / "extra.yaml").write_text(TEMPLATE_READING)
+
+    def with_chart(c):
+        c["mesh:cilium"]["chart"] = str(chart)
+    old = make_plan(tmp_path, "old", dev(with_chart))
+    new = make_plan(tmp_path, "new", dev(lambda c: (with_chart(c), c["mesh:clusters"][0]["values"].update(
+        clusterHealthPort=4240))))
+    graph = json.loads((new / "graph.json").read_text())
+    assert graph["chartOnlyKeys"] == {FIRST: [["clusterHealthPort"]]}
+    assert "chartOnlyKeys" not in json.loads((old / "graph.json").read_text())
+    out = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
+    assert f"- ROLLS PODS NOW in {FIRST}: ds/cilium (clusterHealthPort)" in out and "UNKNOWN" not in out
+    del graph["chartOnlyKeys"]
+    (new / "graph.json").write_text(json.dumps(graph))
+    out = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
+    assert "ROLLS" not in out and f"- UNKNOWN TO THE CHART in {FIRST}: clusterHealthPort" in out

@@ -12,6 +12,8 @@ import pytest
 import yaml
 from hypothesis import given, settings
 
+from meshcore import chart as charts
+from meshcore import versions
 from tests.conftest import ROOT, examples
 from tests.test_corpus import CORPUS
 from tests.test_fuzz import valid_stacks
@@ -36,6 +38,46 @@ def test_the_committed_schema_is_what_the_model_generates() -> None:
     """A model change without `python -m tools.schema` fails here (and `--check` says so)."""
     assert schema.SCHEMA_FILE.read_text(encoding="utf-8") == schema.schema_text()
     assert schema.main(["--check"]) == 0
+
+
+@pytest.mark.parametrize("version", versions.INDEXED)
+def test_the_committed_key_index_is_what_the_charts_generate(version: str) -> None:
+    """The key index that ships for each version is what `python -m tools.schema` generates from the chart's files in
+    ../shared: a new chart version, or a change of chartkeys, without regenerating it fails here."""
+    committed = charts.index_file(version)
+    assert committed.is_file(), f"{committed.name} is missing: run python -m tools.schema"
+    assert committed.read_text(encoding="utf-8") == schema.key_index_text(version), (
+        f"{committed.name} is out of date: run python -m tools.schema")
+
+
+def test_only_the_indexed_versions_ship_a_key_index_and_check_says_so(tmp_path, monkeypatch, capsys) -> None:
+    """meshcore/keyindex/ holds one file per version of versions.INDEXED and nothing else; `--check` fails on a stale
+    or a stray file, naming it."""
+    assert sorted(p.name for p in charts.INDEX_DIR.iterdir()) == sorted(f"cilium-{v}.json" for v in versions.INDEXED)
+    assert {versions.DEFAULT, *versions.LATEST.values()} <= set(versions.INDEXED)
+    copy_dir = tmp_path / "meshcore" / "keyindex"
+    copy_dir.mkdir(parents=True)
+    for p in charts.INDEX_DIR.iterdir():
+        (copy_dir / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
+    monkeypatch.setattr(charts, "INDEX_DIR", copy_dir)
+    monkeypatch.setattr(schema, "ROOT", tmp_path)
+    monkeypatch.setattr(schema, "README", tmp_path / "README.md")
+    monkeypatch.setattr(schema, "SCHEMA_FILE", tmp_path / "schema" / "stack.schema.json")
+    (tmp_path / "README.md").write_text((ROOT / "README.md").read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "schema").mkdir()
+    (tmp_path / "schema" / "stack.schema.json").write_text(schema.schema_text(), encoding="utf-8")
+    assert schema.main(["--check"]) == 0
+    stale = copy_dir / "cilium-1.19.6.json"
+    stale.write_text(stale.read_text(encoding="utf-8").replace('"clustermesh"', '"clustermsh"', 1), encoding="utf-8")
+    (copy_dir / "cilium-1.19.3.json").write_text("{}", encoding="utf-8")
+    capsys.readouterr()
+    assert schema.main(["--check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "error: meshcore/keyindex/cilium-1.19.6.json is out of date: run python -m tools.schema",
+        "error: meshcore/keyindex/cilium-1.19.3.json is no key index of meshcore.versions.INDEXED: run python -m "
+        "tools.schema"]
+    assert schema.main([]) == 0 and schema.main(["--check"]) == 0
+    assert sorted(p.name for p in copy_dir.iterdir()) == sorted(f"cilium-{v}.json" for v in versions.INDEXED)
 
 
 @pytest.mark.parametrize("path", STACKS, ids=[p.name for p in STACKS])

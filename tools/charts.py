@@ -5,9 +5,10 @@
 For each stack whose chart comes from a repository (or ``oci://``), ``helm pull`` puts it into
 the cache the check reads (``meshcore.chart.cache_dir()``, ``cilium-<version>.tgz``) unless it
 is there already; a local chart (``mesh:cilium.chart``) is checked where it is. The CI workflows
-run it before planning, so a typo in ``values`` fails the pull request instead of being
-ignored by the chart. Exit 0: every chart is there; 1: a pull failed (its output is shown);
-2: a stack file is invalid.
+run it before planning, so ``values`` are checked against the chart itself, templates included
+(without a copy the check reads the program's key index, which lacks the keys only the templates
+read: such a key would be refused). Exit 0: every chart is there; 1: a pull failed (its output is
+shown); 2: a stack file is invalid.
 """
 
 from __future__ import annotations

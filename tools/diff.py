@@ -32,7 +32,12 @@ What a value change does to the running pods comes from one table, ``meshcore/ef
 restart** (``rollOutCiliumPods: false``: nothing restarts now), with the ``kubectl rollout
 restart`` that applies it; Secret data, the ip-masq-agent file and Service objects change
 live. A path the table does not name is reported as rolling the agents: a false alarm is
-cheaper than a silent restart.
+cheaper than a silent restart. A path the chart does not know is never said to restart anything: one its key
+index (``meshcore.chart.index_keys``, of the release's chart version in the plan that sets it) lacks, and that
+plan does not record as a key of the chart copy its check read (graph.json ``chartOnlyKeys``: keys only the
+chart's templates read), is **unknown to the chart**: Helm ignores it, nothing restarts (a typo, e.g. in a plan
+made where the check could not run). When the new plan's Helm values were not checked (graph.json
+``helmValuesNotChecked``), the diff says so first among the value lines.
 """
 
 from __future__ import annotations
@@ -44,12 +49,13 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from meshcore import effects, owned, versions, yamlio
+from meshcore import chart as charts
+from meshcore import chartkeys, effects, owned, versions, yamlio
 from meshcore.config import NS
 from meshcore.effects import Effect
 from meshcore.keypaths import dotted as _path
 from meshcore.lifecycle import IdentityChange, identity_changes, renames
-from tools.render import RELEASE_TYPE, UNKNOWN, connections
+from tools.render import CHART_ONLY_KEY, NOT_CHECKED_KEY, RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
 
@@ -93,6 +99,30 @@ class Plan:
         return out
 
     @property
+    def not_checked(self) -> list[str]:
+        """The program's warnings that this plan's Helm value paths were not checked."""
+        return [n for n in self.graph.get(NOT_CHECKED_KEY, []) if isinstance(n, str)]
+
+    def chart_knows(self, cluster: str, path: Path_) -> bool | None:
+        """Whether the chart of ``cluster``'s release in this plan has the value ``path``: True when its key index
+        has it, or the plan records it as a key of the chart copy its check read; False when the index lacks it;
+        None when there is no index of the release's chart version (cannot tell)."""
+        release = self.releases.get(cluster)
+        version = release["inputs"].get("version") if release is not None else None
+        tree = _index(version, charts.INDEX_DIR) if isinstance(version, str) else None
+        if tree is None:
+            return None
+        if tree.knows(path):
+            return True
+        recorded = self.graph.get(CHART_ONLY_KEY, {})
+        known = recorded.get(cluster, []) if isinstance(recorded, dict) else []
+        return any(isinstance(k, list) and tuple(map(str, k)) == path[:len(k)] for k in known)
+
+    def chart_version(self, cluster: str) -> str:
+        release = self.releases.get(cluster)
+        return str(release["inputs"].get("version")) if release is not None else "?"
+
+    @property
     def stack_id(self) -> str:
         return f"{self.graph.get('project')}/{self.graph.get('stack')}"
 
@@ -112,6 +142,13 @@ class Plan:
         names = sorted({_component_name(res[d], res) for d in release["dependencies"]
                         if d in res and res[d]["type"] == CA_KEY_TYPE})
         return ", ".join(names) or None
+
+
+@functools.cache
+def _index(version: str, directory: Path) -> chartkeys.ChartKeys | None:
+    """The key tree of the cilium ``version`` chart from the key indexes in ``directory`` (None: none)."""
+    found = charts.index_keys(version, directory) if versions.is_supported(version) else None
+    return found[0] if found is not None else None
 
 
 def _component_name(resource: dict[str, Any], resources: dict[str, dict[str, Any]]) -> str:
@@ -139,7 +176,8 @@ class ValueChange:
     old: Any
     new: Any
     effect: str
-    """"identity", "ca", or what it does to pods (``meshcore.effects``): "rolls", "next-restart", "none"."""
+    """"identity", "ca", "unknown" (not a key of the chart: no effect), or what it does to pods
+    (``meshcore.effects``): "rolls", "next-restart", "none"."""
     why: str
     impact: Effect
     """The row of ``meshcore.effects.EFFECTS`` for the path: which pods roll now, which must restart."""
@@ -170,6 +208,8 @@ class Diff:
     resources_updated: list[tuple[str, list[str]]] = field(default_factory=list)
     charts: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     """Cluster name -> (its chart version in the old plan, or None for a new cluster; in the new plan)."""
+    not_checked: list[str] = field(default_factory=list)
+    """The new plan's warnings that its Helm value paths were not checked (said, but no change by itself)."""
 
     @property
     def wave(self) -> dict[str, tuple[str, str]]:
@@ -223,6 +263,42 @@ def value_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ValueChange]
     return out
 
 
+UNKNOWN_TO_CHART = "unknown"
+"""The effect of a change of a path the chart does not know: none (Helm ignores it)."""
+
+
+def unknown_to_chart(changes: list[ValueChange], old: Plan, new: Plan, name: str, old_name: str) -> list[ValueChange]:
+    """``changes`` of one cluster with every path that no chart setting it knows marked ``unknown`` (no effect, no
+    restart): the path is unknown to the chart of each plan that sets it (``Plan.chart_knows``). A path one of them
+    cannot tell about (no key index) keeps its effect."""
+    for c in changes:
+        if c.effect in ("identity", "ca"):
+            continue
+        sides = [(plan, cluster) for plan, cluster, value in ((old, old_name, c.old), (new, name, c.new))
+                 if value is not _MISSING]
+        if not sides or any(plan.chart_knows(cluster, c.path) is not False for plan, cluster in sides):
+            continue
+        charts_ = " or ".join(dict.fromkeys(f"cilium {plan.chart_version(cluster)}" for plan, cluster in sides))
+        plan, cluster = sides[-1]
+        tree = _index(plan.chart_version(cluster), charts.INDEX_DIR)
+        problems = tree.problems(_nested(c.path)) if tree is not None else []
+        hint = (" (did you mean " + " or ".join(f"'{x}'" for x in problems[0].suggestions) + "?)"
+                if problems and problems[0].suggestions else "")
+        c.effect = UNKNOWN_TO_CHART
+        c.why = (f"not a key of the {charts_} chart{hint}: the chart ignores it, nothing restarts (its key index; "
+                 "the program refuses it wherever it checks the values)")
+        c.impact = Effect("(unknown to the chart)", (), (), c.why)
+    return changes
+
+
+def _nested(path: Path_) -> dict[str, Any]:
+    out: Any = True
+    for part in reversed(path):
+        out = {part: out}
+    nested: dict[str, Any] = out
+    return nested
+
+
 @dataclass
 class Restarts:
     """What one cluster's value changes do to its pods (``meshcore.effects``)."""
@@ -241,7 +317,7 @@ def restarts(changes: list[ValueChange]) -> Restarts:
     rolls: dict[str, list[str]] = {}
     pending: dict[str, list[str]] = {}
     for c in changes:
-        if c.effect == "identity":
+        if c.effect in ("identity", UNKNOWN_TO_CHART):
             continue
         for w in c.impact.rolls:
             rolls.setdefault(w, []).append(_path(c.path))
@@ -355,7 +431,7 @@ def rename_aliases(old: Plan, new: Plan, renamed: dict[str, str]) -> dict[str, s
 
 
 def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Diff:
-    d = Diff()
+    d = Diff(not_checked=new.not_checked)
     if old.stack_id != new.stack_id:
         if not allow_different_stacks:
             raise PlanError(f"the old plan is of stack {old.stack_id} and the new one of {new.stack_id}: every "
@@ -381,6 +457,7 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
     for name in sorted(n for n in new.values if was[n] in old.values):
         changes = ca_source_changes(name, old, new, value_changes(old.values[was[name]], new.values[name]),
                                     old_name=was[name])
+        changes = unknown_to_chart(changes, old, new, name, was[name])
         if "upgradeCompatibility" in old.values[was[name]]:
             # pulumi up keeps the deployed record's first minor (meshcore.lifecycle.cilium_records); an offline
             # plan cannot read it and shows the planned minor instead. An old plan without the value was made
@@ -460,7 +537,8 @@ def render(d: Diff, fmt: str = "text") -> str:
         lines.append(f"- {text}")
 
     if not d.changed:
-        return "No changes: both plans register the same resources with the same inputs.\n"
+        return "No changes: both plans register the same resources with the same inputs.\n" + "".join(
+            f"- {'**' + w + '**' if md else w}\n" for w in _not_checked(d))
     warnings = _attention(d)
     if md:
         lines.append("## Mesh plan diff")
@@ -487,11 +565,14 @@ def render(d: Diff, fmt: str = "text") -> str:
         head("Helm values per cluster")
         for name, changes in d.values.items():
             r = restarts(changes)
+            unknown = sum(c.effect == UNKNOWN_TO_CHART for c in changes)
             verdict = ", ".join(
                 ([f"rolls {', '.join(r.rolls)} now"] if r.rolls else [])
                 + ([f"waits for a restart of {', '.join(r.waits)}"] if r.waits else [])
                 + (["changes the mesh identity"] if any(c.effect == "identity" for c in changes) else [])
             ) or "no restart"
+            if unknown:
+                verdict += f", {unknown} unknown to the chart (no effect)"
             lines.append(f"- {'**' + name + '**' if md else name}: {len(changes)} value(s), {verdict}")
             for vc in changes:
                 change = f"{_fmt(vc.old)} -> {_fmt(vc.new)}"
@@ -533,8 +614,11 @@ def _attention(d: Diff) -> list[str]:
                             f"{c.follow_up(d.contexts.get(c.cluster) or None)}")
         else:
             warnings.append(f"REFUSED BY pulumi up: {where}: {c.issue().message}")
+    warnings += _not_checked(d)
     for name, changes in d.values.items():
         for vc in changes:
+            if vc.effect == UNKNOWN_TO_CHART:
+                warnings.append(f"UNKNOWN TO THE CHART in {name}: {_path(vc.path)} ({vc.why})")
             if vc.effect == "identity":
                 warnings.append(f"DISRUPTIVE: {name}: {_path(vc.path)} {_fmt(vc.old)} -> {_fmt(vc.new)} ({vc.why})")
             elif vc.effect == "ca":
@@ -573,6 +657,12 @@ def _attention(d: Diff) -> list[str]:
                         f"UNINSTALLS CILIUM from {name}: its release is deleted (helm uninstall) while the cluster "
                         "may still run workloads; retire or drain the cluster first")
     return warnings
+
+
+def _not_checked(d: Diff) -> list[str]:
+    """The new plan's warnings that its Helm value paths were not checked (a typo there would have no effect)."""
+    return [f"HELM VALUES NOT CHECKED in the new plan: {note.removeprefix(charts.NOT_CHECKED + ': ')}"
+            for note in d.not_checked]
 
 
 def _update_skew(d: Diff) -> list[str]:

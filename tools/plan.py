@@ -203,7 +203,45 @@ def plan(stack_file: str, mocks: pulumi.runtime.Mocks | None = None) -> Recordin
     # What the diff needs to tell an identity change pulumi up refuses from an allowed one
     # (the offline plan has no deployed outputs to compare with; see tools/diff.py).
     recording.annotations["allowIdentityChange"] = _allowances(raw)
+    # What the diff needs to judge value paths as the chart does: that the check did not run, and the keys only
+    # the chart copy the check read knows (its templates'), which the key index lacks. Only when there are some.
+    not_checked = program_notes(recording, (charts.NOT_CHECKED,))
+    if not_checked:
+        recording.annotations[render.NOT_CHECKED_KEY] = not_checked
+    beyond = chart_only_keys(recording)
+    if beyond:
+        recording.annotations[render.CHART_ONLY_KEY] = beyond
     return recording
+
+
+def program_notes(recording: Recording,
+                  prefixes: tuple[str, ...] = (charts.NOT_CHECKED, charts.INDEX_INSTEAD)) -> list[str]:
+    """The program's warnings about the Helm value-path check (``meshcore.chart.check_values``) that start with one of
+    ``prefixes``, once each."""
+    notes = [m for level, m in recording.logs if level == "warning" and m.startswith(prefixes)]
+    return list(dict.fromkeys(notes))
+
+
+def chart_only_keys(recording: Recording) -> dict[str, list[list[str]]]:
+    """Cluster -> the value paths of its release that the chart copy the check reads knows and the key index does
+    not (``meshcore.chart.keys_beyond_index``), for the clusters that have some."""
+    groups: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
+    for r in recording.resources.values():
+        if r.type != render.RELEASE_TYPE:
+            continue
+        inputs = render.scrub(r.inputs)
+        values, version = inputs.get("values"), inputs.get("version")
+        if not isinstance(values, dict) or not isinstance(version, str):
+            continue
+        chart = None if inputs.get("repositoryOpts") else inputs.get("chart")
+        groups.setdefault((chart if isinstance(chart, str) else None, version), []).append(values)
+    out: dict[str, list[list[str]]] = {}
+    for (chart, version), releases in sorted(groups.items(), key=lambda kv: (kv[0][0] or "", kv[0][1])):
+        for values, paths in zip(releases, charts.keys_beyond_index(chart, version, releases, ROOT), strict=True):
+            name = values.get("cluster", {}).get("name") if isinstance(values.get("cluster"), dict) else None
+            if paths and isinstance(name, str):
+                out[name] = [[str(p) for p in path] for path in paths]
+    return dict(sorted(out.items()))
 
 
 class OutDirError(Exception):
@@ -292,15 +330,6 @@ def write(files: dict[str, str], out: str) -> None:
             shutil.rmtree(staging)
 
 
-def with_program_notes(files: dict[str, str], recording: Recording) -> dict[str, str]:
-    """The artefacts with the program's warning that Helm value paths were not checked
-    (``meshcore.chart.check_values``) as a line of summary.md: a plan that checked nothing says so."""
-    notes = [m for level, m in recording.logs if level == "warning" and m.startswith(charts.NOT_CHECKED)]
-    if notes:
-        files = {**files, "summary.md": files["summary.md"] + "".join(f"\n**{m}**\n" for m in notes)}
-    return files
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["diff"]:
@@ -334,8 +363,10 @@ def main(argv: list[str] | None = None) -> int:
         lines = [f"error: {i.line()}" for i in issues] or [f"error: {err}"]
         print("\n".join(lines), file=sys.stderr)
         return 2
+    for note in program_notes(recording):  # on the terminal too: the check did not run, or read the key index
+        print(f"warning: {note}", file=sys.stderr)
     try:
-        write(with_program_notes(render.artefacts(recording), recording), args.out)
+        write(render.artefacts(recording), args.out)
     except OutDirError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -288,6 +288,14 @@ def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]
     return None
 
 
+NOT_CHECKED_KEY = "helmValuesNotChecked"
+"""graph.json: the program's warnings that the Helm value paths were not checked (``meshcore.chart.check_values``;
+only when there are some)."""
+CHART_ONLY_KEY = "chartOnlyKeys"
+"""graph.json: cluster -> the value paths of its release that the chart copy the check read knows and the key index
+does not (its templates' keys; only for clusters that have some)."""
+
+
 def summary(g: dict[str, Any], now: datetime | None = None) -> str:
     outputs = g["outputs"].get("clusters", {})
     values = release_values(g)
@@ -337,7 +345,8 @@ def summary(g: dict[str, Any], now: datetime | None = None) -> str:
         "the CA certificate of a new stack).",
         "",
     ]
-    return "\n".join(lines)
+    # Last, where a reader of the summary looks for what the plan could not do.
+    return "\n".join(lines) + "".join(f"\n**{note}**\n" for note in g.get(NOT_CHECKED_KEY, []))
 
 
 def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], now: datetime) -> list[str]:
