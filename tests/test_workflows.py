@@ -131,6 +131,17 @@ def sections(comment: str) -> dict[str, str]:
     return {p.split("`", 1)[0]: p.split("\n", 1)[1].lstrip("\n") for p in parts}
 
 
+def headings(markdown: str) -> list[str]:
+    """The heading lines of a Markdown text, outside fenced blocks."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#+ ", line):
+            out.append(line)
+    return out
+
+
 def test_plan_diff_reports_changed_new_deleted_and_base_failing_stacks(scratch_repo: Path) -> None:
     """A branch that changes dev, deletes old, fixes fixed and adds new: exit 0 and one section per stack, saying
     for each what it is (a diff, a deleted stack, a base that fails to plan with its error, a new stack)."""
@@ -150,12 +161,16 @@ def test_plan_diff_reports_changed_new_deleted_and_base_failing_stacks(scratch_r
     assert "Failing" not in comment
     s = sections(comment)
     assert list(s) == ["dev", "fixed", "new", "old"]
-    assert "## Mesh plan diff" in s["dev"] and "- added: cls-dev6e7f8 (id 3" in s["dev"]
+    assert "\n### Mesh plan diff\n" in f"\n{s['dev']}" and "- added: cls-dev6e7f8 (id 3" in s["dev"]
+    # Each stack's diff or summary sits under its `## Stack` heading, one level down, its own order kept.
+    assert headings(comment)[0].startswith("# Offline plan diff against")
+    assert [h for h in headings(comment) if h.startswith(("# ", "## "))][1:] == [f"## Stack `{n}`" for n in s]
+    assert headings(s["dev"])[:2] == ["### Mesh plan diff", "#### Clusters"], headings(s["dev"])
+    assert headings(s["new"])[:2] == ["### Offline plan: tke-cilium-mesh / new", "#### Resources by type"]
     assert "**The plan of the base revision fails**" in s["fixed"]
     assert "error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)" in s["fixed"]
-    assert "# Offline plan: tke-cilium-mesh / fixed" in s["fixed"] and "New stack" not in s["fixed"]
+    assert "\n### Offline plan: tke-cilium-mesh / fixed\n" in s["fixed"] and "New stack" not in s["fixed"]
     assert s["new"].startswith("New stack (no `stacks/Pulumi.new.yaml` at the base revision)")
-    assert "# Offline plan: tke-cilium-mesh / new" in s["new"]
     assert s["old"].startswith("**Deleted on this branch:** `stacks/Pulumi.old.yaml` exists at the base revision")
     assert "pulumi destroy --stack old" in s["old"]
     assert json.loads((repo / "build/head/dev/graph.json").read_text())["stack"] == "dev"
