@@ -419,3 +419,33 @@ def test_ci_pulls_the_charts_the_value_path_check_reads(tmp_path: Path) -> None:
     assert plan.returncode == 2, plan.stderr
     assert ("error: mesh:clusters[0].values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; "
             "did you mean 'kubeProxyReplacement'?") in plan.stderr
+
+
+FAKE_PYTHON = """#!/bin/sh
+# `python -m venv DIR` makes DIR/bin/python (this script); every call is logged.
+echo "python $*" >> "$LOG"
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
+"""
+
+
+def test_make_setup_says_what_it_does_before_pip_installs(tmp_path: Path) -> None:
+    """`make setup` (first of every target) on a fresh machine: a line saying what it sets up and how long it
+    takes comes before pip runs, pip is not silenced (it names each package), and without a terminal it
+    draws no progress bars."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    log = tmp_path / "calls.log"
+    proc = subprocess.run(["make", "--no-print-directory", "setup", f"PYTHON={fake}"], cwd=tmp_path,
+                          env={**os.environ, "LOG": str(log)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    said = [i for i, line in enumerate(lines) if line.startswith("setting up venv/: installing the pinned")]
+    pip = [i for i, line in enumerate(lines) if " -m pip install " in line]
+    assert said and pip and said[0] < pip[0], proc.stdout
+    assert "about a minute on a fresh machine" in lines[said[0]]
+    install = [c for c in log.read_text().splitlines() if " -m pip install " in c]
+    assert len(install) == 1 and "--quiet" not in install[0] and "--progress-bar off" in install[0], install
+    assert lines[-1] == "venv/ is set up" and (tmp_path / "venv/.installed").exists()
