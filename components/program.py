@@ -63,18 +63,21 @@ PROJECT_DIR = Path(__file__).absolute().parent.parent
 class InvalidConfig(pulumi.RunError):
     """The stack config is invalid; raised before any resource is registered.
 
-    A ``RunError``: Pulumi prints it without a traceback. ``issues`` has every problem.
+    A ``RunError``: Pulumi prints it without a traceback. ``issues`` has every problem; each is logged as an error
+    of its own when it is made (``_fail``), so the message is only their count: the language host logs the message
+    of a ``RunError`` too, and the whole text would print every problem a second time.
     """
 
     def __init__(self, err: MeshConfigError) -> None:
         self.issues = err.issues
-        super().__init__(str(err))
+        super().__init__(f"{err.summary()}, reported above")
 
 
 def _fail(issues: tuple[ConfigIssue, ...] | list[ConfigIssue]) -> InvalidConfig:
+    """Log every problem, one error each (a preview's progress shows each one's line), and the exception to raise."""
     err = MeshConfigError(issues)
-    for line in err.lines():
-        pulumi.log.error(line.removeprefix("error: "))
+    for issue in err.issues:
+        pulumi.log.error(issue.line())
     return InvalidConfig(err)
 
 

@@ -282,15 +282,21 @@ def run_step(step: dict, env: dict[str, str], tmp_path: Path) -> tuple[subproces
 
 def run_program_in(env: dict[str, str], stack_file: Path) -> subprocess.CompletedProcess:
     """The program (`__main__.py`, on the mock engine) on a stack file, in a process with exactly `env`: what the
-    language host runs after the workflow's steps. Prints each cluster provider's kubeconfig token."""
+    language host runs after the workflow's steps. Prints each cluster provider's kubeconfig token; on a failure,
+    what the program logged (on stderr, as the engine shows it), then the exception."""
     driver = (
         "import json, sys\n"
         "from tools.plan import read_stack_file\n"
-        "from tools.mockengine import run_program\n"
+        "from tools.mockengine import Recording, run_program\n"
         "from tests.mockcloud import ComputingMocks\n"
         "stack, config, secret_keys = read_stack_file(sys.argv[1])\n"
-        "rec = run_program('__main__.py', project='tke-cilium-mesh', stack=stack, config=config,\n"
-        "                  secret_keys=secret_keys, mocks=ComputingMocks(), preview=True)\n"
+        "rec = Recording(project='tke-cilium-mesh', stack=stack)\n"
+        "try:\n"
+        "    run_program('__main__.py', project='tke-cilium-mesh', stack=stack, config=config,\n"
+        "                secret_keys=secret_keys, mocks=ComputingMocks(), preview=True, recording=rec)\n"
+        "except Exception:\n"
+        "    print('\\n'.join(f'{level}: {message}' for level, message in rec.logs), file=sys.stderr)\n"
+        "    raise\n"
         "print(json.dumps({r.name: r.inputs['kubeconfig']['value'] for r in rec.resources.values()\n"
         "                  if r.type == 'pulumi:providers:kubernetes' and isinstance(r.inputs['kubeconfig'], dict)}))\n"
     )
@@ -363,8 +369,8 @@ def test_workflow_without_the_kubeconfig_secret_names_the_stack_path_and_the_ove
            "HOME": str(home)}
     run = run_program_in(env, ROOT / "stacks" / "Pulumi.dev.yaml")
     assert run.returncode != 0
-    line = [ln for ln in run.stderr.splitlines() if "cannot read kubeconfig" in ln][-1]
-    assert line.startswith("mesh:kubeconfig: ")
+    [line] = [ln for ln in run.stderr.splitlines() if "cannot read kubeconfig" in ln]
+    assert line.startswith("error: mesh:kubeconfig: ")
     assert f"{home}/.kube/mesh-dev.yaml (from the stack's mesh:kubeconfig)" in line
     assert "set $MESH_KUBECONFIG_FILE=PATH for this run" in line
 
