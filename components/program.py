@@ -34,7 +34,7 @@ import pulumi.runtime
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
 from components import sdk_internals as sdk
-from components.ca import ProvidedCa, SharedCa
+from components.ca import TLS_PLUGIN_VERSION, ProvidedCa, SharedCa
 from components.certificates import ca_expiry, cluster_certificates
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
@@ -42,6 +42,7 @@ from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
+from meshcore import plugins, yamlio
 from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.lifecycle import (
@@ -313,6 +314,27 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 cluster_certificates(settings, releases, check.previous_clusters, check.renames), ca_expiry(cas))
 
 
+def check_tls_plugin(environ: Mapping[str, str] = os.environ, home: Path | None = None) -> None:
+    """Before a generated CA is registered: fail (``InvalidConfig``, on ``mesh:ca``) when the engine would not find
+    the tls plugin and would not download it, saying both ways out (install it, with the command; or bring a CA);
+    warn when it is about to download it. The engine's environment is the program's (it inherits it). Pulumi's
+    mock engine (the offline plan) loads no plugin: nothing to check there."""
+    if sdk.mock_engine():
+        return
+    try:  # the engine read it before it ran the program
+        project = yamlio.safe_load((PROJECT_DIR / "Pulumi.yaml").read_bytes())
+    except OSError:
+        project = None
+    lookup = plugins.find_resource_plugin("tls", TLS_PLUGIN_VERSION, environ, home or Path.home(),
+                                          project if isinstance(project, dict) else None)
+    issue = plugins.tls_plugin_issue(lookup)
+    if issue is not None:
+        raise _fail([issue])
+    note = plugins.tls_plugin_note(lookup)
+    if note is not None:
+        pulumi.log.warn(note)
+
+
 def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], SharedCa | ProvidedCa, Any]:
     """Every trusted CA by generation, the signing one, and the trust bundle (during a rotation only)."""
     cas: dict[int, SharedCa | ProvidedCa]
@@ -320,6 +342,7 @@ def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], Sha
         key = pulumi.Config(NS).require_secret("caPrivateKey")
         cas = {1: ProvidedCa(CA_NAME, settings.ca.provided_certificate, key)}
     else:
+        check_tls_plugin()
         # Generation 1 keeps the name of the first CA, so existing stacks keep its URN.
         cas = {g: SharedCa(CA_NAME if g == 1 else f"{CA_NAME}-{g}") for g in settings.ca.generations}
     ca_bundle = None
