@@ -23,6 +23,7 @@ the whole mesh comes up in one ``pulumi up`` with a depth that does not grow wit
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -157,19 +158,65 @@ class IdentityCheck:
     (``meshcore.lifecycle.cilium_records``)."""
 
 
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+"""The engine's built-in function that reads a stack's last outputs (pulumi ``pkg/resource/deploy/builtins.go``:
+``{name}`` -> ``{name, outputs, secretOutputNames}``), the read a StackReference's Read does too."""
+READ_ATTEMPTS = 5
+UNREADABLE_CHECKPOINT = "failed to load checkpoint"
+"""How the file backend's read of the stack fails when it meets the stack's own checkpoint being written: it
+writes each file's ``.attrs`` beside it in place (gocloud.dev ``blob/fileblob``), so a read at that moment finds it
+empty (``failed to load checkpoint: EOF``). An update writes the checkpoint after every step, the program's own
+included; the next read finds it whole."""
+
+
+async def _read_stack_outputs(name: str) -> Any:
+    """``READ_STACK_OUTPUTS`` of stack ``name``; a read that met its checkpoint mid-write is read again."""
+    attempt = 1
+    while True:
+        try:
+            return await pulumi.runtime.invoke_async(READ_STACK_OUTPUTS, {"name": name})
+        except Exception as err:
+            if attempt == READ_ATTEMPTS or UNREADABLE_CHECKPOINT not in str(err):
+                raise
+            pulumi.log.debug(f"reading this stack's last outputs again ({attempt} of {READ_ATTEMPTS} failed): {err}")
+        await asyncio.sleep(0.1 * attempt)
+        attempt += 1
+
+
+def previous_outputs(*names: str) -> dict[str, pulumi.Output[Any]]:
+    """This stack's outputs ``names`` as its last update left them (None where it has none: a new stack).
+
+    Read with the engine's ``pulumi:pulumi:readStackOutputs``, not a StackReference: a StackReference is a
+    resource read on every run, so the state holds its outputs and the first ``pulumi preview --diff`` after an
+    ``up`` would print every stack output as a change of it (about 140 lines for three clusters) before saying
+    that nothing changes. A function call is in no state and no preview. Each value is a secret where the stack
+    holds it as one (``secretOutputNames``), as ``StackReference.get_output`` gives it.
+    """
+    me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    read: pulumi.Output[Any] = pulumi.Output.from_input(_read_stack_outputs(me))
+
+    def output(name: str) -> Callable[[Any], Any]:
+        def pick(result: Any) -> Any:
+            value = ((result or {}).get("outputs") or {}).get(name)
+            return pulumi.Output.secret(value) if name in ((result or {}).get("secretOutputNames") or []) else value
+        return pick
+
+    return {name: read.apply(output(name)) for name in names}
+
+
 def identity_check(settings: Settings) -> IdentityCheck:
     """Compare the config with what this stack last deployed: identities, and chart versions.
 
-    Reads this very stack's previous ``clusters`` output through a StackReference (empty on
-    a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
+    Reads this very stack's previous ``clusters`` and ``maxConnectedClusters`` outputs (``previous_outputs``; none
+    on a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
     identity, or a chart version that skips a minor: ``meshcore.lifecycle.version_refusals``)
     stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
-    me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+    previous = previous_outputs("clusters", "maxConnectedClusters")
     addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    previous_clusters = me.get_output("clusters")
-    changes = pulumi.Output.all(previous_clusters, me.get_output("maxConnectedClusters")).apply(
+    previous_clusters = previous["clusters"]
+    changes = pulumi.Output.all(previous_clusters, previous["maxConnectedClusters"]).apply(
         lambda previous: identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1]))
 
     def check(found: list[IdentityChange], previous: Any) -> bool:
@@ -195,7 +242,7 @@ def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list
     so that Pulumi updates its resources in place (the Helm release ``cilium`` is upgraded, not installed a
     second time and uninstalled); the engine gives every child whose name starts with the cluster's name the
     matching alias. Only a cluster listed in ``mesh:allowIdentityChange`` can be renamed, so only those get an
-    alias option (an Output of the StackReference; its own name when nothing is renamed, which the engine
+    alias option (an Output of the previous outputs; its own name when nothing is renamed, which the engine
     ignores): the registrations of every other cluster stay as they were."""
     if name not in settings.allow_identity_change:
         return None

@@ -696,3 +696,20 @@ def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, cap
     d = diff.compare(diff.load(str(old)), diff.load(str(new)))
     assert d.renamed == {} and d.clusters_removed == [FIRST] and d.clusters_added == ["cls-dev9z9z9"]
     assert out.splitlines()[1].startswith("- REFUSED BY pulumi up: cls-dev9z9z9: name: cluster cls-dev0a1b2")
+
+
+def test_a_plan_with_the_old_stackreference_read_diffs_as_no_change(tmp_path: Path, capsys) -> None:
+    """A base plan made when the program read its own outputs through a StackReference lists that read; the
+    program now reads them without a resource. A read is neither created nor deleted: no change."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev())
+    graph = json.loads((old / "graph.json").read_text())
+    assert not [r for r in graph["resources"] if r["type"] == diff.STACK_REFERENCE_TYPE]
+    name = f"organization/{graph['project']}/{graph['stack']}"
+    graph["resources"].append({
+        "urn": f"urn:pulumi:{graph['stack']}::{graph['project']}::pulumi:pulumi:StackReference::{name}",
+        "type": diff.STACK_REFERENCE_TYPE, "name": name, "custom": True, "parent": "", "provider": "",
+        "dependencies": [], "protect": False, "inputs": {"name": name}, "additional_secret_outputs": []})
+    (old / "graph.json").write_text(json.dumps(graph))
+    code, out = run_diff(old, new, capsys)
+    assert (code, out) == (0, "No changes: both plans register the same resources with the same inputs.\n")
