@@ -222,7 +222,7 @@ def identity_check(settings: Settings) -> IdentityCheck:
     def check(found: list[IdentityChange], previous: Any) -> bool:
         for change in found:
             if change.allowed and change.allowable:
-                pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; "
+                pulumi.log.warn(f"{change.where}: {change.description}: allowed by mesh:allowIdentityChange; "
                                 f"{change.follow_up(contexts.get(change.cluster))}")
         for name in unused_allowances(found, settings):
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")

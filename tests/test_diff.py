@@ -658,7 +658,7 @@ def test_allowed_id_change_says_exactly_what_to_restart(tmp_path: Path, capsys) 
     stack.write_text(yaml.safe_dump(dev(allowed), sort_keys=False))
     rec = plan(str(stack), mocks=ComputingMocks(diff.load(str(old)).graph["outputs"]["clusters"]))
     warnings = [m for level, m in rec.logs if level == "warning"]
-    assert any(m.startswith("mesh:clusters[1].id: cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
+    assert any(m.startswith("mesh:clusters[1].id (cls-dev3c4d5): cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
                             "mesh:allowIdentityChange; after this update run `" + command + "`") for m in warnings), warnings
 
 

@@ -168,7 +168,7 @@ def test_plan_diff_reports_changed_new_deleted_and_base_failing_stacks(scratch_r
     assert headings(s["dev"])[:2] == ["### Mesh plan diff", "#### Clusters"], headings(s["dev"])
     assert headings(s["new"])[:2] == ["### Offline plan: tke-cilium-mesh / new", "#### Resources by type"]
     assert "**The plan of the base revision fails**" in s["fixed"]
-    assert "error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)" in s["fixed"]
+    assert "error: mesh:clusters[1].id (cls-dev3c4d5): 1 is already used by mesh:clusters[0] (cls-dev0a1b2)" in s["fixed"]
     assert "\n### Offline plan: tke-cilium-mesh / fixed\n" in s["fixed"] and "New stack" not in s["fixed"]
     assert s["new"].startswith("New stack (no `stacks/Pulumi.new.yaml` at the base revision)")
     assert s["old"].startswith("**Deleted on this branch:** `stacks/Pulumi.old.yaml` exists at the base revision")
@@ -194,7 +194,7 @@ def test_plan_diff_fails_the_job_when_a_plan_of_the_branch_fails(scratch_repo: P
     s = sections(comment)
     assert s["dev"].startswith("**The plan of this branch fails**")
     block = s["dev"].split("```\n")[1]
-    assert block.startswith("error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)")
+    assert block.startswith("error: mesh:clusters[1].id (cls-dev3c4d5): 1 is already used by mesh:clusters[0] (cls-dev0a1b2)")
     assert s["old"].startswith("No changes")
     assert s["fixed"].startswith("**The plan of the base revision fails**")
 
@@ -423,7 +423,7 @@ def test_ci_pulls_the_charts_the_value_path_check_reads(tmp_path: Path) -> None:
     plan = subprocess.run([sys.executable, "-m", "tools.plan", str(typo), "--out", str(tmp_path / "plan")], cwd=ROOT,
                           env={**os.environ, **env, "PATH": os.environ["PATH"]}, capture_output=True, text=True)
     assert plan.returncode == 2, plan.stderr
-    assert ("error: mesh:clusters[0].values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; "
+    assert ("error: mesh:clusters[0].values.kubeProxyReplacment (cls-dev0a1b2): unknown Helm value for the cilium 1.18.3 chart; "
             "did you mean 'kubeProxyReplacement'?") in plan.stderr
 
 
