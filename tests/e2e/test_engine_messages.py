@@ -11,7 +11,7 @@ import pytest
 
 from components.ca import TLS_PLUGIN_VERSION
 from tests.e2e.conftest import Ca, cluster
-from tests.e2e.harness import CHART, Workspace
+from tests.e2e.harness import CHART, Workspace, diagnostics
 
 
 def _config(kubeconfig: Path, **top: Any) -> dict[str, Any]:
@@ -21,12 +21,6 @@ def _config(kubeconfig: Path, **top: Any) -> dict[str, Any]:
         "mesh:clusters": [cluster(1, "cls-a"), cluster(2, "cls-b")],
         **top,
     }
-
-
-def _diagnostics(output: str) -> list[str]:
-    """The lines of the Diagnostics section of a text preview (what stays on screen at the end)."""
-    section = output.split("\nDiagnostics:\n", 1)[1]
-    return [line.strip() for line in section.split("\n\n", 1)[0].splitlines()[1:]]
 
 
 @pytest.fixture()
@@ -47,7 +41,7 @@ def test_a_generated_ca_without_the_tls_plugin_says_both_ways_before_the_engine(
     ws.init_stack(_config(kubeconfig))
     result = ws.pulumi("preview", check=False)
     assert result.returncode != 0
-    lines = _diagnostics(result.output)
+    lines = diagnostics(result.output)
     ours = [line for line in lines if line.startswith("error: mesh:ca: ")]
     assert len(ours) == 1, lines
     assert f"pulumi plugin install resource tls v{TLS_PLUGIN_VERSION}" in ours[0]
@@ -65,7 +59,7 @@ def test_a_kubeconfig_error_is_printed_once(tmp_path: Path, mesh_ca: Ca) -> None
                   secrets={"mesh:caPrivateKey": mesh_ca.key_pem})
     result = ws.pulumi("preview", check=False)
     assert result.returncode != 0
-    lines = _diagnostics(result.output)
+    lines = diagnostics(result.output)
     named = [line for line in lines if f"cannot read kubeconfig {missing}" in line]
     assert len(named) == 1, lines
     assert named[0].startswith("error: mesh:kubeconfig: ") and "pulumi config set mesh:kubeconfig PATH" in named[0]
