@@ -50,10 +50,13 @@ e2e: $(STAMP)
 bench-engine: $(STAMP)
 	$(PY) -m tools.bench_engine
 
+# pip names each package as it gets it; its progress bars only on a terminal (a CI log gets one line a package).
 $(STAMP): requirements.txt requirements-dev.txt
+	@echo "setting up $(VENV)/: installing the pinned requirements (requirements-dev.txt; about a minute on a fresh machine) ..."
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install --disable-pip-version-check $$([ -t 1 ] || echo --progress-bar off) -r requirements-dev.txt
 	touch $(STAMP)
+	@echo "$(VENV)/ is set up"
 
 clean:
 	rm -rf build .pytest_cache

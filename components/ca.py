@@ -10,6 +10,8 @@ Deliberately *not* here: a ``cilium-ca`` Secret. The chart renders it from
 from __future__ import annotations
 
 import base64
+import importlib.resources
+import json
 
 import pulumi
 import pulumi_tls as tls
@@ -20,6 +22,11 @@ TYPE_TOKEN = "mesh:pki:SharedCa"
 PROVIDED_TYPE_TOKEN = "mesh:pki:ProvidedCa"
 
 CA_VALIDITY_HOURS = CA_VALIDITY_DAYS * 24
+
+TLS_PLUGIN_VERSION: str = json.loads(
+    importlib.resources.files(tls.__name__).joinpath("pulumi-plugin.json").read_text(encoding="utf-8"))["version"]
+"""The tls plugin version the pinned pulumi_tls SDK asks the engine for (its ``pulumi-plugin.json``, which the
+language host reports to the engine)."""
 
 
 def _b64(text: str) -> str:

@@ -1,8 +1,8 @@
 """Certificate expiry as stack outputs, and warnings when one is near (rules: ``meshcore/certs.py``).
 
 Per cluster, the release's Helm revision is compared with what the last run recorded in the
-stack's own ``clusters.<name>.certificates`` output (read back through the StackReference the
-identity guard uses): a new revision means the chart was rendered in this run, so its
+stack's own ``clusters.<name>.certificates`` output (read back as the identity guard reads
+its outputs, ``components.program.previous_outputs``): a new revision means the chart was rendered in this run, so its
 re-issued leaves date from now. Nothing here is a resource: only Outputs and log lines.
 """
 

@@ -23,6 +23,7 @@ the whole mesh comes up in one ``pulumi up`` with a depth that does not grow wit
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ import pulumi.runtime
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
 from components import sdk_internals as sdk
-from components.ca import ProvidedCa, SharedCa
+from components.ca import TLS_PLUGIN_VERSION, ProvidedCa, SharedCa
 from components.certificates import ca_expiry, cluster_certificates
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
@@ -42,6 +43,7 @@ from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
+from meshcore import plugins, yamlio
 from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.lifecycle import (
@@ -63,18 +65,21 @@ PROJECT_DIR = Path(__file__).absolute().parent.parent
 class InvalidConfig(pulumi.RunError):
     """The stack config is invalid; raised before any resource is registered.
 
-    A ``RunError``: Pulumi prints it without a traceback. ``issues`` has every problem.
+    A ``RunError``: Pulumi prints it without a traceback. ``issues`` has every problem; each is logged as an error
+    of its own when it is made (``_fail``), so the message is only their count: the language host logs the message
+    of a ``RunError`` too, and the whole text would print every problem a second time.
     """
 
     def __init__(self, err: MeshConfigError) -> None:
         self.issues = err.issues
-        super().__init__(str(err))
+        super().__init__(f"{err.summary()}, reported above")
 
 
 def _fail(issues: tuple[ConfigIssue, ...] | list[ConfigIssue]) -> InvalidConfig:
+    """Log every problem, one error each (a preview's progress shows each one's line), and the exception to raise."""
     err = MeshConfigError(issues)
-    for line in err.lines():
-        pulumi.log.error(line.removeprefix("error: "))
+    for issue in err.issues:
+        pulumi.log.error(issue.line())
     return InvalidConfig(err)
 
 
@@ -153,25 +158,71 @@ class IdentityCheck:
     (``meshcore.lifecycle.cilium_records``)."""
 
 
+READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+"""The engine's built-in function that reads a stack's last outputs (pulumi ``pkg/resource/deploy/builtins.go``:
+``{name}`` -> ``{name, outputs, secretOutputNames}``), the read a StackReference's Read does too."""
+READ_ATTEMPTS = 5
+UNREADABLE_CHECKPOINT = "failed to load checkpoint"
+"""How the file backend's read of the stack fails when it meets the stack's own checkpoint being written: it
+writes each file's ``.attrs`` beside it in place (gocloud.dev ``blob/fileblob``), so a read at that moment finds it
+empty (``failed to load checkpoint: EOF``). An update writes the checkpoint after every step, the program's own
+included; the next read finds it whole."""
+
+
+async def _read_stack_outputs(name: str) -> Any:
+    """``READ_STACK_OUTPUTS`` of stack ``name``; a read that met its checkpoint mid-write is read again."""
+    attempt = 1
+    while True:
+        try:
+            return await pulumi.runtime.invoke_async(READ_STACK_OUTPUTS, {"name": name})
+        except Exception as err:
+            if attempt == READ_ATTEMPTS or UNREADABLE_CHECKPOINT not in str(err):
+                raise
+            pulumi.log.debug(f"reading this stack's last outputs again ({attempt} of {READ_ATTEMPTS} failed): {err}")
+        await asyncio.sleep(0.1 * attempt)
+        attempt += 1
+
+
+def previous_outputs(*names: str) -> dict[str, pulumi.Output[Any]]:
+    """This stack's outputs ``names`` as its last update left them (None where it has none: a new stack).
+
+    Read with the engine's ``pulumi:pulumi:readStackOutputs``, not a StackReference: a StackReference is a
+    resource read on every run, so the state holds its outputs and the first ``pulumi preview --diff`` after an
+    ``up`` would print every stack output as a change of it (about 140 lines for three clusters) before saying
+    that nothing changes. A function call is in no state and no preview. Each value is a secret where the stack
+    holds it as one (``secretOutputNames``), as ``StackReference.get_output`` gives it.
+    """
+    me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    read: pulumi.Output[Any] = pulumi.Output.from_input(_read_stack_outputs(me))
+
+    def output(name: str) -> Callable[[Any], Any]:
+        def pick(result: Any) -> Any:
+            value = ((result or {}).get("outputs") or {}).get(name)
+            return pulumi.Output.secret(value) if name in ((result or {}).get("secretOutputNames") or []) else value
+        return pick
+
+    return {name: read.apply(output(name)) for name in names}
+
+
 def identity_check(settings: Settings) -> IdentityCheck:
     """Compare the config with what this stack last deployed: identities, and chart versions.
 
-    Reads this very stack's previous ``clusters`` output through a StackReference (empty on
-    a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
+    Reads this very stack's previous ``clusters`` and ``maxConnectedClusters`` outputs (``previous_outputs``; none
+    on a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
     identity, or a chart version that skips a minor: ``meshcore.lifecycle.version_refusals``)
     stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
-    me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
+    previous = previous_outputs("clusters", "maxConnectedClusters")
     addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    previous_clusters = me.get_output("clusters")
-    changes = pulumi.Output.all(previous_clusters, me.get_output("maxConnectedClusters")).apply(
+    previous_clusters = previous["clusters"]
+    changes = pulumi.Output.all(previous_clusters, previous["maxConnectedClusters"]).apply(
         lambda previous: identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1]))
 
     def check(found: list[IdentityChange], previous: Any) -> bool:
         for change in found:
             if change.allowed and change.allowable:
-                pulumi.log.warn(f"{change.key}: {change.description}: allowed by mesh:allowIdentityChange; "
+                pulumi.log.warn(f"{change.where}: {change.description}: allowed by mesh:allowIdentityChange; "
                                 f"{change.follow_up(contexts.get(change.cluster))}")
         for name in unused_allowances(found, settings):
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
@@ -191,7 +242,7 @@ def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list
     so that Pulumi updates its resources in place (the Helm release ``cilium`` is upgraded, not installed a
     second time and uninstalled); the engine gives every child whose name starts with the cluster's name the
     matching alias. Only a cluster listed in ``mesh:allowIdentityChange`` can be renamed, so only those get an
-    alias option (an Output of the StackReference; its own name when nothing is renamed, which the engine
+    alias option (an Output of the previous outputs; its own name when nothing is renamed, which the engine
     ignores): the registrations of every other cluster stay as they were."""
     if name not in settings.allow_identity_change:
         return None
@@ -310,6 +361,27 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
                 cluster_certificates(settings, releases, check.previous_clusters, check.renames), ca_expiry(cas))
 
 
+def check_tls_plugin(environ: Mapping[str, str] = os.environ, home: Path | None = None) -> None:
+    """Before a generated CA is registered: fail (``InvalidConfig``, on ``mesh:ca``) when the engine would not find
+    the tls plugin and would not download it, saying both ways out (install it, with the command; or bring a CA);
+    warn when it is about to download it. The engine's environment is the program's (it inherits it). Pulumi's
+    mock engine (the offline plan) loads no plugin: nothing to check there."""
+    if sdk.mock_engine():
+        return
+    try:  # the engine read it before it ran the program
+        project = yamlio.safe_load((PROJECT_DIR / "Pulumi.yaml").read_bytes())
+    except OSError:
+        project = None
+    lookup = plugins.find_resource_plugin("tls", TLS_PLUGIN_VERSION, environ, home or Path.home(),
+                                          project if isinstance(project, dict) else None)
+    issue = plugins.tls_plugin_issue(lookup)
+    if issue is not None:
+        raise _fail([issue])
+    note = plugins.tls_plugin_note(lookup)
+    if note is not None:
+        pulumi.log.warn(note)
+
+
 def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], SharedCa | ProvidedCa, Any]:
     """Every trusted CA by generation, the signing one, and the trust bundle (during a rotation only)."""
     cas: dict[int, SharedCa | ProvidedCa]
@@ -317,6 +389,7 @@ def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], Sha
         key = pulumi.Config(NS).require_secret("caPrivateKey")
         cas = {1: ProvidedCa(CA_NAME, settings.ca.provided_certificate, key)}
     else:
+        check_tls_plugin()
         # Generation 1 keeps the name of the first CA, so existing stacks keep its URN.
         cas = {g: SharedCa(CA_NAME if g == 1 else f"{CA_NAME}-{g}") for g in settings.ca.generations}
     ca_bundle = None

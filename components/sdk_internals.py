@@ -9,6 +9,8 @@ plan or a run in the middle of something else:
   that typos are reported; the public ``pulumi.Config`` reads one key at a time and cannot list
   them). Values and secret-ness are read through the public ``pulumi.runtime.get_config`` and
   ``is_config_secret``;
+- the program: whether Pulumi's mock engine runs it (the offline plan, the tests), which loads no
+  provider plugin (``mock_engine``; the SDK has no public way to ask);
 - the plan's mock engine (``tools.mockengine``): running a program the way the language host does
   (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
   serialising a resource's outputs as the engine would (``serialize_properties``,
@@ -39,6 +41,11 @@ def config_keys() -> list[str]:
     keys = dict.fromkeys(pulumi.runtime.get_config_env())
     keys.update(dict.fromkeys(_config.CONFIG.get()))
     return [k for k in keys if isinstance(k, str)]
+
+
+def mock_engine() -> bool:
+    """True when the program runs on Pulumi's mock engine (``set_mocks``), false under the real engine."""
+    return isinstance(_settings.get_monitor(), _mocks.MockMonitor)
 
 
 # --------------------------------------------------------------------------- the mock engine
@@ -85,7 +92,7 @@ READ_FROM = "3.272.0"
 """The pulumi SDK these were read from (requirements.txt pins it)."""
 
 __all__: list[str] = [
-    "config_keys", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
+    "config_keys", "mock_engine", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
     "RegisterResourceResponse", "serialize_properties", "wrap_rpc_secret", "sync_await", "run_program_in_stack",
     "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN",
     "READ_FROM",

@@ -19,7 +19,7 @@ certificates', which ``tools/doctor`` reads):
 
 What the program cannot see, it records: the release's Helm revision and when it last
 changed (``track_renders``), kept in the stack's own outputs from one run to the next (read
-back through the StackReference to itself, as the identity guard does). A release deployed
+back from the stack's last outputs, as the identity guard does). A release deployed
 before the program recorded it has unknown dates until its next upgrade; ``tools/doctor``
 reads the live certificates.
 """

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from meshcore import chartkeys, keypaths, presets, versions
-from meshcore.errors import ConfigIssue, MeshConfigError
+from meshcore.errors import ConfigIssue, MeshConfigError, naming_clusters
 
 if TYPE_CHECKING:
     from meshcore.config import CiliumSettings, Settings
@@ -343,8 +343,8 @@ def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], proje
               for i in check_local_chart(cilium.chart, cilium.version, project_dir, f"{c.key}.cilium.chart",
                                          f"{c.key}.cilium.version")]
     if issues:
-        raise MeshConfigError(issues)
+        raise MeshConfigError(naming_clusters(issues, settings.entry_names))
     issues, notes = check_values(settings, project_dir, environ)
     if issues:
-        raise MeshConfigError(issues)
+        raise MeshConfigError(naming_clusters(issues, settings.entry_names))
     return settings, notes

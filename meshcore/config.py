@@ -61,7 +61,7 @@ from meshcore.config_fields import (
     refuse,
     type_name,
 )
-from meshcore.errors import ConfigIssue, MeshConfigError
+from meshcore.errors import ConfigIssue, MeshConfigError, naming_clusters
 
 NS = "mesh"
 """The Pulumi config namespace of this program."""
@@ -755,6 +755,11 @@ class Settings(Section):
         """Cluster name -> its peers' names, symmetric, ordered by peer cluster id."""
         return self._peers
 
+    @property
+    def entry_names(self) -> dict[int, str]:
+        """Position in ``mesh:clusters`` -> the cluster's name (``meshcore.errors.naming_clusters``)."""
+        return {c.index: c.name for c in self.clusters}
+
     def version_of(self, c: ClusterSettings) -> str:
         """The chart version of cluster ``c``: its own (``mesh:clusters[i].cilium.version``) or the mesh's."""
         return c.cilium.version if c.cilium is not None else self.cilium.version
@@ -884,7 +889,7 @@ def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> S
     checks.check_identity_changes(raw, members, parsed)
     checks.check_versions(raw, members, parsed)
     if parsed.issues:
-        raise MeshConfigError(parsed.issues)
+        raise MeshConfigError(naming_clusters(parsed.issues, {m.index: m.name for m in members if m.name}))
     settings = Settings.model_construct(
         **{k: v for k, v in parsed.sections.items() if k in Settings.model_fields},
         clusters=tuple(m.settings for m in members if m.settings is not None),

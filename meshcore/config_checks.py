@@ -279,9 +279,9 @@ def check_identities(clusters: Sequence[Member], max_connected: int, parsed: Par
                 first = seen[v]
                 if attr == "context" and c.name is not None and c.name == first.name:
                     continue  # the same name, already reported (the context defaults to it)
-                who = f" ({first.name})" if first.name else ""
                 shown = quote(v) if isinstance(v, str) and not v.isprintable() else v
-                parsed.add(f"{c.key}.{label}", f"{shown} is already used by {first.key}{who}; {hint(v)}")
+                parsed.add(f"{c.key}.{label}", f"{shown} is already used by {keypaths.named(first.key, first.name)}; "
+                                               f"{hint(v)}")
             else:
                 seen[v] = c
 
@@ -335,7 +335,7 @@ def check_addresses(clusters: Sequence[Member], cilium: CiliumSettings | None, p
             other, net = prefix[p][1][3], prefix[p][1][5]
             parsed.add(
                 f"{c.key}.apiserver.vip",
-                f"{c.vip} lies inside pod CIDR {net} of {other.key} ({other.name or '?'}), whose pods take their "
+                f"{c.vip} lies inside pod CIDR {net} of {keypaths.named(other.key, other.name)}, whose pods take their "
                 "addresses from that range (not from the VPC: its IPAM is not TKE VPC-CNI's delegated-plugin), so "
                 f"the VIP would collide with a pod; pick a free address of the subnet "
                 f"{c.subnet_id or 'of the internal CLB'} outside the overlay pod CIDRs",
@@ -353,7 +353,7 @@ def _check_overlaps(nets: Sequence[tuple[Any, ...]], parsed: Parsed) -> None:
             slot = (a[3].index, a[4])
             if slot not in found:
                 where = ("another pod CIDR of this cluster" if a[3] is b[3]
-                         else f"{b[3].key}.podCidrs[{b[4]}] ({b[3].name or '?'})")
+                         else keypaths.named(f"{b[3].key}.podCidrs[{b[4]}]", b[3].name))
                 found[slot] = (f"{a[5]} overlaps {b[5]}, {where}; pod CIDRs must be disjoint across the mesh or "
                                "cross-cluster routing and identities break")
         if holder is None or end_ > holder[1]:
@@ -374,15 +374,16 @@ def check_service_cidrs(clusters: Sequence[Member], parsed: Parsed) -> None:
         hit = next(((o, j, n) for o, j, n in pods if n.overlaps(net)), None)
         if hit is not None:
             o, j, n = hit
-            where = "this cluster's own pod CIDR" if o is c else f"{o.key}.podCidrs[{j}] ({o.name or '?'})"
+            where = "this cluster's own pod CIDR" if o is c else keypaths.named(f"{o.key}.podCidrs[{j}]", o.name)
             parsed.add(f"{c.key}.create.serviceCidr", f"{net} overlaps {n}, {where}; Service addresses must not "
                                                       "collide with any pod CIDR of the mesh")
             continue
         other = next((o for o in created if o is not c and o.index < c.index and o.service_cidr is not None
                       and o.service_cidr.overlaps(net)), None)
         if other is not None:
-            parsed.add(f"{c.key}.create.serviceCidr", f"{net} overlaps the serviceCidr of {other.key} "
-                                                      f"({other.name or '?'}); give each created cluster its own")
+            parsed.add(f"{c.key}.create.serviceCidr", f"{net} overlaps the serviceCidr of "
+                                                      f"{keypaths.named(other.key, other.name)}; give each created "
+                                                      "cluster its own")
 
 
 # --------------------------------------------------------------------------- topology
@@ -634,7 +635,8 @@ def check_hubble_enabled(cilium: CiliumSettings | None, clusters: Sequence[Membe
     for c in clusters:
         merged = helm_values.deep_merge(cilium.base_values, c.values)
         if _submap(merged, "hubble").get("enabled") is False:
-            where = f"{c.key}.values" if _submap(c.values, "hubble").get("enabled") is False else f"{NS}:cilium.values"
-            parsed.add(f"{NS}:hubbleRelay", f"is true but {where} sets hubble.enabled: false for {c.name or c.key}; "
-                                            "set mesh:hubbleRelay: false or enable Hubble")
+            where = (f"{keypaths.named(f'{c.key}.values', c.name)} sets hubble.enabled: false"
+                     if _submap(c.values, "hubble").get("enabled") is False
+                     else f"{NS}:cilium.values sets hubble.enabled: false for {c.name or c.key}")
+            parsed.add(f"{NS}:hubbleRelay", f"is true but {where}; set mesh:hubbleRelay: false or enable Hubble")
             return

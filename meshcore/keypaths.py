@@ -35,3 +35,9 @@ def render(base: str, path: Path) -> str:
 def dotted(path: Path) -> str:
     """A Helm value path for humans: ``clustermesh.apiserver.service.annotations["a/b"]``."""
     return render("", path)
+
+
+def named(key: str, cluster: str | None) -> str:
+    """A config key in a cluster entry as messages write it, the cluster's name after the whole path so that
+    the path stays one ``pulumi config set --path`` takes: ``mesh:clusters[1].id (cls-b)``."""
+    return f"{key} ({cluster})" if cluster else key

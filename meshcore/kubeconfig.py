@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -222,7 +222,7 @@ def minimal_kubeconfigs(source: KubeconfigSource, wanted: Sequence[tuple[str, st
     configs: dict[str, str] = {}
     by_cluster: dict[str, tuple[ConfigIssue, ...]] = {}
     for name, key, context in wanted:
-        problems = check_contexts(config, [(key, context)], source)
+        problems = [replace(p, cluster=name) for p in check_contexts(config, [(key, context)], source)]
         if not problems:
             try:
                 configs[name] = minimal(config, context, read_bytes)

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from meshcore import versions
+from meshcore import keypaths, versions
 from meshcore.config import NS, ApiserverSettings, ClusterSettings, Settings
 from meshcore.effects import effect, restart_command
 from meshcore.errors import ConfigIssue
@@ -63,10 +63,21 @@ class IdentityChange:
                 "cluster-id from cilium-config only when they start; nothing restarts them), then restart every "
                 f"workload of the cluster (its pods keep the old identity until they restart){hubble}")
 
+    @property
+    def in_entry(self) -> bool:
+        """True when the key is in a ``mesh:clusters`` entry (not ``mesh:maxConnectedClusters``)."""
+        return self.key.startswith(f"{NS}:clusters[")
+
+    @property
+    def where(self) -> str:
+        """The key as a message shows it, with the cluster's name: ``mesh:clusters[1].id (cls-b)``."""
+        return keypaths.named(self.key, self.cluster if self.in_entry else None)
+
     def issue(self) -> ConfigIssue:
         fix = (f"Revert it, or add {self.cluster} to mesh:allowIdentityChange for this update (see README, Lifecycle)"
                if self.allowable else "Revert it: a running mesh keeps this value for its lifetime")
-        return ConfigIssue(self.key, f"{self.description}: {self.consequence}. {fix}")
+        return ConfigIssue(self.key, f"{self.description}: {self.consequence}. {fix}",
+                           self.cluster if self.in_entry else None)
 
 
 def identity_changes(previous: Mapping[str, Any] | None, settings: Settings,
@@ -164,6 +175,11 @@ def version_key(c: ClusterSettings) -> str:
     return f"{c.key}.cilium.version" if c.cilium is not None else f"{NS}:cilium.version"
 
 
+def _version_issue(c: ClusterSettings, message: str) -> ConfigIssue:
+    """A problem with cluster ``c``'s chart version, on the key that sets it (naming ``c`` when it is its own)."""
+    return ConfigIssue(version_key(c), message, c.name if c.cilium is not None else None)
+
+
 def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
                      renamed: Mapping[str, str] | None = None) -> list[ConfigIssue]:
     """Chart version changes of running clusters that skip a minor, do not start from the latest patch, or go
@@ -178,7 +194,7 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
         if not record.deployed:
             continue
         if record.unreadable is not None:
-            out.append(ConfigIssue(version_key(c), (
+            out.append(_version_issue(c, (
                 f"the stack's last update recorded chart {record.unreadable!r} for cluster {c.name} "
                 f"(output clusters.{c.name}.cilium.version), which this program cannot read: it renders "
                 f"{versions.ORDER[0]}.x to {versions.ORDER[-1]}.x. Run the program version that deployed it")))
@@ -188,7 +204,7 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
         if problem is not None:
             runs = (f"runs {record.version} (this stack's last update)" if record.version
                     else "was deployed before this stack recorded chart versions (a 1.18 patch)")
-            out.append(ConfigIssue(version_key(c), f"cluster {c.name} {runs}; {problem}"))
+            out.append(_version_issue(c, f"cluster {c.name} {runs}; {problem}"))
         elif record.version is not None:
             deployed[c.name] = record.version
     if out:
@@ -196,7 +212,7 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
     by_name = {c.name: c for c in settings.clusters}
     skew = versions.update_skew_problem(deployed, {c.name: settings.version_of(c) for c in settings.clusters})
     if skew is not None:
-        out.append(ConfigIssue(version_key(by_name[skew[0]]), skew[1]))
+        out.append(_version_issue(by_name[skew[0]], skew[1]))
     return out
 
 

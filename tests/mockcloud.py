@@ -10,6 +10,7 @@ from typing import Any
 import pulumi
 import yaml
 
+from components.program import READ_STACK_OUTPUTS
 from tests.conftest import ROOT, to_pulumi_config
 from tools.mockengine import Recording, Registration, run_program
 from tools.render import RELEASE_TYPE, checked_release_inputs, scrub
@@ -31,7 +32,7 @@ class ComputingMocks(pulumi.runtime.Mocks):
     """The outputs a provider would compute (the recording monitor echoes no inputs).
 
     ``previous`` is what the stack last deployed: its ``clusters`` output, answered to the
-    program's StackReference to itself.
+    program's read of its own last outputs (``pulumi:pulumi:readStackOutputs``).
     """
 
     def __init__(self, previous: dict | None = None, missing_clusters: tuple[str, ...] = (), previous_max: int | None = None) -> None:
@@ -43,13 +44,6 @@ class ComputingMocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
         state: dict = {}
-        if args.typ == "pulumi:pulumi:StackReference":
-            outputs: dict = {}
-            if self.previous is not None:
-                outputs["clusters"] = self.previous
-            if self.previous_max is not None:
-                outputs["maxConnectedClusters"] = self.previous_max
-            return args.name, {"name": args.name, "outputs": outputs}
         if args.typ == "tls:index/privateKey:PrivateKey":
             state["privateKeyPem"] = CA_KEY_PEM
         elif args.typ == "tls:index/selfSignedCert:SelfSignedCert":
@@ -81,6 +75,13 @@ class ComputingMocks(pulumi.runtime.Mocks):
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
         self.calls.append(args)
+        if args.token == READ_STACK_OUTPUTS:
+            outputs: dict = {}
+            if self.previous is not None:
+                outputs["clusters"] = self.previous
+            if self.previous_max is not None:
+                outputs["maxConnectedClusters"] = self.previous_max
+            return {"name": args.args["name"], "outputs": outputs, "secretOutputNames": []}
         if args.token == GET_CLUSTERS:
             cid = args.args.get("clusterId")
             if cid in self.missing_clusters:

@@ -29,7 +29,7 @@ def test_measure_reports_real_plans_in_rounds(tmp_path) -> None:
     """Two sizes, two rounds, end to end: counts come from the plans' graph.json, one time per round."""
     small, big = bench.measure([2, 3], tmp_path, runs=2)
     assert (small.n, big.n) == (2, 3)
-    assert small.resources == 4 + 6 * 2 and big.resources == 4 + 6 * 3
+    assert small.resources == 3 + 6 * 2 and big.resources == 3 + 6 * 3
     assert big.per_cluster == "6" and big.depth == 3
     assert big.runs == 2 and len(big.samples) == 2 and all(t > 0 for t in big.samples)
     assert big.seconds == min(big.samples) and big.median_seconds == sum(big.samples) / 2
@@ -40,7 +40,7 @@ def test_measure_reports_real_plans_in_rounds(tmp_path) -> None:
 def test_targets_judge_the_ratio_round_by_round() -> None:
     """The ratio target is judged on the median of the rounds' ratios; every round is shown."""
     def result(n: int, samples: list[float]) -> bench.Result:
-        return bench.Result(n=n, samples=samples, peak_mib=1, resources=6 * n + 4, per_cluster="6", depth=3,
+        return bench.Result(n=n, samples=samples, peak_mib=1, resources=6 * n + 3, per_cluster="6", depth=3,
                             values_kib=1)
 
     notes = bench.targets([result(64, [1.0, 1.0, 2.0]), result(511, [9.0, 12.0, 11.0])])

@@ -474,7 +474,7 @@ def test_the_plan_refuses_a_typo_naming_the_key(tmp_path: Path) -> None:
     assert proc.stderr.splitlines() == [
         "error: mesh:cilium.values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; did you mean "
         "'kubeProxyReplacement'? (the chart ignores unknown keys, so this value would have no effect)",
-        "error: mesh:clusters[1].values.hubble.relya: unknown Helm value for the cilium 1.18.3 chart; did you mean "
+        "error: mesh:clusters[1].values.hubble.relya (cls-00000002): unknown Helm value for the cilium 1.18.3 chart; did you mean "
         "'hubble.relay'? (the chart ignores unknown keys, so this value would have no effect)",
     ]
     assert not (tmp_path / "out").exists()

@@ -30,6 +30,7 @@ from components.program import InvalidConfig
 from meshcore.config import decode_config
 from tests.conftest import ROOT
 from tests.mockcloud import ComputingMocks, kubeconfig_for
+from tests.naming import entry_names, key_of, unnamed
 from tools.mockengine import Recording, run_program
 from tools.plan import main as plan_main
 
@@ -100,15 +101,22 @@ def test_corpus_is_complete() -> None:
 
 
 def _named_keys(stderr: str, stack_file: str) -> set[str]:
-    """The key of each ``error: <key>: <message>`` line (a file-level error names the file)."""
+    """The key of each ``error: <key>: <message>`` line (a file-level error names the file; a key in a named
+    cluster entry is followed by the cluster's name)."""
     out = set()
     for line in stderr.splitlines():
         rest = line.removeprefix("error: ")
         if rest.startswith(stack_file + ": "):
             out.add(stack_file)
         else:
-            out.add(rest.split(": ", 1)[0])
+            out.add(key_of(rest))
     return out
+
+
+def _entry_names(case: Case) -> dict[int, str]:
+    doc = yaml.safe_load(case.path.read_text(encoding="utf-8")) if not case.plan_only else None
+    config = doc.get("config") if isinstance(doc, dict) else None
+    return entry_names(config.get("mesh:clusters") if isinstance(config, dict) else None)
 
 
 @pytest.mark.parametrize("case", _plan_params())
@@ -125,8 +133,12 @@ def test_plan_refuses(case: Case, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert all(line.startswith("error: ") for line in lines), lines
     expected = {str(case.path) if k == FILE_KEY else k for k in case.expect}
     for key in expected:
-        assert any(line.startswith(f"error: {key}: ") for line in lines), f"no line names {key}:\n{captured.err}"
+        assert any(key_of(line.removeprefix("error: ")) == key for line in lines), \
+            f"no line names {key}:\n{captured.err}"
     assert _named_keys(captured.err, str(case.path)) == expected, captured.err
+    names = _entry_names(case)
+    for line in lines:
+        assert unnamed(line.removeprefix("error: "), names) == [], f"a cluster entry without its name: {line}"
     assert not out.exists()
 
 
@@ -174,6 +186,9 @@ def test_program_registers_nothing(case: Case, tmp_path: Path) -> None:
         )
     assert recording.resources == {}
     assert {i.key for i in exc.value.issues} == set(case.expect), [i.line() for i in exc.value.issues]
+    names = _entry_names(case)
+    for i in exc.value.issues:
+        assert unnamed(i.line(), names) == [], f"a cluster entry without its name: {i.line()}"
     assert all(i.message and "\n" not in i.message for i in exc.value.issues)
 
 

@@ -658,7 +658,7 @@ def test_allowed_id_change_says_exactly_what_to_restart(tmp_path: Path, capsys) 
     stack.write_text(yaml.safe_dump(dev(allowed), sort_keys=False))
     rec = plan(str(stack), mocks=ComputingMocks(diff.load(str(old)).graph["outputs"]["clusters"]))
     warnings = [m for level, m in rec.logs if level == "warning"]
-    assert any(m.startswith("mesh:clusters[1].id: cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
+    assert any(m.startswith("mesh:clusters[1].id (cls-dev3c4d5): cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
                             "mesh:allowIdentityChange; after this update run `" + command + "`") for m in warnings), warnings
 
 
@@ -796,3 +796,18 @@ def test_a_key_only_the_chart_copy_knows_keeps_its_effect(tmp_path: Path) -> Non
     (new / "graph.json").write_text(json.dumps(graph))
     out = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
     assert "ROLLS" not in out and f"- UNKNOWN TO THE CHART in {FIRST}: clusterHealthPort" in out
+def test_a_plan_with_the_old_stackreference_read_diffs_as_no_change(tmp_path: Path, capsys) -> None:
+    """A base plan made when the program read its own outputs through a StackReference lists that read; the
+    program now reads them without a resource. A read is neither created nor deleted: no change."""
+    old = make_plan(tmp_path, "old", dev())
+    new = make_plan(tmp_path, "new", dev())
+    graph = json.loads((old / "graph.json").read_text())
+    assert not [r for r in graph["resources"] if r["type"] == diff.STACK_REFERENCE_TYPE]
+    name = f"organization/{graph['project']}/{graph['stack']}"
+    graph["resources"].append({
+        "urn": f"urn:pulumi:{graph['stack']}::{graph['project']}::pulumi:pulumi:StackReference::{name}",
+        "type": diff.STACK_REFERENCE_TYPE, "name": name, "custom": True, "parent": "", "provider": "",
+        "dependencies": [], "protect": False, "inputs": {"name": name}, "additional_secret_outputs": []})
+    (old / "graph.json").write_text(json.dumps(graph))
+    code, out = run_diff(old, new, capsys)
+    assert (code, out) == (0, "No changes: both plans register the same resources with the same inputs.\n")

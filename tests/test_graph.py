@@ -62,7 +62,6 @@ def test_resource_types_and_counts(tmp_path: Path) -> None:
         "mesh:cilium:CiliumRelease": 3,
         RELEASE: 3,
         "mesh:mesh:MeshPeers": 3,
-        "pulumi:pulumi:StackReference": 1,
     }
     peers = {r.inputs["cluster"]: r.inputs["peers"] for r in by_type(rec, "mesh:mesh:MeshPeers")}
     assert peers == {

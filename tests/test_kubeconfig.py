@@ -113,3 +113,25 @@ def test_read_credentials_stay_out_of_reprs(tmp_path: Path) -> None:
     got = kc.minimal_kubeconfigs(kc.kubeconfig_files(str(path), {}), [("cls-a", "mesh:clusters[0].context", "cls-a")])
     assert "SECRET-TOKEN-77aa" in got.configs["cls-a"]
     assert "SECRET-TOKEN-77aa" not in repr(got) and "SECRET-TOKEN-77aa" not in repr(kc.load([str(path)], lambda p: Path(p).read_text()))
+
+
+def test_the_program_reports_a_kubeconfig_error_once(tmp_path: Path, monkeypatch) -> None:
+    """The program logs each problem as an error of its own; the exception it ends with (which the language host
+    logs too) only counts them, so `pulumi preview` prints the problem once (tests/e2e/test_engine_messages.py)."""
+    import pytest
+
+    from components.program import InvalidConfig
+    from tests.conftest import mesh_config
+    from tests.mockcloud import run
+    from tools.mockengine import Recording
+
+    monkeypatch.delenv("MESH_KUBECONFIG_FILE", raising=False)
+    missing = tmp_path / "no-such-kubeconfig"
+    recording = Recording(project="tke-cilium-mesh", stack="test")
+    with pytest.raises(InvalidConfig) as exc:
+        run(mesh_config(2), tmp_path, extra_config={"mesh:kubeconfig": str(missing)}, recording=recording)
+    [issue] = exc.value.issues
+    assert issue.key == "mesh:kubeconfig" and f"cannot read kubeconfig {missing}" in issue.message
+    assert [m for _, m in recording.logs if str(missing) in m] == [issue.line()]
+    assert [lvl for lvl, m in recording.logs if str(missing) in m] == ["error"]
+    assert str(exc.value) == "the stack configuration has 1 problem, reported above"

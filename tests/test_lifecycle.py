@@ -76,7 +76,7 @@ def test_allowed_identity_change_goes_through_loudly(tmp_path: Path) -> None:
     rec = run(changed, tmp_path, mocks=ComputingMocks(previous))
     assert release_values(one(rec, RELEASE, "cls-00000002-cilium"))["cluster"]["id"] == 9
     warnings = [m for lvl, m in rec.logs if lvl == "warning"]
-    assert any(m.startswith("mesh:clusters[1].id: cluster cls-00000002 was deployed with id 2, now 9: allowed by "
+    assert any(m.startswith("mesh:clusters[1].id (cls-00000002): cluster cls-00000002 was deployed with id 2, now 9: allowed by "
                             "mesh:allowIdentityChange; after this update run `kubectl --context cls-00000002 -n "
                             "kube-system rollout restart ds/cilium deploy/cilium-operator deploy/clustermesh-apiserver`")
                and m.endswith("then restart every workload of the cluster (its pods keep the old identity until they "

@@ -89,10 +89,11 @@ def test_invalid_config_exits_2_and_leaves_dir_untouched(tmp_path: Path) -> None
         "error: mesh:bogus: unknown key; the keys of this program are: mesh:cilium, mesh:maxConnectedClusters, "
         "mesh:masquerade, mesh:hubbleRelay, mesh:topology, mesh:kubeconfig, mesh:clusters, mesh:ca, "
         "mesh:allowIdentityChange, mesh:policyDefaultLocalCluster, mesh:caPrivateKey",
-        "error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-00000001); every cluster needs its "
-        "own Cilium cluster.id (the lowest free one is 2)",
-        "error: mesh:clusters[1].podCidrs[0]: 172.16.1.0/24 overlaps 172.16.1.0/24, mesh:clusters[0].podCidrs[0] "
-        "(cls-00000001); pod CIDRs must be disjoint across the mesh or cross-cluster routing and identities break",
+        "error: mesh:clusters[1].id (cls-00000002): 1 is already used by mesh:clusters[0] (cls-00000001); every "
+        "cluster needs its own Cilium cluster.id (the lowest free one is 2)",
+        "error: mesh:clusters[1].podCidrs[0] (cls-00000002): 172.16.1.0/24 overlaps 172.16.1.0/24, "
+        "mesh:clusters[0].podCidrs[0] (cls-00000001); pod CIDRs must be disjoint across the mesh or cross-cluster "
+        "routing and identities break",
     ]
     assert "Traceback" not in proc.stderr and proc.stdout == ""
     assert read_tree(out) == previous
@@ -263,5 +264,5 @@ def test_empty_pod_cidrs_say_the_list_is_empty(tmp_path: Path) -> None:
     proc = cli(str(ROOT / "tests/corpus/Pulumi.pod-cidrs-empty.yaml"), "--out", str(tmp_path / "out"))
     assert proc.returncode == 2
     assert proc.stderr.splitlines() == [
-        "error: mesh:clusters[1].podCidrs: is an empty list; list the CIDRs this cluster's pods get their IPs from, "
+        "error: mesh:clusters[1].podCidrs (cls-gz4t8w1x): is an empty list; list the CIDRs this cluster's pods get their IPs from, "
         "e.g. podCidrs: [172.16.0.0/16]"]

@@ -67,3 +67,22 @@ def test_the_mock_monitor_and_the_run_state_are_where_the_engine_uses_them() -> 
     from pulumi.runtime import settings
 
     assert settings.ROOT.get() is None and len(settings.SETTINGS.outputs) == 0
+
+
+def test_mock_engine_tells_the_mock_monitor_from_the_engines(monkeypatch) -> None:
+    """set_mocks installs the SDK's MockMonitor (the offline plan extends it); under the real engine the
+    monitor is the engine's gRPC client."""
+    import grpc
+    from pulumi.runtime import settings
+    from pulumi.runtime.proto import resource_pb2_grpc
+
+    from tests.mockcloud import ComputingMocks
+
+    pulumi.runtime.set_mocks(ComputingMocks(), preview=False)
+    assert sdk.mock_engine()
+    channel = grpc.insecure_channel("127.0.0.1:1")  # never connects: no call is made
+    try:
+        monkeypatch.setattr(settings.SETTINGS, "monitor", resource_pb2_grpc.ResourceMonitorStub(channel))
+        assert not sdk.mock_engine()
+    finally:
+        channel.close()

@@ -112,7 +112,7 @@ def test_documented_plugin_installs_name_the_versions_the_pinned_sdks_ask_for() 
     found: dict[str, set[str]] = {}
     for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
         for line in doc.read_text().splitlines():
-            m = re.search(r"pulumi plugin install resource (\S+)(?: (v\S+))?", line)
+            m = re.search(r"pulumi plugin install resource ([\w-]+)(?: (v[\w.+-]+))?", line)
             if m:
                 assert m.group(2) is not None, f"{doc.name}: {line.strip()} installs an unpinned plugin"
                 found.setdefault(m.group(1), set()).add(m.group(2).lstrip("v"))

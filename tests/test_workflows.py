@@ -131,6 +131,17 @@ def sections(comment: str) -> dict[str, str]:
     return {p.split("`", 1)[0]: p.split("\n", 1)[1].lstrip("\n") for p in parts}
 
 
+def headings(markdown: str) -> list[str]:
+    """The heading lines of a Markdown text, outside fenced blocks."""
+    out, fenced = [], False
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif not fenced and re.match(r"#+ ", line):
+            out.append(line)
+    return out
+
+
 def test_plan_diff_reports_changed_new_deleted_and_base_failing_stacks(scratch_repo: Path) -> None:
     """A branch that changes dev, deletes old, fixes fixed and adds new: exit 0 and one section per stack, saying
     for each what it is (a diff, a deleted stack, a base that fails to plan with its error, a new stack)."""
@@ -150,12 +161,16 @@ def test_plan_diff_reports_changed_new_deleted_and_base_failing_stacks(scratch_r
     assert "Failing" not in comment
     s = sections(comment)
     assert list(s) == ["dev", "fixed", "new", "old"]
-    assert "## Mesh plan diff" in s["dev"] and "- added: cls-dev6e7f8 (id 3" in s["dev"]
+    assert "\n### Mesh plan diff\n" in f"\n{s['dev']}" and "- added: cls-dev6e7f8 (id 3" in s["dev"]
+    # Each stack's diff or summary sits under its `## Stack` heading, one level down, its own order kept.
+    assert headings(comment)[0].startswith("# Offline plan diff against")
+    assert [h for h in headings(comment) if h.startswith(("# ", "## "))][1:] == [f"## Stack `{n}`" for n in s]
+    assert headings(s["dev"])[:2] == ["### Mesh plan diff", "#### Clusters"], headings(s["dev"])
+    assert headings(s["new"])[:2] == ["### Offline plan: tke-cilium-mesh / new", "#### Resources by type"]
     assert "**The plan of the base revision fails**" in s["fixed"]
-    assert "error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)" in s["fixed"]
-    assert "# Offline plan: tke-cilium-mesh / fixed" in s["fixed"] and "New stack" not in s["fixed"]
+    assert "error: mesh:clusters[1].id (cls-dev3c4d5): 1 is already used by mesh:clusters[0] (cls-dev0a1b2)" in s["fixed"]
+    assert "\n### Offline plan: tke-cilium-mesh / fixed\n" in s["fixed"] and "New stack" not in s["fixed"]
     assert s["new"].startswith("New stack (no `stacks/Pulumi.new.yaml` at the base revision)")
-    assert "# Offline plan: tke-cilium-mesh / new" in s["new"]
     assert s["old"].startswith("**Deleted on this branch:** `stacks/Pulumi.old.yaml` exists at the base revision")
     assert "pulumi destroy --stack old" in s["old"]
     assert json.loads((repo / "build/head/dev/graph.json").read_text())["stack"] == "dev"
@@ -179,7 +194,7 @@ def test_plan_diff_fails_the_job_when_a_plan_of_the_branch_fails(scratch_repo: P
     s = sections(comment)
     assert s["dev"].startswith("**The plan of this branch fails**")
     block = s["dev"].split("```\n")[1]
-    assert block.startswith("error: mesh:clusters[1].id: 1 is already used by mesh:clusters[0] (cls-dev0a1b2)")
+    assert block.startswith("error: mesh:clusters[1].id (cls-dev3c4d5): 1 is already used by mesh:clusters[0] (cls-dev0a1b2)")
     assert s["old"].startswith("No changes")
     assert s["fixed"].startswith("**The plan of the base revision fails**")
 
@@ -267,15 +282,21 @@ def run_step(step: dict, env: dict[str, str], tmp_path: Path) -> tuple[subproces
 
 def run_program_in(env: dict[str, str], stack_file: Path) -> subprocess.CompletedProcess:
     """The program (`__main__.py`, on the mock engine) on a stack file, in a process with exactly `env`: what the
-    language host runs after the workflow's steps. Prints each cluster provider's kubeconfig token."""
+    language host runs after the workflow's steps. Prints each cluster provider's kubeconfig token; on a failure,
+    what the program logged (on stderr, as the engine shows it), then the exception."""
     driver = (
         "import json, sys\n"
         "from tools.plan import read_stack_file\n"
-        "from tools.mockengine import run_program\n"
+        "from tools.mockengine import Recording, run_program\n"
         "from tests.mockcloud import ComputingMocks\n"
         "stack, config, secret_keys = read_stack_file(sys.argv[1])\n"
-        "rec = run_program('__main__.py', project='tke-cilium-mesh', stack=stack, config=config,\n"
-        "                  secret_keys=secret_keys, mocks=ComputingMocks(), preview=True)\n"
+        "rec = Recording(project='tke-cilium-mesh', stack=stack)\n"
+        "try:\n"
+        "    run_program('__main__.py', project='tke-cilium-mesh', stack=stack, config=config,\n"
+        "                secret_keys=secret_keys, mocks=ComputingMocks(), preview=True, recording=rec)\n"
+        "except Exception:\n"
+        "    print('\\n'.join(f'{level}: {message}' for level, message in rec.logs), file=sys.stderr)\n"
+        "    raise\n"
         "print(json.dumps({r.name: r.inputs['kubeconfig']['value'] for r in rec.resources.values()\n"
         "                  if r.type == 'pulumi:providers:kubernetes' and isinstance(r.inputs['kubeconfig'], dict)}))\n"
     )
@@ -348,8 +369,8 @@ def test_workflow_without_the_kubeconfig_secret_names_the_stack_path_and_the_ove
            "HOME": str(home)}
     run = run_program_in(env, ROOT / "stacks" / "Pulumi.dev.yaml")
     assert run.returncode != 0
-    line = [ln for ln in run.stderr.splitlines() if "cannot read kubeconfig" in ln][-1]
-    assert line.startswith("mesh:kubeconfig: ")
+    [line] = [ln for ln in run.stderr.splitlines() if "cannot read kubeconfig" in ln]
+    assert line.startswith("error: mesh:kubeconfig: ")
     assert f"{home}/.kube/mesh-dev.yaml (from the stack's mesh:kubeconfig)" in line
     assert "set $MESH_KUBECONFIG_FILE=PATH for this run" in line
 
@@ -402,5 +423,35 @@ def test_ci_pulls_the_charts_the_value_path_check_reads(tmp_path: Path) -> None:
     plan = subprocess.run([sys.executable, "-m", "tools.plan", str(typo), "--out", str(tmp_path / "plan")], cwd=ROOT,
                           env={**os.environ, **env, "PATH": os.environ["PATH"]}, capture_output=True, text=True)
     assert plan.returncode == 2, plan.stderr
-    assert ("error: mesh:clusters[0].values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; "
+    assert ("error: mesh:clusters[0].values.kubeProxyReplacment (cls-dev0a1b2): unknown Helm value for the cilium 1.18.3 chart; "
             "did you mean 'kubeProxyReplacement'?") in plan.stderr
+
+
+FAKE_PYTHON = """#!/bin/sh
+# `python -m venv DIR` makes DIR/bin/python (this script); every call is logged.
+echo "python $*" >> "$LOG"
+if [ "$1 $2" = "-m venv" ]; then mkdir -p "$3/bin" && cp "$0" "$3/bin/python"; fi
+"""
+
+
+def test_make_setup_says_what_it_does_before_pip_installs(tmp_path: Path) -> None:
+    """`make setup` (first of every target) on a fresh machine: a line saying what it sets up and how long it
+    takes comes before pip runs, pip is not silenced (it names each package), and without a terminal it
+    draws no progress bars."""
+    for name in ("Makefile", "requirements.txt", "requirements-dev.txt"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+    fake = tmp_path / "fake-python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    log = tmp_path / "calls.log"
+    proc = subprocess.run(["make", "--no-print-directory", "setup", f"PYTHON={fake}"], cwd=tmp_path,
+                          env={**os.environ, "LOG": str(log)}, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    said = [i for i, line in enumerate(lines) if line.startswith("setting up venv/: installing the pinned")]
+    pip = [i for i, line in enumerate(lines) if " -m pip install " in line]
+    assert said and pip and said[0] < pip[0], proc.stdout
+    assert "about a minute on a fresh machine" in lines[said[0]]
+    install = [c for c in log.read_text().splitlines() if " -m pip install " in c]
+    assert len(install) == 1 and "--quiet" not in install[0] and "--progress-bar off" in install[0], install
+    assert lines[-1] == "venv/ is set up" and (tmp_path / "venv/.installed").exists()

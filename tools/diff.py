@@ -74,6 +74,9 @@ REPLACING_INPUTS: dict[str, set[str]] = {
 }
 
 
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
 class PlanError(Exception):
     pass
 
@@ -164,6 +167,10 @@ def load(directory: str) -> Plan:
         raise PlanError(f"{d}: no graph.json; make one with python -m tools.plan STACK_FILE --out {d}") from None
     except ValueError as err:
         raise PlanError(f"{d}/graph.json is not JSON: {err}") from None
+    if isinstance(graph.get("resources"), list):
+        # A plan of a program that still read its own outputs through a StackReference lists it: a read, which
+        # an update neither creates nor deletes (the program now reads them without one; components/program.py).
+        graph["resources"] = [r for r in graph["resources"] if r.get("type") != STACK_REFERENCE_TYPE]
     values = {}
     for f in sorted((d / "values").glob("*.yaml")):
         values[f.stem] = yamlio.safe_load(f.read_text(encoding="utf-8")) or {}
@@ -367,8 +374,8 @@ def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange
 
 def _restacked(plan: Plan, like: Plan) -> Plan:
     """``plan`` with the URNs it would have in ``like``'s stack: resources of two stacks are then
-    matched by type and name. The URN prefix holds the stack and project names, and so does
-    the name of the program's StackReference to its own stack (``<org>/<project>/<stack>``)."""
+    matched by type and name. The URN prefix holds the stack and project names (and so did the name of the
+    StackReference to its own stack that older plans list, ``<org>/<project>/<stack>``)."""
     def quoted(text: str) -> str:
         return json.dumps(text)[1:-1]
 

@@ -36,6 +36,7 @@ import pulumi
 import yaml
 
 from components.collector import tune_gc
+from components.program import READ_STACK_OUTPUTS
 from meshcore import chart as charts
 from meshcore import yamlio
 from meshcore.config import NS, UNREADABLE_SECRET, decode_config
@@ -54,7 +55,7 @@ GET_CLUSTERS = "tencentcloud:Kubernetes/getClusters:getClusters"
 
 class PlanMocks(pulumi.runtime.Mocks):
     """Providers offline: they compute nothing, so ids and computed outputs are unknown, as
-    in a preview of a new stack; the stack's StackReference to itself finds no outputs.
+    in a preview of a new stack; the program's read of its own last outputs finds none.
 
     The one lookup a preview runs for real, the TKE API's cluster lookup (adoption by
     cluster ID), is answered like the kubeconfig file: with a kubeconfig that holds no
@@ -62,12 +63,12 @@ class PlanMocks(pulumi.runtime.Mocks):
     """
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
-        if args.typ == "pulumi:pulumi:StackReference":
-            # The stack's own last outputs: none, as for a stack never deployed.
-            return args.name, {"name": args.name, "outputs": {}}
         return "", {}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
+        if args.token == READ_STACK_OUTPUTS:
+            # The stack's own last outputs: none, as for a stack never deployed.
+            return {"name": args.args["name"], "outputs": {}, "secretOutputNames": []}, []
         if args.token == GET_CLUSTERS and isinstance(args.args.get("clusterId"), str):
             cluster_id = args.args["clusterId"]
             kubeconfig = offline_kubeconfig([cluster_id])

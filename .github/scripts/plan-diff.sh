@@ -57,6 +57,24 @@ fenced() {  # a file's text as a fenced block
   printf '```\n%s\n```\n' "${text:-(no output)}"
 }
 
+nested() {  # a Markdown file (a diff, a plan summary) nested under a `## Stack` heading: its headings
+  # (outside fenced blocks) shifted so that its top one is a `###`, the rest keeping their order under it
+  awk '
+    { line[NR] = $0 }
+    /^```/ { fence = !fence; next }
+    !fence && /^#+ / { n = index($0, " ") - 1; if (!top || n < top) top = n }
+    END {
+      shift = top ? 3 - top : 0
+      fence = 0
+      for (i = 1; i <= NR; i++) {
+        l = line[i]
+        if (l ~ /^```/) fence = !fence
+        else if (!fence && shift > 0 && l ~ /^#+ /) l = substr("######", 1, shift) l
+        print l
+      }
+    }' "$1"
+}
+
 stack_name() {  # stacks/Pulumi.<stack>.yaml -> <stack>
   local name
   name="$(basename "$1" .yaml)"
@@ -114,9 +132,11 @@ for stack in $stacks; do
     ok)
       diff_err="$work/diff-$stack.err"
       set +e
-      "$py" -m tools.plan diff "build/base/$stack" "build/head/$stack" --format markdown >> "$body" 2>"$diff_err"
+      "$py" -m tools.plan diff "build/base/$stack" "build/head/$stack" --format markdown >"$work/diff-$stack.md" \
+        2>"$diff_err"
       rc=$?
       set -e
+      nested "$work/diff-$stack.md" >> "$body"
       if [ "$rc" -gt 1 ]; then
         failed+=("$stack")
         {
@@ -134,21 +154,21 @@ for stack in $stacks; do
         echo ""
         echo "The plan of this branch:"
         echo ""
-        cat "build/head/$stack/summary.md"
+        nested "build/head/$stack/summary.md"
       } >> "$body"
       ;;
     new)
       {
         echo "New stack (no \`$stack_file\` at the base revision):"
         echo ""
-        cat "build/head/$stack/summary.md"
+        nested "build/head/$stack/summary.md"
       } >> "$body"
       ;;
     no-tool)
       {
         echo "The base revision has no offline plan (no tools/plan.py); the plan of this branch:"
         echo ""
-        cat "build/head/$stack/summary.md"
+        nested "build/head/$stack/summary.md"
       } >> "$body"
       ;;
   esac

@@ -18,6 +18,12 @@ def plan_values(plan_dir: Path, cluster: str) -> dict[str, Any]:
     return yaml.safe_load((plan_dir / "values" / f"{cluster}.yaml").read_text(encoding="utf-8"))
 
 
+def diagnostics(output: str) -> list[str]:
+    """The lines of the Diagnostics section of a text `pulumi preview`/`up` (what stays on screen at the end)."""
+    section = output.split("\nDiagnostics:\n", 1)[1]
+    return [line.strip() for line in section.split("\n\n", 1)[0].splitlines()[1:]]
+
+
 # -- reading the API servers ------------------------------------------------------------------
 
 
@@ -56,4 +62,4 @@ def config_map(kubeconfig: Path, context: str, name: str, namespace: str = "kube
     return dict(core_api(kubeconfig, context).read_namespaced_config_map(name, namespace).data or {})
 
 
-__all__ = ["ROOT", "Workspace", "plan_values", "helm_releases", "deployed", "secret_data", "config_map", "CHART"]
+__all__ = ["ROOT", "Workspace", "diagnostics", "plan_values", "helm_releases", "deployed", "secret_data", "config_map", "CHART"]

@@ -24,6 +24,7 @@ from tests.e2e.harness import (
     config_map,
     core_api,
     deployed,
+    diagnostics,
     helm_releases,
     plan_values,
     secret_data,
@@ -93,9 +94,8 @@ def test_1_preview_matches_the_offline_plan(ws: Workspace, tmp_path: Path) -> No
     steps = _steps(preview)
     planned = {r["urn"]: r for r in graph["resources"]}
     assert set(steps) == set(planned)
-    # The program's StackReference to its own stack is read; everything else is created.
-    assert {urn: s["op"] for urn, s in steps.items()} == {
-        urn: "read" if r["type"] == "pulumi:pulumi:StackReference" else "create" for urn, r in planned.items()}
+    # Everything is created; the program reads its own last outputs without a resource (no read step).
+    assert {urn: s["op"] for urn, s in steps.items()} == dict.fromkeys(planned, "create")
     for urn, s in steps.items():
         assert s["newState"]["type"] == planned[urn]["type"], urn
         if planned[urn]["type"] == RELEASE:
@@ -145,10 +145,19 @@ def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Worksp
     chart's `helm` TLS method does): the provider's Check does not render the chart."""
     before = _revisions(local_mesh, CLUSTERS[:3])
     ws.pulumi("preview", "--expect-no-changes")
+    # What a reviewer reads: the stack, unchanged, and nothing else (the program's read of its own last
+    # outputs is no resource, so the outputs this up wrote show as no change of one).
+    diff = ws.pulumi("preview", "--diff").stdout.splitlines()
+    assert diff[1:3] == ["  pulumi:pulumi:Stack: (same)", f"    [urn={_stack_urn(ws)}]"], diff
+    assert diff[3:] == ["Resources:", "    20 unchanged"], diff
     ws.pulumi("up", "--yes", "--expect-no-changes")
     assert _revisions(local_mesh, CLUSTERS[:3]) == before
     # The same revisions: the certificates' record is kept as it was (not stamped again).
     assert {n: ws.outputs()["clusters"][n]["certificates"] for n in CLUSTERS[:3]} == _RECORDS
+
+
+def _stack_urn(ws: Workspace) -> str:
+    return f"urn:pulumi:{ws.stack}::tke-cilium-mesh::pulumi:pulumi:Stack::tke-cilium-mesh-{ws.stack}"
 
 
 def _ops(preview: dict[str, Any]) -> dict[str, str]:
@@ -198,7 +207,10 @@ def test_5_changing_a_running_clusters_id_is_refused_naming_the_key(ws: Workspac
     try:
         result = ws.pulumi("up", "--yes", "--skip-preview", check=False)
         assert result.returncode != 0
-        assert "mesh:clusters[1].id" in result.output and "cls-b" in result.output, result.output[-3000:]
+        # Once, naming the cluster (the guard fails inside an Output: still one error line).
+        refused = [line for line in diagnostics(result.output) if "was deployed with id 2, now 9" in line]
+        assert len(refused) == 1, result.output[-3000:]
+        assert refused[0].startswith("error: mesh:clusters[1].id (cls-b): cluster cls-b was deployed"), refused
         assert _revisions(local_mesh, CLUSTERS) == before
     finally:
         ws.set_config(stack_config(local_mesh, mesh_ca, CLUSTERS))
