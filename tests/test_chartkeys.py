@@ -497,7 +497,7 @@ def test_the_plan_refuses_a_typo_offline_without_any_chart(tmp_path: Path) -> No
     assert proc.stderr.splitlines() == [
         "error: mesh:cilium.values.kubeProxyReplacment: unknown Helm value for the cilium 1.18.3 chart; did you mean "
         f"'kubeProxyReplacement'? (the chart ignores unknown keys, so this value would have no effect){index}",
-        "error: mesh:clusters[1].values.hubble.relya: unknown Helm value for the cilium 1.18.3 chart; did you mean "
+        "error: mesh:clusters[1].values.hubble.relya (cls-00000002): unknown Helm value for the cilium 1.18.3 chart; did you mean "
         f"'hubble.relay'? (the chart ignores unknown keys, so this value would have no effect){index}",
     ]
     assert not (tmp_path / "out").exists()
