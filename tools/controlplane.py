@@ -488,6 +488,70 @@ def remote_clusters(m: Member, timeout: float = 3.0) -> list[dict[str, Any]]:
     return out
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        b, n = n & 0x7F, n >> 7
+        out.append(b | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _fields(buf: bytes) -> list[tuple[int, bytes | int]]:
+    """The (field number, value) pairs of a protobuf message (varints and length-delimited only)."""
+    out: list[tuple[int, bytes | int]] = []
+    i = 0
+    while i < len(buf):
+        tag, i = _read_varint(buf, i)
+        num, wire = tag >> 3, tag & 7
+        if wire == 0:
+            v, i = _read_varint(buf, i)
+            out.append((num, v))
+        elif wire == 2:
+            n, i = _read_varint(buf, i)
+            out.append((num, buf[i:i + n]))
+            i += n
+        else:
+            raise ValueError(f"unexpected protobuf wire type {wire}")
+    return out
+
+
+def _read_varint(buf: bytes, i: int) -> tuple[int, int]:
+    n = shift = 0
+    while True:
+        b = buf[i]
+        i += 1
+        n |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            return n, i
+
+
+def etcd_get(dir_: Path, cluster: str, prefix: str, timeout: float = 5.0) -> dict[str, bytes]:
+    """The keys under ``prefix`` in the etcd of ``cluster``'s pod, read as its ``clustermesh`` reads
+    (the admin certificate, role root) over etcd's gRPC ``KV.Range``: etcd's JSON gateway ignores client
+    certificate users, and etcdctl is not in the toolchain. The messages are encoded by hand (two fields)."""
+    import grpc
+
+    cp = ControlPlane.load(dir_)
+    m = cp.clusters[cluster]
+    certs = cp.root / cluster / "varlib" / "cilium" / "etcd-secrets"
+    creds = grpc.ssl_channel_credentials((certs / "ca.crt").read_bytes(), (certs / "tls.key").read_bytes(),
+                                         (certs / "tls.crt").read_bytes())
+    key = prefix.encode()
+    end = key[:-1] + bytes([key[-1] + 1])
+    request = b"\x0a" + _varint(len(key)) + key + b"\x12" + _varint(len(end)) + end
+    with grpc.secure_channel(f"{m.address}:{m.port}", creds) as channel:
+        call = channel.unary_unary("/etcdserverpb.KV/Range", request_serializer=None, response_deserializer=None)
+        response = call(request, timeout=timeout)
+    out = {}
+    for num, kv in _fields(response):
+        if num == 2 and isinstance(kv, bytes):
+            parts = dict(_fields(kv))
+            out[bytes(parts[1]).decode()] = bytes(parts.get(5, b""))  # type: ignore[arg-type]
+    return out
+
+
 def mesh_status(dir_: Path) -> dict[str, Any]:
     """Per cluster: its processes, and each remote cluster its kvstoremesh knows (connected, synced, last error)."""
     cp = ControlPlane.load(dir_)
