@@ -244,7 +244,8 @@ def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]]) -
         # The chart's kvstoremesh volume: the peers' configs and the remote client certificate.
         wanted[root / "varlib" / "cilium" / "clustermesh"] = {
             **secrets[KVSTOREMESH], "common-etcd-client.crt": remote.get("tls.crt", b""),
-            "common-etcd-client.key": remote.get("tls.key", b""), "common-etcd-client-ca.crt": remote.get("ca.crt", b"")}
+            "common-etcd-client.key": remote.get("tls.key", b""),
+            "common-etcd-client-ca.crt": remote.get("ca.crt", b"")}
     for volume, files in wanted.items():
         if files is not None and project(volume, files):
             changed.append(volume.name)
@@ -531,7 +532,7 @@ def etcd_get(dir_: Path, cluster: str, prefix: str, timeout: float = 5.0) -> dic
     """The keys under ``prefix`` in the etcd of ``cluster``'s pod, read as its ``clustermesh`` reads
     (the admin certificate, role root) over etcd's gRPC ``KV.Range``: etcd's JSON gateway ignores client
     certificate users, and etcdctl is not in the toolchain. The messages are encoded by hand (two fields)."""
-    import grpc
+    import grpc  # type: ignore[import-untyped]  # grpcio ships no stubs; used here through two calls
 
     cp = ControlPlane.load(dir_)
     m = cp.clusters[cluster]
@@ -548,7 +549,7 @@ def etcd_get(dir_: Path, cluster: str, prefix: str, timeout: float = 5.0) -> dic
     for num, kv in _fields(response):
         if num == 2 and isinstance(kv, bytes):
             parts = dict(_fields(kv))
-            out[bytes(parts[1]).decode()] = bytes(parts.get(5, b""))  # type: ignore[arg-type]
+            out[bytes(parts[1]).decode()] = bytes(parts.get(5, b""))
     return out
 
 
@@ -610,9 +611,11 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(status, indent=2))
             return 0
         for name, entry in status.items():
-            print(f"{name} ({entry['address']}, {entry['version']})" + (f": {entry['error']}" if entry["error"] else ""))
+            error = f": {entry['error']}" if entry["error"] else ""
+            print(f"{name} ({entry['address']}, {entry['version']}){error}")
             for remote, r in sorted(entry["remotes"].items()):
-                state = ("connected" if r["connected"] else "disconnected") + (", synced" if r["synced"] else ", not synced")
+                state = ("connected" if r["connected"] else "disconnected") + \
+                    (", synced" if r["synced"] else ", not synced")
                 print(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else ""))
     return 0
 
