@@ -15,6 +15,11 @@ run, and a LoadBalancer Service gets no address unless something sets its status
 controller does; ``assign-vips`` plays that part for the Services the mesh creates).
 
     python -m tools.localmesh assign-vips --dir DIR   # status.loadBalancer.ingress = the requested VIP
+    python -m tools.localmesh mark-ready --dir DIR    # that, and every Deployment and DaemonSet ready
+
+``mark-ready`` plays the other missing controllers' part: every Deployment and DaemonSet reports
+its pods ready (``--nodes N``: the DaemonSets' node count, 1 by default), as the Deployment and
+DaemonSet controllers and the kubelets would once the pods ran; it assigns the VIPs too.
 
 Everything lives in DIR; ``down`` leaves no process running. Try the program on it: README,
 "Real engine".
@@ -283,6 +288,10 @@ def _start_apiserver(mesh: Mesh, member: Member, bin_dir: Path) -> None:
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
+        # As every real cluster (TKE's too): the Cilium chart's agent DaemonSet has a privileged init
+        # container (mount-bpf-fs, with Bidirectional mount propagation); without this the API server
+        # refuses it ("privileged: Forbidden: disallowed by cluster policy").
+        "--allow-privileged=true",
         # No controller keeps the `kubernetes` Service's endpoints on loopback; without this the
         # lease reconciler logs an error every few seconds.
         "--endpoint-reconciler-type=none",
@@ -403,16 +412,61 @@ def status(dir_: Path) -> list[tuple[str, str]]:
     return rows
 
 
+# -- the controllers that are not there ------------------------------------------------------
+
+
+def mark_workloads_ready(dir_: Path, nodes: int = 1) -> list[str]:
+    """Report every Deployment and DaemonSet of every API server ready, through their status subresource, as
+    their controllers would once the kubelets ran the pods: a Deployment's ``spec.replicas`` (default 1) pods
+    ready, available and up to date (condition ``Available``); a DaemonSet's pod on each of ``nodes`` nodes."""
+    from kubernetes import client, config
+
+    mesh = Mesh.load(dir_)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done = []
+    for m in mesh.clusters:
+        apps = client.AppsV1Api(config.new_client_from_config(str(mesh.path / "kubeconfig"), context=m.name))
+        for d in apps.list_deployment_for_all_namespaces().items:
+            n = d.spec.replicas if d.spec.replicas is not None else 1
+            reason = {"Available": ("MinimumReplicasAvailable", "Deployment has minimum availability."),
+                      "Progressing": ("NewReplicaSetAvailable", f'ReplicaSet "{d.metadata.name}" has successfully '
+                                                                 "progressed.")}
+            apps.patch_namespaced_deployment_status(d.metadata.name, d.metadata.namespace, {"status": {
+                "observedGeneration": d.metadata.generation, "replicas": n, "updatedReplicas": n,
+                "readyReplicas": n, "availableReplicas": n, "unavailableReplicas": None,
+                "conditions": [{"type": t, "status": "True", "reason": r, "message": msg, "lastUpdateTime": now,
+                                "lastTransitionTime": now} for t, (r, msg) in reason.items()]}})
+            done.append(f"{m.name}: Deployment {d.metadata.namespace}/{d.metadata.name} {n}/{n} ready")
+        for ds in apps.list_daemon_set_for_all_namespaces().items:
+            apps.patch_namespaced_daemon_set_status(ds.metadata.name, ds.metadata.namespace, {"status": {
+                "observedGeneration": ds.metadata.generation, "desiredNumberScheduled": nodes,
+                "currentNumberScheduled": nodes, "updatedNumberScheduled": nodes, "numberReady": nodes,
+                "numberAvailable": nodes, "numberMisscheduled": 0, "numberUnavailable": None}})
+            done.append(f"{m.name}: DaemonSet {ds.metadata.namespace}/{ds.metadata.name} {nodes}/{nodes} ready")
+    return done
+
+
+def mark_ready(dir_: Path, nodes: int = 1) -> list[str]:
+    """What the missing controllers would have done by now: the VIPs assigned (``assign_vips``) and every
+    Deployment and DaemonSet ready (``mark_workloads_ready``)."""
+    return assign_vips(dir_) + mark_workloads_ready(dir_, nodes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.localmesh", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start etcd and one API server per cluster; write DIR/kubeconfig")
     p_up.add_argument("--clusters", required=True, help="comma-separated cluster names (the kubeconfig contexts)")
-    for name in ("up", "down", "status", "stop", "start", "assign-vips"):
-        p = p_up if name == "up" else sub.add_parser(name)
+    helps = {"down": "stop everything", "status": "what runs", "stop": "stop one API server",
+             "start": "start one API server again", "assign-vips": "give each mesh Service its requested VIP",
+             "mark-ready": "assign the VIPs and report every Deployment and DaemonSet ready"}
+    for name in ("up", *helps):
+        p = p_up if name == "up" else sub.add_parser(name, help=helps[name])
         p.add_argument("--dir", required=True, type=Path)
         if name in ("stop", "start"):
             p.add_argument("--cluster", required=True)
+        if name == "mark-ready":
+            p.add_argument("--nodes", type=int, default=1, help="the nodes each DaemonSet runs on (default 1)")
     args = parser.parse_args(argv)
     if args.command == "up":
         names = [n.strip() for n in args.clusters.split(",") if n.strip()]
@@ -429,8 +483,10 @@ def main(argv: list[str] | None = None) -> int:
         stop_member(args.dir, args.cluster)
     elif args.command == "start":
         start_member(args.dir, args.cluster)
-    elif args.command == "assign-vips":
-        for line in assign_vips(args.dir):
+    elif args.command in ("assign-vips", "mark-ready"):
+        if args.command == "mark-ready" and args.nodes < 0:
+            parser.error("--nodes cannot be negative")
+        for line in (assign_vips(args.dir) if args.command == "assign-vips" else mark_ready(args.dir, args.nodes)):
             print(line)
     else:
         for name, state in status(args.dir):

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from meshcore import certs
+from tests.e2e import real_chart
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import (
     CHART,
@@ -137,6 +138,58 @@ def test_2_up_deploys_the_planned_release_into_every_api_server(ws: Workspace, l
     assert outputs == graph["outputs"]
     assert outputs["caCertificatePem"] == mesh_ca.cert_pem
     assert outputs["caExpiresAt"] == {"1": certs.not_after(mesh_ca.cert_pem)}
+
+
+def _live(kubeconfig: Path, context: str, kind: str, name: str, namespace: str = "kube-system") -> Any:
+    """The object ``kind``/``name`` as the API server holds it (an ApiException if it does not)."""
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(str(kubeconfig), context=context)
+    core, apps, rbac = client.CoreV1Api(api), client.AppsV1Api(api), client.RbacAuthorizationV1Api(api)
+    namespaced = {"ServiceAccount": core.read_namespaced_service_account, "Secret": core.read_namespaced_secret,
+                  "ConfigMap": core.read_namespaced_config_map, "Service": core.read_namespaced_service,
+                  "DaemonSet": apps.read_namespaced_daemon_set, "Deployment": apps.read_namespaced_deployment,
+                  "Role": rbac.read_namespaced_role, "RoleBinding": rbac.read_namespaced_role_binding}
+    if kind in namespaced:
+        return namespaced[kind](name, namespace)
+    return {"ClusterRole": rbac.read_cluster_role, "ClusterRoleBinding": rbac.read_cluster_role_binding}[kind](name)
+
+
+def test_2b_the_api_servers_admit_what_the_real_chart_asks_of_them(local_mesh: LocalMesh,
+                                                                   chart_values: dict[str, Any]) -> None:
+    """The stand-in chart renders, through Helm in the provider, every object the real 1.18.3 chart renders for
+    these values (``real_chart.OBJECTS``: the agent and Envoy DaemonSets, the operator, clustermesh-apiserver and
+    Relay Deployments, their ServiceAccounts, ClusterRoles, Roles and bindings, ConfigMaps, Services and Secrets),
+    and every API server admitted all of them: among them the agent, a hostNetwork DaemonSet whose init container
+    mount-bpf-fs is privileged with Bidirectional mount propagation, which an API server without
+    ``--allow-privileged`` refuses (issue #19: ``initContainers[3].securityContext.privileged: Forbidden``)."""
+    for name in CLUSTERS[:3]:
+        release = deployed(local_mesh.kubeconfig, name)
+        rendered = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(release["manifest"]) if d}
+        assert [(k, n) for k, n, _ in real_chart.OBJECTS if (k, n) not in rendered] == [], name
+        assert {k for k, _ in rendered} == real_chart.KINDS, name
+        for kind, obj in sorted(rendered):
+            assert _live(local_mesh.kubeconfig, name, kind, obj).metadata.name == obj, (name, kind, obj)
+
+    ds = _live(local_mesh.kubeconfig, "cls-a", "DaemonSet", "cilium")
+    pod = ds.spec.template.spec
+    assert [c.name for c in pod.init_containers] == [n for n, _ in real_chart.AGENT_INIT_CONTAINERS]
+    assert [c.name for c in pod.containers] == list(real_chart.AGENT_CONTAINERS)
+    assert [c.name for c in pod.init_containers].index("mount-bpf-fs") == 3, "the container the API server refused"
+    containers = {c.name: c for c in pod.init_containers + pod.containers}
+    for c in real_chart.PRIVILEGED:
+        assert containers[c].security_context.privileged is True, c
+        assert [m.mount_propagation for m in containers[c].volume_mounts] == ["Bidirectional"], c
+    capabilities = chart_values["securityContext"]["capabilities"]
+    for c, key in real_chart.AGENT_CAPABILITIES.items():
+        assert containers[c].security_context.capabilities.add == capabilities[key], c
+        assert containers[c].security_context.capabilities.drop == ["ALL"], c
+    assert not any(c.security_context and c.security_context.privileged
+                   for name, c in containers.items() if name not in real_chart.PRIVILEGED)
+    workloads = {w: _live(local_mesh.kubeconfig, "cls-a", *w.split("/")).spec.template.spec
+                 for w in {*real_chart.HOST_NETWORK, *real_chart.PRIORITY_CLASSES}}
+    assert {w for w, spec in workloads.items() if spec.host_network} == set(real_chart.HOST_NETWORK)
+    assert {w: workloads[w].priority_class_name for w in real_chart.PRIORITY_CLASSES} == real_chart.PRIORITY_CLASSES
 
 
 def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Workspace, local_mesh: LocalMesh) -> None:

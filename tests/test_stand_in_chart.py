@@ -1,0 +1,68 @@
+"""The end-to-end suite's stand-in chart against the real 1.18.3 chart, where the real chart's own file
+(``../shared/cilium-1.18.3/values.yaml``) can tell: the stand-in's defaults are the real ones, and the facts
+``tests/e2e/real_chart.py`` takes from values.yaml are in it. What the stand-in renders is checked under the real
+engine (``tests/e2e/test_mesh_lifecycle.py``: it covers ``real_chart.OBJECTS``; the API server admits it)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import yaml
+
+from tests.conftest import ROOT
+from tests.e2e import real_chart
+
+STAND_IN = ROOT / "tests" / "e2e" / "chart" / "cilium"
+_MISSING = object()
+
+
+def _leaves(node: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            yield from _leaves(v, (*path, k))
+    else:
+        yield path, node
+
+
+def _get(node: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return _MISSING
+        node = node[key]
+    return node
+
+
+def test_every_default_of_the_stand_in_is_the_real_charts(chart_values: dict) -> None:
+    """Each value the stand-in reads is a key of the real chart, with the real default (the capabilities lists,
+    the security contexts, the replicas, the tolerations, ...)."""
+    stand_in = yaml.safe_load((STAND_IN / "values.yaml").read_text(encoding="utf-8"))
+    differ = {".".join(p): (v, _get(chart_values, p)) for p, v in _leaves(stand_in) if _get(chart_values, p) != v}
+    assert differ == {}
+
+
+def test_the_stand_in_states_the_real_version(chart_values: dict) -> None:
+    meta = yaml.safe_load((STAND_IN / "Chart.yaml").read_text(encoding="utf-8"))
+    assert meta["version"] == "1.18.3" and chart_values["image"]["tag"] == f"v{meta['version']}"
+
+
+def test_the_real_facts_taken_from_values_yaml_are_in_it(chart_values: dict) -> None:
+    """real_chart's ServiceAccounts are created by the real chart under those names; each container with
+    capabilities has its documented list; the init containers' switches are on by default."""
+    accounts = {a["name"]: a["create"] for a in chart_values["serviceAccounts"].values()}
+    for kind, name, source in real_chart.OBJECTS:
+        if kind == "ServiceAccount":
+            assert accounts.get(name) is True, (name, source)
+            key = re.match(r"values\.yaml serviceAccounts\.(\w+)", source)
+            assert key and chart_values["serviceAccounts"][key[1]]["name"] == name, source
+    capabilities = chart_values["securityContext"]["capabilities"]
+    for container, key in real_chart.AGENT_CAPABILITIES.items():
+        assert capabilities[key], (container, key)
+        assert container in dict(real_chart.AGENT_INIT_CONTAINERS) or container in real_chart.AGENT_CONTAINERS
+    assert chart_values["securityContext"]["privileged"] is False
+    assert (chart_values["cgroup"]["autoMount"]["enabled"], chart_values["sysctlfix"]["enabled"],
+            chart_values["bpf"]["autoMount"]["enabled"], chart_values["cni"]["install"]) == (True,) * 4
+    assert chart_values["envoy"]["enabled"] is None and chart_values["operator"]["hostNetwork"] is True
+    assert chart_values["hubble"]["enabled"] is True
+    assert chart_values["operator"]["replicas"] == 2
