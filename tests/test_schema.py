@@ -12,12 +12,12 @@ import pytest
 import yaml
 from hypothesis import given, settings
 
-from tests.conftest import ROOT, examples
+from tests.conftest import ROOT, committed_stacks, examples
 from tests.test_corpus import CORPUS
 from tests.test_fuzz import valid_stacks
 from tools import schema
 
-STACKS = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
+STACKS = committed_stacks()
 
 
 @pytest.fixture(scope="module")

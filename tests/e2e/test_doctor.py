@@ -25,7 +25,7 @@ from tests.e2e.harness import ROOT, Workspace, core_api
 from tools import localmesh
 
 NAMES = ("cls-a", "cls-b", "cls-c")
-VIPS = {"cls-a": "10.0.1.100", "cls-b": "10.0.2.100", "cls-c": "10.0.3.100"}
+VIPS = {"cls-a": "127.0.1.100", "cls-b": "127.0.2.100", "cls-c": "127.0.3.100"}
 NS = "kube-system"
 SUBNET = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
 
@@ -178,10 +178,10 @@ def test_4_a_peer_removed_by_hand_from_one_secret(fleet: Fleet) -> None:
     api.patch_namespaced_secret("cilium-kvstoremesh", NS, [{"op": "remove", "path": "/data/cls-c"}])
     try:
         _only(fleet, ("cls-a", "peers", "error",
-                      "cilium-kvstoremesh: peer cls-c is missing (planned https://10.0.3.100:2379)"))
+                      "cilium-kvstoremesh: peer cls-c is missing (planned https://127.0.3.100:2379)"))
     finally:
         # What the chart renders for it (tests/e2e/chart/cilium/templates/clustermesh-secrets.yaml).
-        entry = ("endpoints:\n- https://10.0.3.100:2379\n"
+        entry = ("endpoints:\n- https://127.0.3.100:2379\n"
                  "trusted-ca-file: /var/lib/cilium/clustermesh/common-etcd-client-ca.crt\n"
                  "key-file: /var/lib/cilium/clustermesh/common-etcd-client.key\n"
                  "cert-file: /var/lib/cilium/clustermesh/common-etcd-client.crt\n")

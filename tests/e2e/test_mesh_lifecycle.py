@@ -227,7 +227,7 @@ def test_4_a_fourth_cluster_creates_its_own_resources_and_updates_only_the_peer_
     hubble_before = {n: secret_data(local_mesh.kubeconfig, n, "hubble-server-certs")["tls.crt"] for n in CLUSTERS[:3]}
     ws.pulumi("up", "--yes", "--skip-preview")
     for name in CLUSTERS[:3]:
-        assert _peers(local_mesh, name)["cls-d"] == "https://10.0.4.100:2379", name
+        assert _peers(local_mesh, name)["cls-d"] == "https://127.0.4.100:2379", name
         # The upgrade re-issued the clustermesh-apiserver certificates (a new render), while the
         # chart's lookup kept Hubble's: the record dates each group from the render it comes from.
         record = ws.outputs()["clusters"][name]["certificates"]
@@ -351,7 +351,7 @@ def test_10_an_allowed_rename_upgrades_the_same_release_in_place(ws: Workspace, 
     diff = subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "tools.plan", "diff", str(before_plan),
                            str(after_plan)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert diff.returncode == 1, diff.stderr
-    assert "- renamed: cls-b -> mesh-b (id 2, ap-guangzhou, mesh address 10.0.2.100:2379): the same cluster" in diff.stdout
+    assert "- renamed: cls-b -> mesh-b (id 2, ap-guangzhou, mesh address 127.0.2.100:2379): the same cluster" in diff.stdout
     assert "UNINSTALLS" not in diff.stdout and "- create:" not in diff.stdout and "- delete:" not in diff.stdout
 
     steps = _steps(ws.pulumi("preview", "--json").json())
