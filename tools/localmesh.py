@@ -198,6 +198,9 @@ class Mesh:
     etcd_peer_port: int
     etcd_pid: int = 0
     clusters: list[Member] = field(default_factory=list)
+    allow_privileged: bool = True
+    """``--allow-privileged=true`` on every API server, as on every real cluster (``False``: only to show what an
+    API server without it refuses)."""
 
     @property
     def path(self) -> Path:
@@ -302,7 +305,7 @@ def _start_apiserver(mesh: Mesh, member: Member, bin_dir: Path) -> None:
         # As every real cluster (TKE's too): the Cilium chart's agent DaemonSet has a privileged init
         # container (mount-bpf-fs, with Bidirectional mount propagation); without this the API server
         # refuses it ("privileged: Forbidden: disallowed by cluster policy").
-        "--allow-privileged=true",
+        f"--allow-privileged={str(mesh.allow_privileged).lower()}",
         # No controller keeps the `kubernetes` Service's endpoints on loopback; without this the
         # lease reconciler logs an error every few seconds.
         "--endpoint-reconciler-type=none",
@@ -363,7 +366,7 @@ def _kubeconfig(mesh: Mesh) -> None:
     path.chmod(0o600)
 
 
-def up(names: list[str], dir_: Path) -> Mesh:
+def up(names: list[str], dir_: Path, *, allow_privileged: bool = True) -> Mesh:
     bin_dir = toolchain.require() / "bin"
     dir_.mkdir(parents=True, exist_ok=True)
     dir_ = dir_.resolve()
@@ -379,7 +382,8 @@ def up(names: list[str], dir_: Path) -> Mesh:
     (dir_ / "env").unlink(missing_ok=True)
     _certs(dir_)
     ports = free_ports(len(names) + 2)
-    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:], strict=False)])
+    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:], strict=False)],
+                allow_privileged=allow_privileged)
     _start_etcd(mesh, bin_dir)
     mesh.save()
     try:

@@ -192,6 +192,37 @@ def test_2b_the_api_servers_admit_what_the_real_chart_asks_of_them(local_mesh: L
     assert {w: workloads[w].priority_class_name for w in real_chart.PRIORITY_CLASSES} == real_chart.PRIORITY_CLASSES
 
 
+def test_2c_only_an_api_server_with_allow_privileged_admits_the_agent(local_mesh: LocalMesh,
+                                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The agent DaemonSet the release rendered, created again (under another name, a server-side dry run) in the
+    mesh's API servers, which run with ``--allow-privileged=true``, is admitted; created in an API server without it,
+    it is refused as `pulumi up` of the real chart was refused before (issue #19, part 2)."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    from tools import localmesh
+
+    manifest = yaml.safe_load_all(deployed(local_mesh.kubeconfig, "cls-a")["manifest"])
+    agent = next(d for d in manifest if d and (d["kind"], d["metadata"]["name"]) == ("DaemonSet", "cilium"))
+    agent["metadata"] = {"name": "cilium-admission-probe", "namespace": "kube-system"}
+
+    def create(kubeconfig: Path, context: str, **kw: Any) -> Any:
+        apps = client.AppsV1Api(config.new_client_from_config(str(kubeconfig), context=context))
+        return apps.create_namespaced_daemon_set("kube-system", agent, **kw)
+
+    assert create(local_mesh.kubeconfig, "cls-a", dry_run="All").metadata.name == "cilium-admission-probe"
+    d = tmp_path_factory.mktemp("unprivileged-mesh")
+    localmesh.up(["cls-x"], d, allow_privileged=False)
+    try:
+        with pytest.raises(ApiException) as refused:
+            create(d / "kubeconfig", "cls-x")
+    finally:
+        localmesh.down(d)
+    assert refused.value.status == 422
+    assert ("spec.template.spec.initContainers[3].securityContext.privileged: Forbidden: disallowed by cluster "
+            "policy") in json.loads(refused.value.body)["message"]
+
+
 def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Workspace, local_mesh: LocalMesh) -> None:
     """Right after `pulumi up`: `preview --expect-no-changes` passes, and another `up` keeps every
     release revision, although the chart mints new certificates on every render (as the 1.18
