@@ -5,13 +5,14 @@ engine (``tests/e2e/test_mesh_lifecycle.py``: it covers ``real_chart.OBJECTS``; 
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHARED
 from tests.e2e import real_chart
 
 STAND_IN = ROOT / "tests" / "e2e" / "chart" / "cilium"
@@ -66,3 +67,47 @@ def test_the_real_facts_taken_from_values_yaml_are_in_it(chart_values: dict) -> 
     assert chart_values["envoy"]["enabled"] is None and chart_values["operator"]["hostNetwork"] is True
     assert chart_values["hubble"]["enabled"] is True
     assert chart_values["operator"]["replicas"] == 2
+
+
+CHART_NOTES = SHARED / "docs" / "cilium-mesh.md"
+"""Notes on the real chart written from reading its templates (``../shared``): the templates of the CA, the TLS
+Secrets, the peer Secrets, the config, the workloads and the clustermesh-apiserver Service."""
+
+DOCUMENTED: dict[tuple[str, str], str] = {
+    ("Secret", "cilium-ca"): "templates/cilium-ca-secret.yaml",
+    ("ConfigMap", "cilium-config"): "templates/cilium-configmap.yaml",
+    ("DaemonSet", "cilium"): "templates/cilium-agent/daemonset.yaml",
+    ("Deployment", "cilium-operator"): "templates/cilium-operator/deployment.yaml",
+    ("Deployment", "clustermesh-apiserver"): "templates/clustermesh-apiserver/deployment.yaml",
+    ("Service", "clustermesh-apiserver"): "templates/clustermesh-apiserver/service.yaml",
+    ("Secret", "cilium-clustermesh"): "templates/clustermesh-config/clustermesh-secret.yaml",
+    ("Secret", "cilium-kvstoremesh"): "templates/clustermesh-config/kvstoremesh-secret.yaml",
+    ("Secret", "clustermesh-apiserver-server-cert"): "templates/clustermesh-apiserver/tls-helm/*.yaml",
+    ("Secret", "clustermesh-apiserver-admin-cert"): "templates/clustermesh-apiserver/tls-helm/*.yaml",
+    ("Secret", "clustermesh-apiserver-remote-cert"): "templates/clustermesh-apiserver/tls-helm/*.yaml",
+    ("Secret", "clustermesh-apiserver-local-cert"): "templates/clustermesh-apiserver/tls-helm/*.yaml",
+    ("Secret", "hubble-server-certs"): "templates/hubble/tls-helm/*",
+    ("Secret", "hubble-relay-client-certs"): "templates/hubble/tls-helm/*",
+}
+"""(kind, name) -> the template the notes say renders it, for the suite's values (helm TLS methods, KVStoreMesh,
+Relay on)."""
+
+
+def test_real_chart_cites_the_templates_the_chart_notes_name() -> None:
+    """Each object the notes on the real chart (../shared) say it renders for these values is in
+    ``real_chart.OBJECTS``, citing the template the notes name (a glob there: a file it matches), and every kind of
+    the notes' objects is among ``real_chart.KINDS``: the stand-in is checked against a list that agrees with the
+    chart's documentation where it has any."""
+    notes = CHART_NOTES.read_text(encoding="utf-8")
+    named = set(re.findall(r"templates/[\w./*-]+", notes))
+    cited = {(kind, name): source for kind, name, source in real_chart.OBJECTS}
+    wrong = {}
+    for (kind, name), template in DOCUMENTED.items():
+        assert template in named, f"{CHART_NOTES} does not name {template}"
+        # The notes name each Secret and ConfigMap; the workloads by their templates only (the operator's).
+        assert kind not in ("Secret", "ConfigMap") or f"`{name}`" in notes, f"{CHART_NOTES} does not name {name}"
+        paths = re.findall(r"templates/[\w./-]+", cited.get((kind, name), ""))
+        if not any(fnmatch.fnmatch(p, template) for p in paths):
+            wrong[f"{kind}/{name}"] = (cited.get((kind, name)), template)
+    assert wrong == {}
+    assert {kind for kind, _ in DOCUMENTED} <= real_chart.KINDS

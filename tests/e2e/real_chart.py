@@ -7,8 +7,10 @@ The real chart's templates cannot be shipped here. Each fact below names where i
 - ``values.yaml KEY``: ``../shared/cilium-1.18.3/values.yaml``, the real chart's documented defaults
   (``tests/test_stand_in_chart.py`` reads the file and checks what it can: the capabilities lists, the
   default of every value the stand-in reads);
-- ``templates/PATH``: the 1.18 chart's template of that name, from knowledge of the chart (cilium/cilium
-  ``install/kubernetes/cilium/templates/``), not checked here;
+- ``templates/PATH``: the 1.18 chart's template of that name (cilium/cilium ``install/kubernetes/cilium/templates/``);
+  where ``../shared/docs/cilium-mesh.md`` (notes written from reading the chart's templates) names the template,
+  ``tests/test_stand_in_chart.py`` checks the path and what it renders against them (``DOCUMENTED``), the rest is
+  from knowledge of the chart;
 - ``observed``: what ``pulumi up`` of the real 1.18.3 chart into ``tools.localmesh`` reported (issue #19,
   part 2): ``DaemonSet.apps "cilium" is invalid: spec.template.spec.initContainers[3].securityContext.privileged:
   Forbidden: disallowed by cluster policy``.
@@ -20,7 +22,10 @@ PodDisruptionBudgets (``*.podDisruptionBudget.enabled: false``), ResourceQuotas 
 false``), the ``cilium-secrets`` Namespace and its Roles (``tls.secretsNamespace``, rendered for Ingress, Gateway
 API or secret sync, none on), the metrics Services of the clustermesh-apiserver and Envoy (scraping
 configuration), Hubble UI (``hubble.ui.enabled: false``), node-init and preflight (off), certgen's Job and
-CronJob (the ``cronJob`` TLS method only).
+CronJob (the ``cronJob`` TLS method only), the ``clustermesh-remote-users`` ConfigMap (authMode other than
+``legacy``; the program sets none at 1.18), the CA bundle (``tls.caBundle.enabled: false``), the Hubble Secrets
+``hubble-relay-server-certs`` (``hubble.relay.tls.server.enabled: false``), ``hubble-ui-client-certs`` (Hubble UI)
+and ``hubble-metrics-server-certs`` (``hubble.metrics.tls.enabled: false``).
 """
 
 from __future__ import annotations
@@ -52,8 +57,8 @@ OBJECTS: tuple[tuple[str, str, str], ...] = (
     ("Deployment", "clustermesh-apiserver", "templates/clustermesh-apiserver/deployment.yaml; values.yaml "
                                             "clustermesh.apiserver.replicas: 1"),
     ("Service", "clustermesh-apiserver", "templates/clustermesh-apiserver/service.yaml"),
-    ("Secret", "cilium-clustermesh", "templates/cilium-agent/clustermesh-secret.yaml (clustermesh.config)"),
-    ("Secret", "cilium-kvstoremesh", "templates/clustermesh-apiserver/kvstoremesh-secret.yaml"),
+    ("Secret", "cilium-clustermesh", "templates/clustermesh-config/clustermesh-secret.yaml (clustermesh.config)"),
+    ("Secret", "cilium-kvstoremesh", "templates/clustermesh-config/kvstoremesh-secret.yaml"),
     ("Secret", "clustermesh-apiserver-server-cert", "templates/clustermesh-apiserver/tls-helm/server-secret.yaml"),
     ("Secret", "clustermesh-apiserver-admin-cert", "templates/clustermesh-apiserver/tls-helm/admin-secret.yaml"),
     ("Secret", "clustermesh-apiserver-remote-cert", "templates/clustermesh-apiserver/tls-helm/remote-secret.yaml"),
