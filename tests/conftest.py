@@ -35,6 +35,15 @@ SHARED = Path(os.environ.get("MESH_SHARED_DIR", ROOT.parent / "shared"))
 CHART_DIR = SHARED / "cilium-1.18.3"
 
 
+def committed_stacks() -> list[Path]:
+    """``stacks/Pulumi.*.yaml``, but a stack file ``python -m tools.localmesh stack`` wrote there for a local mesh
+    (git-ignored: it names paths of one machine)."""
+    from tools.localmesh import GENERATED
+
+    return sorted(p for p in (ROOT / "stacks").glob("Pulumi.*.yaml")
+                  if GENERATED not in p.read_text(encoding="utf-8").splitlines()[:2])
+
+
 def cluster_entry(i: int, *, create_clb: bool = False, region: str = "ap-guangzhou") -> dict[str, Any]:
     """A valid ``mesh:clusters`` entry number ``i`` (1-based): unique name, id, CIDR and VIP."""
     entry: dict[str, Any] = {

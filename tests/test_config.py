@@ -13,7 +13,7 @@ import yaml
 
 from meshcore.config import decode_config, parse_settings
 from meshcore.errors import MeshConfigError
-from tests.conftest import ROOT, mesh_config, to_pulumi_config
+from tests.conftest import committed_stacks, mesh_config, to_pulumi_config
 
 
 def issues_of(raw: dict[str, Any]) -> dict[str, str]:
@@ -50,7 +50,7 @@ def test_decode_config_reads_what_pulumi_passes() -> None:
 
 def test_committed_stacks_are_valid() -> None:
     """A typo in a committed stack file fails CI, not `pulumi up`."""
-    files = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
+    files = committed_stacks()
     assert {f.name for f in files} >= {"Pulumi.dev.yaml", "Pulumi.prod.yaml"}
     parsed = {}
     for f in files:

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from components import sdk_internals as sdk
-from tests.conftest import ROOT, mesh_config
+from tests.conftest import ROOT, committed_stacks, mesh_config
 from tests.mockcloud import by_type, run
 from tests.test_graph import _documented_outputs, _output_paths, output_placeholders
 from tools.mockengine import run_program
@@ -21,7 +21,7 @@ from tools.plan import plan
 from tools.render import scrub
 
 CONSUMER = ROOT / "examples" / "consumer"
-STACKS = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in (ROOT / "stacks").glob("Pulumi.*.yaml"))
+STACKS = [p.name[len("Pulumi."):-len(".yaml")] for p in committed_stacks()]
 PROVIDER = "pulumi:providers:kubernetes"
 
 

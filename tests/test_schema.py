@@ -14,12 +14,12 @@ from hypothesis import given, settings
 
 from meshcore import chart as charts
 from meshcore import versions
-from tests.conftest import ROOT, examples
+from tests.conftest import ROOT, committed_stacks, examples
 from tests.test_corpus import CORPUS
 from tests.test_fuzz import valid_stacks
 from tools import schema
 
-STACKS = sorted((ROOT / "stacks").glob("Pulumi.*.yaml"))
+STACKS = committed_stacks()
 
 
 @pytest.fixture(scope="module")

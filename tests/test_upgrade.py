@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from meshcore import versions
-from tests.conftest import ROOT, SHARED, mesh_config, write_stack
+from tests.conftest import ROOT, SHARED, committed_stacks, mesh_config, write_stack
 from tests.mockcloud import ComputingMocks, by_type, release_values, run
 from tools import diff, render
 from tools.mockengine import Recording
@@ -67,7 +67,7 @@ def _at_version(stack: Path, version: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("stack", sorted(p.name for p in (ROOT / "stacks").glob("Pulumi.*.yaml")))
+@pytest.mark.parametrize("stack", [p.name for p in committed_stacks()])
 def test_example_stacks_plan_at_every_version_and_match_its_schema(stack: str, version: str, tmp_path: Path) -> None:
     """Each example stack, at each supported chart version: the offline plan's values documents validate against
     that version's own values.schema.json, in the form that version reads."""

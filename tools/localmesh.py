@@ -15,6 +15,19 @@ run, and a LoadBalancer Service gets no address unless something sets its status
 controller does; ``assign-vips`` plays that part for the Services the mesh creates).
 
     python -m tools.localmesh assign-vips --dir DIR   # status.loadBalancer.ingress = the requested VIP
+    python -m tools.localmesh mark-ready --dir DIR    # that, and every Deployment and DaemonSet ready
+
+``mark-ready`` plays the other missing controllers' part: every Deployment and DaemonSet reports
+its pods ready (``--nodes N``: the DaemonSets' node count, 1 by default), as the Deployment and
+DaemonSet controllers and the kubelets would once the pods ran; it assigns the VIPs too.
+
+    python -m tools.localmesh stack --dir DIR --out stacks/Pulumi.local.yaml [--chart PATH]
+
+writes a ready stack file for the mesh's clusters (``stack_config``: loopback VIPs, DIR/kubeconfig,
+``skipAwait``, the suite's stand-in chart or ``--chart``) with a CA it brings (``DIR/pki/mesh-ca.*``,
+made once), its key set with ``pulumi config set --secret`` (only ciphertext reaches the stack
+file), in a file backend and Pulumi home of DIR's own (``DIR/pulumi``; the passphrase in
+``DIR/pulumi/passphrase``); ``DIR/env`` sets the shell up for ``pulumi up --stack local``.
 
 Everything lives in DIR; ``down`` leaves no process running. Try the program on it: README,
 "Real engine".
@@ -27,6 +40,7 @@ import base64
 import datetime
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -35,6 +49,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +57,7 @@ from typing import Any
 import yaml
 
 from tools import toolchain
+from tools.workspace import CHART, Workspace
 
 STATE = "localmesh.json"
 READY_TIMEOUT = 90.0
@@ -182,6 +198,9 @@ class Mesh:
     etcd_peer_port: int
     etcd_pid: int = 0
     clusters: list[Member] = field(default_factory=list)
+    allow_privileged: bool = True
+    """``--allow-privileged=true`` on every API server, as on every real cluster (``False``: only to show what an
+    API server without it refuses)."""
 
     @property
     def path(self) -> Path:
@@ -283,6 +302,10 @@ def _start_apiserver(mesh: Mesh, member: Member, bin_dir: Path) -> None:
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--authorization-mode=Node,RBAC",
+        # As every real cluster (TKE's too): the Cilium chart's agent DaemonSet has a privileged init
+        # container (mount-bpf-fs, with Bidirectional mount propagation); without this the API server
+        # refuses it ("privileged: Forbidden: disallowed by cluster policy").
+        f"--allow-privileged={str(mesh.allow_privileged).lower()}",
         # No controller keeps the `kubernetes` Service's endpoints on loopback; without this the
         # lease reconciler logs an error every few seconds.
         "--endpoint-reconciler-type=none",
@@ -343,7 +366,7 @@ def _kubeconfig(mesh: Mesh) -> None:
     path.chmod(0o600)
 
 
-def up(names: list[str], dir_: Path) -> Mesh:
+def up(names: list[str], dir_: Path, *, allow_privileged: bool = True) -> Mesh:
     bin_dir = toolchain.require() / "bin"
     dir_.mkdir(parents=True, exist_ok=True)
     dir_ = dir_.resolve()
@@ -354,9 +377,13 @@ def up(names: list[str], dir_: Path) -> Mesh:
     if (dir_ / "etcd").exists():
         # A new mesh starts empty: the old data would bring back the releases of an earlier run.
         shutil.rmtree(dir_ / "etcd")
+    # And so do its stacks (``stack``): their state is of releases in the old etcd.
+    shutil.rmtree(dir_ / PULUMI_DIR, ignore_errors=True)
+    (dir_ / "env").unlink(missing_ok=True)
     _certs(dir_)
     ports = free_ports(len(names) + 2)
-    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:], strict=False)])
+    mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:], strict=False)],
+                allow_privileged=allow_privileged)
     _start_etcd(mesh, bin_dir)
     mesh.save()
     try:
@@ -403,16 +430,227 @@ def status(dir_: Path) -> list[tuple[str, str]]:
     return rows
 
 
+# -- stacks for the mesh ----------------------------------------------------------------------
+
+CHART_VERSION = "1.18.3"
+"""The version of the suite's stand-in chart (its Chart.yaml)."""
+PULUMI_DIR = "pulumi"
+"""DIR's own Pulumi workspace: ``home`` (plugins: the toolchain's; logged in to ``state``), ``state`` (a file
+backend), ``project`` (the program linked in, with its copy of the stack file) and ``passphrase``."""
+
+
+def vip(i: int) -> str:
+    """The mesh address of the member with Cilium ``cluster.id`` ``i``: a loopback address. Nothing listens
+    on it (there are no pods), and nothing of the mesh leaves 127.0.0.0/8."""
+    return f"127.0.{i}.100"
+
+
+def stack_cluster(i: int, name: str) -> dict[str, Any]:
+    """A VIP-mode mesh member ``name`` with Cilium id ``i``, reached through the local mesh's context of the same
+    name: its own pod CIDR, subnet ID and loopback VIP, all derived from ``i``."""
+    return {
+        "name": name,
+        "id": i,
+        "region": "ap-guangzhou",
+        "podCidrs": [f"172.{16 + i}.0.0/16"],
+        "apiserver": {"subnetId": f"subnet-e2e{i:05d}", "vip": vip(i)},
+    }
+
+
+def stack_config(kubeconfig: Path, ca_cert: str, clusters: Sequence[str], members: Sequence[str] | None = None,
+                 chart: Path = CHART, version: str = CHART_VERSION) -> dict[str, Any]:
+    """The plain config of a stack of ``clusters`` in a local mesh (the end-to-end suite's and ``stack``'s):
+    each cluster's id is its position in ``members`` (the mesh's API servers; default ``clusters``) plus one,
+    so a cluster keeps its id when the stack takes others in or out; the CA is brought (its key, the secret
+    ``mesh:caPrivateKey``, is set apart); ``skipAwait``: no pod ever runs."""
+    order = list(members if members is not None else clusters)
+    return {
+        "mesh:cilium": {"version": version, "chart": str(chart), "skipAwait": True},
+        "mesh:kubeconfig": str(kubeconfig),
+        "mesh:ca": {"certificate": ca_cert},
+        "mesh:clusters": [stack_cluster(order.index(n) + 1, n) for n in clusters],
+    }
+
+
+def mesh_ca(dir_: Path) -> tuple[str, str]:
+    """The CA the local stacks of DIR bring (``new_mesh_ca``), made once: ``DIR/pki/mesh-ca.crt`` and
+    ``mesh-ca.key`` (0600; the mesh's own material, like the API servers' keys in the same directory)."""
+    pki = dir_ / "pki"
+    crt, key = pki / "mesh-ca.crt", pki / "mesh-ca.key"
+    if not (crt.is_file() and key.is_file()):
+        pki.mkdir(parents=True, exist_ok=True)
+        cert_pem, key_pem = new_mesh_ca()
+        key.touch(mode=0o600)
+        key.chmod(0o600)
+        key.write_text(key_pem, encoding="ascii")
+        crt.write_text(cert_pem, encoding="ascii")
+    return crt.read_text(encoding="ascii"), key.read_text(encoding="ascii")
+
+
+def chart_version(chart: Path) -> str:
+    """The version a local chart (a directory or a ``.tgz``) states in its Chart.yaml."""
+    import tarfile
+
+    if chart.is_dir():
+        meta = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
+    else:
+        with tarfile.open(chart) as tgz:
+            member = next((m for m in tgz.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")),
+                          None)
+            fh = tgz.extractfile(member) if member is not None else None
+            if fh is None:
+                raise SystemExit(f"error: {chart} holds no <chart>/Chart.yaml")
+            meta = yaml.safe_load(fh.read())
+    return str(meta["version"])
+
+
+def _passphrase(base: Path) -> Path:
+    path = base / "passphrase"
+    if not path.is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.chmod(0o600)
+        path.write_text(secrets.token_urlsafe(24), encoding="ascii")
+    return path
+
+
+def stack_name(out: Path) -> str:
+    name = out.name
+    if not (name.startswith("Pulumi.") and name.endswith(".yaml")) or len(name) <= len("Pulumi..yaml"):
+        raise SystemExit(f"error: {out}: a stack file is named Pulumi.<stack>.yaml (pulumi finds it by that name)")
+    return name[len("Pulumi."):-len(".yaml")]
+
+
+SCHEMA_LINE = "# yaml-language-server: $schema=../schema/stack.schema.json\n"
+GENERATED = "# Written by `python -m tools.localmesh stack` for a local mesh: paths of this machine; not to commit."
+"""The second line of a stack file ``stack`` writes (the suite's tests of the committed stacks skip such files)."""
+
+
+class _StackDumper(yaml.SafeDumper):
+    """Multi-line text (the CA certificate) as a literal block, as one writes it by hand."""
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_StackDumper.add_representer(str, _text)
+
+
+def _dump_stack(doc: Any) -> str:
+    return yaml.dump(doc, Dumper=_StackDumper, sort_keys=False)
+
+
+def write_stack(dir_: Path, out: Path, chart: Path = CHART, version: str | None = None,
+                clusters: Sequence[str] | None = None) -> tuple[str, Path]:
+    """Write ``out``, a ready stack file for the local mesh in DIR (``stack_config``), and make its stack in DIR's
+    own backend; returns (the stack's name, the file to source before ``pulumi up``: ``DIR/env``).
+
+    The CA key reaches the file only as ciphertext: ``pulumi config set --secret mesh:caPrivateKey`` (its value on
+    stdin) with the passphrase of ``DIR/pulumi/passphrase``. Run again, it rewrites ``out`` for the same stack
+    (same CA, same encryption salt)."""
+    mesh = Mesh.load(dir_)
+    members = [m.name for m in mesh.clusters]
+    names = list(clusters) if clusters else members
+    unknown = [n for n in names if n not in members]
+    if unknown:
+        raise SystemExit(f"error: {', '.join(unknown)}: not a cluster of the local mesh in {mesh.dir} "
+                         f"({', '.join(members)})")
+    chart = chart.resolve()
+    if not chart.exists():
+        raise SystemExit(f"error: no chart at {chart}")
+    stack = stack_name(out)
+    cert, key = mesh_ca(mesh.path)
+    base = mesh.path / PULUMI_DIR
+    passphrase = _passphrase(base)
+    ws = Workspace(base, stack=stack, passphrase=passphrase.read_text(encoding="ascii"))
+    if stack not in ws.stacks():
+        ws.stack_file.unlink(missing_ok=True)  # another backend's salt
+        ws.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+    # From stdin, not argv: a secret does not belong in the process list.
+    ws.pulumi("config", "set", "--secret", "--stack", stack, "mesh:caPrivateKey", stdin=key)
+    ws.set_config(stack_config(mesh.path / "kubeconfig", cert, names, members, chart,
+                               version or chart_version(chart)))
+    text = SCHEMA_LINE + GENERATED + "\n" + _dump_stack(yaml.safe_load(ws.stack_file.read_text(encoding="utf-8")))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    ws.stack_file.write_text(text, encoding="utf-8")  # the same file in DIR's copy of the project
+    env = mesh.path / "env"
+    env.write_text("\n".join([
+        f"# Source this to run pulumi on the local mesh in {mesh.dir} (python -m tools.localmesh stack).",
+        f'export PATH="{ws.bin}:$PATH"',
+        f"export PULUMI_HOME={ws.home}             # logged in to the file backend {ws.state}",
+        f"export PULUMI_CONFIG_PASSPHRASE_FILE={passphrase}",
+        "export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
+        "unset PULUMI_CONFIG_PASSPHRASE PULUMI_BACKEND_URL PULUMI_ACCESS_TOKEN",
+        "unset MESH_KUBECONFIG_FILE                # it would win over the stack's mesh:kubeconfig",
+        "",
+    ]), encoding="utf-8")
+    return stack, env
+
+
+# -- the controllers that are not there ------------------------------------------------------
+
+
+def mark_workloads_ready(dir_: Path, nodes: int = 1) -> list[str]:
+    """Report every Deployment and DaemonSet of every API server ready, through their status subresource, as
+    their controllers would once the kubelets ran the pods: a Deployment's ``spec.replicas`` (default 1) pods
+    ready, available and up to date (condition ``Available``); a DaemonSet's pod on each of ``nodes`` nodes."""
+    from kubernetes import client, config
+
+    mesh = Mesh.load(dir_)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    done = []
+    for m in mesh.clusters:
+        apps = client.AppsV1Api(config.new_client_from_config(str(mesh.path / "kubeconfig"), context=m.name))
+        for d in apps.list_deployment_for_all_namespaces().items:
+            n = d.spec.replicas if d.spec.replicas is not None else 1
+            reason = {"Available": ("MinimumReplicasAvailable", "Deployment has minimum availability."),
+                      "Progressing": ("NewReplicaSetAvailable", f'ReplicaSet "{d.metadata.name}" has successfully '
+                                                                 "progressed.")}
+            apps.patch_namespaced_deployment_status(d.metadata.name, d.metadata.namespace, {"status": {
+                "observedGeneration": d.metadata.generation, "replicas": n, "updatedReplicas": n,
+                "readyReplicas": n, "availableReplicas": n, "unavailableReplicas": None,
+                "conditions": [{"type": t, "status": "True", "reason": r, "message": msg, "lastUpdateTime": now,
+                                "lastTransitionTime": now} for t, (r, msg) in reason.items()]}})
+            done.append(f"{m.name}: Deployment {d.metadata.namespace}/{d.metadata.name} {n}/{n} ready")
+        for ds in apps.list_daemon_set_for_all_namespaces().items:
+            apps.patch_namespaced_daemon_set_status(ds.metadata.name, ds.metadata.namespace, {"status": {
+                "observedGeneration": ds.metadata.generation, "desiredNumberScheduled": nodes,
+                "currentNumberScheduled": nodes, "updatedNumberScheduled": nodes, "numberReady": nodes,
+                "numberAvailable": nodes, "numberMisscheduled": 0, "numberUnavailable": None}})
+            done.append(f"{m.name}: DaemonSet {ds.metadata.namespace}/{ds.metadata.name} {nodes}/{nodes} ready")
+    return done
+
+
+def mark_ready(dir_: Path, nodes: int = 1) -> list[str]:
+    """What the missing controllers would have done by now: the VIPs assigned (``assign_vips``) and every
+    Deployment and DaemonSet ready (``mark_workloads_ready``)."""
+    return assign_vips(dir_) + mark_workloads_ready(dir_, nodes)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.localmesh", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start etcd and one API server per cluster; write DIR/kubeconfig")
     p_up.add_argument("--clusters", required=True, help="comma-separated cluster names (the kubeconfig contexts)")
-    for name in ("up", "down", "status", "stop", "start", "assign-vips"):
-        p = p_up if name == "up" else sub.add_parser(name)
+    helps = {"down": "stop everything", "status": "what runs", "stop": "stop one API server",
+             "start": "start one API server again", "assign-vips": "give each mesh Service its requested VIP",
+             "mark-ready": "assign the VIPs and report every Deployment and DaemonSet ready",
+             "stack": "write a ready stack file for the mesh (its CA key as a secret) and DIR/env"}
+    for name in ("up", *helps):
+        p = p_up if name == "up" else sub.add_parser(name, help=helps[name])
         p.add_argument("--dir", required=True, type=Path)
         if name in ("stop", "start"):
             p.add_argument("--cluster", required=True)
+        if name == "mark-ready":
+            p.add_argument("--nodes", type=int, default=1, help="the nodes each DaemonSet runs on (default 1)")
+        if name == "stack":
+            p.add_argument("--out", required=True, type=Path, help="the stack file, e.g. stacks/Pulumi.local.yaml")
+            p.add_argument("--chart", type=Path, default=CHART,
+                           help="a local Cilium chart, directory or .tgz (default: the suite's stand-in chart)")
+            p.add_argument("--version", help="mesh:cilium.version (default: the chart's own)")
+            p.add_argument("--clusters", help="comma-separated members of the stack (default: every cluster)")
     args = parser.parse_args(argv)
     if args.command == "up":
         names = [n.strip() for n in args.clusters.split(",") if n.strip()]
@@ -429,9 +667,22 @@ def main(argv: list[str] | None = None) -> int:
         stop_member(args.dir, args.cluster)
     elif args.command == "start":
         start_member(args.dir, args.cluster)
-    elif args.command == "assign-vips":
-        for line in assign_vips(args.dir):
+    elif args.command in ("assign-vips", "mark-ready"):
+        if args.command == "mark-ready" and args.nodes < 0:
+            parser.error("--nodes cannot be negative")
+        for line in (assign_vips(args.dir) if args.command == "assign-vips" else mark_ready(args.dir, args.nodes)):
             print(line)
+    elif args.command == "stack":
+        members = [n.strip() for n in args.clusters.split(",") if n.strip()] if args.clusters else None
+        stack, env = write_stack(args.dir, args.out, args.chart, args.version, members)
+        # pulumi reads a stack file from its project's stacks/: elsewhere, run it in DIR's copy of the project.
+        home = args.out.resolve().parent.parent
+        if args.out.resolve().parent.name != "stacks" or not (home / "Pulumi.yaml").is_file():
+            home = args.dir.resolve() / PULUMI_DIR / "project"
+        project = "" if home == Path.cwd().resolve() else f" -C {home}"
+        print(f"wrote {args.out} (stack {stack}; mesh:caPrivateKey encrypted, passphrase in "
+              f"{args.dir.resolve() / PULUMI_DIR / 'passphrase'})")
+        print(f"next: . {env} && pulumi{project} up --stack {stack} --yes")
     else:
         for name, state in status(args.dir):
             print(f"{name:24} {state}")

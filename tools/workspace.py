@@ -46,38 +46,48 @@ class Result:
 class Workspace:
     """This program's project (``program=None``), or another program of the suite's, in ``base``."""
 
-    def __init__(self, base: Path, stack: str = "e2e", program: Path | None = None) -> None:
+    def __init__(self, base: Path, stack: str = "e2e", program: Path | None = None,
+                 passphrase: str = PASSPHRASE) -> None:
+        """A new workspace in ``base``, or the one already there (its stacks and state kept)."""
         install = toolchain.require()
         self.bin = install / "bin"
         self.base = base
         self.project = base / "project"
         self.stack = stack
-        self.project.mkdir(parents=True)
+        self.project.mkdir(parents=True, exist_ok=True)
+
+        def link(path: Path, target: Path) -> None:
+            if path.is_symlink() and path.resolve() != target.resolve():
+                path.unlink()  # a toolchain or checkout that moved since
+            if not path.is_symlink():
+                path.symlink_to(target, target_is_directory=target.is_dir())
+
         if program is None:
             for name in PROGRAM_FILES:
-                (self.project / name).symlink_to(ROOT / name)
+                link(self.project / name, ROOT / name)
             shutil.copyfile(ROOT / "Pulumi.yaml", self.project / "Pulumi.yaml")
         else:
-            (self.project / "__main__.py").symlink_to(program / "__main__.py")
-            (self.project / "venv").symlink_to(ROOT / "venv")
+            link(self.project / "__main__.py", program / "__main__.py")
+            link(self.project / "venv", ROOT / "venv")
             (self.project / "Pulumi.yaml").write_text(yaml.safe_dump({
                 "name": program.name, "stackConfigDir": "stacks",
                 "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": "venv"}}}))
-        (self.project / "stacks").mkdir()
-        home = base / "home"
-        home.mkdir()
-        (home / "plugins").symlink_to(install / "plugins", target_is_directory=True)
-        (base / "state").mkdir()
+        (self.project / "stacks").mkdir(exist_ok=True)
+        self.home = base / "home"
+        self.home.mkdir(exist_ok=True)
+        link(self.home / "plugins", install / "plugins")
+        self.state = base / "state"
+        self.state.mkdir(exist_ok=True)
         self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KUBECONFIG"))},
+            **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "KUBECONFIG", "MESH_KUBECONFIG"))},
             "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
-            "PULUMI_HOME": str(home),
-            "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
+            "PULUMI_HOME": str(self.home),
+            "PULUMI_CONFIG_PASSPHRASE": passphrase,
             "PULUMI_SKIP_UPDATE_CHECK": "true",
             "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
             "PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK": "true",
         }
-        self.pulumi("login", f"file://{base / 'state'}")
+        self.pulumi("login", f"file://{self.state}")
 
     @property
     def stack_file(self) -> Path:
@@ -106,6 +116,10 @@ class Workspace:
         kept = {k: v for k, v in (doc.get("config") or {}).items() if isinstance(v, dict) and set(v) == {"secure"}}
         doc["config"] = {**config, **kept}
         self.stack_file.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+
+    def stacks(self) -> list[str]:
+        """The names of the stacks in the workspace's backend."""
+        return [s["name"] for s in self.pulumi("stack", "ls", "--json").json()]
 
     def policy_pack(self) -> Path:
         """The repository's policy pack, run from the program's virtualenv (it has the pack's pins)."""

@@ -50,20 +50,11 @@ def mesh_ca() -> Ca:
 
 
 def cluster(i: int, name: str) -> dict[str, Any]:
-    """A VIP-mode mesh member reached through the local mesh's context of the same name."""
-    return {
-        "name": name,
-        "id": i,
-        "region": "ap-guangzhou",
-        "podCidrs": [f"172.{16 + i}.0.0/16"],
-        "apiserver": {"subnetId": f"subnet-e2e0000{i}", "vip": f"10.0.{i}.100"},
-    }
+    """A VIP-mode mesh member reached through the local mesh's context of the same name (``localmesh.stack_cluster``:
+    the builder ``python -m tools.localmesh stack`` uses too)."""
+    return localmesh.stack_cluster(i, name)
 
 
 def stack_config(mesh: LocalMesh, ca: Ca, names: tuple[str, ...] = CLUSTERS[:3]) -> dict[str, Any]:
-    return {
-        "mesh:cilium": {"version": "1.18.3", "chart": str(CHART), "skipAwait": True},
-        "mesh:kubeconfig": str(mesh.kubeconfig),
-        "mesh:ca": {"certificate": ca.cert_pem},
-        "mesh:clusters": [cluster(CLUSTERS.index(n) + 1, n) for n in names],
-    }
+    """``localmesh.stack_config`` for the suite's mesh: ids by position in ``CLUSTERS``, the stand-in chart."""
+    return localmesh.stack_config(mesh.kubeconfig, ca.cert_pem, names, CLUSTERS, CHART)

@@ -25,7 +25,7 @@ from tests.e2e.harness import ROOT, Workspace, core_api
 from tools import localmesh
 
 NAMES = ("cls-a", "cls-b", "cls-c")
-VIPS = {"cls-a": "10.0.1.100", "cls-b": "10.0.2.100", "cls-c": "10.0.3.100"}
+VIPS = {"cls-a": "127.0.1.100", "cls-b": "127.0.2.100", "cls-c": "127.0.3.100"}
 NS = "kube-system"
 SUBNET = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
 
@@ -75,32 +75,37 @@ def line(*finding: str) -> str:
     return Finding(*finding).line()
 
 
-def test_1_before_tke_assigns_the_vips_every_service_is_pending(fleet: Fleet) -> None:
-    """Right after `pulumi up` no load balancer has an address yet: pending, not healthy."""
+def test_1_right_after_up_nothing_runs_yet(fleet: Fleet) -> None:
+    """Right after `pulumi up` no load balancer has an address and no pod runs: the Services are pending and the
+    clustermesh-apiserver is not ready (an error); the agents' DaemonSet has no pod scheduled yet (info)."""
     code, doc, text = fleet.doctor()
     assert code == 1
-    assert failing(doc) == [(n, "service", "pending", f"Service clustermesh-apiserver has no load balancer address "
-                                                      f"yet (pending), planned {VIPS[n]}") for n in NAMES]
-    assert text.splitlines()[2:5] == [line(*f) for f in failing(doc)]
+    assert sorted(failing(doc)) == sorted(
+        [(n, "service", "pending", f"Service clustermesh-apiserver has no load balancer address yet (pending), "
+                                   f"planned {VIPS[n]}") for n in NAMES]
+        + [(n, "workloads", "error", "Deployment kube-system/clustermesh-apiserver: 0/1 ready") for n in NAMES])
+    assert sorted(text.splitlines()[2:2 + len(failing(doc))]) == sorted(line(*f) for f in failing(doc))
+    infos = [(f["cluster"], f["check"], f["message"]) for f in doc["findings"] if f["severity"] == "info"]
+    assert infos == [(n, "workloads", "DaemonSet kube-system/cilium: no pod scheduled (0 desired)") for n in NAMES]
 
 
 def test_2_healthy_fleet_exits_0(fleet: Fleet) -> None:
-    """Once the VIPs are assigned (as TKE's controller does) everything matches; the workloads the
-    stand-in chart does not create are reported as not present."""
-    localmesh.assign_vips(fleet.mesh.dir)
+    """Once the VIPs are assigned (as TKE's controller does) and the workloads report ready (as their controllers
+    would once the pods ran: `python -m tools.localmesh mark-ready`), every check of every cluster is ok: exit 0,
+    no finding but ok ones."""
+    localmesh.mark_ready(fleet.mesh.dir)
     code, doc, text = fleet.doctor()
     assert (code, failing(doc)) == (0, [])
+    assert {f["severity"] for f in doc["findings"]} == {"ok"}
     for name in NAMES:
-        assert doc["table"][name] == {"reachable": "ok", "release": "ok", "cilium-config": "ok", "cilium-ca": "ok",
-                                      "service": "ok", "peers": "ok", "certificates": "ok", "workloads": "info"}
-    infos = [f for f in doc["findings"] if f["severity"] == "info"]
-    assert [(f["cluster"], f["message"]) for f in infos] == [
-        (n, "DaemonSet kube-system/cilium and Deployment kube-system/clustermesh-apiserver not present (the release "
-            "does not create them); not checked") for n in NAMES]
-    ok = {(f["cluster"], f["check"]): f["message"] for f in doc["findings"] if f["severity"] == "ok"}
-    assert ok[("cls-b", "release")] == "Helm release kube-system/cilium revision 1 deployed, chart cilium 1.18.3"
-    assert ok[("cls-b", "cilium-ca")].endswith(", the stack's CA (mesh:ca.certificate)")
-    assert text.rstrip().endswith("0 error(s), 0 pending, 0 warning(s), 3 info: the fleet matches the stack (exit 0)")
+        assert doc["table"][name] == {check: "ok" for check in ("reachable", "release", "cilium-config", "cilium-ca",
+                                                                 "service", "peers", "certificates", "workloads")}
+    ok = {(f["cluster"], f["check"], f["message"]) for f in doc["findings"]}
+    assert ("cls-b", "release", "Helm release kube-system/cilium revision 1 deployed, chart cilium 1.18.3") in ok
+    assert {("cls-b", "workloads", "DaemonSet kube-system/cilium: 1/1 ready"),
+            ("cls-b", "workloads", "Deployment kube-system/clustermesh-apiserver: 1/1 ready")} <= ok
+    assert any(c == "cls-b" and m.endswith(", the stack's CA (mesh:ca.certificate)") for c, _, m in ok)
+    assert text.rstrip().endswith("0 error(s), 0 pending, 0 warning(s), 0 info: the fleet matches the stack (exit 0)")
 
 
 def _replace_data(fleet: Fleet, cluster: str, secret: str, data: dict[str, str]) -> dict[str, str]:
@@ -140,19 +145,20 @@ def test_3_a_different_ca_in_one_cluster(fleet: Fleet, mesh_ca: Ca) -> None:
         code, doc, text = fleet.doctor()
         assert code == 1
         got = failing(doc)
-        assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca")] + [("cls-b", "certificates")] * 4
+        # The chart's TLS Secrets in cls-b: the clustermesh-apiserver's four and Hubble's two (Relay is on).
+        tls = [f"clustermesh-apiserver-{n}-cert" for n in ("server", "admin", "remote", "local")] + [
+            "hubble-server-certs", "hubble-relay-client-certs"]
+        assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca")] + [("cls-b", "certificates")] * 2 * len(tls)
         assert got[0][3].startswith("Secret cilium-ca is another CA (sha256 ")
         assert got[0][3].endswith("than the stack's CA (mesh:ca.certificate) (sha256 "
                                   f"{_short(mesh_ca.cert_pem)}) (the stack's CA is in cls-a, cls-c); run pulumi up to put "
                                   "the mesh CA back")
-        assert got[1][3].startswith("Secret clustermesh-apiserver-server-cert: its certificate is not issued by "
-                                    "cilium-ca (its issuer's key id ")
-        # The TLS Secret still carries the mesh CA, which is no longer this cluster's cilium-ca.
-        assert got[2][3].startswith(f"Secret clustermesh-apiserver-server-cert: its ca.crt (sha256 "
-                                    f"{_short(mesh_ca.cert_pem)}) is not cilium-ca (sha256 ")
-        assert got[3][3].startswith("Secret hubble-server-certs: its certificate is not issued by cilium-ca")
-        assert got[4][3].startswith(f"Secret hubble-server-certs: its ca.crt (sha256 {_short(mesh_ca.cert_pem)}) is "
-                                    "not cilium-ca")
+        for i, secret in enumerate(tls):
+            issued, bundled = got[1 + 2 * i][3], got[2 + 2 * i][3]
+            assert issued.startswith(f"Secret {secret}: its certificate is not issued by cilium-ca"), issued
+            # The TLS Secret still carries the mesh CA, which is no longer this cluster's cilium-ca.
+            assert bundled.startswith(f"Secret {secret}: its ca.crt (sha256 {_short(mesh_ca.cert_pem)}) is not "
+                                      "cilium-ca (sha256 "), bundled
         assert line(*got[0]) in text.splitlines()
     finally:
         _replace_data(fleet, "cls-b", "cilium-ca", old)
@@ -172,10 +178,10 @@ def test_4_a_peer_removed_by_hand_from_one_secret(fleet: Fleet) -> None:
     api.patch_namespaced_secret("cilium-kvstoremesh", NS, [{"op": "remove", "path": "/data/cls-c"}])
     try:
         _only(fleet, ("cls-a", "peers", "error",
-                      "cilium-kvstoremesh: peer cls-c is missing (planned https://10.0.3.100:2379)"))
+                      "cilium-kvstoremesh: peer cls-c is missing (planned https://127.0.3.100:2379)"))
     finally:
         # What the chart renders for it (tests/e2e/chart/cilium/templates/clustermesh-secrets.yaml).
-        entry = ("endpoints:\n- https://10.0.3.100:2379\n"
+        entry = ("endpoints:\n- https://127.0.3.100:2379\n"
                  "trusted-ca-file: /var/lib/cilium/clustermesh/common-etcd-client-ca.crt\n"
                  "key-file: /var/lib/cilium/clustermesh/common-etcd-client.key\n"
                  "cert-file: /var/lib/cilium/clustermesh/common-etcd-client.crt\n")

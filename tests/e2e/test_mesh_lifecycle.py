@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from meshcore import certs
+from tests.e2e import real_chart
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import (
     CHART,
@@ -139,6 +140,89 @@ def test_2_up_deploys_the_planned_release_into_every_api_server(ws: Workspace, l
     assert outputs["caExpiresAt"] == {"1": certs.not_after(mesh_ca.cert_pem)}
 
 
+def _live(kubeconfig: Path, context: str, kind: str, name: str, namespace: str = "kube-system") -> Any:
+    """The object ``kind``/``name`` as the API server holds it (an ApiException if it does not)."""
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(str(kubeconfig), context=context)
+    core, apps, rbac = client.CoreV1Api(api), client.AppsV1Api(api), client.RbacAuthorizationV1Api(api)
+    namespaced = {"ServiceAccount": core.read_namespaced_service_account, "Secret": core.read_namespaced_secret,
+                  "ConfigMap": core.read_namespaced_config_map, "Service": core.read_namespaced_service,
+                  "DaemonSet": apps.read_namespaced_daemon_set, "Deployment": apps.read_namespaced_deployment,
+                  "Role": rbac.read_namespaced_role, "RoleBinding": rbac.read_namespaced_role_binding}
+    if kind in namespaced:
+        return namespaced[kind](name, namespace)
+    return {"ClusterRole": rbac.read_cluster_role, "ClusterRoleBinding": rbac.read_cluster_role_binding}[kind](name)
+
+
+def test_2b_the_api_servers_admit_what_the_real_chart_asks_of_them(local_mesh: LocalMesh,
+                                                                   chart_values: dict[str, Any]) -> None:
+    """The stand-in chart renders, through Helm in the provider, every object the real 1.18.3 chart renders for
+    these values (``real_chart.OBJECTS``: the agent and Envoy DaemonSets, the operator, clustermesh-apiserver and
+    Relay Deployments, their ServiceAccounts, ClusterRoles, Roles and bindings, ConfigMaps, Services and Secrets),
+    and every API server admitted all of them: among them the agent, a hostNetwork DaemonSet whose init container
+    mount-bpf-fs is privileged with Bidirectional mount propagation, which an API server without
+    ``--allow-privileged`` refuses (issue #19: ``initContainers[3].securityContext.privileged: Forbidden``)."""
+    for name in CLUSTERS[:3]:
+        release = deployed(local_mesh.kubeconfig, name)
+        rendered = {(d["kind"], d["metadata"]["name"]) for d in yaml.safe_load_all(release["manifest"]) if d}
+        assert [(k, n) for k, n, _ in real_chart.OBJECTS if (k, n) not in rendered] == [], name
+        assert {k for k, _ in rendered} == real_chart.KINDS, name
+        for kind, obj in sorted(rendered):
+            assert _live(local_mesh.kubeconfig, name, kind, obj).metadata.name == obj, (name, kind, obj)
+
+    ds = _live(local_mesh.kubeconfig, "cls-a", "DaemonSet", "cilium")
+    pod = ds.spec.template.spec
+    assert [c.name for c in pod.init_containers] == [n for n, _ in real_chart.AGENT_INIT_CONTAINERS]
+    assert [c.name for c in pod.containers] == list(real_chart.AGENT_CONTAINERS)
+    assert [c.name for c in pod.init_containers].index("mount-bpf-fs") == 3, "the container the API server refused"
+    containers = {c.name: c for c in pod.init_containers + pod.containers}
+    for c in real_chart.PRIVILEGED:
+        assert containers[c].security_context.privileged is True, c
+        assert [m.mount_propagation for m in containers[c].volume_mounts] == ["Bidirectional"], c
+    capabilities = chart_values["securityContext"]["capabilities"]
+    for c, key in real_chart.AGENT_CAPABILITIES.items():
+        assert containers[c].security_context.capabilities.add == capabilities[key], c
+        assert containers[c].security_context.capabilities.drop == ["ALL"], c
+    assert not any(c.security_context and c.security_context.privileged
+                   for name, c in containers.items() if name not in real_chart.PRIVILEGED)
+    workloads = {w: _live(local_mesh.kubeconfig, "cls-a", *w.split("/")).spec.template.spec
+                 for w in {*real_chart.HOST_NETWORK, *real_chart.PRIORITY_CLASSES}}
+    assert {w for w, spec in workloads.items() if spec.host_network} == set(real_chart.HOST_NETWORK)
+    assert {w: workloads[w].priority_class_name for w in real_chart.PRIORITY_CLASSES} == real_chart.PRIORITY_CLASSES
+
+
+def test_2c_only_an_api_server_with_allow_privileged_admits_the_agent(local_mesh: LocalMesh,
+                                                                     tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The agent DaemonSet the release rendered, created again (under another name, a server-side dry run) in the
+    mesh's API servers, which run with ``--allow-privileged=true``, is admitted; created in an API server without it,
+    it is refused as `pulumi up` of the real chart was refused before (issue #19, part 2)."""
+    from kubernetes import client, config
+    from kubernetes.client.exceptions import ApiException
+
+    from tools import localmesh
+
+    manifest = yaml.safe_load_all(deployed(local_mesh.kubeconfig, "cls-a")["manifest"])
+    agent = next(d for d in manifest if d and (d["kind"], d["metadata"]["name"]) == ("DaemonSet", "cilium"))
+    agent["metadata"] = {"name": "cilium-admission-probe", "namespace": "kube-system"}
+
+    def create(kubeconfig: Path, context: str, **kw: Any) -> Any:
+        apps = client.AppsV1Api(config.new_client_from_config(str(kubeconfig), context=context))
+        return apps.create_namespaced_daemon_set("kube-system", agent, **kw)
+
+    assert create(local_mesh.kubeconfig, "cls-a", dry_run="All").metadata.name == "cilium-admission-probe"
+    d = tmp_path_factory.mktemp("unprivileged-mesh")
+    localmesh.up(["cls-x"], d, allow_privileged=False)
+    try:
+        with pytest.raises(ApiException) as refused:
+            create(d / "kubeconfig", "cls-x")
+    finally:
+        localmesh.down(d)
+    assert refused.value.status == 422
+    assert ("spec.template.spec.initContainers[3].securityContext.privileged: Forbidden: disallowed by cluster "
+            "policy") in json.loads(refused.value.body)["message"]
+
+
 def test_3_nothing_changed_previews_no_change_and_up_upgrades_nothing(ws: Workspace, local_mesh: LocalMesh) -> None:
     """Right after `pulumi up`: `preview --expect-no-changes` passes, and another `up` keeps every
     release revision, although the chart mints new certificates on every render (as the 1.18
@@ -183,7 +267,7 @@ def test_4_a_fourth_cluster_creates_its_own_resources_and_updates_only_the_peer_
     hubble_before = {n: secret_data(local_mesh.kubeconfig, n, "hubble-server-certs")["tls.crt"] for n in CLUSTERS[:3]}
     ws.pulumi("up", "--yes", "--skip-preview")
     for name in CLUSTERS[:3]:
-        assert _peers(local_mesh, name)["cls-d"] == "https://10.0.4.100:2379", name
+        assert _peers(local_mesh, name)["cls-d"] == "https://127.0.4.100:2379", name
         # The upgrade re-issued the clustermesh-apiserver certificates (a new render), while the
         # chart's lookup kept Hubble's: the record dates each group from the render it comes from.
         record = ws.outputs()["clusters"][name]["certificates"]
@@ -310,7 +394,7 @@ def test_10_an_allowed_rename_upgrades_the_same_release_in_place(ws: Workspace, 
     diff = subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "tools.plan", "diff", str(before_plan),
                            str(after_plan)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert diff.returncode == 1, diff.stderr
-    assert "- renamed: cls-b -> mesh-b (id 2, ap-guangzhou, mesh address 10.0.2.100:2379): the same cluster" in diff.stdout
+    assert "- renamed: cls-b -> mesh-b (id 2, ap-guangzhou, mesh address 127.0.2.100:2379): the same cluster" in diff.stdout
     assert "UNINSTALLS" not in diff.stdout and "- create:" not in diff.stdout and "- delete:" not in diff.stdout
 
     steps = _steps(ws.pulumi("preview", "--json").json())

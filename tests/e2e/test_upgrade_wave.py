@@ -77,7 +77,7 @@ def test_one_wave_upgrades_only_its_cluster(ws: Workspace, local_mesh: LocalMesh
     ws.pulumi("up", "--yes", "--skip-preview")
     a, b = (deployed(local_mesh.kubeconfig, n) for n in NAMES)
     assert a["chart"]["metadata"]["version"] == "1.19.6" and a["version"] == before["cls-a"]["version"] + 1
-    assert a["config"]["clustermesh"]["config"]["clusters"] == {"cls-b": {"address": "10.0.2.100", "port": 2379}}
+    assert a["config"]["clustermesh"]["config"]["clusters"] == {"cls-b": {"address": "127.0.2.100", "port": 2379}}
     assert a["config"]["upgradeCompatibility"] == "1.18"
     assert a["config"]["clustermesh"]["apiserver"]["tls"]["auto"]["method"] == "cronJob"
     assert a["config"]["clustermesh"]["apiserver"]["tls"]["authMode"] == "migration"

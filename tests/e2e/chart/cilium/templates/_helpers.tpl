@@ -13,3 +13,18 @@
 {{- end -}}
 {{- toJson (dict "peers" $peers) -}}
 {{- end -}}
+
+{{/* The real chart's cilium.priorityClass: the value if set, else the default it is given (list . value default). */}}
+{{- define "mesh.priorityClass" -}}
+{{- $value := index . 1 -}}
+{{- if $value -}}{{ $value }}{{- else -}}{{ index . 2 }}{{- end -}}
+{{- end -}}
+
+{{/* Whether the standalone cilium-envoy DaemonSet is rendered: as the real chart, on for new installations
+     (envoy.enabled unset) unless L7 proxying is off. */}}
+{{- define "mesh.envoyEnabled" -}}
+{{- if not .Values.l7Proxy -}}false
+{{- else if kindIs "invalid" .Values.envoy.enabled -}}true
+{{- else -}}{{ .Values.envoy.enabled }}
+{{- end -}}
+{{- end -}}
