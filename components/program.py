@@ -39,6 +39,7 @@ from components.certificates import ca_expiry, cluster_certificates
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
+from components.outputs import apply_all
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
@@ -164,9 +165,12 @@ def identity_check(settings: Settings) -> IdentityCheck:
     me = pulumi.StackReference(f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}")
     addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    previous_clusters = me.get_output("clusters")
-    changes = pulumi.Output.all(previous_clusters, me.get_output("maxConnectedClusters")).apply(
-        lambda previous: identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1]))
+    # Neither get_output nor Output.all: both walk the N·(N−1) peer names the previous outputs hold
+    # (components/outputs.py).
+    previous_clusters = sdk.stack_output(me, "clusters")
+    changes = apply_all([previous_clusters, sdk.stack_output(me, "maxConnectedClusters")],
+                        lambda previous: identity_changes(previous[0], settings, addresses,
+                                                          previous_max_connected=previous[1]))
 
     def check(found: list[IdentityChange], previous: Any) -> bool:
         for change in found:
@@ -181,9 +185,9 @@ def identity_check(settings: Settings) -> IdentityCheck:
             raise _fail(refused)
         return True
 
-    both = pulumi.Output.all(changes, previous_clusters)
-    return IdentityCheck(both.apply(lambda a: check(a[0], a[1])), changes.apply(renames), previous_clusters,
-                         both.apply(lambda a: cilium_records(a[1], settings, renames(a[0]))))
+    both = [changes, previous_clusters]
+    return IdentityCheck(apply_all(both, lambda a: check(a[0], a[1])), changes.apply(renames), previous_clusters,
+                         apply_all(both, lambda a: cilium_records(a[1], settings, renames(a[0]))))
 
 
 def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list[Any] | None:
@@ -270,9 +274,9 @@ def _record(records: pulumi.Output[dict[str, dict[str, str]]], deployed: pulumi.
             name: str) -> pulumi.Output[dict[str, str]]:
     """One cluster's chart record: the chart version of its release as the engine left it (not the config's: a
     release this update did not reach, with ``--target`` or after a failure, keeps its previous version), and the
-    minor it was first installed with (``IdentityCheck.cilium``, which waits for the guard)."""
-    return pulumi.Output.all(records, deployed).apply(
-        lambda a: {**a[0][name], "version": a[1] or a[0][name]["version"]})
+    minor it was first installed with (``IdentityCheck.cilium``, which waits for the guard). ``apply_all``, not
+    ``Output.all``, which would walk every cluster's record for each cluster (components/outputs.py)."""
+    return apply_all([records, deployed], lambda a: {**a[0][name], "version": a[1] or a[0][name]["version"]})
 
 
 def _first_installed(name: str) -> Callable[[dict[str, dict[str, str]]], str]:

@@ -9,6 +9,10 @@ plan or a run in the middle of something else:
   that typos are reported; the public ``pulumi.Config`` reads one key at a time and cannot list
   them). Values and secret-ness are read through the public ``pulumi.runtime.get_config`` and
   ``is_config_secret``;
+- the program: one output of a StackReference (``stack_output``), as ``StackReference.get_output``
+  gives it but without its ``Output.all`` over every output of the stack, which lifts each value
+  inside them into an Output of its own (N·(N−1) peer names for a mesh's ``clusters``). It uses
+  the Output methods the SDK keeps for generated SDKs (``is_known``, ``future``, ``is_secret``);
 - the plan's mock engine (``tools.mockengine``): running a program the way the language host does
   (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
   serialising a resource's outputs as the engine would (``serialize_properties``,
@@ -19,8 +23,10 @@ plan or a run in the middle of something else:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pulumi
 import pulumi.runtime
 from pulumi.runtime import config as _config
 from pulumi.runtime import mocks as _mocks
@@ -39,6 +45,25 @@ def config_keys() -> list[str]:
     keys = dict.fromkeys(pulumi.runtime.get_config_env())
     keys.update(dict.fromkeys(_config.CONFIG.get()))
     return [k for k in keys if isinstance(k, str)]
+
+
+def stack_output(ref: pulumi.StackReference, name: str) -> pulumi.Output[Any]:
+    """``ref.get_output(name)``: the named output of the referenced stack (None when it has none), secret when the
+    stack lists it among its secret outputs (or, while that list is unknown, when any of its outputs is), with the
+    StackReference as its dependency. Unlike ``get_output`` it does not look into the other outputs, nor into this
+    one's value (``components/outputs.py``)."""
+    value = ref.outputs.apply(lambda outputs: outputs.get(name))
+
+    async def is_secret() -> bool:
+        # StackReference.__is_secret_name (pulumi/stack_reference.py), for a name that is a plain string.
+        if not await ref.secret_output_names.is_known():
+            return await ref.outputs.is_secret()
+        names = await ref.secret_output_names.future()
+        if names is None:
+            return await ref.outputs.is_secret()
+        return name in names
+
+    return pulumi.Output(value.resources(), value.future(), value.is_known(), asyncio.ensure_future(is_secret()))
 
 
 # --------------------------------------------------------------------------- the mock engine
@@ -85,7 +110,7 @@ READ_FROM = "3.272.0"
 """The pulumi SDK these were read from (requirements.txt pins it)."""
 
 __all__: list[str] = [
-    "config_keys", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
+    "config_keys", "stack_output", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
     "RegisterResourceResponse", "serialize_properties", "wrap_rpc_secret", "sync_await", "run_program_in_stack",
     "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN",
     "READ_FROM",

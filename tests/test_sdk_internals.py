@@ -67,3 +67,30 @@ def test_the_mock_monitor_and_the_run_state_are_where_the_engine_uses_them() -> 
     from pulumi.runtime import settings
 
     assert settings.ROOT.get() is None and len(settings.SETTINGS.outputs) == 0
+
+
+class _StackOutputs(pulumi.runtime.Mocks):
+    def new_resource(self, args):  # type: ignore[no-untyped-def]
+        outputs = {"clusters": {"a": {"peers": ["b", "c"]}}, "kubeconfigs": "k"}
+        return args.name, {"name": args.name, "outputs": outputs, "secretOutputNames": ["kubeconfigs"]}
+
+    def call(self, args):  # type: ignore[no-untyped-def]
+        return {}
+
+
+def test_stack_output_is_get_output_without_its_walk() -> None:
+    """The value, secret mark and dependency of StackReference.get_output, for a named and a missing output."""
+    pulumi.runtime.set_mocks(_StackOutputs(), project="p", stack="s", preview=False)
+    ref = pulumi.StackReference("org/p/s")
+    ours = [sdk.stack_output(ref, n) for n in ("clusters", "kubeconfigs", "missing")]
+    theirs = [ref.get_output(n) for n in ("clusters", "kubeconfigs", "missing")]
+
+    async def details(o: pulumi.Output) -> tuple:
+        return await o.future(), await o.is_secret(), await o.is_known(), {r.urn for r in await o.resources()}
+
+    async def both() -> tuple:
+        return [await details(o) for o in ours], [await details(o) for o in theirs]
+
+    mine, sdks = sdk.sync_await(both())
+    assert mine == sdks
+    assert [(v, s) for v, s, _, _ in mine] == [({"a": {"peers": ["b", "c"]}}, False), ("k", True), (None, False)]
