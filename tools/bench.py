@@ -36,7 +36,9 @@ DEFAULT_SIZES = (2, 16, 64, 255, 511)
 
 
 def full_mesh_stack(n: int) -> dict[str, Any]:
-    """A valid full-mesh stack of ``n`` clusters (vip mode, spread over three regions)."""
+    """A valid full-mesh stack of ``n`` clusters (vip mode, spread over three regions), masquerading through
+    ip-masq-agent (every cluster's pod CIDRs non-masquerade in every cluster: N more values per cluster, the case
+    of issue #19)."""
     dev = yaml.safe_load((ROOT / "stacks/Pulumi.dev.yaml").read_text())["config"]
     regions = ("ap-guangzhou", "ap-shanghai", "ap-beijing")
     clusters = []
@@ -49,7 +51,8 @@ def full_mesh_stack(n: int) -> dict[str, Any]:
             "apiserver": {"subnetId": f"subnet-{i:08d}", "vip": f"10.{i // 256}.{i % 256}.100"},
             "values": {"k8sServiceHost": f"169.254.{i // 256}.{i % 256}"},
         })
-    config: dict[str, Any] = {"mesh:cilium": dev["mesh:cilium"], "mesh:clusters": clusters}
+    config: dict[str, Any] = {"mesh:cilium": dev["mesh:cilium"], "mesh:masquerade": {"mode": "ipMasqAgent"},
+                              "mesh:clusters": clusters}
     if n > 255:
         config["mesh:maxConnectedClusters"] = 511
     return {"config": config}
