@@ -33,6 +33,10 @@ from tools import render
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (2, 16, 64, 255, 511)
+TARGET_SECONDS = 5.0
+"""Issue #19: a full mesh of 511 clusters, with ip-masq-agent, planned in under this (it was 30 s before)."""
+TARGET_RATIO = 9.0
+"""Issue #19: time(511)/time(64) at most this (it was 10 before)."""
 
 
 def full_mesh_stack(n: int) -> dict[str, Any]:
@@ -184,14 +188,14 @@ def targets(results: list[Result]) -> list[str]:
     by_n = {r.n: r for r in results}
     notes = []
     if 511 in by_n:
-        notes.append(f"511 clusters planned in {by_n[511].seconds:.1f} s (target: under 30 s): "
-                     f"{'met' if by_n[511].seconds < 30 else 'NOT met'}")
+        notes.append(f"511 clusters planned in {by_n[511].seconds:.1f} s (target: under {TARGET_SECONDS:g} s): "
+                     f"{'met' if by_n[511].seconds < TARGET_SECONDS else 'NOT met'}")
     if 511 in by_n and 64 in by_n:
         per_round = sorted(paired_ratios(by_n[511], by_n[64]))
         median = statistics.median(per_round)
         notes.append(f"time(511)/time(64) = {median:.1f}, the median of the {len(per_round)} rounds' ratios "
-                     f"(target: at most 10): {'met' if median <= 10 else 'NOT met'}; rounds from "
-                     f"{per_round[0]:.1f} to {per_round[-1]:.1f}; best times: "
+                     f"(target: at most {TARGET_RATIO:g}): {'met' if median <= TARGET_RATIO else 'NOT met'}; "
+                     f"rounds from {per_round[0]:.1f} to {per_round[-1]:.1f}; best times: "
                      f"{by_n[511].seconds / by_n[64].seconds:.1f}")
     depths = {r.depth for r in results}
     notes.append(f"depth for every N: {sorted(depths)} ({'constant' if len(depths) == 1 else 'NOT constant'})")
