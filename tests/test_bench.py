@@ -50,3 +50,10 @@ def test_targets_judge_the_ratio_round_by_round() -> None:
     assert "rounds from 4.5 to 9.0" in ratio and "best times: 8.0" in ratio
     notes = bench.targets([result(64, [1.0]), result(511, [9.5])])
     assert any("NOT met" in n and n.startswith("time(511)") for n in notes)
+
+
+def test_the_document_keeps_the_real_engine_section() -> None:
+    """`make bench` rewrites docs/benchmarks.md but keeps what `make bench-engine` measured there."""
+    section = f"{bench.ENGINE_BEGIN}\n## Real engine\n\n| 16 | preview |\n{bench.ENGINE_END}"
+    assert bench.with_engine_section("# new\n", f"# old\n\n{section}\n") == f"# new\n\n{section}\n"
+    assert bench.with_engine_section("# new\n", "# old\n") == "# new\n"
