@@ -16,6 +16,7 @@ import pulumi
 
 from components.ca import ProvidedCa, SharedCa
 from components.cilium import CiliumRelease
+from components.outputs import apply_all
 from meshcore import certs
 from meshcore.config import Settings
 
@@ -56,7 +57,8 @@ def cluster_certificates(settings: Settings, releases: Mapping[str, CiliumReleas
                       certs.RENEWAL[what])
             return {**renders, "leaves": leaves}
 
-        out[c.name] = pulumi.Output.all(releases[c.name].release.status, previous_clusters, renames).apply(record)
+        # apply_all, not Output.all, which would walk the whole previous clusters output for each cluster.
+        out[c.name] = apply_all([releases[c.name].release.status, previous_clusters, renames], record)
     return out
 
 

@@ -40,6 +40,7 @@ from components.certificates import ca_expiry, cluster_certificates
 from components.cilium import CiliumRelease, CiliumReleaseArgs
 from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArgs
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
+from components.outputs import apply_all
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
@@ -193,15 +194,24 @@ def previous_outputs(*names: str) -> dict[str, pulumi.Output[Any]]:
     holds it as one (``secretOutputNames``), as ``StackReference.get_output`` gives it.
     """
     me = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    read: pulumi.Output[Any] = pulumi.Output.from_input(_read_stack_outputs(me))
+    read = asyncio.ensure_future(_read_stack_outputs(me))
 
-    def output(name: str) -> Callable[[Any], Any]:
-        def pick(result: Any) -> Any:
-            value = ((result or {}).get("outputs") or {}).get(name)
-            return pulumi.Output.secret(value) if name in ((result or {}).get("secretOutputNames") or []) else value
-        return pick
+    async def value(name: str) -> Any:
+        return (((await read) or {}).get("outputs") or {}).get(name)
 
-    return {name: read.apply(output(name)) for name in names}
+    async def secret(name: str) -> bool:
+        return name in (((await read) or {}).get("secretOutputNames") or [])
+
+    # Built from its futures, not with Output.from_input/secret, which would lift every value inside the
+    # outputs (N·(N−1) peer names) into an Output of its own (components/outputs.py).
+    return {name: pulumi.Output(set(), asyncio.ensure_future(value(name)), _known(),
+                                asyncio.ensure_future(secret(name))) for name in names}
+
+
+def _known() -> asyncio.Future[bool]:
+    known: asyncio.Future[bool] = asyncio.get_event_loop().create_future()
+    known.set_result(True)
+    return known
 
 
 def identity_check(settings: Settings) -> IdentityCheck:
@@ -216,8 +226,10 @@ def identity_check(settings: Settings) -> IdentityCheck:
     addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
     previous_clusters = previous["clusters"]
-    changes = pulumi.Output.all(previous_clusters, previous["maxConnectedClusters"]).apply(
-        lambda previous: identity_changes(previous[0], settings, addresses, previous_max_connected=previous[1]))
+    # Not Output.all: it walks the N·(N−1) peer names the previous outputs hold (components/outputs.py).
+    changes = apply_all([previous_clusters, previous["maxConnectedClusters"]],
+                        lambda previous: identity_changes(previous[0], settings, addresses,
+                                                          previous_max_connected=previous[1]))
 
     def check(found: list[IdentityChange], previous: Any) -> bool:
         for change in found:
@@ -232,9 +244,9 @@ def identity_check(settings: Settings) -> IdentityCheck:
             raise _fail(refused)
         return True
 
-    both = pulumi.Output.all(changes, previous_clusters)
-    return IdentityCheck(both.apply(lambda a: check(a[0], a[1])), changes.apply(renames), previous_clusters,
-                         both.apply(lambda a: cilium_records(a[1], settings, renames(a[0]))))
+    both = [changes, previous_clusters]
+    return IdentityCheck(apply_all(both, lambda a: check(a[0], a[1])), changes.apply(renames), previous_clusters,
+                         apply_all(both, lambda a: cilium_records(a[1], settings, renames(a[0]))))
 
 
 def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list[Any] | None:
@@ -321,9 +333,9 @@ def _record(records: pulumi.Output[dict[str, dict[str, str]]], deployed: pulumi.
             name: str) -> pulumi.Output[dict[str, str]]:
     """One cluster's chart record: the chart version of its release as the engine left it (not the config's: a
     release this update did not reach, with ``--target`` or after a failure, keeps its previous version), and the
-    minor it was first installed with (``IdentityCheck.cilium``, which waits for the guard)."""
-    return pulumi.Output.all(records, deployed).apply(
-        lambda a: {**a[0][name], "version": a[1] or a[0][name]["version"]})
+    minor it was first installed with (``IdentityCheck.cilium``, which waits for the guard). ``apply_all``, not
+    ``Output.all``, which would walk every cluster's record for each cluster (components/outputs.py)."""
+    return apply_all([records, deployed], lambda a: {**a[0][name], "version": a[1] or a[0][name]["version"]})
 
 
 def _first_installed(name: str) -> Callable[[dict[str, dict[str, str]]], str]:

@@ -21,8 +21,10 @@ plan or a run in the middle of something else:
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+import pulumi
 import pulumi.runtime
 from pulumi.runtime import config as _config
 from pulumi.runtime import mocks as _mocks

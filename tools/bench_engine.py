@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any
 
 from tools import localmesh
-from tools.bench import full_mesh_stack
+from tools.bench import ENGINE_BEGIN, ENGINE_END, full_mesh_stack
 from tools.workspace import CHART, ROOT, Workspace
 
 DOC = ROOT / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- bench-engine:begin -->", "<!-- bench-engine:end -->"
+BEGIN, END = ENGINE_BEGIN, ENGINE_END
 
 
 def _closed_kubeconfig(path: Path, names: list[str]) -> None:
