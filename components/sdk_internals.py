@@ -21,7 +21,6 @@ plan or a run in the middle of something else:
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pulumi
