@@ -56,7 +56,7 @@ from typing import Any
 import yaml
 
 from tools import toolchain
-from tools.localmesh import Mesh, alive, free_ports
+from tools.localmesh import Mesh, alive, exe_name, free_ports, spawn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = "controlplane.json"
@@ -279,32 +279,7 @@ def kubelet(dir_: Path) -> None:
 
 
 def _spawn(args: list[str], log: Path) -> int:
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=ROOT)
-    return proc.pid
-
-
-def _exe(pid: int) -> str:
-    try:
-        return Path(os.readlink(f"/proc/{pid}/exe")).name
-    except OSError:
-        return ""
-
-
-def _stop(pid: int, binaries: tuple[str, ...], timeout: float = 15.0) -> None:
-    """SIGTERM (then SIGKILL) ``pid`` if it still runs one of ``binaries``: a stale pid is never signalled."""
-    if not alive(pid) or _exe(pid) not in binaries:
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        while alive(pid):
-            time.sleep(0.05)
+    return spawn(args, log, cwd=ROOT)
 
 
 def _in_pod(root: Path, argv: list[str]) -> list[str]:
@@ -421,9 +396,9 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
 
 def _stop_member(m: Member) -> None:
     binary = f"clustermesh-apiserver-{m.version}"
-    _stop(m.kvstoremesh_pid, (binary,))
-    _stop(m.clustermesh_pid, (binary,))
-    _stop(m.etcd_pid, ("etcd",))
+    stop(m.kvstoremesh_pid, binary)
+    stop(m.clustermesh_pid, binary)
+    stop(m.etcd_pid, "etcd")
 
 
 def connect(dir_: Path) -> ControlPlane:
@@ -470,8 +445,9 @@ def connect(dir_: Path) -> ControlPlane:
 
 def down(dir_: Path) -> None:
     cp = ControlPlane.load(dir_)
-    if alive(cp.kubelet_pid) and "python" in _exe(cp.kubelet_pid):
-        _stop(cp.kubelet_pid, (_exe(cp.kubelet_pid),))
+    kubelet = exe_name(cp.kubelet_pid)
+    if "python" in kubelet:
+        stop(cp.kubelet_pid, kubelet)
     for m in cp.clusters.values():
         _stop_member(m)
     with contextlib.suppress(FileNotFoundError):

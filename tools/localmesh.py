@@ -226,13 +226,18 @@ class Mesh:
                          f"{', '.join(m.name for m in self.clusters)}")
 
 
+def exe_name(pid: int) -> str:
+    """The name of the binary ``pid`` runs ("" when it runs none any more)."""
+    try:
+        return Path(os.readlink(f"/proc/{pid}/exe")).name
+    except OSError:
+        return ""
+
+
 def ours(pid: int, binary: str) -> bool:
     """True when ``pid`` runs this toolchain's ``binary`` (etcd or kube-apiserver): a pid from an
     old state file may belong to anything by now, and is never signalled then."""
-    try:
-        return Path(os.readlink(f"/proc/{pid}/exe")).name == binary
-    except OSError:
-        return False
+    return exe_name(pid) == binary
 
 
 def alive(pid: int) -> bool:
@@ -252,15 +257,17 @@ def alive(pid: int) -> bool:
         return False
 
 
-def _spawn(args: list[str], log: Path) -> int:
+def spawn(args: list[str], log: Path, cwd: Path | None = None) -> int:
+    """Start ``args`` in a session of its own, its output appended to ``log``; its pid."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, cwd=cwd)
     return proc.pid
 
 
-def _stop(pid: int, binary: str, timeout: float = 20.0) -> None:
+def stop(pid: int, binary: str, timeout: float = 20.0) -> None:
+    """SIGTERM (then SIGKILL) ``pid`` if it still runs ``binary``: a stale pid is never signalled."""
     if not alive(pid) or not ours(pid, binary):
         return
     os.kill(pid, signal.SIGTERM)
@@ -278,7 +285,7 @@ def _start_etcd(mesh: Mesh, bin_dir: Path) -> None:
     d = mesh.path
     client = f"http://127.0.0.1:{mesh.etcd_port}"
     peer = f"http://127.0.0.1:{mesh.etcd_peer_port}"
-    mesh.etcd_pid = _spawn([
+    mesh.etcd_pid = spawn([
         str(bin_dir / "etcd"), "--name", "localmesh", "--data-dir", str(d / "etcd"),
         "--listen-client-urls", client, "--advertise-client-urls", client,
         "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
@@ -290,7 +297,7 @@ def _start_etcd(mesh: Mesh, bin_dir: Path) -> None:
 def _start_apiserver(mesh: Mesh, member: Member, bin_dir: Path) -> None:
     d = mesh.path
     pki = d / "pki"
-    member.pid = _spawn([
+    member.pid = spawn([
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers=http://127.0.0.1:{mesh.etcd_port}",
         f"--etcd-prefix=/localmesh/{member.name}",
@@ -401,14 +408,14 @@ def up(names: list[str], dir_: Path, *, allow_privileged: bool = True) -> Mesh:
 def down(dir_: Path) -> None:
     mesh = Mesh.load(dir_)
     for m in mesh.clusters:
-        _stop(m.pid, "kube-apiserver")
-    _stop(mesh.etcd_pid, "etcd")
+        stop(m.pid, "kube-apiserver")
+    stop(mesh.etcd_pid, "etcd")
     (mesh.path / STATE).unlink()
 
 
 def stop_member(dir_: Path, name: str) -> None:
     mesh = Mesh.load(dir_)
-    _stop(mesh.member(name).pid, "kube-apiserver")
+    stop(mesh.member(name).pid, "kube-apiserver")
 
 
 def start_member(dir_: Path, name: str) -> None:
