@@ -16,7 +16,7 @@ import pulumi
 from tencentcloud_iac_pulumi import clb  # only the submodule used: the SDK's dlc module is broken
 
 from meshcore.config import ApiserverSettings
-from meshcore.lifecycle import configured_mesh_address
+from meshcore.stackoutputs import configured_mesh_address, mesh_address
 
 TYPE_TOKEN = "mesh:cilium:ApiserverEndpoint"
 
@@ -68,8 +68,10 @@ class ApiserverEndpoint(pulumi.ComponentResource):
             # releases, and plain leaves cost nothing to serialise.
             self.address = self.vip
         configured = configured_mesh_address(api)
+        port = self.port
         self.address_with_port = (
-            configured if configured is not None else pulumi.Output.concat(self.address, ":", str(self.port))
+            configured if configured is not None
+            else pulumi.Output.from_input(self.address).apply(lambda host: mesh_address(host, port))
         )
         self.register_outputs({"address": self.address, "port": self.port})
 

@@ -44,13 +44,12 @@ from components.outputs import apply_all
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
-from meshcore import plugins, yamlio
+from meshcore import plugins, stackoutputs, yamlio
 from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.lifecycle import (
     IdentityChange,
     cilium_records,
-    configured_mesh_address,
     identity_changes,
     renames,
     unused_allowances,
@@ -222,12 +221,12 @@ def identity_check(settings: Settings) -> IdentityCheck:
     identity, or a chart version that skips a minor: ``meshcore.lifecycle.version_refusals``)
     stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
-    previous = previous_outputs("clusters", "maxConnectedClusters")
-    addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
+    previous = previous_outputs(stackoutputs.CLUSTERS, stackoutputs.MAX_CONNECTED_CLUSTERS)
+    addresses = {c.name: stackoutputs.configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    previous_clusters = previous["clusters"]
+    previous_clusters = previous[stackoutputs.CLUSTERS]
     # Not Output.all: it walks the N·(N−1) peer names the previous outputs hold (components/outputs.py).
-    changes = apply_all([previous_clusters, previous["maxConnectedClusters"]],
+    changes = apply_all([previous_clusters, previous[stackoutputs.MAX_CONNECTED_CLUSTERS]],
                         lambda previous: identity_changes(previous[0], settings, addresses,
                                                           previous_max_connected=previous[1]))
 
@@ -300,27 +299,21 @@ class Mesh:
         an Output the SDK walks a value twice more before serialising it (N·(N−1) names).
         """
         return {
-            "clusters": {
-                c.name: {
-                    "id": self.guard.apply(_constant(c.id)),
-                    "region": c.region,
-                    # "" for clusters reached without a kubeconfig context (tkeApi, create).
-                    "context": c.context or "",
-                    "meshAddress": self.endpoints[c.name].address_with_port,
-                    "peers": list(self.settings.peers[c.name]),
-                    "certificates": self.certificates[c.name],
-                    # What the next run reads back: the chart version deployed, the minor first installed.
-                    "cilium": _record(self.cilium, self.releases[c.name].release.version, c.name),
-                }
+            stackoutputs.CLUSTERS: {
+                c.name: stackoutputs.cluster_entry(
+                    cluster_id=self.guard.apply(_constant(c.id)), region=c.region, context=c.context,
+                    address=self.endpoints[c.name].address_with_port, peers=self.settings.peers[c.name],
+                    certificates=self.certificates[c.name],
+                    cilium=_record(self.cilium, self.releases[c.name].release.version, c.name))
                 for c in self.settings.clusters
             },
             # Secret: what a consumer needs to reach each cluster, whichever way the program reaches it (a
             # context's minimal kubeconfig, the TKE API's, a created cluster's endpoint's). Apart from
             # `clusters`, so that reading ids, regions and peers does not make them secret.
-            "kubeconfigs": {c.name: self.clusters[c.name].kubeconfig for c in self.settings.clusters},
-            "caCertificatePem": self.ca.cert_pem,
-            "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
-            "caExpiresAt": self.ca_expiry,
+            stackoutputs.KUBECONFIGS: {c.name: self.clusters[c.name].kubeconfig for c in self.settings.clusters},
+            stackoutputs.CA_CERTIFICATE_PEM: self.ca.cert_pem,
+            stackoutputs.MAX_CONNECTED_CLUSTERS: self.guard.apply(lambda _: self.settings.max_connected_clusters),
+            stackoutputs.CA_EXPIRES_AT: self.ca_expiry,
         }
 
 
