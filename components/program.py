@@ -55,7 +55,8 @@ from meshcore.lifecycle import (
     unused_allowances,
     version_refusals,
 )
-from meshcore.values import non_masquerade_cidrs, peer_entry
+from meshcore.release import mesh_non_masquerade_cidrs, release_inputs
+from meshcore.values import peer_entry
 
 CA_NAME = "mesh-ca"
 PROJECT_DIR = Path(__file__).absolute().parent.parent
@@ -441,36 +442,25 @@ def _releases(
 ) -> dict[str, CiliumRelease]:
     """Each cluster's Cilium release, with its peers and the mesh's non-masquerade CIDRs; its chart version and
     ``upgradeCompatibility`` from the chart records (``IdentityCheck.cilium``)."""
-    masq_cidrs: list[str] | None = None
-    if settings.masquerade.mode == "ipMasqAgent":
-        masq_cidrs = non_masquerade_cidrs(
-            [[str(n) for n in c.pod_cidrs] for c in sorted(settings.clusters, key=lambda c: c.id)],
-            [str(n) for n in settings.masquerade.extra_non_masquerade_cidrs],
-        )
+    masquerade = mesh_non_masquerade_cidrs(settings)
     releases: dict[str, CiliumRelease] = {}
     for c in settings.clusters:
+        cluster, endpoint = clusters[c.name], endpoints[c.name]
+        inputs = release_inputs(
+            settings, c, masquerade=masquerade,
+            # Waits for the identity guard: no release is sent before the check passed.
+            cluster_id=guard.apply(_constant(c.id)),
+            ca_cert_b64=ca.cert_b64, ca_key_b64=ca.key_b64, ca_bundle=ca_bundle,
+            own_address=endpoint.address, existing_lb_id=endpoint.existing_lb_id, peers=peers[c.name].entries,
+            k8s_service_host=cluster.k8s_service_host, k8s_service_port=cluster.k8s_service_port,
+            upgrade_compatibility=records.apply(_first_installed(c.name)))
         releases[c.name] = CiliumRelease(
             f"{c.name}-cilium",
             CiliumReleaseArgs(
-                cluster=c,
-                cilium=settings.cilium_of(c),
-                max_connected_clusters=settings.max_connected_clusters,
-                hubble_relay=settings.hubble_relay,
-                ca=ca,
-                ca_bundle=ca_bundle,
-                identity_guard=guard,
-                endpoint=endpoints[c.name],
-                peers=peers[c.name].entries,
-                non_masquerade_cidrs=masq_cidrs,
-                provider=clusters[c.name].provider,
-                k8s_service_host=clusters[c.name].k8s_service_host,
-                k8s_service_port=clusters[c.name].k8s_service_port,
-                depends_on=clusters[c.name].release_dependencies,
+                inputs=inputs, cilium=settings.cilium_of(c), provider=cluster.provider,
+                depends_on=cluster.release_dependencies,
                 # A created cluster has no node until after its release: nothing could get ready.
-                skip_await=c.create is not None,
-                policy_default_local_cluster=settings.policy_default_local_cluster,
-                upgrade_compatibility=records.apply(_first_installed(c.name)),
-            ),
-            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
+                skip_await=c.create is not None),
+            opts=pulumi.ResourceOptions(parent=cluster),
         )
     return releases

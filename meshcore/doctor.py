@@ -1,9 +1,10 @@
 """The mesh doctor's comparison: the stack's desired mesh against what the clusters hold.
 
 Pure: no Pulumi, no Kubernetes client, no clock. ``desired`` computes each cluster's desired
-state from the validated ``Settings`` with the program's own ``meshcore.values.cluster_values``
-(the very values a release receives), and ``examine`` compares it with what ``tools/doctor.py``
-read from the clusters, as plain data, returning ``Finding``\\ s. Every check reads only the
+state from the validated ``Settings`` with the program's own ``meshcore.release.release_inputs`` and
+``meshcore.values.cluster_values`` (the very values a release receives; what only the cloud knows is
+``UNKNOWN``), and ``examine`` compares it with what ``tools/doctor.py`` read from the clusters, as plain data,
+returning ``Finding``\\ s. Every check reads only the
 facts it is given, so each can be tested on plain dicts.
 
 What a cluster's observation holds (``tools/doctor.py`` builds it; every key optional but
@@ -38,8 +39,9 @@ from typing import Any
 
 import yaml
 
-from meshcore import certs, versions
+from meshcore import certs, stackoutputs, versions
 from meshcore.config import CLUSTER_NAME_RE, DEFAULT_APISERVER_PORT, Settings
+from meshcore.release import mesh_non_masquerade_cidrs, release_inputs
 from meshcore.values import (
     ANNOTATIONS,
     EXISTING_LB_ANNOTATION,
@@ -168,14 +170,14 @@ def _get(tree: Any, *path: object, default: Any = None) -> Any:
 def mesh_addresses(settings: Settings, outputs: Mapping[str, Any] | None = None) -> dict[str, str | None]:
     """Each cluster's mesh address (its VIP): the configured VIP, or for a CLB the program
     creates, the host of ``clusters.<name>.meshAddress`` in the stack outputs (None without them)."""
-    deployed = _get(outputs or {}, "clusters", default={}) or {}
+    deployed = stackoutputs.read_clusters((outputs or {}).get(stackoutputs.CLUSTERS))
     out: dict[str, str | None] = {}
     for c in settings.clusters:
         if c.apiserver.vip is not None:
             out[c.name] = str(c.apiserver.vip)
         else:
-            recorded = _get(deployed, c.name, "meshAddress")
-            out[c.name] = recorded.rsplit(":", 1)[0] if isinstance(recorded, str) and ":" in recorded else None
+            recorded = deployed.get(c.name)
+            out[c.name] = recorded.host if recorded is not None else None
     return out
 
 
@@ -217,18 +219,22 @@ def desired(settings: Settings, *, namespace: str, release: str, outputs: Mappin
     (``cluster_values``, with the program's peer entries); the CA's values are left opaque
     (the CA is compared by fingerprint), as are a created CLB's id and, without outputs, its VIP."""
     addresses = mesh_addresses(settings, outputs)
+    records = stackoutputs.read_clusters((outputs or {}).get(stackoutputs.CLUSTERS))
     entries = {c.name: peer_entry(c.name, addresses[c.name] or UNKNOWN, c.apiserver.port) for c in settings.clusters}
+    masquerade = mesh_non_masquerade_cidrs(settings)
+    rotating = len(settings.ca.generations) > 1 and settings.ca.provided_certificate is None
     out = []
     for c in settings.clusters:
-        values = cluster_values(
-            base=settings.cilium.base_values, overrides=c.values, name=c.name, cluster_id=c.id,
-            max_connected_clusters=settings.max_connected_clusters, hubble_relay=settings.hubble_relay,
-            ca_cert_b64=UNKNOWN, ca_key_b64=UNKNOWN, subnet_id=c.apiserver.subnet_id,
-            own_address=addresses[c.name] or UNKNOWN,
-            vip=str(c.apiserver.vip) if c.apiserver.vip is not None else None,
+        record = records.get(c.name)
+        first = (record.cilium or {}).get("firstInstalled") if record is not None else None
+        values = cluster_values(release_inputs(
+            settings, c, masquerade=masquerade, ca_cert_b64=UNKNOWN, ca_key_b64=UNKNOWN,
+            ca_bundle=UNKNOWN if rotating else None, own_address=addresses[c.name] or UNKNOWN,
             existing_lb_id=UNKNOWN if c.apiserver.create_clb else None,
-            peers=[entries[p] for p in settings.peers[c.name]], non_masquerade_cidrs=None,
-            chart_version=settings.version_of(c))
+            peers=[entries[p] for p in settings.peers[c.name]],
+            k8s_service_host=UNKNOWN if c.reads_service_host else None,
+            k8s_service_port=UNKNOWN if c.reads_service_host else None,
+            upgrade_compatibility=first if isinstance(first, str) else None))
         annotations = _get(values, *ANNOTATIONS, default={}) or {}
         extra_ips = _get(values, *versions.row(settings.version_of(c)).server_ips, default=[]) or []
         out.append(DesiredCluster(

@@ -19,8 +19,8 @@ No Pulumi import.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from meshcore import effects, versions
@@ -36,8 +36,9 @@ CHART_MINORS: tuple[str, ...] = versions.ORDER
 
 @dataclass(frozen=True)
 class Inputs:
-    """What one cluster's owned values are made of. The CA, the cluster's own address, its peers'
-    entries and the apiserver address may be opaque leaves (Pulumi Outputs in the program)."""
+    """What one cluster's release values are made of (``meshcore.release.release_inputs`` builds it from the
+    settings and the wiring). The CA, the cluster's own address, its peers' entries and the apiserver address may
+    be opaque leaves (Pulumi Outputs in the program)."""
 
     name: str
     cluster_id: Any
@@ -57,13 +58,17 @@ class Inputs:
     ca_bundle: Any | None = None
     """PEM text of every trusted CA, during a CA rotation only."""
     k8s_service_host: Any | None = None
-    k8s_service_port: int | None = None
+    k8s_service_port: Any | None = None
     chart_version: str = versions.DEFAULT
     """The cluster's chart version (its row of ``meshcore.versions``)."""
     policy_default_local_cluster: bool | None = None
     """``mesh:policyDefaultLocalCluster``, or None when the stack does not state it."""
     upgrade_compatibility: Any | None = None
     """The minor the cluster was first installed with (``1.18``), or None when unknown."""
+    base: Mapping[str, Any] = field(default_factory=dict)
+    """``mesh:cilium.values``: the user values of every cluster."""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """``mesh:clusters[i].values``, merged over ``base`` (never program-owned keys)."""
 
     @property
     def chart(self) -> versions.Minor:

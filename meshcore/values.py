@@ -166,50 +166,14 @@ def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
 vip_request = owned.vip_request
 
 
-def cluster_values(
-    *,
-    base: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-    name: str,
-    cluster_id: Any,
-    max_connected_clusters: int,
-    hubble_relay: bool,
-    ca_cert_b64: Any,
-    ca_key_b64: Any,
-    subnet_id: str,
-    own_address: Any,
-    vip: str | None,
-    existing_lb_id: Any,
-    peers: Sequence[Any],
-    non_masquerade_cidrs: Sequence[str] | None,
-    ca_bundle: Any | None = None,
-    k8s_service_host: Any | None = None,
-    k8s_service_port: int | None = None,
-    chart_version: str = versions.DEFAULT,
-    policy_default_local_cluster: bool | None = None,
-    upgrade_compatibility: Any | None = None,
-) -> dict[str, Any]:
+def cluster_values(inputs: owned.Inputs) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 
-    ``base`` (``mesh:cilium.values``) and ``overrides`` (the cluster's ``values``) are
-    merged first; the program-owned keys are set last (validation already refused
-    them in user values). ``vip`` and ``existing_lb_id`` are exclusive: the first asks
-    TKE for that VIP, the second attaches the Service to a CLB the program created.
-    ``non_masquerade_cidrs`` is None unless the masquerade mode is ipMasqAgent.
-    ``ca_bundle`` (PEM text of every trusted CA) is set only during a CA rotation; it
-    turns on ``tls.caBundle`` so that certificates of the old and the new CA are trusted.
-    ``k8s_service_host``/``k8s_service_port`` are set for created clusters only (the
-    ``CREATED_OWNED`` keys): the address read from the cluster and TKE's port.
-    ``chart_version`` picks the row of ``meshcore.versions`` (peer form, TLS method, ...);
-    ``upgrade_compatibility`` is the minor the cluster was first installed with (None: unset).
+    ``inputs.base`` (``mesh:cilium.values``) and ``inputs.overrides`` (the cluster's ``values``) are merged first;
+    the program-owned keys (``meshcore.owned``, each made of ``inputs``) are set last (validation already refused
+    them in user values).
     """
-    values = deep_merge(base, overrides)
-    inputs = owned.Inputs(
-        name=name, cluster_id=cluster_id, max_connected_clusters=max_connected_clusters, hubble_relay=hubble_relay,
-        ca_cert_b64=ca_cert_b64, ca_key_b64=ca_key_b64, subnet_id=subnet_id, own_address=own_address, vip=vip,
-        existing_lb_id=existing_lb_id, peers=peers, non_masquerade_cidrs=non_masquerade_cidrs, ca_bundle=ca_bundle,
-        k8s_service_host=k8s_service_host, k8s_service_port=k8s_service_port, chart_version=chart_version,
-        policy_default_local_cluster=policy_default_local_cluster, upgrade_compatibility=upgrade_compatibility)
+    values = deep_merge(inputs.base, inputs.overrides)
     for path, value in owned.owned_values(inputs):
         _set(values, path, value)
     return values

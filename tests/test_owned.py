@@ -33,7 +33,7 @@ def test_the_builder_sets_exactly_the_rows_of_the_table(clb: str, masq: str, rot
     version, every row that applies is set, and no row outside what validation refuses for that cluster is set."""
     stated = rotation  # the stated policy default and the recorded first minor, in half of the cases
     user = {"hubble": {"ui": {"enabled": True}}, "clustermesh": {"apiserver": {"replicas": 2}}}
-    v = hv.cluster_values(
+    v = hv.cluster_values(owned.Inputs(
         base=user, overrides={}, name="cls-a", cluster_id=3, max_connected_clusters=255, hubble_relay=True,
         ca_cert_b64="CERT", ca_key_b64="KEY", subnet_id="subnet-aaaaaaaa", own_address="10.0.0.5",
         vip="10.0.0.5" if clb == "vip" else None, existing_lb_id="lb-1" if clb == "createClb" else None,
@@ -42,7 +42,7 @@ def test_the_builder_sets_exactly_the_rows_of_the_table(clb: str, masq: str, rot
         ca_bundle="PEM" if rotation else None,
         k8s_service_host="169.254.128.7" if reads_host else None, k8s_service_port=60002 if reads_host else None,
         chart_version=version, policy_default_local_cluster=False if stated else None,
-        upgrade_compatibility="1.18" if stated else None)
+        upgrade_compatibility="1.18" if stated else None))
     refused = {k.path for k in owned.owned_keys(masq, reads_service_host=reads_host,
                                                  chart_minor=versions.minor_of(version))}
     set_rows = {k.path for k in owned.OWNED if _leaf_or_owned(v, k.path) is not owned.SKIP}
@@ -95,11 +95,11 @@ def test_the_readme_lists_the_table() -> None:
 def test_rows_that_depend_on_the_chart_version() -> None:
     """The version table decides the peer form, the TLS method, authMode and where the server IPs go."""
     def build(version: str) -> dict[str, Any]:
-        return hv.cluster_values(
+        return hv.cluster_values(owned.Inputs(
             base={}, overrides={}, name="cls-a", cluster_id=3, max_connected_clusters=255, hubble_relay=True,
             ca_cert_b64="CERT", ca_key_b64="KEY", subnet_id="subnet-aaaaaaaa", own_address="10.0.0.5",
             vip="10.0.0.5", existing_lb_id=None, peers=[hv.peer_entry("cls-b", "10.0.0.6", 2379)],
-            non_masquerade_cidrs=None, chart_version=version)
+            non_masquerade_cidrs=None, chart_version=version))
 
     v18, v19, v20 = build("1.18.12"), build("1.19.6"), build("1.20.0")
     assert v18["clustermesh"]["config"]["clusters"] == [{"name": "cls-b", "address": "10.0.0.6", "port": 2379}]

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from components import sdk_internals as sdk
+from meshcore import owned
 from meshcore import values as hv
 from meshcore.config import parse_settings
 from tests.conftest import CHART_DIR, mesh_config
@@ -25,7 +26,7 @@ def build(**over: Any) -> dict[str, Any]:
         existing_lb_id=None, peers=[hv.peer_entry("cls-b", "10.0.0.8", 2379)], non_masquerade_cidrs=None,
     )
     args.update(over)
-    return hv.cluster_values(**args)
+    return hv.cluster_values(owned.Inputs(**args))
 
 
 def test_identity_ca_and_mesh_values() -> None:
