@@ -3,9 +3,9 @@
 Pure: no Pulumi, no Kubernetes client, no clock. ``desired`` computes each cluster's desired
 state from the validated ``Settings`` with the program's own ``meshcore.release.release_inputs`` and
 ``meshcore.values.cluster_values`` (the very values a release receives; what only the cloud knows is
-``UNKNOWN``), and ``examine`` compares it with what ``tools/doctor.py`` read from the clusters, as plain data,
-returning ``Finding``\\ s. Every check reads only the
-facts it is given, so each can be tested on plain dicts.
+``UNKNOWN``), and ``examine`` compares it with what ``tools/doctor.py`` read from the clusters (an
+``Observation`` each), returning ``Finding``\\ s. Every check reads only the facts it is given, so each can be
+tested on plain data; each is registered once (``REGISTERED``).
 
 What a cluster's observation holds (``Observation``; ``tools/doctor.py`` builds it; every field optional but
 ``reachable``; an object that is not there is ``None``):
@@ -165,10 +165,10 @@ def _get(tree: Any, *path: object, default: Any = None) -> Any:
     return tree
 
 
-def mesh_addresses(settings: Settings, outputs: Mapping[str, Any] | None = None) -> dict[str, str | None]:
+def mesh_addresses(settings: Settings,
+                   deployed: Mapping[str, stackoutputs.ClusterRecord]) -> dict[str, str | None]:
     """Each cluster's mesh address (its VIP): the configured VIP, or for a CLB the program
     creates, the host of ``clusters.<name>.meshAddress`` in the stack outputs (None without them)."""
-    deployed = stackoutputs.read_clusters((outputs or {}).get(stackoutputs.CLUSTERS))
     out: dict[str, str | None] = {}
     for c in settings.clusters:
         if c.apiserver.vip is not None:
@@ -214,10 +214,10 @@ def expected_peer_secrets(values: Mapping[str, Any], namespace: str) -> dict[str
 def desired(settings: Settings, *, namespace: str, release: str, outputs: Mapping[str, Any] | None = None,
             ca_fingerprint: str | None = None, ca_source: str = "") -> Desired:
     """Every cluster's desired state, from the values the program gives its release
-    (``cluster_values``, with the program's peer entries); the CA's values are left opaque
+    (``release_inputs`` and ``cluster_values``, with the program's peer entries); the CA's values are left opaque
     (the CA is compared by fingerprint), as are a created CLB's id and, without outputs, its VIP."""
-    addresses = mesh_addresses(settings, outputs)
     records = stackoutputs.read_clusters((outputs or {}).get(stackoutputs.CLUSTERS))
+    addresses = mesh_addresses(settings, records)
     entries = {c.name: peer_entry(c.name, addresses[c.name] or UNKNOWN, c.apiserver.port) for c in settings.clusters}
     masquerade = mesh_non_masquerade_cidrs(settings)
     rotating = len(settings.ca.generations) > 1 and settings.ca.provided_certificate is None

@@ -16,9 +16,9 @@ signing CA (rotation step 2) shows as the release depending on another CA's key.
 A chart version change of a cluster (the release's ``version``: ``mesh:cilium.version`` or the cluster's own
 ``mesh:clusters[i].cilium.version``, one wave of an upgrade) is said loudly: it rolls that cluster's agents,
 operator and clustermesh-apiserver (new images); the diff lists the clusters of this wave and those that keep
-their version, with the mesh's versions after the update, and judges each step with the program's rule
-(``meshcore.versions.upgrade_problem``: one minor at a time, from the latest patch; and
-``update_skew_problem``: one update never spans two minors between what runs and what it installs).
+their version, with the mesh's versions after the update, and judges the update with the program's own rule
+(``meshcore.lifecycle.update_refusals``: each step one minor at a time, from the latest patch; then one update
+never spans two minors between what runs and what it installs).
 
 Identity changes that ``pulumi up`` refuses (``meshcore/lifecycle.py``: another id, a rename,
 another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
