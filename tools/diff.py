@@ -468,9 +468,8 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
         old = _restacked(old, new)
     else:
         d.identity = identity_verdicts(old, new)
-    new_clusters = new.graph.get("outputs", {}).get("clusters", {})
-    if isinstance(new_clusters, dict):
-        d.contexts = {n: o.get("context") or "" for n, o in new_clusters.items() if isinstance(o, dict)}
+    d.contexts = {n: o.context or "" for n, o in
+                  stackoutputs.read_clusters(new.graph.get("outputs", {}).get(stackoutputs.CLUSTERS)).items()}
     d.renamed = {n: o for n, o in renames(d.identity).items() if n in new.values and o in old.values}
     was = {n: d.renamed.get(n, n) for n in new.values}
     d.clusters_added = sorted(n for n in new.values.keys() - old.values.keys() if n not in d.renamed)
