@@ -22,7 +22,7 @@ import pytest
 from meshcore import chart as charts
 from meshcore import chartkeys, owned, versions
 from meshcore import values as hv
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.keypaths import dotted
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, SHARED, mesh_config, write_stack

@@ -34,8 +34,8 @@ from meshcore.config import (
     CLUSTER_KEYS,
     TOP_LEVEL_KEYS,
     Settings,
-    parse_settings,
 )
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tests.conftest import cluster_entry, examples, mesh_config
 from tests.mockcloud import release_values, run

@@ -23,7 +23,7 @@ from components.cluster import (
     ClusterLookupError,
 )
 from components.program import InvalidConfig
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, cluster_entry, mesh_config

@@ -11,7 +11,7 @@ import yaml
 
 from components import sdk_internals as sdk
 from meshcore import values as hv
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import CHART_DIR, mesh_config
 from tools import render
 
