@@ -75,7 +75,6 @@ K8S_VERSION_PATTERN = r"^1\.[0-9]{1,2}\.[0-9]{1,3}$"
 INSTANCE_TYPE_PATTERN = r"^[A-Za-z0-9]+\.[A-Za-z0-9]+$"
 CHART_PATTERN = versions.VERSION_PATTERN
 REPOSITORY_PATTERN = r"^(https?|oci)://[^\s]+$"
-SUPPORTED_MAX_CONNECTED = (255, 511)
 SECRET_KEYS = ("caPrivateKey",)
 """The only ``mesh`` keys that hold a secret (and must: ``pulumi config set --secret``)."""
 UNREADABLE_SECRET = "[secret]"
@@ -106,10 +105,11 @@ def _version_text(value: Any) -> Any:
 
 def _only_2379(port: int) -> int:
     if port != DEFAULT_APISERVER_PORT:
-        # The 1.18 chart's clustermesh-apiserver Service has no port value: it always
-        # listens on 2379, so the CLB listener TKE creates for it is 2379 too.
-        raise refuse(f"{port}: the Cilium 1.18 chart exposes clustermesh-apiserver on port {DEFAULT_APISERVER_PORT} "
-                     f"only (its Service port is not configurable); remove the key or set {DEFAULT_APISERVER_PORT}")
+        # No supported chart's clustermesh-apiserver Service has a port value (tests/test_versions.py reads
+        # their schemas): it always listens on 2379, so the CLB listener TKE creates for it is 2379 too.
+        raise refuse(f"{port}: the Cilium {versions.SPAN} charts expose clustermesh-apiserver on port "
+                     f"{DEFAULT_APISERVER_PORT} only (their Service port is not configurable); remove the key or set "
+                     f"{DEFAULT_APISERVER_PORT}")
     return port
 
 
@@ -130,7 +130,7 @@ class ApiserverSettings(Section):
     """The VPC of ``subnetId``, where the CLB is created (``createClb: true`` only)."""
     port: Annotated[int, Int(1, 65535, "the TCP port peers connect to"),
                     AfterValidator(_only_2379)] = DEFAULT_APISERVER_PORT
-    """The port peers connect to: 2379, the only one the 1.18 chart serves."""
+    """The port peers connect to: 2379, the only one the supported charts serve."""
 
     @classmethod
     def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
@@ -570,8 +570,8 @@ class CiliumSettings(Section):
     EXAMPLE: ClassVar[str] = "{version: 1.18.3, values: {}}"
 
     version: ChartVersion = DEFAULT_CHART_VERSION
-    """The Cilium chart version: a 1.18, 1.19 or 1.20 patch release (a cluster may override it during an
-    upgrade: ``mesh:clusters[i].cilium.version``)."""
+    """The Cilium chart version: a patch release of a supported minor (``meshcore/versions.py``; a cluster may
+    override it during an upgrade: ``mesh:clusters[i].cilium.version``)."""
     repository: Annotated[str, Text(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,
                                     text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY)
                           ] = DEFAULT_REPOSITORY
@@ -731,8 +731,8 @@ class Settings(Section):
     cilium: CiliumSettings = Field(default_factory=lambda: CiliumSettings())
     """The Cilium chart and the base Helm values of every cluster."""
     max_connected_clusters: Annotated[Literal[255, 511], OneOf(
-        "must be 255 or 511 (the only values Cilium 1.18 supports), got {j}; it cannot be changed on running clusters, "
-        "so leave 255 unless you need more than 255 clusters")] = 255
+        f"must be 255 or 511 (the only values the Cilium {versions.SPAN} charts accept), got {{j}}; it cannot be "
+        "changed on running clusters, so leave 255 unless you need more than 255 clusters")] = 255
     """Cilium ``clustermesh.maxConnectedClusters``: 255 (default) or 511; never change it on running clusters."""
     masquerade: MasqueradeSettings = Field(default_factory=lambda: MasqueradeSettings())
     """Masquerading of pod traffic."""

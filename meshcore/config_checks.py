@@ -482,12 +482,14 @@ def check_versions(raw: Mapping[str, Any], members: Sequence[Entry], parsed: Fou
     flipped = sorted({v for v in chosen.values() if versions.row(v).chart_policy_default_local_cluster},
                      key=versions.parse)
     if flipped and stated is None and "policyDefaultLocalCluster" not in raw:
+        before = next(m for m, r in reversed(versions.MINORS.items()) if not r.chart_policy_default_local_cluster)
         parsed.add(f"{NS}:policyDefaultLocalCluster",
                    f"is required once a cluster runs chart {flipped[0]}: its default of clustermesh."
-                   "policyDefaultLocalCluster is true (1.18: false), which makes policies without a cluster selector "
-                   "select only the local cluster; run `cilium clustermesh inspect-policy-default-local-cluster` "
-                   "against every cluster, then set mesh:policyDefaultLocalCluster: false to keep 1.18's behaviour "
-                   "or true once the policies it lists carry io.cilium.k8s.policy.cluster selectors")
+                   f"policyDefaultLocalCluster is true ({before}: false), which makes policies without a cluster "
+                   "selector select only the local cluster; run `cilium clustermesh "
+                   "inspect-policy-default-local-cluster` against every cluster, then set "
+                   f"mesh:policyDefaultLocalCluster: false to keep {before}'s behaviour or true once the policies it "
+                   "lists carry io.cilium.k8s.policy.cluster selectors")
     local = cilium.chart is not None and "://" not in cilium.chart
     for c in _valid_entries(members):
         if c.cilium is None:

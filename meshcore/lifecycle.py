@@ -184,9 +184,9 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
                      renamed: Mapping[str, str] | None = None) -> list[ConfigIssue]:
     """Chart version changes of running clusters that skip a minor, do not start from the latest patch, or go
     back a minor: each names the path to take. ``previous`` is the stack's last ``clusters`` output; a cluster
-    deployed before the program recorded its chart ran a 1.18 patch (the only minor it accepted). When each step
-    is allowed on its own, the update as a whole must not span more than one minor between what runs now and what
-    it installs (``meshcore.versions.update_skew_problem``)."""
+    deployed before the program recorded its chart ran a patch of the table's oldest minor (the only one it
+    accepted). When each step is allowed on its own, the update as a whole must not span more than one minor
+    between what runs now and what it installs (``meshcore.versions.update_skew_problem``)."""
     out = []
     deployed: dict[str, str] = {}
     for c in settings.clusters:
@@ -203,7 +203,7 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
         problem = versions.upgrade_problem(record.version, target)
         if problem is not None:
             runs = (f"runs {record.version} (this stack's last update)" if record.version
-                    else "was deployed before this stack recorded chart versions (a 1.18 patch)")
+                    else f"was deployed before this stack recorded chart versions (a {versions.ORDER[0]} patch)")
             out.append(_version_issue(c, f"cluster {c.name} {runs}; {problem}"))
         elif record.version is not None:
             deployed[c.name] = record.version
