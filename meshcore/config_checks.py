@@ -482,7 +482,7 @@ def check_versions(raw: Mapping[str, Any], members: Sequence[Entry], parsed: Fou
     flipped = sorted({v for v in chosen.values() if versions.row(v).chart_policy_default_local_cluster},
                      key=versions.parse)
     if flipped and stated is None and "policyDefaultLocalCluster" not in raw:
-        before = next(m for m, r in reversed(versions.MINORS.items()) if not r.chart_policy_default_local_cluster)
+        before = next(m for m in reversed(versions.ORDER) if not versions.MINORS[m].chart_policy_default_local_cluster)
         parsed.add(f"{NS}:policyDefaultLocalCluster",
                    f"is required once a cluster runs chart {flipped[0]}: its default of clustermesh."
                    f"policyDefaultLocalCluster is true ({before}: false), which makes policies without a cluster "
