@@ -94,7 +94,7 @@ def test_every_value_the_program_sets_is_known(version: str) -> None:
     for mode in ("none", "ipMasqAgent"):
         doc = generated_values(mode)
         assert tree(version).problems(doc) == [], (version, mode)
-    for path in hv.owned_paths("ipMasqAgent") + hv.CREATED_OWNED:
+    for path in (k.path for k in owned.owned_keys("ipMasqAgent", reads_service_host=True)):
         assert tree(version).knows(path), path
 
 
