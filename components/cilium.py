@@ -20,11 +20,11 @@ import pulumi_kubernetes as k8s
 from components.ca import ProvidedCa, SharedCa
 from components.endpoint import ApiserverEndpoint
 from meshcore.config import CiliumSettings, ClusterSettings
+from meshcore.effects import NAMESPACE
 from meshcore.values import cluster_values, split_mesh_lists
 
 TYPE_TOKEN = "mesh:cilium:CiliumRelease"
 RELEASE_NAME = "cilium"
-NAMESPACE = "kube-system"
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import localmesh
+from tools import ROOT, localmesh
 from tools.bench import ENGINE_BEGIN, ENGINE_END, full_mesh_stack
-from tools.workspace import CHART, ROOT, Workspace
+from tools.workspace import CHART, Workspace
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = ENGINE_BEGIN, ENGINE_END

@@ -18,9 +18,8 @@ from typing import Any
 
 import yaml
 
-from tools import toolchain
+from tools import ROOT, toolchain
 
-ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "tests" / "e2e" / "chart" / "cilium"
 """The stand-in Cilium chart of the end-to-end suite and the real-engine benchmark."""
 PROGRAM_FILES = ("__main__.py", "components", "meshcore", "requirements.txt", "venv")
