@@ -26,9 +26,10 @@ from meshcore.config_parse import parse_settings
 from meshcore.keypaths import dotted
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, SHARED, mesh_config, write_stack
+from tools import workspace
 
 VERSIONS = ("1.18.3", "1.18.12", "1.19.6", "1.20.0")
-STAND_IN = ROOT / "tests" / "e2e" / "chart" / "cilium"
+STAND_IN = workspace.CHART
 
 
 def _shared(version: str) -> Path:

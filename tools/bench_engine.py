@@ -3,7 +3,7 @@
     python -m tools.bench_engine [--preview 16,64,255] [--up 16] [--doc docs/benchmarks.md]
 
 For each N it writes the full-mesh stack of ``tools/bench.py`` (the same clusters and values),
-with the suite's stand-in chart (tests/e2e/chart: the real one cannot be shipped here), a CA the
+with the stand-in chart (tools/stand-in-chart: the real one cannot be shipped here), a CA the
 stack brings (the tls provider cannot be built here) and ``skipAwait``, and times in a fresh
 workspace (``tools.workspace``):
 
