@@ -97,10 +97,9 @@ class OwnedKey:
 
     @property
     def effect(self) -> str:
-        """What a change of it does on a running cluster: ``restart`` (pods roll now), ``config only`` (applies
-        at the next restart) or ``none`` (live data), from ``meshcore.effects``."""
-        kind = effects.effect(self.path).kind
-        return {effects.ROLLS: "restart", effects.NEXT_RESTART: "config only"}.get(kind, "none")
+        """What a change of it does on a running cluster, in ``meshcore.effects``' words: ``rolls`` (pods roll
+        now), ``next-restart`` (applies at the next restart) or ``none`` (live data)."""
+        return effects.effect(self.path).kind
 
 
 _CA = "the shared mesh CA"

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from meshcore import owned, versions
+from meshcore import effects, owned, versions
 from meshcore import values as hv
 from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
@@ -101,15 +101,15 @@ def test_each_row_says_what_a_change_does_to_a_running_cluster() -> None:
     """The effect column is meshcore.effects' answer for the path: the identity restarts everything at the next
     restart, the peer list and the CA are live Secret data, the apiserver address rolls the pods."""
     by = {dotted(k.path): k.effect for k in owned.OWNED}
-    assert {p for p, e in by.items() if e == "config only"} == {
+    assert {p for p, e in by.items() if e == effects.NEXT_RESTART} == {
         "cluster.name", "cluster.id", "clustermesh.policyDefaultLocalCluster", "enableIPv4Masquerade",
         "bpf.masquerade", "upgradeCompatibility"}
-    assert {p for p, e in by.items() if e == "restart"} == {
+    assert {p for p, e in by.items() if e == effects.ROLLS} == {
         "rollOutCiliumPods", "hubble.relay.enabled", "clustermesh.useAPIServer", "clustermesh.maxConnectedClusters",
         "clustermesh.apiserver.kvstoremesh.enabled", "clustermesh.apiserver.tls.authMode", "ipMasqAgent.enabled",
         "tls.caBundle", "k8sServiceHost", "k8sServicePort"}
     assert by["tls.ca.cert"] == by["clustermesh.config"] == by["ipMasqAgent.config.nonMasqueradeCIDRs"] == "none"
-    assert set(by.values()) == {"config only", "restart", "none"}
+    assert set(by.values()) == {"rolls", "next-restart", "none"}
     for k in owned.OWNED:
         assert k.charts and set(k.charts) <= set(versions.ORDER), dotted(k.path)
         assert (k.change == "") == (k.change_note == ""), dotted(k.path)
@@ -131,7 +131,7 @@ def test_the_readme_lists_the_table() -> None:
     rows = [line for line in section.splitlines() if line.startswith("| `")]
     assert len(rows) == len(owned.OWNED)
     assert ("| `cluster.id` | the Cilium cluster id is the mesh identity | every cluster | mesh:clusters[i].id | "
-            "config only | 1.18.x, 1.19.x, 1.20.x |") in rows
+            "next-restart | 1.18.x, 1.19.x, 1.20.x |") in rows
     assert ("| `clustermesh.apiserver.tls.auto.server.extraIpAddresses` | the server certificate must cover the CLB "
             "VIP (moved in 1.20) | every cluster | — | none | 1.20.x |") in rows
 
