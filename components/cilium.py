@@ -18,12 +18,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from meshcore.config import CiliumSettings
+from meshcore.effects import NAMESPACE
 from meshcore.owned import Inputs
 from meshcore.values import cluster_values, split_mesh_lists
 
 TYPE_TOKEN = "mesh:cilium:CiliumRelease"
 RELEASE_NAME = "cilium"
-NAMESPACE = "kube-system"
 
 
 @dataclass(frozen=True, kw_only=True)

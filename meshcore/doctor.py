@@ -147,7 +147,7 @@ class DesiredCluster:
 class Desired:
     clusters: tuple[DesiredCluster, ...]
     namespace: str
-    """The release's namespace (``components.cilium.NAMESPACE``)."""
+    """The release's namespace (``meshcore.effects.NAMESPACE``)."""
     release: str
     """The Helm release name (``components.cilium.RELEASE_NAME``)."""
     ca_fingerprint: str | None = None

@@ -250,7 +250,7 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
         elif c.name in refusals and not refusals[c.name].skew:
             version = deployed[c.name]
             runs = (f"runs {version} (this stack's last update)" if version
-                    else "was deployed before this stack recorded chart versions (a 1.18 patch)")
+                    else f"was deployed before this stack recorded chart versions (a {versions.ORDER[0]} patch)")
             out.append(_version_issue(c, f"cluster {c.name} {runs}; {refusals[c.name].problem}"))
     if out:
         return out

@@ -25,7 +25,7 @@ import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from meshcore import owned, versions, yamlio
+from meshcore import owned, yamlio
 from meshcore.keypaths import Path
 
 # The program-owned keys are one table (meshcore.owned); these names are derived from it.
@@ -33,10 +33,6 @@ INTERNAL_SUBNET_ANNOTATION = owned.INTERNAL_SUBNET_ANNOTATION
 EXISTING_LB_ANNOTATION = owned.EXISTING_LB_ANNOTATION
 EXTENSIVE_PARAMETERS_ANNOTATION = owned.EXTENSIVE_PARAMETERS_ANNOTATION
 ANNOTATIONS: Path = owned.ANNOTATIONS
-CREATED_OWNED: tuple[Path, ...] = tuple(k.path for k in owned.OWNED if k.when == "reads-service-host")
-"""Value paths the program sets for clusters whose apiserver address it reads (created, or adopted with
-``prepareVpcCni``): the apiserver endpoint the agents use, read from the cluster's ``default/kubernetes``."""
-OWNERSHIP_REASONS: dict[Path, str] = {k.path: k.reason for k in owned.OWNED}
 
 # Value paths that may differ in an existing cluster when a cluster joins or leaves.
 PEER_DEPENDENT_PATHS: tuple[Path, ...] = (
@@ -107,12 +103,6 @@ def mesh_lists_file(doc: Mapping[str, Any]) -> str:
     return yamlio.yaml_json(doc, separators=(",", ":"), sort_keys=True) + "\n"
 
 
-def owned_paths(masquerade_mode: str, chart_version: str = versions.DEFAULT) -> tuple[Path, ...]:
-    """The value paths the program sets on every cluster of a chart version, for a masquerade mode
-    (``CREATED_OWNED`` too on clusters whose apiserver address it reads)."""
-    return tuple(k.path for k in owned.owned_keys(masquerade_mode, chart_minor=versions.minor_of(chart_version)))
-
-
 def leaf_paths(values: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
     """Every leaf path of a values document (an empty mapping is no leaf)."""
     for k, v in values.items():
@@ -161,9 +151,6 @@ def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
     """One ``clustermesh.config.clusters`` entry (1.18 list form; ``meshcore.versions.peers_value`` writes
     the form of the cluster's chart version) for a peer."""
     return {"name": name, "address": address, "port": port}
-
-
-vip_request = owned.vip_request
 
 
 def cluster_values(inputs: owned.Inputs) -> dict[str, Any]:

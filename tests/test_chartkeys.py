@@ -22,13 +22,14 @@ import pytest
 from meshcore import chart as charts
 from meshcore import chartkeys, owned, versions
 from meshcore import values as hv
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.keypaths import dotted
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, SHARED, mesh_config, write_stack
+from tools import workspace
 
 VERSIONS = ("1.18.3", "1.18.12", "1.19.6", "1.20.0")
-STAND_IN = ROOT / "tests" / "e2e" / "chart" / "cilium"
+STAND_IN = workspace.CHART
 
 
 def _shared(version: str) -> Path:
@@ -94,7 +95,7 @@ def test_every_value_the_program_sets_is_known(version: str) -> None:
     for mode in ("none", "ipMasqAgent"):
         doc = generated_values(mode)
         assert tree(version).problems(doc) == [], (version, mode)
-    for path in hv.owned_paths("ipMasqAgent") + hv.CREATED_OWNED:
+    for path in (k.path for k in owned.owned_keys("ipMasqAgent", reads_service_host=True)):
         assert tree(version).knows(path), path
 
 

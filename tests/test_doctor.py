@@ -20,7 +20,7 @@ import yaml
 
 from meshcore import doctor
 from meshcore import kubeconfig as kc
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tools import doctor as cli
 

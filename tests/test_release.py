@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from meshcore import release
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.values import cluster_values
 from tests.conftest import cluster_entry, mesh_config
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from meshcore import stackoutputs as so
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import cluster_entry, mesh_config
 
 

@@ -54,12 +54,10 @@ from meshcore.config import NS
 from meshcore.effects import Effect
 from meshcore.keypaths import dotted as _path
 from meshcore.lifecycle import IdentityChange, Refusal, identity_changes, renames
-from tools.render import CHART_ONLY_KEY, NOT_CHECKED_KEY, RELEASE_TYPE, UNKNOWN, connections
+from tools.render import CHART_ONLY_KEY, CLUSTER_TYPE, NOT_CHECKED_KEY, RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
 
-CLUSTER_TYPE = "mesh:tke:Cluster"
-"""The component of one cluster (components/cluster.py): the one a rename aliases."""
 CA_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 """The generated CA's key: a release depends on the key of the CA that signs its certificates."""
 

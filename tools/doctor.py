@@ -36,13 +36,15 @@ from typing import Any
 
 import yaml
 
-from components.cilium import NAMESPACE, RELEASE_NAME
+from components.cilium import RELEASE_NAME
 from meshcore import chart as charts
 from meshcore import doctor
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config
+from meshcore.effects import NAMESPACE
 from meshcore.errors import MeshConfigError
-from tools.plan import ROOT, StackFileError, read_stack_file
+from tools import ROOT
+from tools.plan import StackFileError, read_stack_file
 
 REQUEST_TIMEOUT = (5.0, 20.0)
 """(connect, read) seconds per API request: an unreachable cluster is reported, not waited for."""
