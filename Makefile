@@ -28,7 +28,7 @@ fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=long $(PY) -m pytest -q tests/test_fuzz.py tests/test_render.py tests/test_schema.py
 
 ## schema: regenerate schema/stack.schema.json (the JSON Schema of stack files), README's owned-keys and version tables
-## and the charts' key indexes meshcore/keyindex/ (from ../shared/cilium-<version>/)
+## and the charts' key indexes meshcore/chart/keyindex/ (from ../shared/cilium-<version>/)
 schema: $(STAMP)
 	$(PY) -m tools.schema
 

@@ -16,7 +16,7 @@ import json
 import pulumi
 import pulumi_tls as tls
 
-from meshcore.certs import CA_VALIDITY_DAYS, not_after
+from meshcore.chart.certs import CA_VALIDITY_DAYS, not_after
 
 TYPE_TOKEN = "mesh:pki:SharedCa"
 PROVIDED_TYPE_TOKEN = "mesh:pki:ProvidedCa"

@@ -1,4 +1,4 @@
-"""Certificate expiry as stack outputs, and warnings when one is near (rules: ``meshcore/certs.py``).
+"""Certificate expiry as stack outputs, and warnings when one is near (rules: ``meshcore/chart/certs.py``).
 
 Per cluster, the release's Helm revision is compared with what the last run recorded in the
 stack's own ``clusters.<name>.certificates`` output (read back as the identity guard reads
@@ -17,8 +17,9 @@ import pulumi
 from components.ca import ProvidedCa, SharedCa
 from components.cilium import CiliumRelease
 from components.outputs import apply_all
-from meshcore import certs, stackoutputs
-from meshcore.config import Settings
+from meshcore.chart import certs
+from meshcore.config.model import Settings
+from meshcore.mesh import stackoutputs
 
 
 def _utcnow() -> datetime:

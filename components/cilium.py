@@ -2,10 +2,10 @@
 
 The Helm release is named ``cilium`` in ``kube-system`` (what the ``cilium`` CLI
 expects, so ``cilium clustermesh status`` works). Its values are computed by
-``meshcore.values.cluster_values`` from its ``meshcore.owned.Inputs`` (``meshcore.release.release_inputs``,
-where the program wires the CA, the endpoint and the peer entries in as Outputs). Because the release gets the
-full values on every update, a peer list changed by hand (``cilium clustermesh connect``) is put back by the next
-``pulumi up``: the stack is the one owner of the mesh.
+``meshcore.chart.values.cluster_values`` from its ``meshcore.chart.owned.Inputs``
+(``meshcore.mesh.release.release_inputs``, where the program wires the CA, the endpoint and the peer entries in
+as Outputs). Because the release gets the full values on every update, a peer list changed by hand (``cilium clustermesh
+connect``) is put back by the next ``pulumi up``: the stack is the one owner of the mesh.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from meshcore.config import CiliumSettings
-from meshcore.effects import NAMESPACE
-from meshcore.owned import Inputs
-from meshcore.values import cluster_values, split_mesh_lists
+from meshcore.chart.effects import NAMESPACE
+from meshcore.chart.owned import Inputs
+from meshcore.chart.values import cluster_values, split_mesh_lists
+from meshcore.config.model import CiliumSettings
 
 TYPE_TOKEN = "mesh:cilium:CiliumRelease"
 RELEASE_NAME = "cilium"
@@ -29,7 +29,7 @@ RELEASE_NAME = "cilium"
 @dataclass(frozen=True, kw_only=True)
 class CiliumReleaseArgs:
     inputs: Inputs
-    """What its values are made of (``meshcore.release.release_inputs``; Outputs where only the cloud knows)."""
+    """What its values are made of (``meshcore.mesh.release.release_inputs``; Outputs where only the cloud knows)."""
     cilium: CiliumSettings
     """``mesh:cilium`` as this cluster installs it (``Settings.cilium_of``: its own version during an upgrade)."""
     provider: k8s.Provider

@@ -34,8 +34,8 @@ import pulumi_kubernetes as k8s
 from tencentcloud_iac_pulumi import kubernetes as tke  # only the submodule used: the SDK's dlc module is broken
 
 from components import tokens
-from meshcore.config import CreateSettings, NodePoolSettings, TkeApiSettings
-from meshcore.effects import NAMESPACE
+from meshcore.chart.effects import NAMESPACE
+from meshcore.config.model import CreateSettings, NodePoolSettings, TkeApiSettings
 
 TYPE_TOKEN = tokens.CLUSTER
 NODE_POOL_TYPE_TOKEN = "mesh:tke:NodePool"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pulumi
 from tencentcloud_iac_pulumi import clb  # only the submodule used: the SDK's dlc module is broken
 
-from meshcore.config import ApiserverSettings
-from meshcore.stackoutputs import configured_mesh_address, mesh_address
+from meshcore.config.model import ApiserverSettings
+from meshcore.mesh.stackoutputs import configured_mesh_address, mesh_address
 
 TYPE_TOKEN = "mesh:cilium:ApiserverEndpoint"
 

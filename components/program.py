@@ -42,12 +42,14 @@ from components.cluster import Cluster, ClusterArgs, TkeNodePool, TkeNodePoolArg
 from components.endpoint import ApiserverEndpoint, ApiserverEndpointArgs
 from components.outputs import apply_all
 from components.peering import MeshPeers, MeshPeersArgs
-from meshcore import chart as charts
-from meshcore import kubeconfig as kc
-from meshcore import plugins, stackoutputs, yamlio
-from meshcore.config import NS, Settings, decode_config
+from meshcore import yamlio
+from meshcore.chart.values import peer_entry
+from meshcore.config.model import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
-from meshcore.lifecycle import (
+from meshcore.mesh import chartsource as charts
+from meshcore.mesh import kubeconfig as kc
+from meshcore.mesh import plugins, stackoutputs
+from meshcore.mesh.lifecycle import (
     IdentityChange,
     cilium_records,
     identity_changes,
@@ -55,8 +57,7 @@ from meshcore.lifecycle import (
     unused_allowances,
     version_refusals,
 )
-from meshcore.release import mesh_non_masquerade_cidrs, release_inputs
-from meshcore.values import peer_entry
+from meshcore.mesh.release import mesh_non_masquerade_cidrs, release_inputs
 
 CA_NAME = "mesh-ca"
 PROJECT_DIR = Path(__file__).absolute().parent.parent
@@ -110,7 +111,7 @@ def read_kubeconfigs(settings: Settings, environ: Mapping[str, str] = os.environ
     """Each context cluster's minimal kubeconfig text (to be wrapped as a secret at once).
 
     Only clusters with ``kubeconfigFrom: context`` (the default) need a context; the file is
-    read only when there is at least one. Which file: ``meshcore.kubeconfig.kubeconfig_files``
+    read only when there is at least one. Which file: ``meshcore.mesh.kubeconfig.kubeconfig_files``
     (``$MESH_KUBECONFIG_FILE``, ``mesh:kubeconfig``, ``$KUBECONFIG``, ``~/.kube/config``). A missing
     file or context is a config problem, reported for every cluster at once, naming the file,
     where that choice came from and how to change it.
@@ -151,12 +152,12 @@ class IdentityCheck:
     guard: pulumi.Output[bool]
     """True once no unapproved identity change is found; fails the update otherwise."""
     renames: pulumi.Output[dict[str, str]]
-    """New name -> deployed name of each allowed rename (``meshcore.lifecycle.renames``)."""
+    """New name -> deployed name of each allowed rename (``meshcore.mesh.lifecycle.renames``)."""
     previous_clusters: pulumi.Output[Any]
     """The ``clusters`` output this stack last recorded (None on a new stack)."""
     cilium: pulumi.Output[dict[str, dict[str, str]]]
     """Cluster name -> its chart record after this update, ``{version, firstInstalled}``
-    (``meshcore.lifecycle.cilium_records``)."""
+    (``meshcore.mesh.lifecycle.cilium_records``)."""
 
 
 READ_STACK_OUTPUTS = "pulumi:pulumi:readStackOutputs"
@@ -219,7 +220,7 @@ def identity_check(settings: Settings) -> IdentityCheck:
 
     Reads this very stack's previous ``clusters`` and ``maxConnectedClusters`` outputs (``previous_outputs``; none
     on a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
-    identity, or a chart version that skips a minor: ``meshcore.lifecycle.version_refusals``)
+    identity, or a chart version that skips a minor: ``meshcore.mesh.lifecycle.version_refusals``)
     stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
     previous = previous_outputs(stackoutputs.CLUSTERS, stackoutputs.MAX_CONNECTED_CLUSTERS)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from meshcore.config import decode_config
-from meshcore.config_parse import parse_settings
+from meshcore.config.model import decode_config
+from meshcore.config.parse import parse_settings
 from tools import bench
 
 

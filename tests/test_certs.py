@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from meshcore import certs
+from meshcore.chart import certs
 from tools import localmesh
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from meshcore import chart as charts
-from meshcore.config_parse import parse_settings
+from meshcore.config.parse import parse_settings
+from meshcore.mesh import chartsource as charts
 from tests.conftest import mesh_config
 from tests.test_config import issues_of
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from meshcore import chart as charts
-from meshcore import chartkeys, owned, versions
-from meshcore import values as hv
-from meshcore.config_parse import parse_settings
+from meshcore.chart import chartkeys, owned, versions
+from meshcore.chart import values as hv
+from meshcore.config.parse import parse_settings
+from meshcore.config.presets import PRESETS
 from meshcore.keypaths import dotted
-from meshcore.presets import PRESETS
+from meshcore.mesh import chartsource as charts
 from tests.conftest import ROOT, SHARED, mesh_config, write_stack
 from tools import workspace
 
@@ -101,7 +101,7 @@ def test_every_value_the_program_sets_is_known(version: str) -> None:
 
 @pytest.mark.parametrize("version", VERSIONS)
 def test_every_owned_row_is_a_key_of_its_charts_values_yaml(version: str) -> None:
-    """Every row of meshcore.owned.OWNED whose ``charts`` name this version's minor is a path of the key tree of
+    """Every row of meshcore.chart.owned.OWNED whose ``charts`` name this version's minor is a path of the key tree of
     this version's values.yaml (no schema: the file itself; annotation keys are free keys of a free map, and a key
     values.yaml documents only as a helm-docs comment at that position counts, as chartkeys reads it)."""
     minor = versions.minor_of(version)

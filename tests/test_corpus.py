@@ -27,7 +27,7 @@ import pytest
 import yaml
 
 from components.program import InvalidConfig
-from meshcore.config import decode_config
+from meshcore.config.model import decode_config
 from tests.conftest import ROOT
 from tests.mockcloud import ComputingMocks, kubeconfig_for
 from tests.naming import entry_names, key_of, unnamed

@@ -290,8 +290,8 @@ def test_different_stacks_compared_on_purpose_say_so_first(tmp_path: Path, capsy
 
 # --------------------------------------------------------------------------- what a value change restarts (#11.7)
 
-from meshcore import effects, versions  # noqa: E402
-from meshcore.effects import AGENT, APISERVER, ENVOY, LIVE, NEXT_RESTART, NODE_INIT, OPERATOR, RELAY, ROLLS, UI  # noqa: E402
+from meshcore.chart import effects, versions  # noqa: E402
+from meshcore.chart.effects import AGENT, APISERVER, ENVOY, LIVE, NEXT_RESTART, NODE_INIT, OPERATOR, RELAY, ROLLS, UI  # noqa: E402
 from meshcore.keypaths import dotted  # noqa: E402
 
 FIRST = "cls-dev0a1b2"
@@ -530,7 +530,7 @@ EXAMPLES: dict[str, tuple] = {
 
 
 def test_every_effects_row_has_an_example() -> None:
-    """Each row of meshcore/effects.py is pinned below by a concrete plan diff (and nothing else is)."""
+    """Each row of meshcore/chart/effects.py is pinned below by a concrete plan diff (and nothing else is)."""
     assert sorted(EXAMPLES) == sorted(e.prefix for e in effects.EFFECTS)
 
 
@@ -606,7 +606,7 @@ def test_the_1_20_etcd_qps_values_roll_the_clustermesh_apiserver(dev_plans) -> N
 
 
 def test_the_certificates_row_says_what_each_tls_method_does() -> None:
-    """The clustermesh-apiserver certificates row names the chart minors of each TLS method as meshcore.versions sets
+    """The clustermesh-apiserver certificates row names the chart minors of each TLS method as meshcore.chart.versions sets
     them: the helm method re-mints on every render, the cronJob method's certgen issues them."""
     reason = effects.effect(("clustermesh", "apiserver", "tls", "server", "extraDnsNames")).reason
     helm = [m.minor for m in versions.MINORS.values() if m.tls_method == "helm"]
@@ -700,7 +700,7 @@ def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, cap
 
 # --------------------------------------------------------------------------- paths the chart does not know (#19.3)
 
-from meshcore import chart as charts  # noqa: E402
+from meshcore.mesh import chartsource as charts  # noqa: E402
 from tests.test_chartkeys import TEMPLATE_READING, local_chart  # noqa: E402
 
 TYPO = {"kubeProxyReplacment": True, "devices": "eth0"}
@@ -778,7 +778,7 @@ def test_only_known_paths_are_given_effects(tmp_path: Path, monkeypatch) -> None
 def test_a_key_only_the_chart_copy_knows_keeps_its_effect(tmp_path: Path) -> None:
     """A key only the local chart's templates read (clusterHealthPort, not in the 1.18.3 key index) is accepted by
     the plan's check, which the plan records in graph.json (chartOnlyKeys): the diff then gives it its effect
-    (rolls ds/cilium, as a path meshcore/effects.py does not name). Without the record it would be unknown."""
+    (rolls ds/cilium, as a path meshcore/chart/effects.py does not name). Without the record it would be unknown."""
     chart = local_chart(tmp_path)
     (chart / "templates" / "extra.yaml").write_text(TEMPLATE_READING)
 

@@ -1,5 +1,5 @@
-"""The mesh doctor's comparison on plain data (meshcore/doctor.py), its kubeconfig reading
-(meshcore.kubeconfig.minimal_kubeconfigs) and the CLI's offline parts (tools/doctor.py).
+"""The mesh doctor's comparison on plain data (meshcore/doctor/checks.py), its kubeconfig reading
+(meshcore.mesh.kubeconfig.minimal_kubeconfigs) and the CLI's offline parts (tools/doctor.py).
 
 Every observation here is written out literally, as a healthy cluster of the stack holds it;
 each test breaks one thing and checks the one finding that names it."""
@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from meshcore import doctor
-from meshcore import kubeconfig as kc
-from meshcore.config_parse import parse_settings
+from meshcore.config.parse import parse_settings
+from meshcore.doctor import checks as doctor
+from meshcore.mesh import kubeconfig as kc
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tools import doctor as cli
 

@@ -28,15 +28,15 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from components.program import InvalidConfig
-from meshcore.config import (
+from meshcore.chart.owned import owned_keys
+from meshcore.config.model import (
     APISERVER_KEYS,
     CLUSTER_KEYS,
     TOP_LEVEL_KEYS,
     Settings,
 )
-from meshcore.config_parse import parse_settings
+from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
-from meshcore.owned import owned_keys
 from tests.conftest import cluster_entry, examples, mesh_config
 from tests.mockcloud import release_values, run
 from tools.mockengine import Recording

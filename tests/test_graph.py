@@ -16,7 +16,7 @@ from components import sdk_internals as sdk
 from components import tokens
 from components.collector import GC_THRESHOLDS
 from components.program import InvalidConfig
-from meshcore import certs
+from meshcore.chart import certs
 from tests.conftest import cluster_entry, mesh_config
 from tests.mockcloud import (
     CA_CERT_PEM,

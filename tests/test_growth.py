@@ -28,7 +28,8 @@ import pulumi.output
 import pytest
 from pulumi.runtime import rpc
 
-from meshcore import certs, lifecycle, owned, versions
+from meshcore.chart import certs, owned, versions
+from meshcore.mesh import lifecycle
 from tests.conftest import mesh_config, write_stack
 from tests.mockcloud import ComputingMocks, by_type, run
 from tools.mockengine import Recording
@@ -143,6 +144,6 @@ def test_an_update_of_a_deployed_mesh_does_no_more_work_per_cluster_at_twice_the
         deployed = scrub(run(raw, tmp_path).outputs)["clusters"]
         with counting(monkeypatch, n) as counts:
             rec = run(raw, tmp_path, mocks=ComputingMocks(previous=deployed))
-        assert counts["meshcore.certs.leaf_expiries"] == n, "every release's certificate dates were computed"
+        assert counts["meshcore.chart.certs.leaf_expiries"] == n, "every release's certificate dates were computed"
         work[n] = _per_cluster(counts, rec, n, deployed)
     _assert_no_growth(work)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from meshcore import kubeconfig as kc
+from meshcore.mesh import kubeconfig as kc
 
 
 def _kubeconfig(contexts: dict[str, str], extra_user: dict | None = None) -> str:

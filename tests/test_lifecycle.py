@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from components.program import InvalidConfig
-from meshcore.config_parse import parse_settings
-from meshcore.lifecycle import identity_changes
-from meshcore.values import PEER_DEPENDENT_PATHS
+from meshcore.chart.values import PEER_DEPENDENT_PATHS
+from meshcore.config.parse import parse_settings
+from meshcore.mesh.lifecycle import identity_changes
 from tests.conftest import cluster_entry, mesh_config, write_stack
 from tests.mockcloud import CA_CERT_PEM, ComputingMocks, by_type, one, release_values, run
 from tools import render

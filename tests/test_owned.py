@@ -1,4 +1,4 @@
-"""The one table of program-owned Helm values (meshcore.owned) and what is derived from it."""
+"""The one table of program-owned Helm values (meshcore.chart.owned) and what is derived from it."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from meshcore import effects, owned, versions
-from meshcore import values as hv
-from meshcore.config_parse import parse_settings
+from meshcore.chart import effects, owned, versions
+from meshcore.chart import values as hv
+from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
 from meshcore.keypaths import dotted
 from tests.conftest import mesh_config
@@ -98,7 +98,7 @@ def _refusals(raw: dict[str, Any]) -> dict[str, str]:
 
 
 def test_each_row_says_what_a_change_does_to_a_running_cluster() -> None:
-    """The effect column is meshcore.effects' answer for the path: the identity restarts everything at the next
+    """The effect column is meshcore.chart.effects' answer for the path: the identity restarts everything at the next
     restart, the peer list and the CA are live Secret data, the apiserver address rolls the pods."""
     by = {dotted(k.path): k.effect for k in owned.OWNED}
     assert {p for p, e in by.items() if e == effects.NEXT_RESTART} == {

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from meshcore.values import PEER_DEPENDENT_PATHS
+from meshcore.chart.values import PEER_DEPENDENT_PATHS
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tests.mockcloud import CA_KEY_PEM, ComputingMocks
 from tools import render

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshcore import versions
+from meshcore.chart import versions
 from tests.conftest import ROOT, committed_stacks
 from tools import render
 from tools.plan import plan

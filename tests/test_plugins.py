@@ -11,7 +11,7 @@ import pytest
 from components import program
 from components.ca import TLS_PLUGIN_VERSION
 from components.program import InvalidConfig
-from meshcore.plugins import find_resource_plugin, tls_plugin_issue, tls_plugin_note
+from meshcore.mesh.plugins import find_resource_plugin, tls_plugin_issue, tls_plugin_note
 from tests.conftest import mesh_config
 from tests.mockcloud import run
 from tests.test_provided_ca import _provided

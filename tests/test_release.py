@@ -1,13 +1,13 @@
-"""One cluster's release inputs from its settings (meshcore/release.py): what the settings say is taken from them,
+"""One cluster's release inputs from its settings (meshcore/mesh/release.py): what the settings say is taken from them,
 the wiring as given."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from meshcore import release
-from meshcore.config_parse import parse_settings
-from meshcore.values import cluster_values
+from meshcore.chart.values import cluster_values
+from meshcore.config.parse import parse_settings
+from meshcore.mesh import release
 from tests.conftest import cluster_entry, mesh_config
 
 WIRING: dict[str, Any] = dict(ca_cert_b64="CERT", ca_key_b64="KEY", own_address="10.0.9.9", existing_lb_id=None,

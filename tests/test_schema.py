@@ -12,8 +12,8 @@ import pytest
 import yaml
 from hypothesis import given, settings
 
-from meshcore import chart as charts
-from meshcore import versions
+from meshcore.chart import versions
+from meshcore.mesh import chartsource as charts
 from tests.conftest import ROOT, committed_stacks, examples
 from tests.test_corpus import CORPUS
 from tests.test_fuzz import valid_stacks
@@ -51,11 +51,11 @@ def test_the_committed_key_index_is_what_the_charts_generate(version: str) -> No
 
 
 def test_only_the_indexed_versions_ship_a_key_index_and_check_says_so(tmp_path, monkeypatch, capsys) -> None:
-    """meshcore/keyindex/ holds one file per version of versions.INDEXED and nothing else; `--check` fails on a stale
+    """meshcore/chart/keyindex/ holds one file per version of versions.INDEXED and nothing else; `--check` fails on a stale
     or a stray file, naming it."""
     assert sorted(p.name for p in charts.INDEX_DIR.iterdir()) == sorted(f"cilium-{v}.json" for v in versions.INDEXED)
     assert {versions.DEFAULT, *versions.LATEST.values()} <= set(versions.INDEXED)
-    copy_dir = tmp_path / "meshcore" / "keyindex"
+    copy_dir = tmp_path / "meshcore" / "chart" / "keyindex"
     copy_dir.mkdir(parents=True)
     for p in charts.INDEX_DIR.iterdir():
         (copy_dir / p.name).write_text(p.read_text(encoding="utf-8"), encoding="utf-8")
@@ -73,8 +73,8 @@ def test_only_the_indexed_versions_ship_a_key_index_and_check_says_so(tmp_path, 
     capsys.readouterr()
     assert schema.main(["--check"]) == 1
     assert capsys.readouterr().err.splitlines() == [
-        "error: meshcore/keyindex/cilium-1.19.6.json is out of date: run python -m tools.schema",
-        "error: meshcore/keyindex/cilium-1.19.3.json is no key index of meshcore.versions.INDEXED: run python -m "
+        "error: meshcore/chart/keyindex/cilium-1.19.6.json is out of date: run python -m tools.schema",
+        "error: meshcore/chart/keyindex/cilium-1.19.3.json is no key index of meshcore.chart.versions.INDEXED: run python -m "
         "tools.schema"]
     assert schema.main([]) == 0 and schema.main(["--check"]) == 0
     assert sorted(p.name for p in copy_dir.iterdir()) == sorted(f"cilium-{v}.json" for v in versions.INDEXED)

@@ -1,9 +1,9 @@
-"""The stack-outputs record (meshcore/stackoutputs.py): what the program writes is what the readers get back."""
+"""The stack-outputs record (meshcore/mesh/stackoutputs.py): what the program writes is what the readers get back."""
 
 from __future__ import annotations
 
-from meshcore import stackoutputs as so
-from meshcore.config_parse import parse_settings
+from meshcore.config.parse import parse_settings
+from meshcore.mesh import stackoutputs as so
 from tests.conftest import cluster_entry, mesh_config
 
 

@@ -24,9 +24,9 @@ from components.cluster import (
     ClusterLookupError,
 )
 from components.program import InvalidConfig
-from meshcore.config_parse import parse_settings
+from meshcore.config.parse import parse_settings
+from meshcore.config.presets import PRESETS
 from meshcore.errors import MeshConfigError
-from meshcore.presets import PRESETS
 from tests.conftest import ROOT, cluster_entry, mesh_config
 from tests.mockcloud import (
     APISERVER_ENDPOINT_IP,

@@ -177,8 +177,8 @@ def test_the_cilium_version_stamp_is_what_pkg_version_parses() -> None:
 
 
 def test_one_clustermesh_apiserver_per_supported_chart_minor() -> None:
-    """Each minor meshcore.versions supports has its own component, at a patch of that minor."""
-    from meshcore import versions
+    """Each minor meshcore.chart.versions supports has its own component, at a patch of that minor."""
+    from meshcore.chart import versions
     pins = toolchain.load_pins()
     cilium = [c for c in toolchain.COMPONENTS if c.name.startswith("clustermesh-apiserver-")]
     assert [c.name for c in cilium] == [f"clustermesh-apiserver-{m}" for m in versions.ORDER]

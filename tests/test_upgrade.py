@@ -18,7 +18,7 @@ import pulumi
 import pytest
 import yaml
 
-from meshcore import versions
+from meshcore.chart import versions
 from tests.conftest import ROOT, SHARED, committed_stacks, mesh_config, write_stack
 from tests.mockcloud import ComputingMocks, by_type, release_values, run
 from tools import diff, render, workspace
@@ -357,7 +357,7 @@ def test_the_plan_diff_refuses_a_skipped_minor(tmp_path: Path) -> None:
      "1.20.0, 1.21.0 (not a chart version of this program: 1.21.0)"),
 ])
 def test_the_plan_diff_judges_the_mesh_after_a_wave(charts: dict, expected: str) -> None:
-    """The chart versions line says how far apart the mesh is after the wave, by meshcore.versions' rule, the
+    """The chart versions line says how far apart the mesh is after the wave, by meshcore.chart.versions' rule, the
     versions ordered as versions (1.18.12 after 1.18.3)."""
     d = diff.Diff(charts=charts, values={"a": []})
     assert f"- the mesh after this update: {expected}\n" in diff.render(d)
@@ -377,7 +377,7 @@ def test_the_plan_diff_refuses_an_update_spanning_two_minors(tmp_path: Path) -> 
 
 
 def test_the_readme_lists_the_version_table() -> None:
-    """README's version table is meshcore/versions.py's (so the docs cannot drift from what the program does)."""
+    """README's version table is meshcore/chart/versions.py's (so the docs cannot drift from what the program does)."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme.split("<!-- versions:begin -->\n")[1].split("<!-- versions:end -->")[0]
     assert section == versions.markdown_table()
@@ -388,8 +388,8 @@ def test_a_waves_local_chart_must_be_its_version(tmp_path: Path) -> None:
     version (as mesh:cilium.chart is checked against mesh:cilium.version)."""
     import shutil
 
-    from meshcore.chart import validated_settings
     from meshcore.errors import MeshConfigError
+    from meshcore.mesh.chartsource import validated_settings
 
     def chart(version: str) -> str:
         out = tmp_path / f"cilium-{version}"

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from components import sdk_internals as sdk
-from meshcore import owned, versions
-from meshcore import values as hv
-from meshcore.config_parse import parse_settings
+from meshcore.chart import owned, versions
+from meshcore.chart import values as hv
+from meshcore.config.parse import parse_settings
 from tests.conftest import CHART_DIR, mesh_config
 from tools import render
 

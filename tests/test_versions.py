@@ -1,4 +1,4 @@
-"""The version table is the one place a chart minor is named: adding one is one row of meshcore/versions.py
+"""The version table is the one place a chart minor is named: adding one is one row of meshcore/chart/versions.py
 (plus its ../shared data), and the version pattern, the stack schema, the owned rows and the messages follow."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from meshcore import owned, versions
-from meshcore.config_parse import parse_settings
+from meshcore.chart import owned, versions
+from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tests.conftest import ROOT, SHARED, mesh_config
 from tools import schema
@@ -32,8 +32,8 @@ ROWS = {"authMode": ("clustermesh", "apiserver", "tls", "authMode"),
 
 PROBE = '''
 import json, sys
-from meshcore import owned, versions
-from meshcore.config_parse import parse_settings
+from meshcore.chart import owned, versions
+from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tools import schema
 
@@ -79,10 +79,10 @@ def with_1_21(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     (root / "tools").mkdir()
     for name in ("__init__.py", "schema.py"):
         shutil.copy(ROOT / "tools" / name, root / "tools" / name)
-    table = (root / "meshcore" / "versions.py").read_text()
+    table = (root / "meshcore" / "chart" / "versions.py").read_text()
     end = table.index("\n}\nORDER")
     assert table.count("\n}\nORDER") == 1 and "1.21" not in table
-    (root / "meshcore" / "versions.py").write_text(table[:end + 1] + ROW_1_21 + table[end + 1:])
+    (root / "meshcore" / "chart" / "versions.py").write_text(table[:end + 1] + ROW_1_21 + table[end + 1:])
     return probe(root)
 
 
@@ -128,7 +128,7 @@ def test_a_new_minor_is_one_row_and_the_messages_follow(with_1_21: dict[str, Any
 
 @pytest.mark.parametrize("minor", versions.ORDER)
 def test_no_supported_chart_lets_the_clustermesh_apiserver_port_change(minor: str) -> None:
-    """What the apiserver port message says (``meshcore.config._only_2379``), read from each minor's latest chart."""
+    """What the apiserver port message says (``meshcore.config.model._only_2379``), read from each minor's latest chart."""
     path = SHARED / f"cilium-{versions.LATEST[minor]}" / "values.schema.json"
     assert path.is_file(), f"the chart schema of {versions.LATEST[minor]} is missing at {path}"
     service = json.loads(path.read_text())["properties"]["clustermesh"]["properties"]["apiserver"]["properties"][

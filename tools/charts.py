@@ -1,9 +1,9 @@
-"""Copies of the stacks' Cilium charts for the Helm value-path check (``meshcore.chart.check_values``).
+"""Copies of the stacks' Cilium charts for the Helm value-path check (``meshcore.mesh.chartsource.check_values``).
 
     python -m tools.charts pull STACK_FILE [STACK_FILE ...]
 
 For each stack whose chart comes from a repository (or ``oci://``), ``helm pull`` puts it into
-the cache the check reads (``meshcore.chart.cache_dir()``, ``cilium-<version>.tgz``) unless it
+the cache the check reads (``meshcore.mesh.chartsource.cache_dir()``, ``cilium-<version>.tgz``) unless it
 is there already; a local chart (``mesh:cilium.chart``) is checked where it is. The CI workflows
 run it before planning, so ``values`` are checked against the chart itself, templates included
 (without a copy the check reads the program's key index, which lacks the keys only the templates
@@ -18,10 +18,10 @@ import shlex
 import subprocess
 import sys
 
-from meshcore import chart as charts
-from meshcore.config import NS, decode_config
-from meshcore.config_parse import parse_settings
+from meshcore.config.model import NS, decode_config
+from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
+from meshcore.mesh import chartsource as charts
 from tools.plan import StackFileError, read_stack_file
 
 

@@ -55,7 +55,7 @@ from typing import Any
 
 import yaml
 
-from meshcore.effects import NAMESPACE
+from meshcore.chart.effects import NAMESPACE
 from tools import ROOT, toolchain
 from tools.localmesh import Mesh, alive, exe_name, free_ports, spawn, stop
 
@@ -176,7 +176,7 @@ def read_release(kubeconfig: Path, context: str) -> Release | None:
         if err.status == 404:
             return None
         raise
-    from meshcore.values import EXTENSIVE_PARAMETERS_ANNOTATION
+    from meshcore.chart.values import EXTENSIVE_PARAMETERS_ANNOTATION
 
     ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
     params = (svc.metadata.annotations or {}).get(EXTENSIVE_PARAMETERS_ANNOTATION)

@@ -17,28 +17,27 @@ A chart version change of a cluster (the release's ``version``: ``mesh:cilium.ve
 ``mesh:clusters[i].cilium.version``, one wave of an upgrade) is said loudly: it rolls that cluster's agents,
 operator and clustermesh-apiserver (new images); the diff lists the clusters of this wave and those that keep
 their version, with the mesh's versions after the update, and judges the update with the program's own rule
-(``meshcore.lifecycle.update_refusals``: each step one minor at a time, from the latest patch; then one update
+(``meshcore.mesh.lifecycle.update_refusals``: each step one minor at a time, from the latest patch; then one update
 never spans two minors between what runs and what it installs).
 
-Identity changes that ``pulumi up`` refuses (``meshcore/lifecycle.py``: another id, a rename,
+Identity changes that ``pulumi up`` refuses (``meshcore/mesh/lifecycle.py``: another id, a rename,
 another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
 program's own rule, taking the old plan's outputs as what is deployed and the new plan's
 ``allowIdentityChange``. Plans of two different stacks are refused (their URNs differ, so
 every resource would show as deleted and created) unless ``--allow-different-stacks``.
 
-What a value change does to the running pods comes from one table, ``meshcore/effects.py``
+What a value change does to the running pods comes from one table, ``meshcore/chart/effects.py``
 (from the charts, ``../shared/docs/cilium-mesh.md`` sections 5 and 7): a pod template value
 **rolls pods now** (naming the workload); a ``cilium-config`` value **takes effect at the next
 restart** (``rollOutCiliumPods: false``: nothing restarts now), with the ``kubectl rollout
 restart`` that applies it; Secret data, the ip-masq-agent file and Service objects change
 live. A path the table does not name is reported as rolling the agents: a false alarm is
-cheaper than a silent restart. A path the chart does not know is never said to restart anything: one its key
-index (``meshcore.chart.index_keys``, of the release's chart version in the plan that sets it) lacks, and that
-plan does not record as a key of the chart copy its check read (graph.json ``chartOnlyKeys``: keys only the
-chart's templates read), is **unknown to the chart**: Helm ignores it, nothing restarts (a typo, e.g. in a plan
-made where the check could not run). When the new plan's Helm values were not checked (graph.json
-``helmValuesNotChecked``), the diff says so first among the value lines.
-"""
+cheaper than a silent restart. A path the chart does not know is never said to restart anything: one its
+key index (``meshcore.mesh.chartsource.index_keys``, of the release's chart version in the plan that sets it)
+lacks, and that plan does not record as a key of the chart copy its check read (graph.json ``chartOnlyKeys``: keys only
+the chart's templates read), is **unknown to the chart**: Helm ignores it, nothing restarts (a typo, e.g. in a plan made
+where the check could not run). When the new plan's Helm values were not checked (graph.json ``helmValuesNotChecked``),
+the diff says so first among the value lines. """
 
 from __future__ import annotations
 
@@ -48,12 +47,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from meshcore import chart as charts
-from meshcore import chartkeys, effects, lifecycle, owned, stackoutputs, versions, yamlio
-from meshcore.config import NS
-from meshcore.effects import Effect
+from meshcore import yamlio
+from meshcore.chart import chartkeys, effects, owned, versions
+from meshcore.chart.effects import Effect
+from meshcore.config.model import NS
 from meshcore.keypaths import dotted as _path
-from meshcore.lifecycle import IdentityChange, Refusal, identity_changes, renames
+from meshcore.mesh import chartsource as charts
+from meshcore.mesh import lifecycle, stackoutputs
+from meshcore.mesh.lifecycle import IdentityChange, Refusal, identity_changes, renames
 from tools.render import CHART_ONLY_KEY, CLUSTER_TYPE, NOT_CHECKED_KEY, RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
@@ -181,10 +182,10 @@ class ValueChange:
     new: Any
     effect: str
     """"identity", "ca", "unknown" (not a key of the chart: no effect), or what it does to pods
-    (``meshcore.effects``): "rolls", "next-restart", "none"."""
+    (``meshcore.chart.effects``): "rolls", "next-restart", "none"."""
     why: str
     impact: Effect
-    """The row of ``meshcore.effects.EFFECTS`` for the path: which pods roll now, which must restart."""
+    """The row of ``meshcore.chart.effects.EFFECTS`` for the path: which pods roll now, which must restart."""
 
 
 @dataclass
@@ -246,7 +247,7 @@ def _leaves(node: Any, prefix: Path_ = ()) -> dict[Path_, Any]:
 
 def classify(path: Path_) -> tuple[str, str]:
     """(effect, why) of a change of ``path``: "identity" or "ca" (said loudly whatever restarts), else the
-    kind of its ``meshcore.effects`` row ("rolls", "next-restart", "none") with the row's reason."""
+    kind of its ``meshcore.chart.effects`` row ("rolls", "next-restart", "none") with the row's reason."""
     impact = effects.effect(path)
     row = owned.owner_of(path)  # the loud classes come from the table of owned keys
     if row is not None and row.change == "identity":
@@ -305,7 +306,7 @@ def _nested(path: Path_) -> dict[str, Any]:
 
 @dataclass
 class Restarts:
-    """What one cluster's value changes do to its pods (``meshcore.effects``)."""
+    """What one cluster's value changes do to its pods (``meshcore.chart.effects``)."""
 
     rolls: dict[str, list[str]]
     """Workload -> the value paths that roll its pods in this update."""
@@ -384,7 +385,7 @@ def _restacked(plan: Plan, like: Plan) -> Plan:
 
 
 def identity_verdicts(old: Plan, new: Plan) -> list[IdentityChange]:
-    """What the program's identity guard (``meshcore.lifecycle.identity_changes``) decides when
+    """What the program's identity guard (``meshcore.mesh.lifecycle.identity_changes``) decides when
     the old plan's outputs are what this stack last deployed: the changes it refuses, and those
     ``allowIdentityChange`` of the new plan lets through. The offline plan itself cannot see
     them (it plans a stack with no deployed outputs)."""
@@ -413,7 +414,7 @@ def identity_verdicts(old: Plan, new: Plan) -> list[IdentityChange]:
 
 @dataclass(frozen=True)
 class _Planned:
-    """A cluster of the new plan, as the identity rules read it (``meshcore.lifecycle.MemberIdentity``)."""
+    """A cluster of the new plan, as the identity rules read it (``meshcore.mesh.lifecycle.MemberIdentity``)."""
 
     name: str
     id: int
@@ -427,7 +428,7 @@ class _Planned:
 
 @dataclass(frozen=True)
 class _PlannedMesh:
-    """The new plan's mesh, as the identity rules read it (``meshcore.lifecycle.MeshIdentity``)."""
+    """The new plan's mesh, as the identity rules read it (``meshcore.mesh.lifecycle.MeshIdentity``)."""
 
     clusters: tuple[_Planned, ...]
     allow_identity_change: frozenset[str]
@@ -483,7 +484,7 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
                                     old_name=was[name])
         changes = unknown_to_chart(changes, old, new, name, was[name])
         if "upgradeCompatibility" in old.values[was[name]]:
-            # pulumi up keeps the deployed record's first minor (meshcore.lifecycle.cilium_records); an offline
+            # pulumi up keeps the deployed record's first minor (meshcore.mesh.lifecycle.cilium_records); an offline
             # plan cannot read it and shows the planned minor instead. An old plan without the value was made
             # before the program recorded it: pulumi up then sets it for the first time, a real change.
             changes = [c for c in changes if c.path != ("upgradeCompatibility",)]
@@ -688,7 +689,7 @@ def _not_checked(d: Diff) -> list[str]:
 
 
 def update_refusals(d: Diff) -> list[Refusal]:
-    """What ``pulumi up``'s update rule (``meshcore.lifecycle.update_refusals``) refuses of this update, the old
+    """What ``pulumi up``'s update rule (``meshcore.mesh.lifecycle.update_refusals``) refuses of this update, the old
     plan's chart versions taken as what runs; versions this program does not render are not judged."""
     pairs = {n: (a, b) for n, (a, b) in d.charts.items()
              if versions.is_supported(b) and (a is None or versions.is_supported(a))}
@@ -698,7 +699,7 @@ def update_refusals(d: Diff) -> list[Refusal]:
 
 def _mesh_after(d: Diff) -> str:
     """The mesh's chart versions after this update and how far apart they are, by the program's own rule
-    (``meshcore.versions.skew_problem``: at most one minor apart)."""
+    (``meshcore.chart.versions.skew_problem``: at most one minor apart)."""
     after = {n: b for n, (_, b) in d.charts.items()}
     unsupported = ", ".join(sorted({v for v in after.values() if not versions.is_supported(v)}))
     if unsupported:

@@ -4,9 +4,9 @@
 
 Reads the stack file as the offline plan does (the same ``error:`` lines and exit 2 for an
 invalid one), computes every cluster's desired state with the program's own core
-(``meshcore.doctor.desired``: the values its releases receive), reads each cluster through the
-program's kubeconfig resolution and contexts (``meshcore.kubeconfig``; ``--kubeconfig`` overrides
-it for this run) with the official Kubernetes client, and compares (``meshcore.doctor.examine``).
+(``meshcore.doctor.checks.desired``: the values its releases receive), reads each cluster through the
+program's kubeconfig resolution and contexts (``meshcore.mesh.kubeconfig``; ``--kubeconfig`` overrides
+it for this run) with the official Kubernetes client, and compares (``meshcore.doctor.checks.examine``).
 ``--outputs FILE`` (``pulumi stack output --json > FILE``) adds the deployed CA
 (``caCertificatePem``) and the addresses of CLBs the stack creates.
 
@@ -37,12 +37,12 @@ from typing import Any
 import yaml
 
 from components.cilium import RELEASE_NAME
-from meshcore import chart as charts
-from meshcore import doctor
-from meshcore import kubeconfig as kc
-from meshcore.config import NS, Settings, decode_config
-from meshcore.effects import NAMESPACE
+from meshcore.chart.effects import NAMESPACE
+from meshcore.config.model import NS, Settings, decode_config
+from meshcore.doctor import checks as doctor
 from meshcore.errors import MeshConfigError
+from meshcore.mesh import chartsource as charts
+from meshcore.mesh import kubeconfig as kc
 from tools import ROOT
 from tools.plan import StackFileError, read_stack_file
 
@@ -95,7 +95,7 @@ def load_outputs(path: str | None) -> dict[str, Any] | None:
 
 
 def cert_facts(pem: bytes) -> dict[str, Any]:
-    """The public facts of the first certificate of a PEM text (``meshcore.doctor``'s CertFacts)."""
+    """The public facts of the first certificate of a PEM text (``meshcore.doctor.checks``'s CertFacts)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
@@ -238,7 +238,7 @@ def _mesh_secrets(read: Callable[..., Any], core_read: Callable[..., Any]) -> tu
 
 
 def observe(api_client: Any, namespace: str, release: str) -> doctor.Observation:
-    """What one cluster holds (``meshcore.doctor``'s observation). Raises on a failed request
+    """What one cluster holds (``meshcore.doctor.checks``'s observation). Raises on a failed request
     but a 404 (an object that is not there)."""
     from kubernetes import client
 

@@ -702,7 +702,7 @@ def assign_vips(dir_: Path) -> list[str]:
     address in ``status.loadBalancer.ingress``."""
     from kubernetes import client, config
 
-    from meshcore.values import EXTENSIVE_PARAMETERS_ANNOTATION
+    from meshcore.chart.values import EXTENSIVE_PARAMETERS_ANNOTATION
 
     mesh = Mesh.load(dir_)
     done = []

@@ -37,11 +37,11 @@ import yaml
 
 from components.collector import tune_gc
 from components.program import READ_STACK_OUTPUTS
-from meshcore import chart as charts
 from meshcore import yamlio
-from meshcore.config import NS, UNREADABLE_SECRET, decode_config
+from meshcore.config.model import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
-from meshcore.kubeconfig import OVERRIDE_ENV
+from meshcore.mesh import chartsource as charts
+from meshcore.mesh.kubeconfig import OVERRIDE_ENV
 from tools import ROOT, render
 from tools.mockengine import Recording, run_program
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from components import sdk_internals as sdk
 from components import tokens
-from meshcore import certs, versions, yamlio
+from meshcore import yamlio
+from meshcore.chart import certs, versions
 from tools.mockengine import Recording
 
 SECRET = "[secret]"

@@ -1,8 +1,8 @@
-"""What is generated from the model: the JSON Schema of stack files (``meshcore.config``), the
-README's list of program-owned Helm values (``meshcore.owned``) and its chart version table (``meshcore.versions``);
-and from the charts, the key index of each chart version in ``meshcore.versions.INDEXED``
-(``meshcore/keyindex/cilium-<version>.json``, read from ``../shared/cilium-<version>/values.yaml`` and
-``values.schema.json``, or ``$MESH_SHARED_DIR/cilium-<version>/``).
+"""What is generated from the model: the JSON Schema of stack files (``meshcore.config.model``),
+the README's list of program-owned Helm values (``meshcore.chart.owned``) and its chart version table
+(``meshcore.chart.versions``); and from the charts, the key index of each chart version in
+``meshcore.chart.versions.INDEXED`` (``meshcore/chart/keyindex/cilium-<version>.json``, read from
+``../shared/cilium-<version>/values.yaml`` and ``values.schema.json``, or ``$MESH_SHARED_DIR/cilium-<version>/``).
 
     python -m tools.schema            # (re)writes schema/stack.schema.json, README's two tables and the key indexes
     python -m tools.schema --check    # exit 1 if any is not what the model and the charts generate
@@ -17,8 +17,9 @@ The schema describes the shape of each ``mesh:*`` key: types, choices, patterns,
 clusters: unique ids, disjoint CIDRs, the topology, program-owned Helm values) the program and
 ``make plan`` check; they are the authority, the schema is the editor's early warning.
 
-A key index holds the chart's value paths and the kind of each (``meshcore.chartkeys.index_json``), none of its
-values or comments; the Helm value-path check reads it when no copy of the chart is at hand (``meshcore.chart``).
+A key index holds the chart's value paths and the kind of each (``meshcore.chart.chartkeys.index_json``), none of
+its values or comments; the Helm value-path check reads it when no copy of the chart is at hand
+(``meshcore.mesh.chartsource``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from meshcore import chart as charts
-from meshcore import chartkeys, owned, versions
-from meshcore.config import NS, SECRET_KEYS, TOP_LEVEL_KEYS, Settings
+from meshcore.chart import chartkeys, owned, versions
+from meshcore.config.model import NS, SECRET_KEYS, TOP_LEVEL_KEYS, Settings
+from meshcore.mesh import chartsource as charts
 from tools import ROOT, SHARED
 
 SCHEMA_FILE = ROOT / "schema" / "stack.schema.json"
@@ -62,7 +63,7 @@ def stack_schema() -> dict[str, Any]:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": "Pulumi stack file of tke-cilium-mesh",
         "description": "stacks/Pulumi.<stack>.yaml: the mesh:* keys of this program (generated from "
-                       "meshcore/config.py by python -m tools.schema); keys of other namespaces are left to "
+                       "meshcore/config/model.py by python -m tools.schema); keys of other namespaces are left to "
                        "their programs and providers.",
         "type": "object",
         "properties": {
@@ -95,8 +96,8 @@ def _replace(text: str, begin: str, end: str, table: str) -> str:
 
 
 def readme_text(current: str) -> str:
-    """``current`` (README.md) with the owned-keys table generated from ``meshcore.owned`` and the chart version
-    table from ``meshcore.versions``."""
+    """``current`` (README.md) with the owned-keys table generated from ``meshcore.chart.owned`` and the chart version
+    table from ``meshcore.chart.versions``."""
     text = _replace(current, OWNED_BEGIN, OWNED_END, owned.markdown_table())
     return _replace(text, VERSIONS_BEGIN, VERSIONS_END, versions.markdown_table())
 
@@ -116,7 +117,7 @@ def key_index_text(version: str, shared: Path = SHARED) -> str:
 
 
 def key_index_files(shared: Path = SHARED) -> dict[Path, str]:
-    """Each key index that ships with the program -> its text (``meshcore.versions.INDEXED``)."""
+    """Each key index that ships with the program -> its text (``meshcore.chart.versions.INDEXED``)."""
     return {charts.index_file(v): key_index_text(v, shared) for v in versions.INDEXED}
 
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         for p in stale:
             print(f"error: {p.relative_to(ROOT)} is out of date: run python -m tools.schema", file=sys.stderr)
         for p in extra:
-            print(f"error: {p.relative_to(ROOT)} is no key index of meshcore.versions.INDEXED: run python -m "
+            print(f"error: {p.relative_to(ROOT)} is no key index of meshcore.chart.versions.INDEXED: run python -m "
                   "tools.schema", file=sys.stderr)
         return 1 if stale or extra else 0
     SCHEMA_FILE.parent.mkdir(exist_ok=True)

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from meshcore import versions
+from meshcore.chart import versions
 from tools import ROOT
 
 SOURCES = ROOT / "toolchain"

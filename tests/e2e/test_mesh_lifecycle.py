@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from meshcore import certs
+from meshcore.chart import certs
 from tests.e2e import real_chart
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import (

@@ -4,13 +4,13 @@ Each row is one value path of a cluster's Cilium release that the program sets i
 it is set to (``value``), when it is set (every cluster, with ``mesh:masquerade.mode:
 ipMasqAgent``, or on clusters whose apiserver address the program reads), which ``mesh:*`` key
 to change instead, how the plan diff classes a change of it, and which chart versions own it.
-From it come: the values builder (``meshcore.values.cluster_values`` sets exactly these rows),
-the validation that refuses them in user values (``meshcore.config_checks``), the plan diff's
+From it come: the values builder (``meshcore.chart.values.cluster_values`` sets exactly these rows),
+the validation that refuses them in user values (``meshcore.config.checks``), the plan diff's
 loud classes (``tools.diff``) and the README's list (``markdown_table``, checked by a test).
 What a change of it does to running pods is not restated here: ``effect`` reads
-``meshcore.effects``, the one table of value path -> rolls now / next restart / live.
+``meshcore.chart.effects``, the one table of value path -> rolls now / next restart / live.
 
-A row's ``charts`` are the chart minors that own it (``meshcore.versions``); a key that moved or
+A row's ``charts`` are the chart minors that own it (``meshcore.chart.versions``); a key that moved or
 exists only in some minors is one row per place, each with its own ``charts``, and what a row
 sets may depend on the cluster's chart version (``Inputs.chart_version``: the version table).
 No Pulumi import.
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from meshcore import effects, versions
+from meshcore.chart import effects, versions
 from meshcore.keypaths import Path, dotted
 
 INTERNAL_SUBNET_ANNOTATION = "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"
@@ -36,7 +36,7 @@ CHART_MINORS: tuple[str, ...] = versions.ORDER
 
 @dataclass(frozen=True)
 class Inputs:
-    """What one cluster's release values are made of (``meshcore.release.release_inputs`` builds it from the
+    """What one cluster's release values are made of (``meshcore.mesh.release.release_inputs`` builds it from the
     settings and the wiring). The CA, the cluster's own address, its peers' entries and the apiserver address may
     be opaque leaves (Pulumi Outputs in the program)."""
 
@@ -60,7 +60,7 @@ class Inputs:
     k8s_service_host: Any | None = None
     k8s_service_port: Any | None = None
     chart_version: str = versions.DEFAULT
-    """The cluster's chart version (its row of ``meshcore.versions``)."""
+    """The cluster's chart version (its row of ``meshcore.chart.versions``)."""
     policy_default_local_cluster: bool | None = None
     """``mesh:policyDefaultLocalCluster``, or None when the stack does not state it."""
     upgrade_compatibility: Any | None = None
@@ -102,14 +102,14 @@ class OwnedKey:
 
     @property
     def effect(self) -> str:
-        """What a change of it does on a running cluster, in ``meshcore.effects``' words: ``rolls`` (pods roll
+        """What a change of it does on a running cluster, in ``meshcore.chart.effects``' words: ``rolls`` (pods roll
         now), ``next-restart`` (applies at the next restart) or ``none`` (live data)."""
         return effects.effect(self.path).kind
 
 
 _CA = "the shared mesh CA"
 _BY_TLS = {method: [m for m, r in versions.MINORS.items() if r.tls_method == method] for method in ("helm", "cronJob")}
-_TLS = (f"the TLS method of the chart version (meshcore.versions): helm on {', '.join(_BY_TLS['helm'])} (cronJob "
+_TLS = (f"the TLS method of the chart version (meshcore.chart.versions): helm on {', '.join(_BY_TLS['helm'])} (cronJob "
         f"deadlocks with Helm's wait there), cronJob from {_BY_TLS['cronJob'][0]} (no longer a Helm hook; renews by "
         "itself)")
 _UNSCHEDULED = [m for m in _BY_TLS["cronJob"] if versions.MINORS[m].clustermesh_schedule is None]

@@ -1,16 +1,16 @@
 """The stack configuration contract (``mesh:*`` keys): the typed model, and its parsing.
 
-Each config section is one pydantic model (``meshcore.config_fields.Section``: camelCase
+Each config section is one pydantic model (``meshcore.config.fields.Section``: camelCase
 keys, unknown keys refused, strict types, frozen), and these models *are* the settings the
 program uses. A cluster entry is a tagged union of how the cluster is reached: a kubeconfig
 context, the TKE API, or created by the program. ``schema/stack.schema.json`` is generated
 from the same models (``tools.schema``).
 
-``meshcore.config_parse.parse_settings`` validates each section and each cluster entry on its own
-with these models, then runs the checks across sections and clusters (``meshcore.config_checks``)
+``meshcore.config.parse.parse_settings`` validates each section and each cluster entry on its own
+with these models, then runs the checks across sections and clusters (``meshcore.config.checks``)
 on whatever parsed, so one run reports *every* problem, each naming its key and how to fix it.
 Nothing here talks to Pulumi or a cluster: the kubeconfig is checked separately
-(``meshcore.kubeconfig``) because it is only read on a real run.
+(``meshcore.mesh.kubeconfig``) because it is only read on a real run.
 """
 
 from __future__ import annotations
@@ -36,9 +36,10 @@ from pydantic import (
     model_validator,
 )
 
-from meshcore import certs, presets, versions
-from meshcore import values as helm_values
-from meshcore.config_fields import (
+from meshcore.chart import certs, versions
+from meshcore.chart import values as helm_values
+from meshcore.config import presets
+from meshcore.config.fields import (
     Address,
     Bool,
     Cidr,
@@ -253,7 +254,7 @@ class CreateSettings(Section):
 
 
 def _chart(value: Any) -> Any:
-    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.chart`` where the
+    """A local chart (directory or .tgz; whether it exists is checked by ``meshcore.mesh.chartsource`` where the
     program runs) or an ``oci://`` reference; the version is always the stated one (``mesh:cilium.version``, or
     the cluster's own ``mesh:clusters[i].cilium.version``)."""
     if not isinstance(value, str) or not value:
@@ -273,10 +274,10 @@ def _chart(value: Any) -> Any:
 
 ChartVersion = Annotated[str, Shaped(CHART_PATTERN, "chart version {j} is not supported: this program generates "
                                      f"values for the Cilium {', '.join(m + '.x' for m in versions.ORDER)} charts "
-                                     "(meshcore/versions.py); set a patch release such as "
+                                     "(meshcore/chart/versions.py); set a patch release such as "
                                      f"{', '.join(versions.LATEST.values())}", DEFAULT_CHART_VERSION),
                          BeforeValidator(_version_text), AfterValidator(lambda v: v.lstrip("v"))]
-"""A Cilium chart version of a supported minor (``meshcore.versions``)."""
+"""A Cilium chart version of a supported minor (``meshcore.chart.versions``)."""
 
 
 class ClusterCiliumSettings(Section):
@@ -570,7 +571,7 @@ class CiliumSettings(Section):
     EXAMPLE: ClassVar[str] = "{version: 1.18.3, values: {}}"
 
     version: ChartVersion = DEFAULT_CHART_VERSION
-    """The Cilium chart version: a patch release of a supported minor (``meshcore/versions.py``; a cluster may
+    """The Cilium chart version: a patch release of a supported minor (``meshcore/chart/versions.py``; a cluster may
     override it during an upgrade: ``mesh:clusters[i].cilium.version``)."""
     repository: Annotated[str, Text(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,
                                     text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY)
@@ -582,7 +583,7 @@ class CiliumSettings(Section):
     ``oci://`` reference without a tag (air-gapped installs, mirrors)."""
     preset: Annotated[str, AfterValidator(_known_preset), Field(json_schema_extra={"enum": list(presets.PRESETS)}),
                       OneOf(PRESET_TEXT)] | None = None
-    """A named preset (``meshcore/presets.py``) merged under ``values``."""
+    """A named preset (``meshcore/config/presets.py``) merged under ``values``."""
     values: HelmValues = Field(default_factory=dict)
     """Base Helm values for every cluster (paths checked against the chart; never program-owned keys)."""
     skip_await: Bool = False

@@ -1,8 +1,8 @@
 """What one cluster's Cilium release is made of: ``release_inputs``, the one builder of ``owned.Inputs``.
 
 A cluster's settings become the inputs of its release here, once; the program
-(``components.program``, with Pulumi Outputs for what only the cloud knows), the doctor (``meshcore.doctor``,
-with ``UNKNOWN``-like leaves) and the tests give the wiring, and ``meshcore.values.cluster_values`` turns the
+(``components.program``, with Pulumi Outputs for what only the cloud knows), the doctor (``meshcore.doctor.checks``,
+with ``UNKNOWN``-like leaves) and the tests give the wiring, and ``meshcore.chart.values.cluster_values`` turns the
 result into the release's values. No Pulumi import.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from meshcore.config import ClusterSettings, Settings
-from meshcore.owned import Inputs
-from meshcore.values import non_masquerade_cidrs
+from meshcore.chart.owned import Inputs
+from meshcore.chart.values import non_masquerade_cidrs
+from meshcore.config.model import ClusterSettings, Settings
 
 
 def mesh_non_masquerade_cidrs(settings: Settings) -> list[str] | None:

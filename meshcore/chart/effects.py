@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from meshcore import versions
+from meshcore.chart import versions
 
 AGENT = "ds/cilium"
 OPERATOR = "deploy/cilium-operator"
@@ -65,7 +65,7 @@ def _row(prefix: str, rolls: Sequence[str] = (), next_restart: Sequence[str] = (
 
 
 def _minors(method: versions.TlsMethod) -> str:
-    """The chart minors the program sets the TLS ``method`` on (``meshcore.versions``), e.g. ``1.19, 1.20``."""
+    """The chart minors the program sets the TLS ``method`` on (``meshcore.chart.versions``), e.g. ``1.19, 1.20``."""
     return ", ".join(m.minor for m in versions.MINORS.values() if m.tls_method == method)
 
 
@@ -77,8 +77,8 @@ _CONFIG = "cilium-config only, read by the agents when they start"
 _CONFIG_BOTH = "cilium-config only, read by the agents and the operator when they start"
 
 EFFECTS: tuple[Effect, ...] = (
-    _row("", rolls=[AGENT], reason="not in meshcore/effects.py: assumed to change the agent pod template (if it only "
-                                   "feeds cilium-config it waits for the next agent restart instead)"),
+    _row("", rolls=[AGENT], reason="not in meshcore/chart/effects.py: assumed to change the agent pod template (if it "
+                                   "only feeds cilium-config it waits for the next agent restart instead)"),
     # --- the mesh's own values (owned by the program; changed through mesh:* keys)
     _row("cluster.name", next_restart=[AGENT, OPERATOR, APISERVER],
          reason="cilium-config cluster-name, read at start by the agents, the operator and the clustermesh-apiserver "

@@ -1,7 +1,7 @@
 """When the mesh's certificates expire, from the stack and the chart's rules (pure).
 
 Nothing renews these by itself with the TLS method the program sets on 1.18 (``helm``, see
-``meshcore/versions.py``), and nothing warns before they expire; from 1.19 the program sets
+``meshcore/chart/versions.py``), and nothing warns before they expire; from 1.19 the program sets
 ``cronJob``, whose certgen CronJob renews the leaves by itself (their dates are then the live
 certificates', which ``tools/doctor`` reads):
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from meshcore import versions
+from meshcore.chart import versions
 from meshcore.keypaths import Path
 
 WARN_DAYS = 90
@@ -49,7 +49,7 @@ class LeafGroup:
     validity: Path
     """The value path of their validity in days."""
     default_days: Callable[[versions.Minor], int]
-    """The chart's default for ``validity``, by chart version (``meshcore.versions``)."""
+    """The chart's default for ``validity``, by chart version (``meshcore.chart.versions``)."""
     kept: bool
     """True: the chart's ``lookup`` keeps them across upgrades (issued at the first install);
     False: re-minted on every render (every upgrade of the release)."""

@@ -1,10 +1,10 @@
 """The checks across sections and clusters of the stack config: a pass over the typed entries.
 
-Each section and each cluster entry is validated on its own (``meshcore.config``); these checks
+Each section and each cluster entry is validated on its own (``meshcore.config.model``); these checks
 relate them: names, ids, contexts and VIPs unique; pod CIDRs disjoint; VIPs outside overlay pod
 CIDRs; service CIDRs; the topology; program-owned Helm values and values a cluster's chart version
 refuses; ``k8sServiceHost`` with the ``tke-vpc-cni`` preset; masquerade safety; Hubble for Hubble Relay;
-the brought CA's key; the chart versions of the mesh (``meshcore.versions``).
+the brought CA's key; the chart versions of the mesh (``meshcore.chart.versions``).
 
 They run on whatever parsed: a cluster entry that is invalid still takes part with the fields
 that are valid (an ``Entry``), so one run reports every problem of a stack at once.
@@ -21,9 +21,11 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from typing import Any, Literal, Protocol
 
-from meshcore import keypaths, owned, versions
-from meshcore import values as helm_values
-from meshcore.config import (
+from meshcore import keypaths
+from meshcore.chart import owned, versions
+from meshcore.chart import values as helm_values
+from meshcore.config.fields import part, quote, type_name
+from meshcore.config.model import (
     NS,
     PEM_RSA_KEY,
     SECRET_KEYS,
@@ -36,7 +38,6 @@ from meshcore.config import (
     TopologySettings,
     pem_blocks,
 )
-from meshcore.config_fields import part, quote, type_name
 from meshcore.errors import ConfigIssue
 
 
@@ -63,7 +64,7 @@ class Found:
 class Entry(Protocol):
     """What the checks across clusters read of one ``mesh:clusters`` entry: a valid entry is the model itself
     (a ``ClusterSettings``); an invalid one is the fields of it that are valid on their own
-    (``meshcore.config_parse.PartialEntry``, None where invalid)."""
+    (``meshcore.config.parse.PartialEntry``, None where invalid)."""
 
     @property
     def index(self) -> int: ...
@@ -415,7 +416,7 @@ def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Found) -> _Edg
 
 def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Entry],
                        masq: MasqueradeSettings | None, parsed: Found) -> None:
-    """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``) on the
+    """Base and per-cluster ``values`` must not set what the program owns (``meshcore.chart.owned``) on the
     cluster's chart version (the base values: on any cluster's)."""
     mode = masq.mode if masq else "none"
 
@@ -447,7 +448,7 @@ def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Entry],
 
 
 def check_refused_values(cilium: CiliumSettings | None, clusters: Sequence[Entry], parsed: Found) -> None:
-    """Values a cluster's chart version deprecated, removed or does not have yet (``meshcore.versions``): the
+    """Values a cluster's chart version deprecated, removed or does not have yet (``meshcore.chart.versions``): the
     chart ignores unknown keys, so they would silently do nothing (or fail its validate.yaml)."""
     if cilium is None:
         return

@@ -1,6 +1,6 @@
 """The field types of the config model, and how their errors are worded.
 
-The model (``meshcore.config``) is pydantic: pydantic checks the shape (strict types,
+The model (``meshcore.config.model``) is pydantic: pydantic checks the shape (strict types,
 ``extra="forbid"``, ``Literal`` choices, ranges, patterns). This module turns each of its
 errors into a ``ConfigIssue`` that names the config key (``mesh:clusters[1].id``) and says
 how to fix it, the way the program always has. A field says how its errors read with a
@@ -8,7 +8,7 @@ how to fix it, the way the program always has. A field says how its errors read 
 with host bits, a reserved cluster name) is a validator here that raises ``refuse(...)``
 with the finished message. Relations between the fields of one section are the sections'
 own ``model_validator``s (``refuse_many``); relations across sections and clusters are
-``meshcore.config_checks``. No Pulumi import.
+``meshcore.config.checks``. No Pulumi import.
 """
 
 from __future__ import annotations

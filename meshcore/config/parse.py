@@ -1,5 +1,5 @@
 """Parsing the stack configuration: each section and each cluster entry validated on its own with the
-models of ``meshcore.config``, then the checks across them (``meshcore.config_checks``) on whatever parsed.
+models of ``meshcore.config.model``, then the checks across them (``meshcore.config.checks``) on whatever parsed.
 
 One run reports *every* problem, each naming its key and how to fix it, as a ``MeshConfigError``.
 No Pulumi import.
@@ -14,8 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from meshcore import config_checks as checks
-from meshcore.config import (
+from meshcore.config import checks
+from meshcore.config.fields import Address, Bool, Cidr, HelmValues, Text, adapter_of, field_type, issues_of, type_name
+from meshcore.config.model import (
     NS,
     AnyCluster,
     ApiserverSettings,
@@ -27,7 +28,6 @@ from meshcore.config import (
     Settings,
     TkeApiCluster,
 )
-from meshcore.config_fields import Address, Bool, Cidr, HelmValues, Text, adapter_of, field_type, issues_of, type_name
 from meshcore.errors import MeshConfigError, naming_clusters
 
 _SECTIONS: dict[str, tuple[str, Any, TypeAdapter[Any]]] = {
@@ -171,7 +171,7 @@ def parse_clusters(value: Any, max_connected: int, parsed: Parsed) -> list[check
 
 
 def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> Settings:
-    """Validate the decoded ``mesh`` namespace (``meshcore.config.decode_config``) and return ``Settings``.
+    """Validate the decoded ``mesh`` namespace (``meshcore.config.model.decode_config``) and return ``Settings``.
 
     ``secret_keys`` are the ``mesh`` keys the stack holds as secrets (without the
     namespace). Raises ``MeshConfigError`` with every problem found; the checks that

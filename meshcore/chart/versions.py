@@ -2,8 +2,8 @@
 
 Everything that differs between the minors is a field of a row here (read from the
 charts' ``values.yaml``/``values.schema.json`` and ``../shared/docs/cilium-mesh.md`` section 7);
-the values builder (``meshcore.owned``), the config checks, the lifecycle guard
-(``meshcore.lifecycle``), the certificate dates (``meshcore.certs``), the plan diff and the
+the values builder (``meshcore.chart.owned``), the config checks, the lifecycle guard
+(``meshcore.mesh.lifecycle``), the certificate dates (``meshcore.chart.certs``), the plan diff and the
 README read it, so no version conditional is written anywhere else.
 
 Upgrades follow Cilium's rule (Documentation/operations/upgrade.rst): one minor at a time, each
@@ -59,7 +59,7 @@ class Minor:
     clustermesh_schedule: str | None
     """The chart's default ``clustermesh.apiserver.tls.auto.schedule`` (None: with ``cronJob`` the chart creates
     no CronJob for the clustermesh-apiserver leaves, only a one-shot Job: they are never renewed). The program
-    sets ``CERTGEN_SCHEDULE`` whenever the method is ``cronJob`` (``meshcore.owned``)."""
+    sets ``CERTGEN_SCHEDULE`` whenever the method is ``cronJob`` (``meshcore.chart.owned``)."""
     refused: Mapping[Path, str] = field(default_factory=dict)
     """Value paths refused in ``values`` on this minor (deprecated or removed; added by a later one) -> why, and
     what to set instead."""
@@ -132,9 +132,9 @@ VERSION_PATTERN = f"^v?{_version_pattern(ORDER)}$"
 """A chart version this program accepts (a JSON Schema pattern; Python checks use ``fullmatch``)."""
 _VERSION = re.compile(f"v?{_version_pattern(ORDER)}")
 INDEXED: tuple[str, ...] = tuple(sorted({DEFAULT, *LATEST.values()}, key=lambda v: tuple(map(int, v.split(".")))))
-"""The chart versions whose key index ships with the program (``meshcore/keyindex/``, written by ``python -m
+"""The chart versions whose key index ships with the program (``meshcore/chart/keyindex/``, written by ``python -m
 tools.schema`` from ``../shared/cilium-<version>/``): the default and each minor's latest patch. Another
-patch is checked against the indexes of its minor (``meshcore.chart.index_keys``)."""
+patch is checked against the indexes of its minor (``meshcore.mesh.chartsource.index_keys``)."""
 
 
 def is_supported(version: str) -> bool:

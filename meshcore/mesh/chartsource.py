@@ -7,12 +7,12 @@ another version than ``mesh:cilium.version`` (the values are made for that versi
 ``oci://`` references are resolved by Helm at deploy time and not checked here.
 
 The chart's ``values.yaml`` (with ``values.schema.json`` and the templates) is also what user
-Helm values are checked against (``check_values``, see ``meshcore.chartkeys``): a local chart
+Helm values are checked against (``check_values``, see ``meshcore.chart.chartkeys``): a local chart
 is read where it is; a chart from a repository or an OCI registry is not fetched (the program
 and the offline plan make no network call), so the check reads the copy ``helm pull`` leaves
 in the chart cache, ``${XDG_CACHE_HOME:-~/.cache}/tke-cilium-mesh/charts/cilium-<version>.tgz``
 (``helm pull cilium --repo https://helm.cilium.io/ --version 1.18.3 -d ~/.cache/tke-cilium-mesh/charts``).
-Without one it reads the key index that ships with the program (``meshcore/keyindex/``: the keys
+Without one it reads the key index that ships with the program (``meshcore/chart/keyindex/``: the keys
 of the chart's ``values.yaml`` and ``values.schema.json``, not those only its templates read),
 so a typo is refused offline too. A version without an index of its own (1.18.5) is checked
 against the indexes of its minor together (1.18.3 and 1.18.12: a key any of them has is
@@ -34,18 +34,20 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from meshcore import chartkeys, keypaths, presets, versions
+from meshcore import keypaths
+from meshcore.chart import chartkeys, versions
+from meshcore.config import presets
 from meshcore.errors import ConfigIssue, MeshConfigError, naming_clusters
 
 if TYPE_CHECKING:
-    from meshcore.config import CiliumSettings, Settings
+    from meshcore.config.model import CiliumSettings, Settings
 
 NOT_CHECKED = "Helm values not checked"
 """How the warning of an unchecked run starts (the offline plan finds it by this)."""
 INDEX_INSTEAD = "Helm values checked against the key index"
 """How the warning starts when the chart cache holds an unusable copy and the key index was read instead."""
-INDEX_DIR = Path(__file__).resolve().parent / "keyindex"
-"""The key indexes that ship with the program: ``cilium-<version>.json`` (``meshcore.chartkeys.index_json``),
+INDEX_DIR = Path(__file__).resolve().parent.parent / "chart" / "keyindex"
+"""The key indexes that ship with the program: ``cilium-<version>.json`` (``meshcore.chart.chartkeys.index_json``),
 written by ``python -m tools.schema``."""
 
 
@@ -198,7 +200,7 @@ def _key_part(part: Any) -> Any:
 def check_values(settings: Settings, project_dir: Path,
                  environ: Mapping[str, str] = os.environ) -> tuple[list[ConfigIssue], list[str]]:
     """Check every user Helm value path (``mesh:cilium.values``, each ``mesh:clusters[i].values``)
-    against the chart's key tree (``meshcore.chartkeys``).
+    against the chart's key tree (``meshcore.chart.chartkeys``).
 
     Returns (one issue per unknown path, keyed at that path; the warnings of the check: that it did
     not run, or that it read the key index instead of an unusable copy of the chart). The chart is
@@ -208,7 +210,7 @@ def check_values(settings: Settings, project_dir: Path,
     version (``mesh:clusters[i].cilium``, a wave of an upgrade) has its values, and the shared
     ``mesh:cilium.values`` it also receives, checked against that chart.
     """
-    from meshcore.config import NS
+    from meshcore.config.model import NS
 
     own = [c for c in settings.clusters if c.cilium is not None and settings.version_of(c) != settings.cilium.version]
     sources = [(f"{NS}:cilium.values", settings.cilium.values)] + [
@@ -253,7 +255,7 @@ def _cached_keys(path: Path, version: str) -> tuple[chartkeys.ChartKeys | None, 
 
 def _check_values(cilium: CiliumSettings, sources: Sequence[tuple[str, Mapping[str, Any]]], project_dir: Path,
                   environ: Mapping[str, str], chart_key: str) -> tuple[list[ConfigIssue], list[str]]:
-    from meshcore.config import NS
+    from meshcore.config.model import NS
 
     sources = [(k, v) for k, v in sources if v]
     if not sources:
@@ -327,11 +329,11 @@ def _meta(path: Path) -> tuple[Any, Any]:
 def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], project_dir: Path,
                        environ: Mapping[str, str] = os.environ) -> tuple[Settings, list[str]]:
     """The stack's settings as every entry point validates them (the program, ``tools.doctor``):
-    the config (``meshcore.config_parse.parse_settings``), then a local chart, then the Helm value paths.
+    the config (``meshcore.config.parse.parse_settings``), then a local chart, then the Helm value paths.
     Raises ``MeshConfigError`` with the problems; returns the settings and the warnings of the value-path
     check (``check_values``: that it did not run, or read the key index instead of an unusable copy)."""
-    from meshcore.config import NS
-    from meshcore.config_parse import parse_settings
+    from meshcore.config.model import NS
+    from meshcore.config.parse import parse_settings
 
     settings = parse_settings(raw, secret_keys)
     chart = settings.cilium.chart

@@ -17,7 +17,7 @@ own ``clusters`` output) and refuses an identity change unless the cluster is na
 
 The same outputs carry each cluster's chart record, ``cilium: {version, firstInstalled}``: what
 the stack last deployed and the minor the cluster was first installed with. A new chart version
-goes only one minor at a time, from the latest patch (``meshcore.versions.upgrade_problem``),
+goes only one minor at a time, from the latest patch (``meshcore.chart.versions.upgrade_problem``),
 refused before any release is sent; ``firstInstalled`` is the cluster's ``upgradeCompatibility``.
 """
 
@@ -27,10 +27,12 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from meshcore import keypaths, stackoutputs, versions
-from meshcore.config import NS, ClusterSettings, Settings
-from meshcore.effects import effect, restart_command
+from meshcore import keypaths
+from meshcore.chart import versions
+from meshcore.chart.effects import effect, restart_command
+from meshcore.config.model import NS, ClusterSettings, Settings
 from meshcore.errors import ConfigIssue
+from meshcore.mesh import stackoutputs
 
 
 class MemberIdentity(Protocol):
@@ -206,7 +208,7 @@ class Refusal:
 
     cluster: str
     problem: str
-    """Why, with the path to take (``meshcore.versions``)."""
+    """Why, with the path to take (``meshcore.chart.versions``)."""
     skew: bool = False
     """True: no step is refused on its own, but the update as a whole spans two minors."""
 
@@ -214,9 +216,9 @@ class Refusal:
 def update_refusals(deployed: Mapping[str, str | None], targets: Mapping[str, str]) -> list[Refusal]:
     """The one update rule: each running cluster's step from what it runs (``deployed``: None for a cluster deployed
     before the program recorded its chart, a 1.18 patch) to its ``targets`` version
-    (``meshcore.versions.upgrade_problem``), in ``targets``' order; when each step is allowed on its own, the update
-    as a whole must not span more than one minor between what runs now and what it installs
-    (``meshcore.versions.update_skew_problem``). Clusters absent from ``deployed`` are new."""
+    (``meshcore.chart.versions.upgrade_problem``), in ``targets``' order; when each step is allowed on its own, the
+    update as a whole must not span more than one minor between what runs now and what it installs
+    (``meshcore.chart.versions.update_skew_problem``). Clusters absent from ``deployed`` are new."""
     out = [Refusal(name, problem) for name, target in targets.items() if name in deployed
            for problem in [versions.upgrade_problem(deployed[name], target)] if problem is not None]
     if out:

@@ -1,8 +1,8 @@
 """The mesh doctor's comparison: the stack's desired mesh against what the clusters hold.
 
 Pure: no Pulumi, no Kubernetes client, no clock. ``desired`` computes each cluster's desired
-state from the validated ``Settings`` with the program's own ``meshcore.release.release_inputs`` and
-``meshcore.values.cluster_values`` (the very values a release receives; what only the cloud knows is
+state from the validated ``Settings`` with the program's own ``meshcore.mesh.release.release_inputs`` and
+``meshcore.chart.values.cluster_values`` (the very values a release receives; what only the cloud knows is
 ``UNKNOWN``), and ``examine`` compares it with what ``tools/doctor.py`` read from the clusters (an
 ``Observation`` each), returning ``Finding``\\ s. Every check reads only the facts it is given, so each can be
 tested on plain data; each is registered once (``REGISTERED``).
@@ -39,10 +39,8 @@ from typing import Any
 
 import yaml
 
-from meshcore import certs, stackoutputs, versions
-from meshcore.config import CLUSTER_NAME_RE, DEFAULT_APISERVER_PORT, Settings
-from meshcore.release import mesh_non_masquerade_cidrs, release_inputs
-from meshcore.values import (
+from meshcore.chart import certs, versions
+from meshcore.chart.values import (
     ANNOTATIONS,
     EXISTING_LB_ANNOTATION,
     EXTENSIVE_PARAMETERS_ANNOTATION,
@@ -50,6 +48,9 @@ from meshcore.values import (
     cluster_values,
     peer_entry,
 )
+from meshcore.config.model import CLUSTER_NAME_RE, DEFAULT_APISERVER_PORT, Settings
+from meshcore.mesh import stackoutputs
+from meshcore.mesh.release import mesh_non_masquerade_cidrs, release_inputs
 
 # -- the vocabulary -------------------------------------------------------------------------
 
@@ -76,7 +77,7 @@ CLUSTERMESH_SECRET = "cilium-clustermesh"
 PEER_SECRETS = (KVSTOREMESH_SECRET, CLUSTERMESH_SECRET)
 SERVER_CERT = certs.CLUSTERMESH_SECRETS[0]
 MESH_TLS_SECRETS = certs.LEAF_SECRETS
-"""The clustermesh-apiserver's and Hubble's TLS Secrets (``meshcore.certs``); the chart keeps two of
+"""The clustermesh-apiserver's and Hubble's TLS Secrets (``meshcore.chart.certs``); the chart keeps two of
 Hubble's from the first install (365 days), and neither a CA rotation nor a rename re-issues them."""
 WORKLOADS = ("DaemonSet/cilium", "Deployment/clustermesh-apiserver")
 """The agents and the clustermesh-apiserver."""
@@ -147,7 +148,7 @@ class DesiredCluster:
 class Desired:
     clusters: tuple[DesiredCluster, ...]
     namespace: str
-    """The release's namespace (``meshcore.effects.NAMESPACE``)."""
+    """The release's namespace (``meshcore.chart.effects.NAMESPACE``)."""
     release: str
     """The Helm release name (``components.cilium.RELEASE_NAME``)."""
     ca_fingerprint: str | None = None

@@ -8,10 +8,10 @@ Design choices that matter for running clusters (see ``../shared/docs/cilium-mes
 
 - One shared CA as ``tls.ca.cert``/``tls.ca.key`` in every cluster (the chart renders
   ``cilium-ca`` from them, no ``lookup``); the TLS method for the clustermesh-apiserver and
-  Hubble is the chart version's (``meshcore.versions``): ``helm`` on 1.18 (``cronJob`` deadlocks
+  Hubble is the chart version's (``meshcore.chart.versions``): ``helm`` on 1.18 (``cronJob`` deadlocks
   with Helm's wait there), ``cronJob`` from 1.19 (its certgen reuses ``cilium-ca``).
 - Peers are ``{name, address: <CLB VIP>, port}`` (a list on 1.18, a map keyed by name from 1.19:
-  ``meshcore.versions.peers_value``) and each cluster's server certificate
+  ``meshcore.chart.versions.peers_value``) and each cluster's server certificate
   carries its own VIP in ``extraIpAddresses``. With ``address`` the chart renders no
   ``hostAliases``, so adding or removing a peer changes only the data of the
   ``cilium-clustermesh``/``cilium-kvstoremesh`` Secrets: no pod template changes, no restart.
@@ -25,10 +25,11 @@ import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from meshcore import owned, yamlio
+from meshcore import yamlio
+from meshcore.chart import owned
 from meshcore.keypaths import Path
 
-# The program-owned keys are one table (meshcore.owned); these names are derived from it.
+# The program-owned keys are one table (meshcore.chart.owned); these names are derived from it.
 INTERNAL_SUBNET_ANNOTATION = owned.INTERNAL_SUBNET_ANNOTATION
 EXISTING_LB_ANNOTATION = owned.EXISTING_LB_ANNOTATION
 EXTENSIVE_PARAMETERS_ANNOTATION = owned.EXTENSIVE_PARAMETERS_ANNOTATION
@@ -148,7 +149,7 @@ def _set(tree: dict[Any, Any], path: Path, value: Any) -> None:
 
 
 def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
-    """One ``clustermesh.config.clusters`` entry (1.18 list form; ``meshcore.versions.peers_value`` writes
+    """One ``clustermesh.config.clusters`` entry (1.18 list form; ``meshcore.chart.versions.peers_value`` writes
     the form of the cluster's chart version) for a peer."""
     return {"name": name, "address": address, "port": port}
 
@@ -157,7 +158,7 @@ def cluster_values(inputs: owned.Inputs) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 
     ``inputs.base`` (``mesh:cilium.values``) and ``inputs.overrides`` (the cluster's ``values``) are merged first;
-    the program-owned keys (``meshcore.owned``, each made of ``inputs``) are set last (validation already refused
+    the program-owned keys (``meshcore.chart.owned``, each made of ``inputs``) are set last (validation already refused
     them in user values).
     """
     values = deep_merge(inputs.base, inputs.overrides)

@@ -1,0 +1,1 @@
+"""The mesh doctor's pure part: what the stack wants, what was observed, the checks and the report."""
