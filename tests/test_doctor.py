@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from meshcore.config.parse import parse_settings
-from meshcore.doctor import checks as doctor
+from meshcore.doctor import checks, records, report
 from meshcore.mesh import kubeconfig as kc
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tools import doctor as cli
@@ -34,13 +34,13 @@ CA = {"sha256": CA_FP, "subject": "CN=Cilium CA", "issuer": "CN=Cilium CA", "not
 LOCAL = "https://clustermesh-apiserver.kube-system.svc:2379"
 
 
-def _want(n: int = 3, ca_fingerprint: Any = CA_FP, outputs: Any = None, **top: Any) -> doctor.Desired:
+def _want(n: int = 3, ca_fingerprint: Any = CA_FP, outputs: Any = None, **top: Any) -> records.Desired:
     settings = parse_settings(mesh_config(n, **top))
-    return doctor.desired(settings, namespace="kube-system", release="cilium", outputs=outputs,
+    return records.desired(settings, namespace="kube-system", release="cilium", outputs=outputs,
                           ca_fingerprint=ca_fingerprint, ca_source="the stack's CA (mesh:ca.certificate)")
 
 
-def _cluster(want: doctor.Desired, name: str) -> doctor.DesiredCluster:
+def _cluster(want: records.Desired, name: str) -> records.DesiredCluster:
     return next(c for c in want.clusters if c.name == name)
 
 
@@ -86,14 +86,14 @@ def fleet() -> dict[str, dict[str, Any]]:
     return {n: healthy(n, i + 1) for i, n in enumerate(NAMES)}
 
 
-def examine(want: doctor.Desired, observed: dict[str, dict[str, Any]],
-            now: datetime.datetime) -> list[doctor.Finding]:
-    """``doctor.examine`` of observations written out as plain data (``doctor.Observation``'s fields)."""
-    return doctor.examine(want, {n: doctor.Observation(**o) for n, o in observed.items()}, now)
+def examine(want: records.Desired, observed: dict[str, dict[str, Any]],
+            now: datetime.datetime) -> list[records.Finding]:
+    """``checks.examine`` of observations written out as plain data (``records.Observation``'s fields)."""
+    return checks.examine(want, {n: records.Observation(**o) for n, o in observed.items()}, now)
 
 
-def failing(findings: list[doctor.Finding]) -> list[tuple[str, str, str, str]]:
-    return [(f.cluster, f.check, f.severity, f.message) for f in findings if f.severity in doctor.FAILING]
+def failing(findings: list[records.Finding]) -> list[tuple[str, str, str, str]]:
+    return [(f.cluster, f.check, f.severity, f.message) for f in findings if f.severity in records.FAILING]
 
 
 # -- the desired state ----------------------------------------------------------------------
@@ -128,13 +128,13 @@ def test_created_clb_address_comes_from_the_outputs_or_is_unknown() -> None:
     raw["clusters"][1] = cluster_entry(2, create_clb=True)
     settings = parse_settings(raw)
     outputs = {"clusters": {"cls-00000002": {"meshAddress": "10.0.2.7:2379"}}}
-    known = doctor.desired(settings, namespace="kube-system", release="cilium", outputs=outputs)
+    known = records.desired(settings, namespace="kube-system", release="cilium", outputs=outputs)
     c2 = _cluster(known, "cls-00000002")
     assert c2.mesh_address == "10.0.2.7"
     assert "service.kubernetes.io/tke-existed-lbid" in c2.annotations
     assert [(p.name, p.endpoint) for p in _cluster(known, "cls-00000001").peer_secrets["cilium-kvstoremesh"]] == [
         ("cls-00000002", "https://10.0.2.7:2379")]
-    unknown = doctor.desired(settings, namespace="kube-system", release="cilium")
+    unknown = records.desired(settings, namespace="kube-system", release="cilium")
     assert _cluster(unknown, "cls-00000002").mesh_address is None
     assert [(p.name, p.endpoint) for p in _cluster(unknown, "cls-00000001").peer_secrets["cilium-kvstoremesh"]] == [
         ("cls-00000002", None)]
@@ -145,7 +145,7 @@ def test_a_wave_cluster_is_planned_at_its_own_chart_version() -> None:
     certificate IPs where that version puts them (1.20: tls.auto.server) and the same peer endpoints."""
     raw = mesh_config(2, cilium={"version": "1.19.6"}, policyDefaultLocalCluster=False)
     raw["clusters"][1]["cilium"] = {"version": "1.20.0"}
-    want = doctor.desired(parse_settings(raw), namespace="kube-system", release="cilium")
+    want = records.desired(parse_settings(raw), namespace="kube-system", release="cilium")
     c1, c2 = _cluster(want, "cls-00000001"), _cluster(want, "cls-00000002")
     assert (c1.chart_version, c2.chart_version) == ("1.19.6", "1.20.0")
     assert c1.server_ips == ("10.0.1.100",) and c2.server_ips == ("10.0.2.100",)
@@ -160,11 +160,11 @@ def test_expected_peer_secrets_read_both_chart_forms() -> None:
         "enabled": True, "clusters": {"cls-b": {"address": "10.0.0.2", "port": 2379},
                                       "cls-c": {"ips": ["10.0.0.3"], "port": 2379},
                                       "cls-d": {"address": "10.0.0.4", "port": 2379, "enabled": False}}}}}
-    got = doctor.expected_peer_secrets(values, "kube-system")
+    got = records.expected_peer_secrets(values, "kube-system")
     assert [(p.name, p.endpoint) for p in got["cilium-kvstoremesh"]] == [
         ("cls-b", "https://10.0.0.2:2379"), ("cls-c", "https://cls-c.mesh.cilium.io:2379")]
     values["clustermesh"]["apiserver"]["kvstoremesh"]["enabled"] = False
-    got = doctor.expected_peer_secrets(values, "kube-system")
+    got = records.expected_peer_secrets(values, "kube-system")
     assert list(got) == ["cilium-clustermesh"]
     assert [p.endpoint for p in got["cilium-clustermesh"]] == ["https://10.0.0.2:2379", "https://cls-c.mesh.cilium.io:2379"]
 
@@ -177,9 +177,9 @@ def test_a_healthy_fleet_matches() -> None:
     want = _want()
     findings = examine(want, fleet(), NOW)
     assert failing(findings) == []
-    assert doctor.exit_code(findings) == 0
-    for row in doctor.table(want, findings).values():
-        assert row == {**{c: "ok" for c in doctor.CHECKS}, "workloads": "info"}
+    assert report.exit_code(findings) == 0
+    for row in report.table(want, findings).values():
+        assert row == {**{c: "ok" for c in checks.CHECKS}, "workloads": "info"}
 
 
 def test_unreachable_cluster_is_named_and_nothing_else_of_it_checked() -> None:
@@ -189,8 +189,8 @@ def test_unreachable_cluster_is_named_and_nothing_else_of_it_checked() -> None:
     findings = examine(want, observed, NOW)
     assert failing(findings) == [("cls-00000002", "reachable", "error", "cannot reach https://127.0.0.1:1: connection "
                                   "refused; nothing else of this cluster was checked")]
-    assert set(doctor.table(want, findings)["cls-00000002"].values()) == {"error", "-"}
-    assert doctor.exit_code(findings) == 1
+    assert set(report.table(want, findings)["cls-00000002"].values()) == {"error", "-"}
+    assert report.exit_code(findings) == 1
 
 
 def test_release_missing_not_deployed_other_version_or_stuck() -> None:
@@ -279,7 +279,7 @@ def test_load_balancer_address_pending_is_not_healthy_and_a_wrong_one_is_named()
     findings = examine(_want(), observed, NOW)
     assert failing(findings) == [("cls-00000002", "service", "pending", "Service clustermesh-apiserver has no load "
                                   "balancer address yet (pending), planned 10.0.2.100")]
-    assert doctor.exit_code(findings) == 1
+    assert report.exit_code(findings) == 1
     observed["cls-00000002"]["service"]["ingress"] = ["10.0.9.9"]
     assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000002", "service", "error", "Service clustermesh-apiserver load balancer address is 10.0.9.9, "
@@ -289,7 +289,7 @@ def test_load_balancer_address_pending_is_not_healthy_and_a_wrong_one_is_named()
 def test_created_clb_without_outputs_checks_presence_and_says_the_address_is_unknown() -> None:
     raw = mesh_config(2)
     raw["clusters"][1] = cluster_entry(2, create_clb=True)
-    want = doctor.desired(parse_settings(raw), namespace="kube-system", release="cilium")
+    want = records.desired(parse_settings(raw), namespace="kube-system", release="cilium")
     observed = {n: healthy(n, i + 1) for i, n in enumerate(NAMES[:2])}
     for o in observed.values():
         o["secrets"] = {k: {p: v for p, v in d.items() if p in NAMES[:2]} for k, d in o["secrets"].items()}
@@ -340,9 +340,9 @@ def test_cilium_clustermesh_must_point_at_the_local_apiserver() -> None:
 
 
 def test_peer_keys_are_cluster_names_never_tls_files() -> None:
-    assert doctor.is_peer_key("cls-00000001")
-    assert not doctor.is_peer_key("cls-00000001.etcd-client.key")
-    assert not doctor.is_peer_key("common-etcd-client.crt")
+    assert checks.is_peer_key("cls-00000001")
+    assert not checks.is_peer_key("cls-00000001.etcd-client.key")
+    assert not checks.is_peer_key("common-etcd-client.crt")
 
 
 def test_certificate_expiring_expired_or_not_covering_the_vip() -> None:
@@ -351,7 +351,7 @@ def test_certificate_expiring_expired_or_not_covering_the_vip() -> None:
     findings = examine(_want(), observed, NOW)
     assert failing(findings) == [("cls-00000002", "certificates", "warning", "Secret clustermesh-apiserver-server-cert "
                                   "expires in 9 day(s) (2026-12-14T11:00:00+00:00)")]
-    assert doctor.exit_code(findings) == 1
+    assert report.exit_code(findings) == 1
     observed["cls-00000002"]["ca"]["not_after"] = "2026-12-01T00:00:00+00:00"
     assert ("cls-00000002", "certificates", "error", "CA cilium-ca expired 4 day(s) ago (2026-12-01T00:00:00+00:00)") in \
         failing(examine(_want(), observed, NOW))
@@ -400,7 +400,7 @@ def test_workloads_ready_where_they_exist() -> None:
     assert ("cls-00000001", "workloads", "ok", "Deployment kube-system/clustermesh-apiserver: 2/2 ready") in [
         (f.cluster, f.check, f.severity, f.message) for f in findings]
     o["workloads"]["DaemonSet/cilium"] = {"desired": 3, "ready": 3}
-    assert doctor.exit_code(examine(want, observed, NOW)) == 0
+    assert report.exit_code(examine(want, observed, NOW)) == 0
 
 
 def test_findings_most_serious_first() -> None:
@@ -409,7 +409,7 @@ def test_findings_most_serious_first() -> None:
     observed["cls-00000001"]["service"]["ingress"] = []
     observed["cls-00000002"]["tls"]["clustermesh-apiserver-server-cert"]["crt"]["not_after"] = "2026-12-20T00:00:00+00:00"
     severities = [f.severity for f in examine(_want(), observed, NOW)]
-    assert severities == sorted(severities, key=doctor.SEVERITIES.index)
+    assert severities == sorted(severities, key=records.SEVERITIES.index)
     assert [g[:3] for g in failing(examine(_want(), observed, NOW))] == [
         ("cls-00000003", "cilium-config", "error"), ("cls-00000001", "service", "pending"),
         ("cls-00000002", "certificates", "warning")]
@@ -452,7 +452,7 @@ def test_cert_facts_of_a_real_certificate() -> None:
     facts = cli.cert_facts(pem.encode())
     assert facts["subject"] == facts["issuer"] == "O=tke-cilium-mesh local,CN=Cilium CA"
     assert len(facts["sha256"].split(":")) == 32 and facts["ski"]
-    days = doctor._days_left(facts, datetime.datetime.now(datetime.UTC))
+    days = checks._days_left(facts, datetime.datetime.now(datetime.UTC))
     assert days == 19
     assert cli.cert_facts(b"not a certificate") == {"error": "not a PEM certificate"}
 
@@ -542,7 +542,7 @@ def test_text_output_lists_findings_then_the_table() -> None:
     lines = text.splitlines()
     assert lines[2].split()[:3] == ["ERROR", "cls-00000003", "cilium-config"]
     header = next(i for i, line in enumerate(lines) if line.startswith("cluster "))
-    assert lines[header].split() == ["cluster", *doctor.CHECKS]
+    assert lines[header].split() == ["cluster", *checks.CHECKS]
     assert lines[header + 3].split() == ["cls-00000003", "ok", "ok", "ERROR", "ok", "ok", "ok", "ok", "info"]
     assert lines[-1] == "1 error(s), 0 pending, 0 warning(s), 3 info: the fleet differs from the stack (exit 1)"
     doc = json.loads(cli.render_json("s", want, examine(want, observed, NOW)))

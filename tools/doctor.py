@@ -4,7 +4,7 @@
 
 Reads the stack file as the offline plan does (the same ``error:`` lines and exit 2 for an
 invalid one), computes every cluster's desired state with the program's own core
-(``meshcore.doctor.checks.desired``: the values its releases receive), reads each cluster through the
+(``meshcore.doctor.records.desired``: the values its releases receive), reads each cluster through the
 program's kubeconfig resolution and contexts (``meshcore.mesh.kubeconfig``; ``--kubeconfig`` overrides
 it for this run) with the official Kubernetes client, and compares (``meshcore.doctor.checks.examine``).
 ``--outputs FILE`` (``pulumi stack output --json > FILE``) adds the deployed CA
@@ -39,7 +39,7 @@ import yaml
 from components.cilium import RELEASE_NAME
 from meshcore.chart.effects import NAMESPACE
 from meshcore.config.model import NS, Settings, decode_config
-from meshcore.doctor import checks as doctor
+from meshcore.doctor import checks, records, report
 from meshcore.errors import MeshConfigError
 from meshcore.mesh import chartsource as charts
 from meshcore.mesh import kubeconfig as kc
@@ -95,7 +95,7 @@ def load_outputs(path: str | None) -> dict[str, Any] | None:
 
 
 def cert_facts(pem: bytes) -> dict[str, Any]:
-    """The public facts of the first certificate of a PEM text (``meshcore.doctor.checks``'s CertFacts)."""
+    """The public facts of the first certificate of a PEM text (``meshcore.doctor.records``' CertFacts)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
 
@@ -202,7 +202,7 @@ def _helm_releases(core: Any, namespace: str, release: str) -> list[dict[str, An
         except ValueError:
             revision = 0
         releases.append({"revision": revision, "status": labels.get("status"), "_secret": s})
-    live = doctor.deployed_release(releases)
+    live = records.deployed_release(releases)
     for r in releases:
         s = r.pop("_secret")
         if r is live:
@@ -222,13 +222,13 @@ def _mesh_secrets(read: Callable[..., Any], core_read: Callable[..., Any]) -> tu
     """The peer entries of the mesh Secrets, and the facts of the TLS certificates (never a key);
     ``read(core_read, name)`` reads one Secret (None when it is not there)."""
     secrets: dict[str, Any] = {}
-    for name in doctor.PEER_SECRETS:
+    for name in records.PEER_SECRETS:
         s = read(core_read, name)
         # Only the peer entries: a key that is not a cluster name is a peer's TLS file (a key).
         secrets[name] = None if s is None else {
-            k: (_b64(s.data, k) or b"").decode("utf-8", "replace") for k in (s.data or {}) if doctor.is_peer_key(k)}
+            k: (_b64(s.data, k) or b"").decode("utf-8", "replace") for k in (s.data or {}) if checks.is_peer_key(k)}
     tls: dict[str, Any] = {}
-    for name in doctor.MESH_TLS_SECRETS:
+    for name in records.MESH_TLS_SECRETS:
         s = read(core_read, name)
         if s is not None:
             crt, bundled = _b64(s.data, "tls.crt"), _b64(s.data, "ca.crt")  # never tls.key
@@ -237,8 +237,8 @@ def _mesh_secrets(read: Callable[..., Any], core_read: Callable[..., Any]) -> tu
     return secrets, tls
 
 
-def observe(api_client: Any, namespace: str, release: str) -> doctor.Observation:
-    """What one cluster holds (``meshcore.doctor.checks``'s observation). Raises on a failed request
+def observe(api_client: Any, namespace: str, release: str) -> records.Observation:
+    """What one cluster holds (``meshcore.doctor.records.Observation``). Raises on a failed request
     but a 404 (an object that is not there)."""
     from kubernetes import client
 
@@ -257,10 +257,10 @@ def observe(api_client: Any, namespace: str, release: str) -> doctor.Observation
     b64 = _b64
 
     releases = _helm_releases(core, namespace, release)
-    cm = read(core.read_namespaced_config_map, doctor.CONFIG_MAP)
-    ca = read(core.read_namespaced_secret, doctor.CA_SECRET)
+    cm = read(core.read_namespaced_config_map, records.CONFIG_MAP)
+    ca = read(core.read_namespaced_secret, records.CA_SECRET)
     crt = b64(ca.data, "ca.crt") if ca is not None else None  # only ca.crt: ca.key is never decoded
-    svc = read(core.read_namespaced_service, doctor.SERVICE)
+    svc = read(core.read_namespaced_service, records.SERVICE)
     service = None
     if svc is not None:
         lb = (svc.status.load_balancer if svc.status else None)
@@ -269,16 +269,16 @@ def observe(api_client: Any, namespace: str, release: str) -> doctor.Observation
                    "ingress": [i for i in ingress if i]}
     secrets, tls = _mesh_secrets(read, core.read_namespaced_secret)
     ds = read(apps.read_namespaced_daemon_set, "cilium")
-    dep = read(apps.read_namespaced_deployment, doctor.SERVICE)
+    dep = read(apps.read_namespaced_deployment, records.SERVICE)
     workloads = {
         "DaemonSet/cilium": None if ds is None else {
             "desired": (ds.status.desired_number_scheduled if ds.status else 0) or 0,
             "ready": (ds.status.number_ready if ds.status else 0) or 0},
-        f"Deployment/{doctor.SERVICE}": None if dep is None else {
+        f"Deployment/{records.SERVICE}": None if dep is None else {
             "desired": dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1,
             "ready": (dep.status.ready_replicas if dep.status else 0) or 0},
     }
-    return doctor.Observation(
+    return records.Observation(
         reachable=True, releases=releases,
         config=dict(cm.data or {}) if cm is not None else None,
         ca=None if ca is None else (cert_facts(crt) if crt else {"error": "no ca.crt"}),
@@ -297,7 +297,7 @@ def _describe_failure(err: Exception, server: str) -> str:
     return f"cannot reach {server}: {text.splitlines()[0][:200] if text else type(err).__name__}"
 
 
-def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> doctor.Observation:
+def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> records.Observation:
     """One cluster's observation through its minimal kubeconfig; an API server that does not
     answer is an observation (``reachable: False``), not an exception."""
     from kubernetes import client, config
@@ -310,28 +310,28 @@ def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> docto
     try:
         config.load_kube_config_from_dict(doc, client_configuration=cfg, persist_config=False)
     except Exception as err:
-        return doctor.Observation(False, f"its kubeconfig context cannot be used: {type(err).__name__}")
+        return records.Observation(False, f"its kubeconfig context cannot be used: {type(err).__name__}")
     cfg.retries = 1  # read when the client builds its connection pool: one retry, not urllib3's three
     try:
         with client.ApiClient(cfg) as api_client:
             return observe(api_client, namespace, release)
     except Exception as err:
-        return doctor.Observation(False, _describe_failure(err, server))
+        return records.Observation(False, _describe_failure(err, server))
 
 
 def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: str,
-                  release: str) -> dict[str, doctor.Observation]:
+                  release: str) -> dict[str, records.Observation]:
     read = kc.minimal_kubeconfigs(source, contexts(settings))
     if read.issues and not read.by_cluster:  # the file itself: nothing can be checked
         raise UsageError([f"error: {i.line()}" for i in read.issues])
-    observed: dict[str, doctor.Observation] = {}
+    observed: dict[str, records.Observation] = {}
     for c in settings.clusters:
         problems = read.by_cluster.get(c.name)
         if problems and c.kubeconfig_from == "context":
-            observed[c.name] = doctor.Observation(False, "; ".join(p.line() for p in problems))
+            observed[c.name] = records.Observation(False, "; ".join(p.line() for p in problems))
         elif problems:
             how = "the stack creates it" if c.create is not None else f"kubeconfigFrom: {c.kubeconfig_from}"
-            observed[c.name] = doctor.Observation(False, (
+            observed[c.name] = records.Observation(False, (
                 f"the program reaches it through the TKE API ({how}); the doctor reads it through a kubeconfig "
                 f"context named {c.name}, which is missing or incomplete in the kubeconfig {source.describe()}: merge "
                 "the cluster's kubeconfig under that name, or pass --kubeconfig"))
@@ -346,19 +346,19 @@ def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: st
 # -- output ---------------------------------------------------------------------------------
 
 
-def render_text(stack_file: str, want: doctor.Desired, findings: list[doctor.Finding]) -> str:
+def render_text(stack_file: str, want: records.Desired, findings: list[records.Finding]) -> str:
     lines = [f"mesh doctor: {stack_file}: {len(want.clusters)} cluster(s), Helm release "
              f"{want.namespace}/{want.release}", ""]
-    shown = [f for f in findings if f.severity != doctor.OK]
+    shown = [f for f in findings if f.severity != records.OK]
     width = max([12] + [len(c.name) for c in want.clusters])
     lines += [f.line(width) for f in shown] or ["no finding: every check matches the stack"]
     lines.append("")
-    grid = doctor.table(want, findings)
+    grid = report.table(want, findings)
     width = max([len("cluster")] + [len(c.name) for c in want.clusters])
-    cols = ["cluster".ljust(width)] + list(doctor.CHECKS)
+    cols = ["cluster".ljust(width)] + list(checks.CHECKS)
     lines.append("  ".join(cols))
     for name, row in grid.items():
-        cells = [name.ljust(width)] + [_cell(row[c]).ljust(len(c)) for c in doctor.CHECKS]
+        cells = [name.ljust(width)] + [_cell(row[c]).ljust(len(c)) for c in checks.CHECKS]
         lines.append("  ".join(cells).rstrip())
     lines.append("")
     lines.append(_summary(findings))
@@ -366,44 +366,44 @@ def render_text(stack_file: str, want: doctor.Desired, findings: list[doctor.Fin
 
 
 def _cell(severity: str) -> str:
-    return severity.upper() if severity == doctor.ERROR else severity
+    return severity.upper() if severity == records.ERROR else severity
 
 
-def _counts(findings: list[doctor.Finding]) -> dict[str, int]:
-    return {s: sum(1 for f in findings if f.severity == s) for s in doctor.SEVERITIES}
+def _counts(findings: list[records.Finding]) -> dict[str, int]:
+    return {s: sum(1 for f in findings if f.severity == s) for s in records.SEVERITIES}
 
 
-def _summary(findings: list[doctor.Finding]) -> str:
+def _summary(findings: list[records.Finding]) -> str:
     n = _counts(findings)
-    parts = f"{n[doctor.ERROR]} error(s), {n[doctor.PENDING]} pending, {n[doctor.WARNING]} warning(s), " \
-            f"{n[doctor.INFO]} info"
-    if doctor.exit_code(findings):
+    parts = f"{n[records.ERROR]} error(s), {n[records.PENDING]} pending, {n[records.WARNING]} warning(s), " \
+            f"{n[records.INFO]} info"
+    if report.exit_code(findings):
         return f"{parts}: the fleet differs from the stack (exit 1)"
     return f"{parts}: the fleet matches the stack (exit 0)"
 
 
-def render_json(stack_file: str, want: doctor.Desired, findings: list[doctor.Finding]) -> str:
+def render_json(stack_file: str, want: records.Desired, findings: list[records.Finding]) -> str:
     doc = {
         "stack": stack_file,
         "namespace": want.namespace,
         "release": want.release,
-        "exitCode": doctor.exit_code(findings),
+        "exitCode": report.exit_code(findings),
         "counts": _counts(findings),
         "findings": [f.as_dict() for f in findings],
-        "table": doctor.table(want, findings),
+        "table": report.table(want, findings),
     }
     return json.dumps(doc, indent=2) + "\n"
 
 
 def run(stack_file: str, kubeconfig: str | None,
-        outputs_file: str | None) -> tuple[doctor.Desired, list[doctor.Finding]]:
+        outputs_file: str | None) -> tuple[records.Desired, list[records.Finding]]:
     settings = load_settings(stack_file)
     outputs = load_outputs(outputs_file)
     fingerprint, source = ca_reference(settings, outputs)
-    want = doctor.desired(settings, namespace=NAMESPACE, release=RELEASE_NAME, outputs=outputs,
+    want = records.desired(settings, namespace=NAMESPACE, release=RELEASE_NAME, outputs=outputs,
                           ca_fingerprint=fingerprint, ca_source=source)
     observed = observe_fleet(settings, kubeconfig_source(settings, kubeconfig), NAMESPACE, RELEASE_NAME)
-    return want, doctor.examine(want, observed, datetime.datetime.now(datetime.UTC))
+    return want, checks.examine(want, observed, datetime.datetime.now(datetime.UTC))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -423,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     render = render_json if args.json else render_text
     sys.stdout.write(render(args.stack_file, want, findings))
-    return doctor.exit_code(findings)
+    return report.exit_code(findings)
 
 
 if __name__ == "__main__":

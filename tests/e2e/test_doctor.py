@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from meshcore.doctor.checks import Finding
+from meshcore.doctor.records import Finding
 from tests.e2e.conftest import Ca, LocalMesh, stack_config
 from tests.e2e.harness import ROOT, Workspace, core_api
 from tools import localmesh
