@@ -35,7 +35,7 @@ from tencentcloud_iac_pulumi import kubernetes as tke  # only the submodule used
 
 from components import tokens
 from meshcore.chart.effects import NAMESPACE
-from meshcore.config.model import CreateSettings, NodePoolSettings, TkeApiSettings
+from meshcore.config.clusters import CreateSettings, NodePoolSettings, TkeApiSettings
 
 TYPE_TOKEN = tokens.CLUSTER
 NODE_POOL_TYPE_TOKEN = "mesh:tke:NodePool"

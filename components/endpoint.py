@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pulumi
 from tencentcloud_iac_pulumi import clb  # only the submodule used: the SDK's dlc module is broken
 
-from meshcore.config.model import ApiserverSettings
+from meshcore.config.clusters import ApiserverSettings
 from meshcore.mesh.stackoutputs import configured_mesh_address, mesh_address
 
 TYPE_TOKEN = "mesh:cilium:ApiserverEndpoint"

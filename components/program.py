@@ -44,7 +44,8 @@ from components.outputs import apply_all
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import yamlio
 from meshcore.chart.values import peer_entry
-from meshcore.config.model import NS, Settings, decode_config
+from meshcore.config.clusters import NS
+from meshcore.config.model import Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.mesh import chartsource as charts
 from meshcore.mesh import kubeconfig as kc

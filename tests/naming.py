@@ -7,8 +7,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from meshcore.config.clusters import ClusterName
 from meshcore.config.fields import adapter_of
-from meshcore.config.model import ClusterName
 
 _NAME = adapter_of(ClusterName)
 MENTION = re.compile(r"mesh:clusters\[(\d+)\]((?:\.[A-Za-z0-9_-]+|\[\d+\]|\[\"[^\"]*\"\])*)")

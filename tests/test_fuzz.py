@@ -29,12 +29,8 @@ from hypothesis import strategies as st
 
 from components.program import InvalidConfig
 from meshcore.chart.owned import owned_keys
-from meshcore.config.model import (
-    APISERVER_KEYS,
-    CLUSTER_KEYS,
-    TOP_LEVEL_KEYS,
-    Settings,
-)
+from meshcore.config.clusters import CLUSTER_KEYS
+from meshcore.config.model import APISERVER_KEYS, TOP_LEVEL_KEYS, Settings
 from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tests.conftest import cluster_entry, examples, mesh_config

@@ -128,7 +128,7 @@ def test_a_new_minor_is_one_row_and_the_messages_follow(with_1_21: dict[str, Any
 
 @pytest.mark.parametrize("minor", versions.ORDER)
 def test_no_supported_chart_lets_the_clustermesh_apiserver_port_change(minor: str) -> None:
-    """What the apiserver port message says (``meshcore.config.model._only_2379``), read from each minor's latest chart."""
+    """What the apiserver port message says (``meshcore.config.clusters._only_2379``), read from each minor's latest chart."""
     path = SHARED / f"cilium-{versions.LATEST[minor]}" / "values.schema.json"
     assert path.is_file(), f"the chart schema of {versions.LATEST[minor]} is missing at {path}"
     service = json.loads(path.read_text())["properties"]["clustermesh"]["properties"]["apiserver"]["properties"][

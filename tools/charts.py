@@ -18,7 +18,8 @@ import shlex
 import subprocess
 import sys
 
-from meshcore.config.model import NS, decode_config
+from meshcore.config.clusters import NS
+from meshcore.config.model import decode_config
 from meshcore.config.parse import parse_settings
 from meshcore.errors import MeshConfigError
 from meshcore.mesh import chartsource as charts

@@ -50,7 +50,7 @@ from typing import Any
 from meshcore import yamlio
 from meshcore.chart import chartkeys, effects, owned, versions
 from meshcore.chart.effects import Effect
-from meshcore.config.model import NS
+from meshcore.config.clusters import NS
 from meshcore.keypaths import dotted as _path
 from meshcore.mesh import chartsource as charts
 from meshcore.mesh import lifecycle, stackoutputs

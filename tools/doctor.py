@@ -38,7 +38,8 @@ import yaml
 
 from components.cilium import RELEASE_NAME
 from meshcore.chart.effects import NAMESPACE
-from meshcore.config.model import NS, Settings, decode_config
+from meshcore.config.clusters import NS
+from meshcore.config.model import Settings, decode_config
 from meshcore.doctor import checks, records, report
 from meshcore.errors import MeshConfigError
 from meshcore.mesh import chartsource as charts

@@ -38,7 +38,8 @@ import yaml
 from components.collector import tune_gc
 from components.program import READ_STACK_OUTPUTS
 from meshcore import yamlio
-from meshcore.config.model import NS, UNREADABLE_SECRET, decode_config
+from meshcore.config.clusters import NS
+from meshcore.config.model import UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
 from meshcore.mesh import chartsource as charts
 from meshcore.mesh.kubeconfig import OVERRIDE_ENV

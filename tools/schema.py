@@ -31,7 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from meshcore.chart import chartkeys, owned, versions
-from meshcore.config.model import NS, SECRET_KEYS, TOP_LEVEL_KEYS, Settings
+from meshcore.config.clusters import NS
+from meshcore.config.model import SECRET_KEYS, TOP_LEVEL_KEYS, Settings
 from meshcore.mesh import chartsource as charts
 from tools import ROOT, SHARED
 

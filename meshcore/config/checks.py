@@ -24,16 +24,14 @@ from typing import Any, Literal, Protocol
 from meshcore import keypaths
 from meshcore.chart import owned, versions
 from meshcore.chart import values as helm_values
+from meshcore.config.clusters import NS, ApiserverSettings, ClusterSettings
 from meshcore.config.fields import part, quote, type_name
 from meshcore.config.model import (
-    NS,
     PEM_RSA_KEY,
     SECRET_KEYS,
     TOP_LEVEL_KEYS,
     UNREADABLE_SECRET,
-    ApiserverSettings,
     CiliumSettings,
-    ClusterSettings,
     MasqueradeSettings,
     TopologySettings,
     pem_blocks,

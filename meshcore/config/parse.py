@@ -15,8 +15,7 @@ from typing import Annotated, Any
 from pydantic import TypeAdapter, ValidationError
 
 from meshcore.config import checks
-from meshcore.config.fields import Address, Bool, Cidr, HelmValues, Text, adapter_of, field_type, issues_of, type_name
-from meshcore.config.model import (
+from meshcore.config.clusters import (
     NS,
     AnyCluster,
     ApiserverSettings,
@@ -25,9 +24,10 @@ from meshcore.config.model import (
     ClusterSettings,
     ContextCluster,
     CreatedCluster,
-    Settings,
     TkeApiCluster,
 )
+from meshcore.config.fields import Address, Bool, Cidr, HelmValues, Text, adapter_of, field_type, issues_of, type_name
+from meshcore.config.model import Settings
 from meshcore.errors import MeshConfigError, naming_clusters
 
 _SECTIONS: dict[str, tuple[str, Any, TypeAdapter[Any]]] = {

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from meshcore.config.model import CLUSTER_NAME_RE
+from meshcore.config.clusters import CLUSTER_NAME_RE
 from meshcore.doctor.records import (
     CA_SECRET,
     CONFIG_MAP,

@@ -44,7 +44,8 @@ from meshcore.chart.values import (
     cluster_values,
     peer_entry,
 )
-from meshcore.config.model import DEFAULT_APISERVER_PORT, Settings
+from meshcore.config.clusters import DEFAULT_APISERVER_PORT
+from meshcore.config.model import Settings
 from meshcore.mesh import stackoutputs
 from meshcore.mesh.release import mesh_non_masquerade_cidrs, release_inputs
 

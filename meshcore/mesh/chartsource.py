@@ -210,7 +210,7 @@ def check_values(settings: Settings, project_dir: Path,
     version (``mesh:clusters[i].cilium``, a wave of an upgrade) has its values, and the shared
     ``mesh:cilium.values`` it also receives, checked against that chart.
     """
-    from meshcore.config.model import NS
+    from meshcore.config.clusters import NS
 
     own = [c for c in settings.clusters if c.cilium is not None and settings.version_of(c) != settings.cilium.version]
     sources = [(f"{NS}:cilium.values", settings.cilium.values)] + [
@@ -255,7 +255,7 @@ def _cached_keys(path: Path, version: str) -> tuple[chartkeys.ChartKeys | None, 
 
 def _check_values(cilium: CiliumSettings, sources: Sequence[tuple[str, Mapping[str, Any]]], project_dir: Path,
                   environ: Mapping[str, str], chart_key: str) -> tuple[list[ConfigIssue], list[str]]:
-    from meshcore.config.model import NS
+    from meshcore.config.clusters import NS
 
     sources = [(k, v) for k, v in sources if v]
     if not sources:
@@ -332,7 +332,7 @@ def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], proje
     the config (``meshcore.config.parse.parse_settings``), then a local chart, then the Helm value paths.
     Raises ``MeshConfigError`` with the problems; returns the settings and the warnings of the value-path
     check (``check_values``: that it did not run, or read the key index instead of an unusable copy)."""
-    from meshcore.config.model import NS
+    from meshcore.config.clusters import NS
     from meshcore.config.parse import parse_settings
 
     settings = parse_settings(raw, secret_keys)

@@ -30,7 +30,8 @@ from typing import Any, Protocol
 from meshcore import keypaths
 from meshcore.chart import versions
 from meshcore.chart.effects import effect, restart_command
-from meshcore.config.model import NS, ClusterSettings, Settings
+from meshcore.config.clusters import NS, ClusterSettings
+from meshcore.config.model import Settings
 from meshcore.errors import ConfigIssue
 from meshcore.mesh import stackoutputs
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from meshcore.config.model import NS
+from meshcore.config.clusters import NS
 from meshcore.errors import ConfigIssue
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from meshcore.chart.owned import Inputs
 from meshcore.chart.values import non_masquerade_cidrs
-from meshcore.config.model import ClusterSettings, Settings
+from meshcore.config.clusters import ClusterSettings
+from meshcore.config.model import Settings
 
 
 def mesh_non_masquerade_cidrs(settings: Settings) -> list[str] | None:

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from meshcore.config.model import ApiserverSettings
+from meshcore.config.clusters import ApiserverSettings
 
 CLUSTERS = "clusters"
 MAX_CONNECTED_CLUSTERS = "maxConnectedClusters"
