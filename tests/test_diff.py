@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import ROOT, cluster_entry
 from tests.mockcloud import ComputingMocks
-from tools import diff, render
+from tools import diff, plandiff, render
 from tools.plan import main as plan_main
 from tools.plan import plan, write
 
@@ -49,7 +49,7 @@ def test_adding_a_third_cluster_reads_per_cluster(tmp_path: Path, capsys) -> Non
     new = make_plan(tmp_path, "new", dev(lambda c: c["mesh:clusters"].append(THIRD)))
     code, out = run_diff(old, new, capsys)
     assert code == 1
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
     assert d.clusters_added == ["cls-dev6e7f8"] and d.clusters_removed == []
     assert set(d.values) == {"cls-dev0a1b2", "cls-dev3c4d5"}
     for changes in d.values.values():
@@ -103,12 +103,12 @@ def test_removing_a_cluster(tmp_path: Path, capsys) -> None:
     with_third = dev(lambda c: c["mesh:clusters"].append(THIRD))
     old = make_plan(tmp_path, "old", with_third)
     new = make_plan(tmp_path, "new", dev())
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
     assert d.clusters_removed == ["cls-dev6e7f8"] and len(d.resources_removed) == 6
     assert diff.render(d).splitlines()[1].startswith("- UNINSTALLS CILIUM from cls-dev6e7f8")
     assert d.connections_removed == [("cls-dev0a1b2", "cls-dev6e7f8"), ("cls-dev3c4d5", "cls-dev6e7f8")]
     for changes in d.values.values():
-        assert [c.path[-1] for c in changes] == ["cls-dev6e7f8"] and changes[0].new is diff._MISSING
+        assert [c.path[-1] for c in changes] == ["cls-dev6e7f8"] and changes[0].new is plandiff._MISSING
 
 
 def test_replacement_is_named(tmp_path: Path) -> None:
@@ -122,8 +122,8 @@ def test_replacement_is_named(tmp_path: Path) -> None:
         return m
     old = make_plan(tmp_path, "old", dev(with_clb("subnet-00000003")))
     new = make_plan(tmp_path, "new", dev(with_clb("subnet-0000000b")))
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
-    assert [(diff._short(u), keys) for u, keys in d.resources_replaced] == [
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
+    assert [(plandiff.short_urn(u), keys) for u, keys in d.resources_replaced] == [
         ("tencentcloud:Clb/instance:Instance cls-00000003-apiserver-clb", ["subnetId"])
     ]
 
@@ -148,7 +148,7 @@ def test_missing_plan_dir_exits_2(tmp_path: Path, capsys) -> None:
 def test_classification(path, effect) -> None:
     """Peer lists, masquerade CIDRs and other pods' values do not restart anything; pod templates roll; cilium-config
     waits; what the table does not name is assumed to roll the agents."""
-    assert diff.classify(path)[0] == effect
+    assert plandiff.classify(path)[0] == effect
 
 
 def test_readme_shows_the_real_diff(tmp_path: Path, capsys) -> None:
@@ -189,19 +189,19 @@ def test_every_ca_rotation_step_is_a_ca_change(tmp_path: Path, capsys, step: int
     for cluster in ("cls-dev0a1b2", "cls-dev3c4d5"):
         assert f"- CA CHANGE: {cluster}: tls." in out
     if step == 2:
-        d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+        d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
         for changes in d.values.values():
             assert [(c.path, c.effect) for c in changes] == [(("tls", "ca", "cert"), "ca"), (("tls", "ca", "key"), "ca")]
             assert (changes[0].old, changes[0].new) == ("[unknown] from mesh-ca", "[unknown] from mesh-ca-2")
             assert "now issued by mesh-ca-2 (were by mesh-ca)" in changes[0].why
-        assert sorted(diff._short(u) for u, _ in d.resources_updated) == [
+        assert sorted(plandiff.short_urn(u) for u, _ in d.resources_updated) == [
             "kubernetes:helm.sh/v3:Release cls-dev0a1b2-cilium", "kubernetes:helm.sh/v3:Release cls-dev3c4d5-cilium"]
 
 
 def test_the_signing_ca_is_read_from_the_graph(tmp_path: Path) -> None:
     """The CA a release's tls.ca.* come from is the CA whose key it depends on, in either rotation state."""
-    one = diff.load(str(make_plan(tmp_path, "one", dev(with_ca({"generations": [1, 2], "signing": 1})))))
-    two = diff.load(str(make_plan(tmp_path, "two", dev(with_ca({"generations": [1, 2], "signing": 2})))))
+    one = plandiff.load(str(make_plan(tmp_path, "one", dev(with_ca({"generations": [1, 2], "signing": 1})))))
+    two = plandiff.load(str(make_plan(tmp_path, "two", dev(with_ca({"generations": [1, 2], "signing": 2})))))
     assert {one.signing_ca(c) for c in one.values} == {"mesh-ca"}
     assert {two.signing_ca(c) for c in two.values} == {"mesh-ca-2"}
 
@@ -219,7 +219,7 @@ def test_vip_change_of_a_running_cluster_says_pulumi_up_refuses_it(tmp_path: Pat
     code, out = run_diff(old, new, capsys, "--format", "markdown")
     assert code == 1
     # What the program itself says when the old plan's outputs are what the stack deployed.
-    previous = diff.load(str(old)).graph["outputs"]["clusters"]
+    previous = plandiff.load(str(old)).graph["outputs"]["clusters"]
     stack = tmp_path / "program" / "Pulumi.dev.yaml"
     stack.parent.mkdir()
     stack.write_text(yaml.safe_dump(new_doc, sort_keys=False))
@@ -280,7 +280,7 @@ def test_different_stacks_compared_on_purpose_say_so_first(tmp_path: Path, capsy
     assert code == 1
     assert out.splitlines()[1].startswith("- DIFFERENT STACKS: the old plan is of tke-cilium-mesh/dev, the new one of "
                                           "tke-cilium-mesh/staging")
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)), allow_different_stacks=True)
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)), allow_different_stacks=True)
     assert d.resources_removed == [] and len(d.resources_added) == 6
     assert "REFUSED" not in out  # another stack's plan is not what this one deployed
     same = copied(tmp_path, "same", "staging", dev())
@@ -560,7 +560,7 @@ def test_effects_row_against_a_plan_diff(prefix: str, dev_plans) -> None:
     assert row.kind == kind
     assert list(row.rolls if kind == ROLLS else row.next_restart) == workloads
     old = dev_plans(old_mutation[0] if old_mutation else None)
-    d = diff.compare(diff.load(str(old)), diff.load(str(dev_plans(new_mutation))))
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(dev_plans(new_mutation))))
     cluster = "cls-dev9z9z9" if prefix == "cluster.name" else FIRST
     [change] = [c for c in d.values[cluster] if dotted(c.path) == path]
     assert change.impact is row
@@ -587,7 +587,7 @@ def test_the_rows_that_roll_and_wait_say_both(dev_plans) -> None:
     clustermesh-apiserver now and waits for the agents' and the operator's next restart: the diff says both."""
     for path, mutation, old in (("clustermesh.cacheTTL", EXAMPLES["clustermesh.cacheTTL"][3], _AT_1_19),
                                 ("clustermesh.enableMCSAPISupport", EXAMPLES["clustermesh.enableMCSAPISupport"][3], None)):
-        out = diff.render(diff.compare(diff.load(str(dev_plans(old))), diff.load(str(dev_plans(mutation)))))
+        out = diff.render(plandiff.compare(plandiff.load(str(dev_plans(old))), plandiff.load(str(dev_plans(mutation)))))
         assert f"- ROLLS PODS NOW in {FIRST}: {APISERVER} ({path})" in out, out
         assert f"- TAKES EFFECT AT THE NEXT RESTART in {FIRST}: {path} (cilium-config" in out, out
         assert f"rollout restart {AGENT} {OPERATOR}` to apply it" in out, out
@@ -597,7 +597,7 @@ def test_the_1_20_etcd_qps_values_roll_the_clustermesh_apiserver(dev_plans) -> N
     """1.20's clustermesh.apiserver.etcdQPS and kvstoremesh.etcdQPS are arguments of the clustermesh-apiserver's
     containers: the clustermesh.apiserver row classifies them, and a real 1.20 plan diff rolls it for both."""
     new = _at("1.20.0", clustermesh={"apiserver": {"etcdQPS": 80, "kvstoremesh": {"etcdQPS": 150}}})
-    d = diff.compare(diff.load(str(dev_plans(_AT_1_20))), diff.load(str(dev_plans(new))))
+    d = plandiff.compare(plandiff.load(str(dev_plans(_AT_1_20))), plandiff.load(str(dev_plans(new))))
     changes = {dotted(c.path): c for c in d.values[FIRST]}
     assert sorted(changes) == ["clustermesh.apiserver.etcdQPS", "clustermesh.apiserver.kvstoremesh.etcdQPS"]
     assert {c.impact.prefix for c in changes.values()} == {"clustermesh.apiserver"}
@@ -656,7 +656,7 @@ def test_allowed_id_change_says_exactly_what_to_restart(tmp_path: Path, capsys) 
     stack = tmp_path / "program" / "Pulumi.dev.yaml"
     stack.parent.mkdir()
     stack.write_text(yaml.safe_dump(dev(allowed), sort_keys=False))
-    rec = plan(str(stack), mocks=ComputingMocks(diff.load(str(old)).graph["outputs"]["clusters"]))
+    rec = plan(str(stack), mocks=ComputingMocks(plandiff.load(str(old)).graph["outputs"]["clusters"]))
     warnings = [m for level, m in rec.logs if level == "warning"]
     assert any(m.startswith("mesh:clusters[1].id (cls-dev3c4d5): cluster cls-dev3c4d5 was deployed with id 2, now 7: allowed by "
                             "mesh:allowIdentityChange; after this update run `" + command + "`") for m in warnings), warnings
@@ -671,12 +671,12 @@ def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, cap
     new = make_plan(tmp_path, "new", dev(_rename))
     code, out = run_diff(old, new, capsys)
     assert code == 1
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
     assert d.renamed == {"cls-dev9z9z9": FIRST} and d.clusters_added == [] and d.clusters_removed == []
     assert d.resources_added == [] and d.resources_removed == [] and d.resources_replaced == []
     assert [(c.path, c.effect) for c in d.values["cls-dev9z9z9"]] == [(("cluster", "name"), "identity")]
     assert d.connections_added == d.connections_removed == []
-    renamed = {diff._short(u): keys for u, keys in d.resources_updated if u in d.resources_renamed}
+    renamed = {plandiff.short_urn(u): keys for u, keys in d.resources_updated if u in d.resources_renamed}
     assert renamed["kubernetes:helm.sh/v3:Release cls-dev9z9z9-cilium"] == ["values",
                                                                            "renamed from cls-dev0a1b2-cilium"]
     assert renamed["pulumi:providers:kubernetes cls-dev9z9z9-k8s"] == ["renamed from cls-dev0a1b2-k8s"], \
@@ -693,7 +693,7 @@ def test_an_allowed_rename_reads_as_the_same_cluster_updated(tmp_path: Path, cap
         del c["mesh:allowIdentityChange"]
     new = make_plan(tmp_path, "refused", dev(refused))
     _, out = run_diff(old, new, capsys)
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
     assert d.renamed == {} and d.clusters_removed == [FIRST] and d.clusters_added == ["cls-dev9z9z9"]
     assert out.splitlines()[1].startswith("- REFUSED BY pulumi up: cls-dev9z9z9: name: cluster cls-dev0a1b2")
 
@@ -743,7 +743,7 @@ def test_a_typo_in_an_unchecked_plan_never_rolls_pods(tmp_path: Path, monkeypatc
     code, out = run_diff(new, old, capsys)
     assert code == 1 and "ROLLS" not in out and "NOT CHECKED" not in out
     assert f"- UNKNOWN TO THE CHART in {FIRST}: kubeProxyReplacment (not a key of the cilium 1.18.3 chart" in out
-    d = diff.compare(diff.load(str(new)), diff.load(str(old)))
+    d = plandiff.compare(plandiff.load(str(new)), plandiff.load(str(old)))
     assert {dotted(c.path): c.effect for c in d.values[FIRST]} == {"kubeProxyReplacment": "unknown",
                                                                   "devices": NEXT_RESTART}
 
@@ -763,15 +763,15 @@ def test_only_known_paths_are_given_effects(tmp_path: Path, monkeypatch) -> None
     new = _unchecked_plan(tmp_path, monkeypatch, "new", dev(_values(
         kubeProxyReplacment=True, hubble={"relya": {"enabled": True}, "relay": {"rollOutPods": True}},
         operator={"resourcs": {"limits": {"cpu": "1"}}}, image={"tag": "v1.18.4"})))
-    d = diff.compare(diff.load(str(old)), diff.load(str(new)))
+    d = plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new)))
     index = charts.index_keys("1.18.3")[0]
     for changes in d.values.values():
         for c in changes:
             if index.knows(c.path):
-                assert c.effect != diff.UNKNOWN_TO_CHART, c.path
+                assert c.effect != plandiff.UNKNOWN_TO_CHART, c.path
             else:
-                assert c.effect == diff.UNKNOWN_TO_CHART and not c.impact.rolls and not c.impact.next_restart, c.path
-    rolls = diff.restarts(d.values[FIRST]).rolls
+                assert c.effect == plandiff.UNKNOWN_TO_CHART and not c.impact.rolls and not c.impact.next_restart, c.path
+    rolls = plandiff.restarts(d.values[FIRST]).rolls
     assert rolls == {AGENT: ["image.tag"], RELAY: ["hubble.relay.rollOutPods"]}, rolls
 
 
@@ -790,11 +790,11 @@ def test_a_key_only_the_chart_copy_knows_keeps_its_effect(tmp_path: Path) -> Non
     graph = json.loads((new / "graph.json").read_text())
     assert graph["chartOnlyKeys"] == {FIRST: [["clusterHealthPort"]]}
     assert "chartOnlyKeys" not in json.loads((old / "graph.json").read_text())
-    out = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
+    out = diff.render(plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new))))
     assert f"- ROLLS PODS NOW in {FIRST}: ds/cilium (clusterHealthPort)" in out and "UNKNOWN" not in out
     del graph["chartOnlyKeys"]
     (new / "graph.json").write_text(json.dumps(graph))
-    out = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
+    out = diff.render(plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new))))
     assert "ROLLS" not in out and f"- UNKNOWN TO THE CHART in {FIRST}: clusterHealthPort" in out
 def test_a_plan_with_the_old_stackreference_read_diffs_as_no_change(tmp_path: Path, capsys) -> None:
     """A base plan made when the program read its own outputs through a StackReference lists that read; the
@@ -802,11 +802,11 @@ def test_a_plan_with_the_old_stackreference_read_diffs_as_no_change(tmp_path: Pa
     old = make_plan(tmp_path, "old", dev())
     new = make_plan(tmp_path, "new", dev())
     graph = json.loads((old / "graph.json").read_text())
-    assert not [r for r in graph["resources"] if r["type"] == diff.STACK_REFERENCE_TYPE]
+    assert not [r for r in graph["resources"] if r["type"] == plandiff.STACK_REFERENCE_TYPE]
     name = f"organization/{graph['project']}/{graph['stack']}"
     graph["resources"].append({
         "urn": f"urn:pulumi:{graph['stack']}::{graph['project']}::pulumi:pulumi:StackReference::{name}",
-        "type": diff.STACK_REFERENCE_TYPE, "name": name, "custom": True, "parent": "", "provider": "",
+        "type": plandiff.STACK_REFERENCE_TYPE, "name": name, "custom": True, "parent": "", "provider": "",
         "dependencies": [], "protect": False, "inputs": {"name": name}, "additional_secret_outputs": []})
     (old / "graph.json").write_text(json.dumps(graph))
     code, out = run_diff(old, new, capsys)

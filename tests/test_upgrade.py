@@ -21,7 +21,7 @@ import yaml
 from meshcore.chart import versions
 from tests.conftest import ROOT, SHARED, committed_stacks, mesh_config, write_stack
 from tests.mockcloud import ComputingMocks, by_type, release_values, run
-from tools import diff, render, workspace
+from tools import diff, plandiff, render, workspace
 from tools.mockengine import Recording
 from tools.plan import plan
 from tools.render import scrub
@@ -301,7 +301,7 @@ def _plan_dir(raw: dict, tmp_path: Path, name: str) -> Path:
     return out
 
 
-def walk_diffs(tmp_path: Path) -> list[tuple[str, diff.Diff, str]]:
+def walk_diffs(tmp_path: Path) -> list[tuple[str, plandiff.Diff, str]]:
     """(step, diff, its text) for each wave of the walk, from the offline plans of consecutive stack files."""
     out = []
     before = None
@@ -309,7 +309,7 @@ def walk_diffs(tmp_path: Path) -> list[tuple[str, diff.Diff, str]]:
         raw = _stack(mesh, own, stated=False)
         after = _plan_dir(raw, tmp_path, f"plan{i}")
         if before is not None:
-            d = diff.compare(diff.load(str(before)), diff.load(str(after)))
+            d = plandiff.compare(plandiff.load(str(before)), plandiff.load(str(after)))
             out.append((step, d, diff.render(d)))
         before = after
     return out
@@ -341,8 +341,8 @@ def test_the_plan_diff_refuses_a_skipped_minor(tmp_path: Path) -> None:
     old = _plan_dir(_stack("1.18.12", {}, None), tmp_path, "old")
     new = _plan_dir(_stack("1.18.12", {0: "1.19.6"}, False), tmp_path, "new")
     newer = _plan_dir(_stack("1.19.6", {0: "1.20.0"}, False), tmp_path, "newer")
-    assert "REFUSED" not in diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
-    text = diff.render(diff.compare(diff.load(str(old)), diff.load(str(newer))))
+    assert "REFUSED" not in diff.render(plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new))))
+    text = diff.render(plandiff.compare(plandiff.load(str(old)), plandiff.load(str(newer))))
     assert f"REFUSED BY pulumi up: {NAMES[0]}: chart 1.18.12 -> 1.20.0 skips a minor" in text
     assert f"CHART UPGRADE in {NAMES[1]}: cilium 1.18.12 -> 1.19.6" in text
 
@@ -359,7 +359,7 @@ def test_the_plan_diff_refuses_a_skipped_minor(tmp_path: Path) -> None:
 def test_the_plan_diff_judges_the_mesh_after_a_wave(charts: dict, expected: str) -> None:
     """The chart versions line says how far apart the mesh is after the wave, by meshcore.chart.versions' rule, the
     versions ordered as versions (1.18.12 after 1.18.3)."""
-    d = diff.Diff(charts=charts, values={"a": []})
+    d = plandiff.Diff(charts=charts, values={"a": []})
     assert f"- the mesh after this update: {expected}\n" in diff.render(d)
 
 
@@ -368,12 +368,12 @@ def test_the_plan_diff_refuses_an_update_spanning_two_minors(tmp_path: Path) -> 
     allowed, the update is not (pulumi up refuses it); the diff says so, naming the path."""
     old = _plan_dir(_stack("1.19.6", {2: "1.18.12"}, False), tmp_path, "old")
     new = _plan_dir(_stack("1.19.6", {0: "1.20.0"}, False), tmp_path, "new")
-    text = diff.render(diff.compare(diff.load(str(old)), diff.load(str(new))))
+    text = diff.render(plandiff.compare(plandiff.load(str(old)), plandiff.load(str(new))))
     assert (f"REFUSED BY pulumi up: {NAMES[0]}: chart {NAMES[0]} would run 1.20.0 while {NAMES[2]} still runs "
             "1.18.12") in text
     assert "first upgrade every cluster to 1.19.6" in text
     one_wave = _plan_dir(_stack("1.19.6", {}, False), tmp_path, "one")
-    assert "REFUSED" not in diff.render(diff.compare(diff.load(str(old)), diff.load(str(one_wave))))
+    assert "REFUSED" not in diff.render(plandiff.compare(plandiff.load(str(old)), plandiff.load(str(one_wave))))
 
 
 def test_the_readme_lists_the_version_table() -> None:
