@@ -13,31 +13,11 @@ The CA a release's ``tls.ca.*`` come from is read from the graph, not only from 
 in an offline plan the CA certificate is ``[unknown]`` in both plans, so switching the
 signing CA (rotation step 2) shows as the release depending on another CA's key.
 
-A chart version change of a cluster (the release's ``version``: ``mesh:cilium.version`` or the cluster's own
-``mesh:clusters[i].cilium.version``, one wave of an upgrade) is said loudly: it rolls that cluster's agents,
-operator and clustermesh-apiserver (new images); the diff lists the clusters of this wave and those that keep
-their version, with the mesh's versions after the update, and judges the update with the program's own rule
-(``meshcore.mesh.lifecycle.update_refusals``: each step one minor at a time, from the latest patch; then one update
-never spans two minors between what runs and what it installs).
-
-Identity changes that ``pulumi up`` refuses (``meshcore/mesh/lifecycle.py``: another id, a rename,
-another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
-program's own rule, taking the old plan's outputs as what is deployed and the new plan's
-``allowIdentityChange``. Plans of two different stacks are refused (their URNs differ, so
-every resource would show as deleted and created) unless ``--allow-different-stacks``.
-
-What a value change does to the running pods comes from one table, ``meshcore/chart/effects.py``
-(from the charts, ``../shared/docs/cilium-mesh.md`` sections 5 and 7): a pod template value
-**rolls pods now** (naming the workload); a ``cilium-config`` value **takes effect at the next
-restart** (``rollOutCiliumPods: false``: nothing restarts now), with the ``kubectl rollout
-restart`` that applies it; Secret data, the ip-masq-agent file and Service objects change
-live. A path the table does not name is reported as rolling the agents: a false alarm is
-cheaper than a silent restart. A path the chart does not know is never said to restart anything: one its
-key index (``meshcore.mesh.chartsource.index_keys``, of the release's chart version in the plan that sets it)
-lacks, and that plan does not record as a key of the chart copy its check read (graph.json ``chartOnlyKeys``:
-keys only the chart's templates read), is **unknown to the chart**: Helm ignores it, nothing restarts (a typo,
-e.g. in a plan made where the check could not run). When the new plan's Helm values were not checked (graph.json
-``helmValuesNotChecked``), the diff says so first among the value lines.
+A chart version change is judged with the program's update rule (``meshcore.mesh.lifecycle.update_refusals``) and
+an identity change with its identity rule (``meshcore.mesh.lifecycle``), the old plan's outputs taken as what is
+deployed; what a value change does to the pods is ``meshcore/chart/effects.py``, a path the chart does not know is
+one its key index (``meshcore.mesh.chartsource.index_keys``) lacks and the plan's ``chartOnlyKeys`` do not hold.
+README's "Pull requests: plan diff and CI workflows" says what each line means.
 
 The comparison is ``tools.plandiff``; this module reports it.
 """

@@ -1,25 +1,12 @@
-"""A local Cilium chart (``mesh:cilium.chart``): is it there, and is it the chart the stack names?
+"""A local Cilium chart (``mesh:cilium.chart``): is it there, and is it the chart the stack names? And the
+Helm value-path check of user values against the chart's keys (``check_values``, see ``meshcore.chart.chartkeys``).
 
-Air-gapped installs and mirrors give the chart as a directory or a ``.tgz`` (what
-``helm pull cilium/cilium --version X`` writes). Helm would install whatever is at the path;
-the program refuses a path that is missing, is not a chart, is not ``cilium``, or holds
-another version than ``mesh:cilium.version`` (the values are made for that version).
-``oci://`` references are resolved by Helm at deploy time and not checked here.
-
-The chart's ``values.yaml`` (with ``values.schema.json`` and the templates) is also what user
-Helm values are checked against (``check_values``, see ``meshcore.chart.chartkeys``): a local chart
-is read where it is; a chart from a repository or an OCI registry is not fetched (the program
-and the offline plan make no network call), so the check reads the copy ``helm pull`` leaves
-in the chart cache, ``${XDG_CACHE_HOME:-~/.cache}/tke-cilium-mesh/charts/cilium-<version>.tgz``
-(``helm pull cilium --repo https://helm.cilium.io/ --version 1.18.3 -d ~/.cache/tke-cilium-mesh/charts``).
-Without one it reads the key index that ships with the program (``meshcore/chart/keyindex/``: the keys
-of the chart's ``values.yaml`` and ``values.schema.json``, not those only its templates read),
-so a typo is refused offline too. A version without an index of its own (1.18.5) is checked
-against the indexes of its minor together (1.18.3 and 1.18.12: a key any of them has is
-accepted; patches add keys, they seldom remove one), and the errors name them. Only a minor
-without any index and without a copy is not checked, and ``check_values`` says so (a warning
-of the program; the offline plan prints it, adds it to summary.md and graph.json, and its diff
-repeats it).
+Air-gapped installs and mirrors give the chart as a directory or a ``.tgz`` (what ``helm pull`` writes). Helm would
+install whatever is at the path; the program refuses a path that is missing, is not a chart, is not ``cilium``, or
+holds another version than ``mesh:cilium.version`` (the values are made for that version). ``oci://`` references
+are resolved by Helm at deploy time and not checked here. Which keys the check reads (the local chart, the chart
+cache's copy, else the key index in ``INDEX_DIR``; a patch without an index of its own: its minor's indexes) and
+what an unchecked run says is README's "Stack configuration" section.
 """
 
 from __future__ import annotations
