@@ -531,5 +531,59 @@ def adopt(fleet: Sequence[Observed], options: Options) -> Adoption:
     return Adoption(config, ca.key, names, notes, {c: s for c, s in outside.items() if s})
 
 
-__all__ = ["Observed", "Revision", "Ca", "Options", "Adoption", "Refused", "Sensitive", "adopt", "refusals",
-           "pod_cidrs", "first_installed", "RENDERED_SECRETS", "NAMESPACE", "RELEASE"]
+# -- the program's side: the first update of an adopted cluster ------------------------------------------
+
+
+def needs_live(previous: Mapping[str, Any] | None, c: Any) -> bool:
+    """True while the stack has no record of adopted cluster ``c`` (its first update, or a retry of it): then the
+    program reads what it runs (``cilium-config``, ``cilium-ca``) to compare its identity and CA with the stack."""
+    return c.adopted is not None and not (isinstance(previous, Mapping) and isinstance(previous.get(c.name), Mapping))
+
+
+def with_live(previous: Mapping[str, Any] | None, settings: Any,
+              live: Mapping[str, Mapping[str, Any] | None]) -> tuple[dict[str, Any], list[Any]]:
+    """(the last ``clusters`` output with a record for each adopted cluster it lacks, the CA refusals).
+
+    ``live`` maps an adopted cluster (its config name) to what it runs: ``cluster-name``/``cluster-id`` of its
+    ``cilium-config`` and ``ca`` (the PEM of ``cilium-ca``'s ``ca.crt``), or None where unknown (the offline
+    plan). The record is the one the stack would have written had it deployed the cluster: under the name the
+    cluster runs, with its id, context and chart record (``adopted``), so the identity guard
+    (``meshcore.lifecycle.identity_changes``) refuses another id, or another name on its context, as for any
+    running cluster, and the version guard continues from what it runs."""
+    from meshcore.config import NS, pem_blocks
+    from meshcore.errors import ConfigIssue
+
+    out: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
+    issues: list[Any] = []
+    for c in settings.clusters:
+        if not needs_live(previous, c):
+            continue
+        seen = live.get(c.name) or {}
+        name = seen.get("cluster-name")
+        running = name if isinstance(name, str) and name else c.name
+        record: dict[str, Any] = {"context": c.context or "", "region": c.region,
+                                  "cilium": {"version": c.adopted.version, "firstInstalled": c.adopted.first_installed}}
+        cid = seen.get("cluster-id")
+        if isinstance(cid, str) and cid.isdigit():
+            record["id"] = int(cid)
+        out.setdefault(running, record)
+        ca = seen.get("ca")
+        if not isinstance(ca, str) or not ca:
+            continue
+        where = f"cluster {c.name} ({c.key}.adopted)"
+        brought = settings.ca.provided_certificate
+        if brought is None:
+            issues.append(ConfigIssue(f"{NS}:ca", f"{where} runs its own CA ({NAMESPACE}/{CA_SECRET}); a CA the "
+                                      "program generates would replace it and disconnect its peers: bring the "
+                                      "running one (mesh:ca.certificate and the secret mesh:caPrivateKey; python -m "
+                                      "tools.adopt writes both)"))
+        elif pem_blocks(ca) != pem_blocks(brought):
+            issues.append(ConfigIssue(f"{NS}:ca.certificate", f"{where} runs another CA ({NAMESPACE}/{CA_SECRET}'s "
+                                      "ca.crt) than mesh:ca.certificate: this update would change the CA of a running "
+                                      "cluster and disconnect its peers; bring the CA it runs (python -m tools.adopt "
+                                      "reads it), or rotate that cluster's CA first"))
+    return out, issues
+
+
+__all__ = ["needs_live", "with_live", "Observed", "Revision", "Ca", "Options", "Adoption", "Refused", "Sensitive",
+           "adopt", "refusals", "pod_cidrs", "first_installed", "RENDERED_SECRETS", "NAMESPACE", "RELEASE"]

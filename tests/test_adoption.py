@@ -155,3 +155,37 @@ def test_pod_cidrs_from_cilium_config_values_nodes_or_given() -> None:
 def test_a_secret_never_shows() -> None:
     assert "x" not in repr(Sensitive("x"))
     assert base64.b64encode(b"key-pem").decode() not in repr(CA)
+
+
+def _adopted_settings(ca: str) -> Any:
+    a = adoption.adopt(fleet3(), OPTIONS)
+    raw = {k.split(":", 1)[1]: v for k, v in a.config.items()}
+    raw["ca"] = {"certificate": ca}
+    raw["caPrivateKey"] = "[secret]"
+    return parse_settings(raw, ["caPrivateKey"])
+
+
+def test_before_its_first_update_an_adopted_cluster_is_recorded_as_it_runs() -> None:
+    """The program's side: what an adopted cluster runs stands for the stack's record until the stack has one."""
+    from meshcore.lifecycle import identity_changes
+
+    ca = _self_signed()
+    settings = _adopted_settings(ca)
+    live = {"cls-a": {"cluster-name": "cls-a", "cluster-id": "10", "ca": ca},
+            "cls-b": {"cluster-name": "cls-b", "cluster-id": "99", "ca": ca},
+            "cls-c": {"cluster-name": "cls-old", "cluster-id": "12", "ca": _self_signed()}}
+    previous, issues = adoption.with_live(None, settings, live)
+    assert previous["cls-a"] == {"context": "ctx-cls-a", "region": "ap-guangzhou", "id": 10,
+                                 "cilium": {"version": "1.18.3", "firstInstalled": "1.18"}}
+    assert [(i.key, i.message.split(" than ")[0]) for i in issues] == [
+        ("mesh:ca.certificate", "cluster cls-c (mesh:clusters[2].adopted) runs another CA (kube-system/cilium-ca's "
+                                "ca.crt)")]
+    found = {(c.key, c.description) for c in identity_changes(previous, settings, {})}
+    assert found == {("mesh:clusters[1].id", "cluster cls-b was deployed with id 99, now 11"),
+                     ("mesh:clusters[2].name", "cluster cls-old (context ctx-cls-c) is now named cls-c")}
+    # Recorded: the record is what counts, nothing is read.
+    assert not adoption.needs_live({"cls-a": {"id": 10}}, settings.clusters[0])
+    assert adoption.with_live({"cls-a": {"id": 10}}, settings, {})[0]["cls-a"] == {"id": 10}
+    # Unknown (the offline plan reads no cluster): a record from `adopted` alone, no identity to compare.
+    assert adoption.with_live(None, settings, {})[0]["cls-b"] == {
+        "context": "ctx-cls-b", "region": "ap-guangzhou", "cilium": {"version": "1.18.3", "firstInstalled": "1.18"}}
