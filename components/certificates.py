@@ -17,7 +17,7 @@ import pulumi
 from components.ca import ProvidedCa, SharedCa
 from components.cilium import CiliumRelease
 from components.outputs import apply_all
-from meshcore import certs
+from meshcore import certs, stackoutputs
 from meshcore.config import Settings
 
 
@@ -47,8 +47,9 @@ def cluster_certificates(settings: Settings, releases: Mapping[str, CiliumReleas
         def record(args: list[Any], name: str = c.name, values: Mapping[str, Any] = values,
                    version: str = settings.version_of(c)) -> dict[str, Any]:
             status, previous, renamed = args
-            deployed = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
-            before = deployed.get("certificates") if isinstance(deployed, Mapping) else None
+            deployed = stackoutputs.read_cluster(name, previous.get(renamed.get(name, name))) \
+                if isinstance(previous, Mapping) else None
+            before = deployed.certificates if deployed is not None else None
             now = _utcnow()
             renders = certs.track_renders(before, _revision(status), now)
             leaves = certs.leaf_expiries(values, renders, version)

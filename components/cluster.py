@@ -33,12 +33,13 @@ import pulumi
 import pulumi_kubernetes as k8s
 from tencentcloud_iac_pulumi import kubernetes as tke  # only the submodule used: the SDK's dlc module is broken
 
+from components import tokens
 from meshcore.config import CreateSettings, NodePoolSettings, TkeApiSettings
+from meshcore.effects import NAMESPACE
 
-TYPE_TOKEN = "mesh:tke:Cluster"
+TYPE_TOKEN = tokens.CLUSTER
 NODE_POOL_TYPE_TOKEN = "mesh:tke:NodePool"
 
-KUBE_SYSTEM = "kube-system"
 TKE_APISERVER_PORT = 60002
 """The port of TKE's apiserver endpoint behind the ``default/kubernetes`` 169.254.x.x address."""
 
@@ -236,7 +237,7 @@ class Cluster(pulumi.ComponentResource):
         # DaemonSets); deleting them gives the field back.
         cni_config = k8s.core.v1.ConfigMap(
             f"{name}-cni-config",
-            metadata=k8s.meta.v1.ObjectMetaArgs(name=CNI_CONFIG_NAME, namespace=KUBE_SYSTEM),
+            metadata=k8s.meta.v1.ObjectMetaArgs(name=CNI_CONFIG_NAME, namespace=NAMESPACE),
             data={"cni-config": CNI_CONFIG},
             opts=in_cluster,
         )
@@ -244,7 +245,7 @@ class Cluster(pulumi.ComponentResource):
             k8s.apps.v1.DaemonSetPatch(
                 f"{name}-{ds}-off",
                 metadata=k8s.meta.v1.ObjectMetaPatchArgs(
-                    name=ds, namespace=KUBE_SYSTEM, annotations={"pulumi.com/patchForce": "true"}),
+                    name=ds, namespace=NAMESPACE, annotations={"pulumi.com/patchForce": "true"}),
                 spec=k8s.apps.v1.DaemonSetSpecPatchArgs(
                     template=k8s.core.v1.PodTemplateSpecPatchArgs(
                         spec=k8s.core.v1.PodSpecPatchArgs(node_selector={DISABLE_LABEL_KEY: DISABLE_LABEL_VALUE}),

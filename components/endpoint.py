@@ -16,7 +16,7 @@ import pulumi
 from tencentcloud_iac_pulumi import clb  # only the submodule used: the SDK's dlc module is broken
 
 from meshcore.config import ApiserverSettings
-from meshcore.lifecycle import configured_mesh_address
+from meshcore.stackoutputs import configured_mesh_address, mesh_address
 
 TYPE_TOKEN = "mesh:cilium:ApiserverEndpoint"
 
@@ -37,8 +37,6 @@ class ApiserverEndpoint(pulumi.ComponentResource):
     address_with_port: pulumi.Input[str]
     """``address:port``."""
     port: int
-    vip: str | None
-    """The requested VIP (vip mode) or None."""
     existing_lb_id: pulumi.Output[str] | None
     """The created CLB's ID (createClb mode) or None."""
 
@@ -58,18 +56,18 @@ class ApiserverEndpoint(pulumi.ComponentResource):
                 tags={"tke-cilium-mesh/cluster": args.cluster_name, "tke-cilium-mesh/role": "clustermesh-apiserver"},
                 opts=pulumi.ResourceOptions(parent=self, provider=args.tencent_provider),
             )
-            self.vip = None
             self.existing_lb_id = lb.id
             self.address = lb.clb_vips.apply(_first_vip)
         else:
-            self.vip = str(api.vip)
             self.existing_lb_id = None
             # A plain value, not an Output: a full mesh puts every address into N-1
             # releases, and plain leaves cost nothing to serialise.
-            self.address = self.vip
+            self.address = str(api.vip)
         configured = configured_mesh_address(api)
+        port = self.port
         self.address_with_port = (
-            configured if configured is not None else pulumi.Output.concat(self.address, ":", str(self.port))
+            configured if configured is not None
+            else pulumi.Output.from_input(self.address).apply(lambda host: mesh_address(host, port))
         )
         self.register_outputs({"address": self.address, "port": self.port})
 

@@ -20,9 +20,10 @@ from typing import Any
 
 import pulumi
 
+from components import tokens
 from components.endpoint import ApiserverEndpoint
 
-TYPE_TOKEN = "mesh:mesh:MeshPeers"
+TYPE_TOKEN = tokens.MESH_PEERS
 
 
 @dataclass(frozen=True, kw_only=True)

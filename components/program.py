@@ -44,19 +44,19 @@ from components.outputs import apply_all
 from components.peering import MeshPeers, MeshPeersArgs
 from meshcore import chart as charts
 from meshcore import kubeconfig as kc
-from meshcore import plugins, yamlio
+from meshcore import plugins, stackoutputs, yamlio
 from meshcore.config import NS, Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
 from meshcore.lifecycle import (
     IdentityChange,
     cilium_records,
-    configured_mesh_address,
     identity_changes,
     renames,
     unused_allowances,
     version_refusals,
 )
-from meshcore.values import non_masquerade_cidrs, peer_entry
+from meshcore.release import mesh_non_masquerade_cidrs, release_inputs
+from meshcore.values import peer_entry
 
 CA_NAME = "mesh-ca"
 PROJECT_DIR = Path(__file__).absolute().parent.parent
@@ -222,12 +222,12 @@ def identity_check(settings: Settings) -> IdentityCheck:
     identity, or a chart version that skips a minor: ``meshcore.lifecycle.version_refusals``)
     stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
     """
-    previous = previous_outputs("clusters", "maxConnectedClusters")
-    addresses = {c.name: configured_mesh_address(c.apiserver) for c in settings.clusters}
+    previous = previous_outputs(stackoutputs.CLUSTERS, stackoutputs.MAX_CONNECTED_CLUSTERS)
+    addresses = {c.name: stackoutputs.configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    previous_clusters = previous["clusters"]
+    previous_clusters = previous[stackoutputs.CLUSTERS]
     # Not Output.all: it walks the N·(N−1) peer names the previous outputs hold (components/outputs.py).
-    changes = apply_all([previous_clusters, previous["maxConnectedClusters"]],
+    changes = apply_all([previous_clusters, previous[stackoutputs.MAX_CONNECTED_CLUSTERS]],
                         lambda previous: identity_changes(previous[0], settings, addresses,
                                                           previous_max_connected=previous[1]))
 
@@ -300,27 +300,21 @@ class Mesh:
         an Output the SDK walks a value twice more before serialising it (N·(N−1) names).
         """
         return {
-            "clusters": {
-                c.name: {
-                    "id": self.guard.apply(_constant(c.id)),
-                    "region": c.region,
-                    # "" for clusters reached without a kubeconfig context (tkeApi, create).
-                    "context": c.context or "",
-                    "meshAddress": self.endpoints[c.name].address_with_port,
-                    "peers": list(self.settings.peers[c.name]),
-                    "certificates": self.certificates[c.name],
-                    # What the next run reads back: the chart version deployed, the minor first installed.
-                    "cilium": _record(self.cilium, self.releases[c.name].release.version, c.name),
-                }
+            stackoutputs.CLUSTERS: {
+                c.name: stackoutputs.cluster_entry(
+                    cluster_id=self.guard.apply(_constant(c.id)), region=c.region, context=c.context,
+                    address=self.endpoints[c.name].address_with_port, peers=self.settings.peers[c.name],
+                    certificates=self.certificates[c.name],
+                    cilium=_record(self.cilium, self.releases[c.name].release.version, c.name))
                 for c in self.settings.clusters
             },
             # Secret: what a consumer needs to reach each cluster, whichever way the program reaches it (a
             # context's minimal kubeconfig, the TKE API's, a created cluster's endpoint's). Apart from
             # `clusters`, so that reading ids, regions and peers does not make them secret.
-            "kubeconfigs": {c.name: self.clusters[c.name].kubeconfig for c in self.settings.clusters},
-            "caCertificatePem": self.ca.cert_pem,
-            "maxConnectedClusters": self.guard.apply(lambda _: self.settings.max_connected_clusters),
-            "caExpiresAt": self.ca_expiry,
+            stackoutputs.KUBECONFIGS: {c.name: self.clusters[c.name].kubeconfig for c in self.settings.clusters},
+            stackoutputs.CA_CERTIFICATE_PEM: self.ca.cert_pem,
+            stackoutputs.MAX_CONNECTED_CLUSTERS: self.guard.apply(lambda _: self.settings.max_connected_clusters),
+            stackoutputs.CA_EXPIRES_AT: self.ca_expiry,
         }
 
 
@@ -448,36 +442,25 @@ def _releases(
 ) -> dict[str, CiliumRelease]:
     """Each cluster's Cilium release, with its peers and the mesh's non-masquerade CIDRs; its chart version and
     ``upgradeCompatibility`` from the chart records (``IdentityCheck.cilium``)."""
-    masq_cidrs: list[str] | None = None
-    if settings.masquerade.mode == "ipMasqAgent":
-        masq_cidrs = non_masquerade_cidrs(
-            [[str(n) for n in c.pod_cidrs] for c in sorted(settings.clusters, key=lambda c: c.id)],
-            [str(n) for n in settings.masquerade.extra_non_masquerade_cidrs],
-        )
+    masquerade = mesh_non_masquerade_cidrs(settings)
     releases: dict[str, CiliumRelease] = {}
     for c in settings.clusters:
+        cluster, endpoint = clusters[c.name], endpoints[c.name]
+        inputs = release_inputs(
+            settings, c, masquerade=masquerade,
+            # Waits for the identity guard: no release is sent before the check passed.
+            cluster_id=guard.apply(_constant(c.id)),
+            ca_cert_b64=ca.cert_b64, ca_key_b64=ca.key_b64, ca_bundle=ca_bundle,
+            own_address=endpoint.address, existing_lb_id=endpoint.existing_lb_id, peers=peers[c.name].entries,
+            k8s_service_host=cluster.k8s_service_host, k8s_service_port=cluster.k8s_service_port,
+            upgrade_compatibility=records.apply(_first_installed(c.name)))
         releases[c.name] = CiliumRelease(
             f"{c.name}-cilium",
             CiliumReleaseArgs(
-                cluster=c,
-                cilium=settings.cilium_of(c),
-                max_connected_clusters=settings.max_connected_clusters,
-                hubble_relay=settings.hubble_relay,
-                ca=ca,
-                ca_bundle=ca_bundle,
-                identity_guard=guard,
-                endpoint=endpoints[c.name],
-                peers=peers[c.name].entries,
-                non_masquerade_cidrs=masq_cidrs,
-                provider=clusters[c.name].provider,
-                k8s_service_host=clusters[c.name].k8s_service_host,
-                k8s_service_port=clusters[c.name].k8s_service_port,
-                depends_on=clusters[c.name].release_dependencies,
+                inputs=inputs, cilium=settings.cilium_of(c), provider=cluster.provider,
+                depends_on=cluster.release_dependencies,
                 # A created cluster has no node until after its release: nothing could get ready.
-                skip_await=c.create is not None,
-                policy_default_local_cluster=settings.policy_default_local_cluster,
-                upgrade_compatibility=records.apply(_first_installed(c.name)),
-            ),
-            opts=pulumi.ResourceOptions(parent=clusters[c.name]),
+                skip_await=c.create is not None),
+            opts=pulumi.ResourceOptions(parent=cluster),
         )
     return releases

@@ -327,10 +327,11 @@ def _meta(path: Path) -> tuple[Any, Any]:
 def validated_settings(raw: Mapping[str, Any], secret_keys: Sequence[str], project_dir: Path,
                        environ: Mapping[str, str] = os.environ) -> tuple[Settings, list[str]]:
     """The stack's settings as every entry point validates them (the program, ``tools.doctor``):
-    the config (``meshcore.config.parse_settings``), then a local chart, then the Helm value paths.
+    the config (``meshcore.config_parse.parse_settings``), then a local chart, then the Helm value paths.
     Raises ``MeshConfigError`` with the problems; returns the settings and the warnings of the value-path
     check (``check_values``: that it did not run, or read the key index instead of an unusable copy)."""
-    from meshcore.config import NS, parse_settings
+    from meshcore.config import NS
+    from meshcore.config_parse import parse_settings
 
     settings = parse_settings(raw, secret_keys)
     chart = settings.cilium.chart

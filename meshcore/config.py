@@ -4,11 +4,11 @@ Each config section is one pydantic model (``meshcore.config_fields.Section``: c
 keys, unknown keys refused, strict types, frozen), and these models *are* the settings the
 program uses. A cluster entry is a tagged union of how the cluster is reached: a kubeconfig
 context, the TKE API, or created by the program. ``schema/stack.schema.json`` is generated
-from the same models (``meshcore.stackschema``).
+from the same models (``tools.schema``).
 
-``parse_settings`` validates each section and each cluster entry on its own, then runs the
-checks across sections and clusters (``meshcore.config_checks``) on whatever parsed, so one
-run reports *every* problem, each naming its key and how to fix it, as a ``MeshConfigError``.
+``meshcore.config_parse.parse_settings`` validates each section and each cluster entry on its own
+with these models, then runs the checks across sections and clusters (``meshcore.config_checks``)
+on whatever parsed, so one run reports *every* problem, each naming its key and how to fix it.
 Nothing here talks to Pulumi or a cluster: the kubeconfig is checked separately
 (``meshcore.kubeconfig``) because it is only read on a real run.
 """
@@ -18,8 +18,9 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from functools import cached_property
+from ipaddress import IPv4Address, IPv4Network
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
@@ -29,8 +30,6 @@ from pydantic import (
     Field,
     PrivateAttr,
     Tag,
-    TypeAdapter,
-    ValidationError,
     ValidationInfo,
     WithJsonSchema,
     field_validator,
@@ -54,14 +53,10 @@ from meshcore.config_fields import (
     Section,
     Shaped,
     Text,
-    adapter_of,
-    field_type,
-    issues_of,
     quote,
     refuse,
     type_name,
 )
-from meshcore.errors import ConfigIssue, MeshConfigError, naming_clusters
 
 NS = "mesh"
 """The Pulumi config namespace of this program."""
@@ -80,7 +75,6 @@ K8S_VERSION_PATTERN = r"^1\.[0-9]{1,2}\.[0-9]{1,3}$"
 INSTANCE_TYPE_PATTERN = r"^[A-Za-z0-9]+\.[A-Za-z0-9]+$"
 CHART_PATTERN = versions.VERSION_PATTERN
 REPOSITORY_PATTERN = r"^(https?|oci)://[^\s]+$"
-SUPPORTED_MAX_CONNECTED = (255, 511)
 SECRET_KEYS = ("caPrivateKey",)
 """The only ``mesh`` keys that hold a secret (and must: ``pulumi config set --secret``)."""
 UNREADABLE_SECRET = "[secret]"
@@ -111,10 +105,11 @@ def _version_text(value: Any) -> Any:
 
 def _only_2379(port: int) -> int:
     if port != DEFAULT_APISERVER_PORT:
-        # The 1.18 chart's clustermesh-apiserver Service has no port value: it always
-        # listens on 2379, so the CLB listener TKE creates for it is 2379 too.
-        raise refuse(f"{port}: the Cilium 1.18 chart exposes clustermesh-apiserver on port {DEFAULT_APISERVER_PORT} "
-                     f"only (its Service port is not configurable); remove the key or set {DEFAULT_APISERVER_PORT}")
+        # No supported chart's clustermesh-apiserver Service has a port value (tests/test_versions.py reads
+        # their schemas): it always listens on 2379, so the CLB listener TKE creates for it is 2379 too.
+        raise refuse(f"{port}: the Cilium {versions.SPAN} charts expose clustermesh-apiserver on port "
+                     f"{DEFAULT_APISERVER_PORT} only (their Service port is not configurable); remove the key or set "
+                     f"{DEFAULT_APISERVER_PORT}")
     return port
 
 
@@ -135,7 +130,7 @@ class ApiserverSettings(Section):
     """The VPC of ``subnetId``, where the CLB is created (``createClb: true`` only)."""
     port: Annotated[int, Int(1, 65535, "the TCP port peers connect to"),
                     AfterValidator(_only_2379)] = DEFAULT_APISERVER_PORT
-    """The port peers connect to: 2379, the only one the 1.18 chart serves."""
+    """The port peers connect to: 2379, the only one the supported charts serve."""
 
     @classmethod
     def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
@@ -405,6 +400,21 @@ class ClusterSettings(Section):
         return self.create is not None or self.prepare_vpc_cni
 
     @property
+    def vip(self) -> IPv4Address | None:
+        """The VIP requested for the internal CLB (vip mode), else None."""
+        return self.apiserver.vip
+
+    @property
+    def service_cidr(self) -> IPv4Network | None:
+        """A created cluster's Service CIDR, else None."""
+        return self.create.service_cidr if self.create is not None else None
+
+    @property
+    def own_version(self) -> str | None:
+        """``mesh:clusters[i].cilium.version`` (None: the mesh's)."""
+        return self.cilium.version if self.cilium is not None else None
+
+    @property
     def needs_tencent(self) -> bool:
         """True when the program talks to the Tencent Cloud API for this cluster."""
         return self.apiserver.create_clb or self.kubeconfig_from in ("tkeApi", "create")
@@ -579,8 +589,8 @@ class CiliumSettings(Section):
     EXAMPLE: ClassVar[str] = "{version: 1.18.3, values: {}}"
 
     version: ChartVersion = DEFAULT_CHART_VERSION
-    """The Cilium chart version: a 1.18, 1.19 or 1.20 patch release (a cluster may override it during an
-    upgrade: ``mesh:clusters[i].cilium.version``)."""
+    """The Cilium chart version: a patch release of a supported minor (``meshcore/versions.py``; a cluster may
+    override it during an upgrade: ``mesh:clusters[i].cilium.version``)."""
     repository: Annotated[str, Text(DEFAULT_REPOSITORY, pattern=REPOSITORY_PATTERN,
                                     text="{q} is not a chart repository URL; e.g. " + DEFAULT_REPOSITORY)
                           ] = DEFAULT_REPOSITORY
@@ -740,8 +750,8 @@ class Settings(Section):
     cilium: CiliumSettings = Field(default_factory=lambda: CiliumSettings())
     """The Cilium chart and the base Helm values of every cluster."""
     max_connected_clusters: Annotated[Literal[255, 511], OneOf(
-        "must be 255 or 511 (the only values Cilium 1.18 supports), got {j}; it cannot be changed on running clusters, "
-        "so leave 255 unless you need more than 255 clusters")] = 255
+        f"must be 255 or 511 (the only values the Cilium {versions.SPAN} charts accept), got {{j}}; it cannot be "
+        "changed on running clusters, so leave 255 unless you need more than 255 clusters")] = 255
     """Cilium ``clustermesh.maxConnectedClusters``: 255 (default) or 511; never change it on running clusters."""
     masquerade: MasqueradeSettings = Field(default_factory=lambda: MasqueradeSettings())
     """Masquerading of pod traffic."""
@@ -825,94 +835,3 @@ def decode_config(items: Mapping[str, str]) -> dict[str, Any]:
         except ValueError:
             out[key] = raw
     return out
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-_SECTIONS: dict[str, tuple[str, Any, TypeAdapter[Any]]] = {
-    (f.alias or n): (n, t, adapter_of(t))
-    for n, f in Settings.model_fields.items() if n not in ("clusters", "topology")
-    for t in [field_type(Settings, n)]
-}
-ENTRY = adapter_of(ClusterEntry)
-
-
-class Parsed:
-    """What parsed of each section (None where it did not), and every issue found so far."""
-
-    def __init__(self) -> None:
-        self.issues: list[ConfigIssue] = []
-        self.sections: dict[str, Any] = {}
-
-    def add(self, key: str, message: str) -> None:
-        self.issues.append(ConfigIssue(key, message))
-
-    def section(self, raw: Mapping[str, Any], alias: str) -> Any:
-        """The typed section ``alias`` (its default when unset), or None after reporting why not."""
-        name, tp, adapter = _SECTIONS[alias]
-        if alias not in raw:
-            default = Settings.model_fields[name].get_default(call_default_factory=True)
-            self.sections[name] = default
-            return default
-        try:
-            value = adapter.validate_python(raw[alias])
-        except ValidationError as err:
-            self.issues += issues_of(err, tp, f"{NS}:{alias}")
-            value = self._valid_part(adapter, raw[alias], err)
-        self.sections[name] = value
-        return value
-
-    @staticmethod
-    def _valid_part(adapter: TypeAdapter[Any], value: Any, err: ValidationError) -> Any:
-        """A section with its invalid keys left at their defaults (for the checks across sections),
-        or None when that is not valid either (its problems are reported already)."""
-        failed = {e["loc"][0] for e in err.errors() if e["loc"]}
-        if not isinstance(value, dict) or not failed:
-            return None
-        try:
-            return adapter.validate_python({k: v for k, v in value.items() if k not in failed})
-        except ValidationError:
-            return None
-
-    def entry(self, index: int, entry: Any, max_connected: int) -> AnyCluster | None:
-        """One typed cluster entry, or None after reporting why not."""
-        try:
-            c: AnyCluster = ENTRY.validate_python(entry, context={"max_connected": max_connected})
-        except ValidationError as err:
-            self.issues += issues_of(err, ClusterEntry, f"{NS}:clusters[{index}]", max_connected=max_connected)
-            return None
-        c._index = index
-        return c
-
-
-def parse_settings(raw: Mapping[str, Any], secret_keys: Sequence[str] = ()) -> Settings:
-    """Validate the decoded ``mesh`` namespace and return ``Settings``.
-
-    ``secret_keys`` are the ``mesh`` keys the stack holds as secrets (without the
-    namespace). Raises ``MeshConfigError`` with every problem found; the checks that
-    relate several sections and clusters run on what parsed.
-    """
-    from meshcore import config_checks as checks
-
-    parsed = Parsed()
-    checks.check_secrets_and_keys(raw, secret_keys, parsed)
-    max_connected = parsed.section(raw, "maxConnectedClusters") or 255
-    for alias in ("cilium", "masquerade", "hubbleRelay", "kubeconfig"):
-        parsed.section(raw, alias)
-    members = checks.parse_clusters(raw.get("clusters"), max_connected, parsed)
-    mesh = checks.check_mesh(raw, members, parsed)
-    for alias in ("ca", "allowIdentityChange", "policyDefaultLocalCluster"):
-        parsed.section(raw, alias)
-    checks.check_provided_ca_key(raw, secret_keys, parsed)
-    checks.check_identity_changes(raw, members, parsed)
-    checks.check_versions(raw, members, parsed)
-    if parsed.issues:
-        raise MeshConfigError(naming_clusters(parsed.issues, {m.index: m.name for m in members if m.name}))
-    settings = Settings.model_construct(
-        **{k: v for k, v in parsed.sections.items() if k in Settings.model_fields},
-        clusters=tuple(m.settings for m in members if m.settings is not None),
-        topology=mesh.topology,
-    )
-    settings._peers = mesh.peers
-    return settings

@@ -7,7 +7,7 @@ refuses; ``k8sServiceHost`` with the ``tke-vpc-cni`` preset; masquerade safety; 
 the brought CA's key; the chart versions of the mesh (``meshcore.versions``).
 
 They run on whatever parsed: a cluster entry that is invalid still takes part with the fields
-that are valid (a ``Member``), so one run reports every problem of a stack at once.
+that are valid (an ``Entry``), so one run reports every problem of a stack at once.
 """
 
 from __future__ import annotations
@@ -17,11 +17,9 @@ import difflib
 import ipaddress
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
-from typing import Annotated, Any, Literal
-
-from pydantic import TypeAdapter, ValidationError
+from typing import Any, Literal, Protocol
 
 from meshcore import keypaths, owned, versions
 from meshcore import values as helm_values
@@ -31,17 +29,15 @@ from meshcore.config import (
     SECRET_KEYS,
     TOP_LEVEL_KEYS,
     UNREADABLE_SECRET,
-    AnyCluster,
     ApiserverSettings,
     CiliumSettings,
-    ClusterName,
     ClusterSettings,
     MasqueradeSettings,
-    Parsed,
     TopologySettings,
     pem_blocks,
 )
-from meshcore.config_fields import Address, Bool, Cidr, HelmValues, Text, adapter_of, field_type, part, quote, type_name
+from meshcore.config_fields import part, quote, type_name
+from meshcore.errors import ConfigIssue
 
 
 def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
@@ -50,92 +46,66 @@ def _submap(values: Mapping[str, Any], k: str) -> Mapping[str, Any]:
     return v if isinstance(v, dict) else {}
 
 
-# --------------------------------------------------------------------------- the members
+# --------------------------------------------------------------------------- what the checks read
 
 
-@dataclass
-class Member:
-    """What the checks across clusters know of one entry: its valid fields (None where invalid)."""
+class Found:
+    """Every issue found so far, and what parsed of each section (None where it did not)."""
 
-    index: int
-    settings: AnyCluster | None = None
-    """The typed entry, when the whole entry is valid."""
-    name: str | None = None
-    id: int | None = None
-    context: str | None = None
-    pod_cidrs: list[IPv4Network] = field(default_factory=list)
-    vip: IPv4Address | None = None
-    subnet_id: str | None = None
-    values: Mapping[str, Any] = field(default_factory=dict)
-    created: bool = False
-    reads_service_host: bool = False
-    """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
-    service_cidr: IPv4Network | None = None
-    own_version: str | None = None
-    """``mesh:clusters[i].cilium.version`` (None: the mesh's, or not known)."""
+    def __init__(self) -> None:
+        self.issues: list[ConfigIssue] = []
+        self.sections: dict[str, Any] = {}
+
+    def add(self, key: str, message: str) -> None:
+        self.issues.append(ConfigIssue(key, message))
+
+
+class Entry(Protocol):
+    """What the checks across clusters read of one ``mesh:clusters`` entry: a valid entry is the model itself
+    (a ``ClusterSettings``); an invalid one is the fields of it that are valid on their own
+    (``meshcore.config_parse.PartialEntry``, None where invalid)."""
 
     @property
-    def key(self) -> str:
-        return f"{NS}:clusters[{self.index}]"
-
-    def version(self, cilium: CiliumSettings | None) -> str | None:
-        """The chart version this cluster installs (None when neither it nor mesh:cilium is valid)."""
-        return self.own_version or (cilium.version if cilium is not None else None)
-
-    @classmethod
-    def of(cls, c: AnyCluster) -> Member:
-        return cls(index=c.index, settings=c, name=c.name, id=c.id, context=c.context, pod_cidrs=list(c.pod_cidrs),
-                   vip=c.apiserver.vip, subnet_id=c.apiserver.subnet_id, values=c.values, created=c.create is not None,
-                   reads_service_host=c.reads_service_host,
-                   service_cidr=c.create.service_cidr if c.create is not None else None,
-                   own_version=c.cilium.version if c.cilium is not None else None)
-
-    @classmethod
-    def partly(cls, index: int, m: Mapping[str, Any], max_connected: int) -> Member:
-        """The valid fields of an invalid entry (each validated on its own, as the entry validates it)."""
-        name = _valid(_NAME, m.get("name"))
-        created = "create" in m
-        context = None
-        if not created and m.get("kubeconfigFrom", "context") == "context":
-            context = _valid(_CONTEXT, m["context"]) if "context" in m else name
-        cidrs = m.get("podCidrs")
-        api = m.get("apiserver")
-        api = api if isinstance(api, dict) else {}
-        apiserver = _valid(_APISERVER, api)
-        create = m.get("create")
-        prepare = _valid(_BOOL, m.get("prepareVpcCni")) is True and not created
-        return cls(
-            index=index, name=name, id=_valid(_ID, m.get("id"), {"max_connected": max_connected}), context=context,
-            pod_cidrs=[n for n in (_valid(_CIDR, c) for c in cidrs) if n is not None]
-            if isinstance(cidrs, list) else [],
-            vip=_valid(_ADDRESS, api["vip"]) if api.get("vip") is not None else None,
-            subnet_id=apiserver.subnet_id if apiserver is not None else None,
-            values=_valid(_VALUES, m.get("values")) or {}, created=created, reads_service_host=created or prepare,
-            service_cidr=_valid(_CIDR, create.get("serviceCidr")) if isinstance(create, dict) else None,
-        )
+    def index(self) -> int: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def context(self) -> str | None: ...
+    @property
+    def pod_cidrs(self) -> Sequence[IPv4Network]: ...
+    @property
+    def vip(self) -> IPv4Address | None: ...
+    @property
+    def apiserver(self) -> ApiserverSettings | None: ...
+    @property
+    def values(self) -> Mapping[str, Any]: ...
+    @property
+    def reads_service_host(self) -> bool:
+        """Created, or adopted with prepareVpcCni: the program sets k8sServiceHost/k8sServicePort."""
+    @property
+    def service_cidr(self) -> IPv4Network | None: ...
+    @property
+    def own_version(self) -> str | None:
+        """``mesh:clusters[i].cilium.version`` (None: the mesh's, or not known)."""
 
 
-_NAME: TypeAdapter[str] = adapter_of(ClusterName)
-_ID: TypeAdapter[int] = adapter_of(field_type(ClusterSettings, "id"))
-_CONTEXT: TypeAdapter[str] = adapter_of(Annotated[str, Text("cls-abcd1234")])
-_CIDR: TypeAdapter[IPv4Network] = adapter_of(Cidr)
-_ADDRESS: TypeAdapter[IPv4Address] = adapter_of(Address)
-_APISERVER: TypeAdapter[ApiserverSettings] = adapter_of(ApiserverSettings)
-_VALUES: TypeAdapter[dict[str, Any]] = adapter_of(HelmValues)
-_BOOL: TypeAdapter[bool] = adapter_of(Bool)
+def _version(c: Entry, cilium: CiliumSettings | None) -> str | None:
+    """The chart version cluster ``c`` installs (None when neither it nor mesh:cilium is valid)."""
+    return c.own_version or (cilium.version if cilium is not None else None)
 
 
-def _valid(adapter: TypeAdapter[Any], value: Any, context: dict[str, Any] | None = None) -> Any:
-    try:
-        return adapter.validate_python(value, context=context)
-    except ValidationError:
-        return None
+def _valid_entries(members: Sequence[Entry]) -> list[ClusterSettings]:
+    return [m for m in members if isinstance(m, ClusterSettings)]
 
 
 # --------------------------------------------------------------------------- top level
 
 
-def check_secrets_and_keys(raw: Mapping[str, Any], secret_keys: Sequence[str], parsed: Parsed) -> None:
+def check_secrets_and_keys(raw: Mapping[str, Any], secret_keys: Sequence[str], parsed: Found) -> None:
     """No mesh key but ``caPrivateKey`` is a secret; every key is one of this program's."""
     for k in sorted(set(secret_keys) - set(SECRET_KEYS)):
         # The mesh settings end up in Helm values, component inputs and plan files as
@@ -151,32 +121,6 @@ def check_secrets_and_keys(raw: Mapping[str, Any], secret_keys: Sequence[str], p
                        + ", ".join(f"{NS}:{t}" for t in TOP_LEVEL_KEYS))
 
 
-def parse_clusters(value: Any, max_connected: int, parsed: Parsed) -> list[Member]:
-    """Every entry of ``mesh:clusters``, typed where valid, as members of the mesh."""
-    key = f"{NS}:clusters"
-    if value is None:
-        parsed.add(key, "is required: list the clusters of the mesh, each with name, id, region, podCidrs and "
-                        "apiserver")
-        return []
-    if not isinstance(value, list) or not value:
-        parsed.add(key, f"must be a non-empty list of clusters, got {type_name(value)}")
-        return []
-    if len(value) > max_connected:
-        parsed.add(key, f"{len(value)} clusters is more than a Cilium mesh can hold with maxConnectedClusters "
-                        f"{max_connected}; split the fleet into several meshes"
-                   + (" or set mesh:maxConnectedClusters: 511 on new clusters"
-                      if max_connected == 255 and len(value) <= 511 else ""))
-        return []
-    members = []
-    for i, entry in enumerate(value):
-        c = parsed.entry(i, entry, max_connected)
-        if c is not None:
-            members.append(Member.of(c))
-        else:
-            members.append(Member.partly(i, entry if isinstance(entry, dict) else {}, max_connected))
-    return members
-
-
 @dataclass
 class Mesh:
     """What the checks across clusters give the settings: the topology and each cluster's peers."""
@@ -185,7 +129,7 @@ class Mesh:
     peers: dict[str, tuple[str, ...]]
 
 
-def check_mesh(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> Mesh:
+def check_mesh(raw: Mapping[str, Any], members: Sequence[Entry], parsed: Found) -> Mesh:
     """Every check across clusters, on the members and the sections that parsed."""
     cilium: CiliumSettings | None = parsed.sections.get("cilium")
     masq: MasqueradeSettings | None = parsed.sections.get("masquerade")
@@ -204,9 +148,9 @@ def check_mesh(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed
     return mesh
 
 
-def check_created_need_the_preset(cilium: CiliumSettings | None, members: Sequence[Member], parsed: Parsed) -> None:
+def check_created_need_the_preset(cilium: CiliumSettings | None, members: Sequence[Entry], parsed: Found) -> None:
     """Created and prepared clusters run VPC-CNI with TKE's DaemonSets off: Cilium must replace them."""
-    for c in (m.settings for m in members if m.settings is not None):
+    for c in _valid_entries(members):
         if c.create is not None and (cilium is None or cilium.preset != "tke-vpc-cni"):
             parsed.add(f"{c.key}.create", "a created cluster runs VPC-CNI with kube-proxy, tke-cni-agent and "
                        "ip-masq-agent kept off its nodes, so Cilium must replace them: set mesh:cilium.preset: "
@@ -220,7 +164,7 @@ def check_created_need_the_preset(cilium: CiliumSettings | None, members: Sequen
 # --------------------------------------------------------------------------- the CA's key, identity changes
 
 
-def check_provided_ca_key(raw: Mapping[str, Any], secret_keys: Sequence[str], parsed: Parsed) -> None:
+def check_provided_ca_key(raw: Mapping[str, Any], secret_keys: Sequence[str], parsed: Found) -> None:
     """``mesh:caPrivateKey`` goes with ``mesh:ca.certificate``, as a secret PKCS#1 RSA PEM key.
     Its text is never part of a message."""
     key = f"{NS}:caPrivateKey"
@@ -251,7 +195,7 @@ def check_provided_ca_key(raw: Mapping[str, Any], secret_keys: Sequence[str], pa
                         "openssl rsa -in ca.key -traditional")
 
 
-def check_identity_changes(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> None:
+def check_identity_changes(raw: Mapping[str, Any], members: Sequence[Entry], parsed: Found) -> None:
     """``mesh:allowIdentityChange`` names clusters of the mesh (by their new name)."""
     allowed = parsed.sections.get("allow_identity_change")
     if not allowed:
@@ -266,11 +210,11 @@ def check_identity_changes(raw: Mapping[str, Any], members: Sequence[Member], pa
 # --------------------------------------------------------------------------- identities and addresses
 
 
-def check_identities(clusters: Sequence[Member], max_connected: int, parsed: Parsed) -> None:
+def check_identities(clusters: Sequence[Entry], max_connected: int, parsed: Found) -> None:
     """Names, ids, contexts and VIPs are unique across the mesh."""
 
     def unique(attr: str, label: str, hint: Callable[[Any], str]) -> None:
-        seen: dict[Any, Member] = {}
+        seen: dict[Any, Entry] = {}
         for c in clusters:
             v = getattr(c, attr)
             if v is None:
@@ -293,7 +237,7 @@ def check_identities(clusters: Sequence[Member], max_connected: int, parsed: Par
     unique("vip", "apiserver.vip", lambda v: "each cluster's clustermesh-apiserver needs its own CLB VIP")
 
 
-def check_addresses(clusters: Sequence[Member], cilium: CiliumSettings | None, parsed: Parsed) -> None:
+def check_addresses(clusters: Sequence[Entry], cilium: CiliumSettings | None, parsed: Found) -> None:
     """Pod CIDRs never overlap (within or across clusters) and VIPs lie outside the pod CIDRs
     of clusters whose pods do not take VPC addresses.
 
@@ -338,11 +282,11 @@ def check_addresses(clusters: Sequence[Member], cilium: CiliumSettings | None, p
                 f"{c.vip} lies inside pod CIDR {net} of {keypaths.named(other.key, other.name)}, whose pods take their "
                 "addresses from that range (not from the VPC: its IPAM is not TKE VPC-CNI's delegated-plugin), so "
                 f"the VIP would collide with a pod; pick a free address of the subnet "
-                f"{c.subnet_id or 'of the internal CLB'} outside the overlay pod CIDRs",
+                f"{c.apiserver.subnet_id if c.apiserver else 'of the internal CLB'} outside the overlay pod CIDRs",
             )
 
 
-def _check_overlaps(nets: Sequence[tuple[Any, ...]], parsed: Parsed) -> None:
+def _check_overlaps(nets: Sequence[tuple[Any, ...]], parsed: Found) -> None:
     """Report every pod CIDR that overlaps an earlier one (``nets`` sorted by start, end, position)."""
     found: dict[tuple[int, int], str] = {}
     holder = None  # the CIDR with the highest end so far
@@ -362,7 +306,7 @@ def _check_overlaps(nets: Sequence[tuple[Any, ...]], parsed: Parsed) -> None:
         parsed.add(f"{NS}:clusters[{index}].podCidrs[{j}]", message)
 
 
-def check_service_cidrs(clusters: Sequence[Member], parsed: Parsed) -> None:
+def check_service_cidrs(clusters: Sequence[Entry], parsed: Found) -> None:
     """A created cluster's service CIDR overlaps no pod CIDR of the mesh (nor another created cluster's services)."""
     created = [c for c in clusters if c.service_cidr is not None]
     if not created:
@@ -389,7 +333,7 @@ def check_service_cidrs(clusters: Sequence[Member], parsed: Parsed) -> None:
 # --------------------------------------------------------------------------- topology
 
 
-def check_topology(value: Any, members: Sequence[Member], parsed: Parsed) -> Mesh:
+def check_topology(value: Any, members: Sequence[Entry], parsed: Found) -> Mesh:
     """``mesh:topology``: full, or peers that are clusters of the mesh; nobody left without a peer."""
     key = f"{NS}:topology"
     names = [c.name for c in members if c.name is not None]
@@ -432,7 +376,7 @@ class _Edges(dict[str, set[str]]):
     """Clusters whose own peer list has a problem (reported): not also reported as "without peers"."""
 
 
-def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Edges:
+def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Found) -> _Edges:
     """The symmetric peer sets the lists give (each problem of a list reported at its key)."""
     key = f"{NS}:topology.peers"
     edges = _Edges({n: set() for n in names})
@@ -469,8 +413,8 @@ def _edges(peers_raw: Mapping[Any, Any], names: set[str], parsed: Parsed) -> _Ed
 # --------------------------------------------------------------------------- Helm values
 
 
-def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member],
-                       masq: MasqueradeSettings | None, parsed: Parsed) -> None:
+def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Entry],
+                       masq: MasqueradeSettings | None, parsed: Found) -> None:
     """Base and per-cluster ``values`` must not set what the program owns (``meshcore.owned``) on the
     cluster's chart version (the base values: on any cluster's)."""
     mode = masq.mode if masq else "none"
@@ -484,10 +428,10 @@ def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member]
     if cilium is not None:
         # The base values reach every cluster, the created ones too.
         rsh = any(c.reads_service_host for c in clusters)
-        paths = tuple(dict.fromkeys(p for v in {c.version(cilium) for c in clusters} | {cilium.version}
+        paths = tuple(dict.fromkeys(p for v in {_version(c, cilium) for c in clusters} | {cilium.version}
                                     for p in owned_paths(rsh, v)))
         sources.append((f"{NS}:cilium.values", cilium.values, paths))
-    sources += [(f"{c.key}.values", c.values, owned_paths(c.reads_service_host, c.version(cilium))) for c in clusters]
+    sources += [(f"{c.key}.values", c.values, owned_paths(c.reads_service_host, _version(c, cilium))) for c in clusters]
     for base, vals, paths in sources:
         for path, owner in helm_values.owned_conflicts(vals, paths):
             row = owned.row(owner)
@@ -502,14 +446,14 @@ def check_owned_values(cilium: CiliumSettings | None, clusters: Sequence[Member]
             )
 
 
-def check_refused_values(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:
+def check_refused_values(cilium: CiliumSettings | None, clusters: Sequence[Entry], parsed: Found) -> None:
     """Values a cluster's chart version deprecated, removed or does not have yet (``meshcore.versions``): the
     chart ignores unknown keys, so they would silently do nothing (or fail its validate.yaml)."""
     if cilium is None:
         return
     sources: list[tuple[str, Mapping[str, Any], set[str]]] = [
-        (f"{NS}:cilium.values", cilium.values, {c.version(cilium) or cilium.version for c in clusters})]
-    sources += [(f"{c.key}.values", c.values, {c.version(cilium) or cilium.version}) for c in clusters]
+        (f"{NS}:cilium.values", cilium.values, {_version(c, cilium) or cilium.version for c in clusters})]
+    sources += [(f"{c.key}.values", c.values, {_version(c, cilium) or cilium.version}) for c in clusters]
     for base, vals, used in sources:
         for leaf in helm_values.leaf_paths(vals):
             for version in sorted(used, key=versions.parse):
@@ -521,7 +465,7 @@ def check_refused_values(cilium: CiliumSettings | None, clusters: Sequence[Membe
                     break
 
 
-def check_versions(raw: Mapping[str, Any], members: Sequence[Member], parsed: Parsed) -> None:
+def check_versions(raw: Mapping[str, Any], members: Sequence[Entry], parsed: Found) -> None:
     """The chart versions of one mesh: at most one minor apart (N-1/N); ``mesh:policyDefaultLocalCluster``
     stated once any cluster runs 1.19+; a cluster's own local chart with a local ``mesh:cilium.chart``."""
     cilium: CiliumSettings | None = parsed.sections.get("cilium")
@@ -529,7 +473,7 @@ def check_versions(raw: Mapping[str, Any], members: Sequence[Member], parsed: Pa
         return
     stated = parsed.sections.get("policy_default_local_cluster")
     by_name = {m.name or m.key: m for m in members}
-    chosen = {n: m.version(cilium) or cilium.version for n, m in by_name.items()}
+    chosen = {n: _version(m, cilium) or cilium.version for n, m in by_name.items()}
     problem = versions.skew_problem(chosen)
     if problem is not None:
         top = max(by_name.values(), key=lambda m: versions.parse(chosen[m.name or m.key]))
@@ -538,16 +482,17 @@ def check_versions(raw: Mapping[str, Any], members: Sequence[Member], parsed: Pa
     flipped = sorted({v for v in chosen.values() if versions.row(v).chart_policy_default_local_cluster},
                      key=versions.parse)
     if flipped and stated is None and "policyDefaultLocalCluster" not in raw:
+        before = next(m for m in reversed(versions.ORDER) if not versions.MINORS[m].chart_policy_default_local_cluster)
         parsed.add(f"{NS}:policyDefaultLocalCluster",
                    f"is required once a cluster runs chart {flipped[0]}: its default of clustermesh."
-                   "policyDefaultLocalCluster is true (1.18: false), which makes policies without a cluster selector "
-                   "select only the local cluster; run `cilium clustermesh inspect-policy-default-local-cluster` "
-                   "against every cluster, then set mesh:policyDefaultLocalCluster: false to keep 1.18's behaviour "
-                   "or true once the policies it lists carry io.cilium.k8s.policy.cluster selectors")
+                   f"policyDefaultLocalCluster is true ({before}: false), which makes policies without a cluster "
+                   "selector select only the local cluster; run `cilium clustermesh "
+                   "inspect-policy-default-local-cluster` against every cluster, then set "
+                   f"mesh:policyDefaultLocalCluster: false to keep {before}'s behaviour or true once the policies it "
+                   "lists carry io.cilium.k8s.policy.cluster selectors")
     local = cilium.chart is not None and "://" not in cilium.chart
-    for m in members:
-        c = m.settings
-        if c is None or c.cilium is None:
+    for c in _valid_entries(members):
+        if c.cilium is None:
             continue
         if c.cilium.chart is not None and cilium.chart is None:
             parsed.add(f"{c.key}.cilium.chart", "is only used with mesh:cilium.chart (a local or oci:// chart); "
@@ -559,7 +504,7 @@ def check_versions(raw: Mapping[str, Any], members: Sequence[Member], parsed: Pa
                                                 f"{c.cilium.version})")
 
 
-def check_service_host(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:
+def check_service_host(cilium: CiliumSettings | None, clusters: Sequence[Entry], parsed: Found) -> None:
     """With the tke-vpc-cni preset, every cluster the program does not read it from needs ``k8sServiceHost``.
 
     The preset replaces kube-proxy (``kubeProxyReplacement``, TKE's kube-proxy kept off the
@@ -581,8 +526,8 @@ def check_service_host(cilium: CiliumSettings | None, clusters: Sequence[Member]
                    "TKE's guide warns the setup then loops), or set prepareVpcCni: true to have the program read it")
 
 
-def check_masquerade_safety(cilium: CiliumSettings | None, clusters: Sequence[Member],
-                            masq: MasqueradeSettings | None, parsed: Parsed) -> None:
+def check_masquerade_safety(cilium: CiliumSettings | None, clusters: Sequence[Entry],
+                            masq: MasqueradeSettings | None, parsed: Found) -> None:
     """Refuse values that would SNAT cross-cluster pod traffic.
 
     With native routing and IPv4 masquerade on (the chart default when
@@ -628,7 +573,7 @@ def _network(value: Any) -> IPv4Network | None:
     return net if isinstance(net, IPv4Network) else None
 
 
-def check_hubble_enabled(cilium: CiliumSettings | None, clusters: Sequence[Member], parsed: Parsed) -> None:
+def check_hubble_enabled(cilium: CiliumSettings | None, clusters: Sequence[Entry], parsed: Found) -> None:
     """Hubble Relay needs Hubble: refuse ``hubble.enabled: false`` while ``mesh:hubbleRelay`` is on."""
     if cilium is None:
         return

@@ -1,12 +1,13 @@
 """The mesh doctor's comparison: the stack's desired mesh against what the clusters hold.
 
 Pure: no Pulumi, no Kubernetes client, no clock. ``desired`` computes each cluster's desired
-state from the validated ``Settings`` with the program's own ``meshcore.values.cluster_values``
-(the very values a release receives), and ``examine`` compares it with what ``tools/doctor.py``
-read from the clusters, as plain data, returning ``Finding``\\ s. Every check reads only the
-facts it is given, so each can be tested on plain dicts.
+state from the validated ``Settings`` with the program's own ``meshcore.release.release_inputs`` and
+``meshcore.values.cluster_values`` (the very values a release receives; what only the cloud knows is
+``UNKNOWN``), and ``examine`` compares it with what ``tools/doctor.py`` read from the clusters (an
+``Observation`` each), returning ``Finding``\\ s. Every check reads only the facts it is given, so each can be
+tested on plain data; each is registered once (``REGISTERED``).
 
-What a cluster's observation holds (``tools/doctor.py`` builds it; every key optional but
+What a cluster's observation holds (``Observation``; ``tools/doctor.py`` builds it; every field optional but
 ``reachable``; an object that is not there is ``None``):
 
 - ``reachable`` (bool), ``error`` (str, when not reachable);
@@ -32,14 +33,15 @@ from __future__ import annotations
 
 import datetime
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
 
-from meshcore import certs, versions
+from meshcore import certs, stackoutputs, versions
 from meshcore.config import CLUSTER_NAME_RE, DEFAULT_APISERVER_PORT, Settings
+from meshcore.release import mesh_non_masquerade_cidrs, release_inputs
 from meshcore.values import (
     ANNOTATIONS,
     EXISTING_LB_ANNOTATION,
@@ -65,8 +67,6 @@ SEVERITIES = (ERROR, PENDING, WARNING, INFO, OK)
 FAILING = (ERROR, PENDING, WARNING)
 """Severities that make the doctor exit 1."""
 
-CHECKS = ("reachable", "release", "cilium-config", "cilium-ca", "service", "peers", "certificates", "workloads")
-"""Every check, in the order the summary table shows them."""
 
 CONFIG_MAP = "cilium-config"
 CA_SECRET = "cilium-ca"
@@ -147,7 +147,7 @@ class DesiredCluster:
 class Desired:
     clusters: tuple[DesiredCluster, ...]
     namespace: str
-    """The release's namespace (``components.cilium.NAMESPACE``)."""
+    """The release's namespace (``meshcore.effects.NAMESPACE``)."""
     release: str
     """The Helm release name (``components.cilium.RELEASE_NAME``)."""
     ca_fingerprint: str | None = None
@@ -165,17 +165,17 @@ def _get(tree: Any, *path: object, default: Any = None) -> Any:
     return tree
 
 
-def mesh_addresses(settings: Settings, outputs: Mapping[str, Any] | None = None) -> dict[str, str | None]:
+def mesh_addresses(settings: Settings,
+                   deployed: Mapping[str, stackoutputs.ClusterRecord]) -> dict[str, str | None]:
     """Each cluster's mesh address (its VIP): the configured VIP, or for a CLB the program
     creates, the host of ``clusters.<name>.meshAddress`` in the stack outputs (None without them)."""
-    deployed = _get(outputs or {}, "clusters", default={}) or {}
     out: dict[str, str | None] = {}
     for c in settings.clusters:
         if c.apiserver.vip is not None:
             out[c.name] = str(c.apiserver.vip)
         else:
-            recorded = _get(deployed, c.name, "meshAddress")
-            out[c.name] = recorded.rsplit(":", 1)[0] if isinstance(recorded, str) and ":" in recorded else None
+            recorded = deployed.get(c.name)
+            out[c.name] = recorded.host if recorded is not None else None
     return out
 
 
@@ -214,21 +214,25 @@ def expected_peer_secrets(values: Mapping[str, Any], namespace: str) -> dict[str
 def desired(settings: Settings, *, namespace: str, release: str, outputs: Mapping[str, Any] | None = None,
             ca_fingerprint: str | None = None, ca_source: str = "") -> Desired:
     """Every cluster's desired state, from the values the program gives its release
-    (``cluster_values``, with the program's peer entries); the CA's values are left opaque
+    (``release_inputs`` and ``cluster_values``, with the program's peer entries); the CA's values are left opaque
     (the CA is compared by fingerprint), as are a created CLB's id and, without outputs, its VIP."""
-    addresses = mesh_addresses(settings, outputs)
+    records = stackoutputs.read_clusters((outputs or {}).get(stackoutputs.CLUSTERS))
+    addresses = mesh_addresses(settings, records)
     entries = {c.name: peer_entry(c.name, addresses[c.name] or UNKNOWN, c.apiserver.port) for c in settings.clusters}
+    masquerade = mesh_non_masquerade_cidrs(settings)
+    rotating = len(settings.ca.generations) > 1 and settings.ca.provided_certificate is None
     out = []
     for c in settings.clusters:
-        values = cluster_values(
-            base=settings.cilium.base_values, overrides=c.values, name=c.name, cluster_id=c.id,
-            max_connected_clusters=settings.max_connected_clusters, hubble_relay=settings.hubble_relay,
-            ca_cert_b64=UNKNOWN, ca_key_b64=UNKNOWN, subnet_id=c.apiserver.subnet_id,
-            own_address=addresses[c.name] or UNKNOWN,
-            vip=str(c.apiserver.vip) if c.apiserver.vip is not None else None,
+        record = records.get(c.name)
+        first = (record.cilium or {}).get("firstInstalled") if record is not None else None
+        values = cluster_values(release_inputs(
+            settings, c, masquerade=masquerade, ca_cert_b64=UNKNOWN, ca_key_b64=UNKNOWN,
+            ca_bundle=UNKNOWN if rotating else None, own_address=addresses[c.name] or UNKNOWN,
             existing_lb_id=UNKNOWN if c.apiserver.create_clb else None,
-            peers=[entries[p] for p in settings.peers[c.name]], non_masquerade_cidrs=None,
-            chart_version=settings.version_of(c))
+            peers=[entries[p] for p in settings.peers[c.name]],
+            k8s_service_host=UNKNOWN if c.reads_service_host else None,
+            k8s_service_port=UNKNOWN if c.reads_service_host else None,
+            upgrade_compatibility=first if isinstance(first, str) else None))
         annotations = _get(values, *ANNOTATIONS, default={}) or {}
         extra_ips = _get(values, *versions.row(settings.version_of(c)).server_ips, default=[]) or []
         out.append(DesiredCluster(
@@ -248,30 +252,70 @@ def desired(settings: Settings, *, namespace: str, release: str, outputs: Mappin
 # -- the comparison -------------------------------------------------------------------------
 
 
-def examine(want: Desired, observed: Mapping[str, Mapping[str, Any]], now: datetime.datetime) -> list[Finding]:
+@dataclass(frozen=True)
+class Observation:
+    """What one cluster holds, as ``tools/doctor.py`` read it (see the module docstring for each field)."""
+
+    reachable: bool
+    error: str | None = None
+    """Why it is not reachable."""
+    releases: Sequence[Mapping[str, Any]] = ()
+    config: Mapping[str, Any] | None = None
+    ca: Mapping[str, Any] | None = None
+    service: Mapping[str, Any] | None = None
+    secrets: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
+    tls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    workloads: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+
+    @property
+    def rendered(self) -> set[tuple[str, str]] | None:
+        """(kind, name) of the objects the deployed revision rendered, None if unknown."""
+        r = deployed_release(self.releases)
+        if r is None or r.get("rendered") is None:
+            return None
+        return {(str(x.get("kind")), str(x.get("name"))) for x in r["rendered"]}
+
+
+NOT_EXAMINED = Observation(False, "not examined")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What a check of one reachable cluster reads."""
+
+    want: Desired
+    cluster: DesiredCluster
+    observed: Observation
+    now: datetime.datetime
+    """An aware datetime (certificate expiry)."""
+
+
+def examine(want: Desired, observed: Mapping[str, Observation], now: datetime.datetime) -> list[Finding]:
     """Every finding, most serious first (then by cluster, in the stack's order, and check).
 
     ``observed`` maps every cluster of ``want`` to its observation (see the module docstring);
     ``now`` is an aware datetime (certificate expiry)."""
     findings: list[Finding] = []
     for c in want.clusters:
-        o = observed.get(c.name) or {"reachable": False, "error": "not examined"}
-        findings += _check_cluster(want, c, o, now)
-    findings += check_ca(want, observed)
+        o = observed.get(c.name) or NOT_EXAMINED
+        findings += _check_cluster(Subject(want, c, o, now))
+    for check in REGISTERED:
+        if check.fleet is not None:
+            findings += check.fleet(want, observed)
     order = {c.name: i for i, c in enumerate(want.clusters)}
     return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), order.get(f.cluster, -1),
                                             CHECKS.index(f.check)))
 
 
-def _check_cluster(want: Desired, c: DesiredCluster, o: Mapping[str, Any], now: datetime.datetime) -> list[Finding]:
-    if not o.get("reachable"):
-        return [Finding(c.name, "reachable", ERROR, f"{o.get('error') or 'no answer'}; nothing else of this "
+def _check_cluster(x: Subject) -> list[Finding]:
+    c, o = x.cluster, x.observed
+    if not o.reachable:
+        return [Finding(c.name, "reachable", ERROR, f"{o.error or 'no answer'}; nothing else of this "
                                                     "cluster was checked")]
     out = [Finding(c.name, "reachable", OK, "the API server answers")]
-    rendered = _rendered(o)
-    for check in (check_release(want, c, o), check_config(c, o), check_service(c, o), check_peers(c, o),
-                  check_certificates(c, o, rendered, now), check_workloads(want, c, o, rendered)):
-        out += check
+    for check in REGISTERED:
+        if check.cluster is not None:
+            out += check.cluster(x)
     return out
 
 
@@ -285,17 +329,10 @@ def deployed_release(releases: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]
     return max(live, key=lambda r: int(r.get("revision") or 0)) if live else None
 
 
-def _rendered(o: Mapping[str, Any]) -> set[tuple[str, str]] | None:
-    """(kind, name) of the objects the deployed revision rendered, None if unknown."""
-    r = deployed_release(o.get("releases") or [])
-    if r is None or r.get("rendered") is None:
-        return None
-    return {(str(x.get("kind")), str(x.get("name"))) for x in r["rendered"]}
-
-
-def check_release(want: Desired, c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
+def check_release(x: Subject) -> list[Finding]:
+    want, c = x.want, x.cluster
     name = f"Helm release {want.namespace}/{want.release}"
-    releases = o.get("releases") or []
+    releases = x.observed.releases
 
     def f(severity: str, message: str) -> Finding:
         return Finding(c.name, "release", severity, message)
@@ -331,8 +368,8 @@ def _release_secret_prefix(want: Desired) -> str:
     return f"{want.namespace}/sh.helm.release.v1.{want.release}.v"
 
 
-def check_config(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
-    data = o.get("config")
+def check_config(x: Subject) -> list[Finding]:
+    c, data = x.cluster, x.observed.config
     if data is None:
         return [Finding(c.name, "cilium-config", ERROR, f"ConfigMap {CONFIG_MAP} not found")]
     out = []
@@ -348,8 +385,8 @@ def check_config(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
                       f"{c.max_connected_clusters}")
 
 
-def check_service(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
-    svc = o.get("service")
+def check_service(x: Subject) -> list[Finding]:
+    c, svc = x.cluster, x.observed.service
 
     def f(severity: str, message: str) -> Finding:
         return Finding(c.name, "service", severity, message)
@@ -405,8 +442,8 @@ def is_peer_key(key: str) -> bool:
     return bool(CLUSTER_NAME_RE.match(key))
 
 
-def check_peers(c: DesiredCluster, o: Mapping[str, Any]) -> list[Finding]:
-    secrets = o.get("secrets") or {}
+def check_peers(x: Subject) -> list[Finding]:
+    c, secrets = x.cluster, x.observed.secrets
     out = []
 
     def f(severity: str, message: str) -> Finding:
@@ -466,8 +503,7 @@ def _issued_by(leaf: Mapping[str, Any], ca: Mapping[str, Any]) -> bool:
     return bool(leaf.get("issuer") == ca.get("subject"))
 
 
-def check_certificates(c: DesiredCluster, o: Mapping[str, Any],
-                       rendered: set[tuple[str, str]] | None, now: datetime.datetime) -> list[Finding]:
+def check_certificates(x: Subject) -> list[Finding]:
     """Expiry of the CA and of every mesh TLS Secret; each TLS Secret chains to ``cilium-ca``; the
     server certificate covers the mesh address; TLS Secrets the release rendered exist."""
     out: list[Finding] = []
@@ -475,14 +511,15 @@ def check_certificates(c: DesiredCluster, o: Mapping[str, Any],
     def f(severity: str, message: str) -> Finding:
         return Finding(c.name, "certificates", severity, message)
 
-    ca = o.get("ca")
+    c, now, rendered = x.cluster, x.now, x.observed.rendered
+    ca = x.observed.ca
     days: list[int] = []
     if ca and "error" not in ca:
         e = _expiry(c.name, f"CA {CA_SECRET}", ca, now)
         out += [e] if e else []
         d = _days_left(ca, now)
         days += [d] if d is not None else []
-    tls = o.get("tls") or {}
+    tls = x.observed.tls
     for name in MESH_TLS_SECRETS:
         entry = tls.get(name)
         if entry is None:
@@ -519,13 +556,12 @@ def check_certificates(c: DesiredCluster, o: Mapping[str, Any],
                       else "no certificate to check")
 
 
-def check_workloads(want: Desired, c: DesiredCluster, o: Mapping[str, Any],
-                    rendered: set[tuple[str, str]] | None) -> list[Finding]:
+def check_workloads(x: Subject) -> list[Finding]:
     """The agents and the clustermesh-apiserver ready, where they exist. A workload the deployed
     release did not render and the cluster does not have is reported as not present (``info``):
     a chart or a cluster without them (the local mesh has no kubelet) is not a broken mesh."""
-    cluster = c.name
-    workloads = o.get("workloads") or {}
+    want, cluster, rendered = x.want, x.cluster.name, x.observed.rendered
+    workloads = x.observed.workloads
     out = []
     absent = []
     for key in WORKLOADS:
@@ -552,7 +588,7 @@ def check_workloads(want: Desired, c: DesiredCluster, o: Mapping[str, Any],
     return out
 
 
-def check_ca(want: Desired, observed: Mapping[str, Mapping[str, Any]]) -> list[Finding]:
+def check_ca(want: Desired, observed: Mapping[str, Observation]) -> list[Finding]:
     """``cilium-ca`` the same certificate in every reachable cluster, and the stack's CA when known.
 
     With the stack's CA known, every cluster holding another one is named; without it, the
@@ -560,10 +596,10 @@ def check_ca(want: Desired, observed: Mapping[str, Mapping[str, Any]]) -> list[F
     prints: dict[str, str] = {}
     out: list[Finding] = []
     for c in want.clusters:
-        o = observed.get(c.name) or {}
-        if not o.get("reachable"):
+        o = observed.get(c.name) or NOT_EXAMINED
+        if not o.reachable:
             continue
-        ca = o.get("ca")
+        ca = o.ca
         if ca is None:
             out.append(Finding(c.name, "cilium-ca", ERROR, f"Secret {CA_SECRET} not found"))
         elif "error" in ca:
@@ -600,6 +636,33 @@ def check_ca(want: Desired, observed: Mapping[str, Mapping[str, Any]]) -> list[F
 def short(fingerprint: str | None) -> str:
     """The first 8 bytes of a colon-separated fingerprint, for one-line messages."""
     return ":".join(str(fingerprint).split(":")[:8]) + "…" if fingerprint else "?"
+
+
+# -- the registry ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check: of each reachable cluster (``cluster``), or of the fleet at once (``fleet``); ``reachable``,
+    which gates the others, is neither."""
+
+    name: str
+    cluster: Callable[[Subject], list[Finding]] | None = None
+    fleet: Callable[[Desired, Mapping[str, Observation]], list[Finding]] | None = None
+
+
+REGISTERED: tuple[Check, ...] = (
+    Check("reachable"),
+    Check("release", cluster=check_release),
+    Check("cilium-config", cluster=check_config),
+    Check("cilium-ca", fleet=check_ca),
+    Check("service", cluster=check_service),
+    Check("peers", cluster=check_peers),
+    Check("certificates", cluster=check_certificates),
+    Check("workloads", cluster=check_workloads),
+)
+"""Every check, in the order the summary table shows them: adding one is its function and its row here."""
+CHECKS = tuple(c.name for c in REGISTERED)
 
 
 # -- summing up -----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ UI = "deploy/hubble-ui"
 ENVOY = "ds/cilium-envoy"
 NODE_INIT = "ds/cilium-node-init"
 NAMESPACE = "kube-system"
+"""The namespace of the Cilium release (its workloads above) and of TKE's own DaemonSets."""
 
 ROLLS = "rolls"
 NEXT_RESTART = "next-restart"

@@ -23,14 +23,40 @@ refused before any release is sent; ``firstInstalled`` is the cluster's ``upgrad
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from meshcore import keypaths, versions
-from meshcore.config import NS, ApiserverSettings, ClusterSettings, Settings
+from meshcore import keypaths, stackoutputs, versions
+from meshcore.config import NS, ClusterSettings, Settings
 from meshcore.effects import effect, restart_command
 from meshcore.errors import ConfigIssue
+
+
+class MemberIdentity(Protocol):
+    """What the identity rules read of one cluster (``ClusterSettings``; the plan diff's planned cluster)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def id(self) -> int: ...
+    @property
+    def context(self) -> str | None: ...
+    @property
+    def key(self) -> str:
+        """The config key messages name, ``mesh:clusters[i]``."""
+        ...
+
+
+class MeshIdentity(Protocol):
+    """What the identity rules read of a mesh (``Settings``; the plan diff's planned mesh)."""
+
+    @property
+    def clusters(self) -> Sequence[MemberIdentity]: ...
+    @property
+    def allow_identity_change(self) -> Collection[str]: ...
+    @property
+    def max_connected_clusters(self) -> int | None: ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +106,7 @@ class IdentityChange:
                            self.cluster if self.in_entry else None)
 
 
-def identity_changes(previous: Mapping[str, Any] | None, settings: Settings,
+def identity_changes(previous: Mapping[str, Any] | None, settings: MeshIdentity,
                      mesh_address: Mapping[str, str | None],
                      previous_max_connected: Any = None) -> list[IdentityChange]:
     """Identity changes between the last deployed outputs (``clusters``,
@@ -90,7 +116,7 @@ def identity_changes(previous: Mapping[str, Any] | None, settings: Settings,
     config (vip mode), else None.
     """
     out: list[IdentityChange] = []
-    if (isinstance(previous_max_connected, (int, float))
+    if (isinstance(previous_max_connected, (int, float)) and settings.max_connected_clusters is not None
             and int(previous_max_connected) != settings.max_connected_clusters):
         out.append(IdentityChange(
             f"{NS}:maxConnectedClusters", "*",
@@ -101,28 +127,28 @@ def identity_changes(previous: Mapping[str, Any] | None, settings: Settings,
                         "value"))
     if not isinstance(previous, Mapping):
         return out
+    records = stackoutputs.read_clusters(previous)
     current = {c.name for c in settings.clusters}
-    gone = {n: v for n, v in previous.items() if n not in current and isinstance(v, Mapping)}
+    gone = {n: r for n, r in records.items() if n not in current}
     for c in settings.clusters:
         allowed = c.name in settings.allow_identity_change
-        before = previous.get(c.name)
-        if isinstance(before, Mapping):
-            old_id = before.get("id")
-            if old_id is not None and float(old_id) != float(c.id):
+        before = records.get(c.name)
+        if before is not None:
+            if before.id is not None and float(before.id) != float(c.id):
                 out.append(IdentityChange(f"{c.key}.id", c.name,
-                                          f"cluster {c.name} was deployed with id {int(float(old_id))}, now {c.id}",
+                                          f"cluster {c.name} was deployed with id {int(float(before.id))}, now {c.id}",
                                           allowed))
-            old_address, new_address = before.get("meshAddress"), mesh_address.get(c.name)
-            if isinstance(old_address, str) and ":" in old_address and new_address and old_address != new_address:
+            old_address, new_address = before.mesh_address, mesh_address.get(c.name)
+            if old_address is not None and new_address and old_address != new_address:
                 out.append(IdentityChange(
                     f"{c.key}.apiserver.vip", c.name,
                     f"cluster {c.name} was deployed at mesh address {old_address}, now {new_address}", allowed,
                     consequence="TKE does not move the VIP of an existing Service's CLB, so peers would dial an "
                                 "address nobody answers until the Service is recreated"))
             continue
-        for old_name, old in sorted(gone.items()):
-            same_context = c.context is not None and old.get("context") == c.context
-            same_address = mesh_address.get(c.name) is not None and old.get("meshAddress") == mesh_address[c.name]
+        for old_name, old in sorted(gone.items(), key=lambda kv: kv[0]):
+            same_context = c.context is not None and old.context == c.context
+            same_address = mesh_address.get(c.name) is not None and old.mesh_address == mesh_address[c.name]
             if same_context or same_address:
                 what = f"context {c.context}" if same_context else f"mesh address {mesh_address[c.name]}"
                 out.append(IdentityChange(f"{c.key}.name", c.name,
@@ -139,12 +165,6 @@ def renames(changes: list[IdentityChange]) -> dict[str, str]:
     return {c.cluster: c.previous for c in changes if c.previous and c.allowed and c.allowable}
 
 
-def configured_mesh_address(apiserver: ApiserverSettings) -> str | None:
-    """``vip:port`` of a cluster whose VIP the config names (vip mode), else None (a created CLB's VIP is
-    known only once the CLB exists)."""
-    return f"{apiserver.vip}:{apiserver.port}" if apiserver.vip is not None and not apiserver.create_clb else None
-
-
 @dataclass(frozen=True)
 class _Record:
     """What the stack's last update recorded of one cluster."""
@@ -159,11 +179,11 @@ class _Record:
 
 def _deployed(previous: Mapping[str, Any] | None, name: str, renamed: Mapping[str, str]) -> _Record:
     """What the stack last recorded of one cluster (by its deployed name when this update renames it)."""
-    before = previous.get(renamed.get(name, name)) if isinstance(previous, Mapping) else None
-    if not isinstance(before, Mapping):
+    before = stackoutputs.read_cluster(name, previous.get(renamed.get(name, name))) \
+        if isinstance(previous, Mapping) else None
+    if before is None:
         return _Record(False, None, None)
-    record = before.get("cilium")
-    record = record if isinstance(record, Mapping) else {}
+    record = before.cilium or {}
     version, first = record.get("version"), record.get("firstInstalled")
     if version is not None and not (isinstance(version, str) and versions.is_supported(version)):
         return _Record(True, None, None, unreadable=str(version))
@@ -180,40 +200,61 @@ def _version_issue(c: ClusterSettings, message: str) -> ConfigIssue:
     return ConfigIssue(version_key(c), message, c.name if c.cilium is not None else None)
 
 
-def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
-                     renamed: Mapping[str, str] | None = None) -> list[ConfigIssue]:
-    """Chart version changes of running clusters that skip a minor, do not start from the latest patch, or go
-    back a minor: each names the path to take. ``previous`` is the stack's last ``clusters`` output; a cluster
-    deployed before the program recorded its chart ran a 1.18 patch (the only minor it accepted). When each step
-    is allowed on its own, the update as a whole must not span more than one minor between what runs now and what
-    it installs (``meshcore.versions.update_skew_problem``)."""
-    out = []
-    deployed: dict[str, str] = {}
-    for c in settings.clusters:
-        record = _deployed(previous, c.name, renamed or {})
-        if not record.deployed:
-            continue
-        if record.unreadable is not None:
-            out.append(_version_issue(c, (
-                f"the stack's last update recorded chart {record.unreadable!r} for cluster {c.name} "
-                f"(output clusters.{c.name}.cilium.version), which this program cannot read: it renders "
-                f"{versions.ORDER[0]}.x to {versions.ORDER[-1]}.x. Run the program version that deployed it")))
-            continue
-        target = settings.version_of(c)
-        problem = versions.upgrade_problem(record.version, target)
-        if problem is not None:
-            runs = (f"runs {record.version} (this stack's last update)" if record.version
-                    else "was deployed before this stack recorded chart versions (a 1.18 patch)")
-            out.append(_version_issue(c, f"cluster {c.name} {runs}; {problem}"))
-        elif record.version is not None:
-            deployed[c.name] = record.version
+@dataclass(frozen=True)
+class Refusal:
+    """A chart version change ``pulumi up`` refuses (``update_refusals``)."""
+
+    cluster: str
+    problem: str
+    """Why, with the path to take (``meshcore.versions``)."""
+    skew: bool = False
+    """True: no step is refused on its own, but the update as a whole spans two minors."""
+
+
+def update_refusals(deployed: Mapping[str, str | None], targets: Mapping[str, str]) -> list[Refusal]:
+    """The one update rule: each running cluster's step from what it runs (``deployed``: None for a cluster deployed
+    before the program recorded its chart, a 1.18 patch) to its ``targets`` version
+    (``meshcore.versions.upgrade_problem``), in ``targets``' order; when each step is allowed on its own, the update
+    as a whole must not span more than one minor between what runs now and what it installs
+    (``meshcore.versions.update_skew_problem``). Clusters absent from ``deployed`` are new."""
+    out = [Refusal(name, problem) for name, target in targets.items() if name in deployed
+           for problem in [versions.upgrade_problem(deployed[name], target)] if problem is not None]
     if out:
         return out
-    by_name = {c.name: c for c in settings.clusters}
-    skew = versions.update_skew_problem(deployed, {c.name: settings.version_of(c) for c in settings.clusters})
-    if skew is not None:
-        out.append(_version_issue(by_name[skew[0]], skew[1]))
-    return out
+    skew = versions.update_skew_problem({n: v for n, v in deployed.items() if v is not None}, targets)
+    return [] if skew is None else [Refusal(skew[0], skew[1], skew=True)]
+
+
+def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
+                     renamed: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Chart version changes of running clusters that ``update_refusals`` refuses, each on the key that sets the
+    cluster's version and naming the path to take, and recorded versions this program cannot read. ``previous`` is
+    the stack's last ``clusters`` output."""
+    unreadable: dict[str, str] = {}
+    deployed: dict[str, str | None] = {}
+    for c in settings.clusters:
+        record = _deployed(previous, c.name, renamed or {})
+        if record.unreadable is not None:
+            unreadable[c.name] = record.unreadable
+        elif record.deployed:
+            deployed[c.name] = record.version
+    refusals = {r.cluster: r for r in update_refusals(deployed, {c.name: settings.version_of(c)
+                                                                 for c in settings.clusters})}
+    out = []
+    for c in settings.clusters:
+        if c.name in unreadable:
+            out.append(_version_issue(c, (
+                f"the stack's last update recorded chart {unreadable[c.name]!r} for cluster {c.name} "
+                f"(output clusters.{c.name}.cilium.version), which this program cannot read: it renders "
+                f"{versions.ORDER[0]}.x to {versions.ORDER[-1]}.x. Run the program version that deployed it")))
+        elif c.name in refusals and not refusals[c.name].skew:
+            version = deployed[c.name]
+            runs = (f"runs {version} (this stack's last update)" if version
+                    else f"was deployed before this stack recorded chart versions (a {versions.ORDER[0]} patch)")
+            out.append(_version_issue(c, f"cluster {c.name} {runs}; {refusals[c.name].problem}"))
+    if out:
+        return out
+    return [_version_issue(settings.cluster(r.cluster), r.problem) for r in refusals.values() if r.skew]
 
 
 def cilium_records(previous: Mapping[str, Any] | None, settings: Settings,
@@ -233,11 +274,12 @@ def cilium_records(previous: Mapping[str, Any] | None, settings: Settings,
     return out
 
 
-def unused_allowances(changes: list[IdentityChange], settings: Settings) -> list[str]:
+def unused_allowances(changes: list[IdentityChange], settings: MeshIdentity) -> list[str]:
     """Names in mesh:allowIdentityChange with no identity change: the override should go."""
     changed = {c.cluster for c in changes}
     return sorted(n for n in settings.allow_identity_change if n not in changed)
 
 
-__all__ = ["IdentityChange", "identity_changes", "renames", "configured_mesh_address", "unused_allowances", "NS",
-           "version_refusals", "cilium_records", "version_key"]
+__all__ = ["IdentityChange", "identity_changes", "renames", "unused_allowances", "NS",
+           "version_refusals", "update_refusals", "Refusal", "cilium_records", "version_key", "MeshIdentity",
+           "MemberIdentity"]

@@ -19,8 +19,8 @@ No Pulumi import.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from meshcore import effects, versions
@@ -36,8 +36,9 @@ CHART_MINORS: tuple[str, ...] = versions.ORDER
 
 @dataclass(frozen=True)
 class Inputs:
-    """What one cluster's owned values are made of. The CA, the cluster's own address, its peers'
-    entries and the apiserver address may be opaque leaves (Pulumi Outputs in the program)."""
+    """What one cluster's release values are made of (``meshcore.release.release_inputs`` builds it from the
+    settings and the wiring). The CA, the cluster's own address, its peers' entries and the apiserver address may
+    be opaque leaves (Pulumi Outputs in the program)."""
 
     name: str
     cluster_id: Any
@@ -57,13 +58,17 @@ class Inputs:
     ca_bundle: Any | None = None
     """PEM text of every trusted CA, during a CA rotation only."""
     k8s_service_host: Any | None = None
-    k8s_service_port: int | None = None
+    k8s_service_port: Any | None = None
     chart_version: str = versions.DEFAULT
     """The cluster's chart version (its row of ``meshcore.versions``)."""
     policy_default_local_cluster: bool | None = None
     """``mesh:policyDefaultLocalCluster``, or None when the stack does not state it."""
     upgrade_compatibility: Any | None = None
     """The minor the cluster was first installed with (``1.18``), or None when unknown."""
+    base: Mapping[str, Any] = field(default_factory=dict)
+    """``mesh:cilium.values``: the user values of every cluster."""
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+    """``mesh:clusters[i].values``, merged over ``base`` (never program-owned keys)."""
 
     @property
     def chart(self) -> versions.Minor:
@@ -97,15 +102,22 @@ class OwnedKey:
 
     @property
     def effect(self) -> str:
-        """What a change of it does on a running cluster: ``restart`` (pods roll now), ``config only`` (applies
-        at the next restart) or ``none`` (live data), from ``meshcore.effects``."""
-        kind = effects.effect(self.path).kind
-        return {effects.ROLLS: "restart", effects.NEXT_RESTART: "config only"}.get(kind, "none")
+        """What a change of it does on a running cluster, in ``meshcore.effects``' words: ``rolls`` (pods roll
+        now), ``next-restart`` (applies at the next restart) or ``none`` (live data)."""
+        return effects.effect(self.path).kind
 
 
 _CA = "the shared mesh CA"
-_TLS = ("the TLS method of the chart version (meshcore.versions): helm on 1.18 (cronJob deadlocks with Helm's wait "
-        "there), cronJob from 1.19 (no longer a Helm hook; renews by itself)")
+_BY_TLS = {method: [m for m, r in versions.MINORS.items() if r.tls_method == method] for method in ("helm", "cronJob")}
+_TLS = (f"the TLS method of the chart version (meshcore.versions): helm on {', '.join(_BY_TLS['helm'])} (cronJob "
+        f"deadlocks with Helm's wait there), cronJob from {_BY_TLS['cronJob'][0]} (no longer a Helm hook; renews by "
+        "itself)")
+_UNSCHEDULED = [m for m in _BY_TLS["cronJob"] if versions.MINORS[m].clustermesh_schedule is None]
+_WITH_AUTH_MODE = tuple(m for m, r in versions.MINORS.items() if r.auth_mode is not None)
+_POLICY_FLIP = next(m for m, r in versions.MINORS.items() if r.chart_policy_default_local_cluster)
+_SERVER_IPS: dict[Path, tuple[str, ...]] = {}
+for _m, _r in versions.MINORS.items():
+    _SERVER_IPS[_r.server_ips] = (*_SERVER_IPS.get(_r.server_ips, ()), _m)
 _CLB = "the internal CLB of the clustermesh-apiserver"
 _MASQ = "mesh:masquerade controls it"
 _CLB_INSTEAD = "mesh:clusters[i].apiserver controls the CLB"
@@ -151,8 +163,8 @@ OWNED: tuple[OwnedKey, ...] = (
     OwnedKey(("clustermesh", "config"), "the peer list of every cluster",
              lambda i: {"enabled": True, "clusters": versions.peers_value(i.peers, i.chart_version)},
              instead="peers come from mesh:topology"),
-    OwnedKey(("clustermesh", "policyDefaultLocalCluster"), "its chart default flipped in 1.19 (false -> true), which "
-             "changes what every cross-cluster network policy allows: the stack states it",
+    OwnedKey(("clustermesh", "policyDefaultLocalCluster"), f"its chart default flipped in {_POLICY_FLIP} (false -> "
+             "true), which changes what every cross-cluster network policy allows: the stack states it",
              _unless_none(lambda i: i.policy_default_local_cluster), instead="set mesh:policyDefaultLocalCluster"),
     OwnedKey(("clustermesh", "apiserver", "kvstoremesh", "enabled"), "KVStoreMesh keeps peer changes away from agents",
              _const(True)),
@@ -162,16 +174,15 @@ OWNED: tuple[OwnedKey, ...] = (
              _const(True)),
     OwnedKey(("clustermesh", "apiserver", "tls", "auto", "method"), _TLS, lambda i: i.chart.tls_method),
     OwnedKey(("clustermesh", "apiserver", "tls", "auto", "schedule"), "the certgen CronJob renews the "
-             "clustermesh-apiserver leaves (the 1.19 chart sets no schedule: its certgen Job issues them once and "
-             "nothing renews them)",
-             lambda i: versions.CERTGEN_SCHEDULE if i.chart.tls_method == "cronJob" else SKIP, charts=("1.19", "1.20")),
+             "clustermesh-apiserver leaves" + (f" (the {', '.join(_UNSCHEDULED)} chart sets no schedule: its certgen "
+                                               "Job issues them once and nothing renews them)" if _UNSCHEDULED else ""),
+             lambda i: versions.CERTGEN_SCHEDULE if i.chart.tls_method == "cronJob" else SKIP,
+             charts=tuple(_BY_TLS["cronJob"])),
     OwnedKey(("clustermesh", "apiserver", "tls", "authMode"), "migration: accepts the legacy shared user of 1.18 peers "
              "and the per-cluster users of 1.19+ peers, so a mesh mixed N-1/N connects both ways (pinned, so a "
-             "chart default cannot change it silently)", lambda i: i.chart.auth_mode or SKIP, charts=("1.19", "1.20")),
-    OwnedKey(versions.MINORS["1.18"].server_ips, "the server certificate must cover the CLB VIP",
-             lambda i: [i.own_address], charts=("1.18", "1.19")),
-    OwnedKey(versions.MINORS["1.20"].server_ips, "the server certificate must cover the CLB VIP (moved in 1.20)",
-             lambda i: [i.own_address], charts=("1.20",)),
+             "chart default cannot change it silently)", lambda i: i.chart.auth_mode or SKIP, charts=_WITH_AUTH_MODE),
+    *(OwnedKey(path, "the server certificate must cover the CLB VIP" + (f" (moved in {charts[0]})" if n else ""),
+               lambda i: [i.own_address], charts=charts) for n, (path, charts) in enumerate(_SERVER_IPS.items())),
     OwnedKey((*ANNOTATIONS, INTERNAL_SUBNET_ANNOTATION), _CLB, lambda i: i.subnet_id, instead=_CLB_INSTEAD),
     OwnedKey((*ANNOTATIONS, EXTENSIVE_PARAMETERS_ANNOTATION), _CLB,
              lambda i: SKIP if i.vip is None else vip_request(i.vip), instead=_CLB_INSTEAD),

@@ -25,7 +25,7 @@ import copy
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from meshcore import owned, versions, yamlio
+from meshcore import owned, yamlio
 from meshcore.keypaths import Path
 
 # The program-owned keys are one table (meshcore.owned); these names are derived from it.
@@ -33,10 +33,6 @@ INTERNAL_SUBNET_ANNOTATION = owned.INTERNAL_SUBNET_ANNOTATION
 EXISTING_LB_ANNOTATION = owned.EXISTING_LB_ANNOTATION
 EXTENSIVE_PARAMETERS_ANNOTATION = owned.EXTENSIVE_PARAMETERS_ANNOTATION
 ANNOTATIONS: Path = owned.ANNOTATIONS
-CREATED_OWNED: tuple[Path, ...] = tuple(k.path for k in owned.OWNED if k.when == "reads-service-host")
-"""Value paths the program sets for clusters whose apiserver address it reads (created, or adopted with
-``prepareVpcCni``): the apiserver endpoint the agents use, read from the cluster's ``default/kubernetes``."""
-OWNERSHIP_REASONS: dict[Path, str] = {k.path: k.reason for k in owned.OWNED}
 
 # Value paths that may differ in an existing cluster when a cluster joins or leaves.
 PEER_DEPENDENT_PATHS: tuple[Path, ...] = (
@@ -107,12 +103,6 @@ def mesh_lists_file(doc: Mapping[str, Any]) -> str:
     return yamlio.yaml_json(doc, separators=(",", ":"), sort_keys=True) + "\n"
 
 
-def owned_paths(masquerade_mode: str, chart_version: str = versions.DEFAULT) -> tuple[Path, ...]:
-    """The value paths the program sets on every cluster of a chart version, for a masquerade mode
-    (``CREATED_OWNED`` too on clusters whose apiserver address it reads)."""
-    return tuple(k.path for k in owned.owned_keys(masquerade_mode, chart_minor=versions.minor_of(chart_version)))
-
-
 def leaf_paths(values: Mapping[str, Any], prefix: Path = ()) -> Iterator[Path]:
     """Every leaf path of a values document (an empty mapping is no leaf)."""
     for k, v in values.items():
@@ -163,53 +153,14 @@ def peer_entry(name: str, address: Any, port: int) -> dict[str, Any]:
     return {"name": name, "address": address, "port": port}
 
 
-vip_request = owned.vip_request
-
-
-def cluster_values(
-    *,
-    base: Mapping[str, Any],
-    overrides: Mapping[str, Any],
-    name: str,
-    cluster_id: Any,
-    max_connected_clusters: int,
-    hubble_relay: bool,
-    ca_cert_b64: Any,
-    ca_key_b64: Any,
-    subnet_id: str,
-    own_address: Any,
-    vip: str | None,
-    existing_lb_id: Any,
-    peers: Sequence[Any],
-    non_masquerade_cidrs: Sequence[str] | None,
-    ca_bundle: Any | None = None,
-    k8s_service_host: Any | None = None,
-    k8s_service_port: int | None = None,
-    chart_version: str = versions.DEFAULT,
-    policy_default_local_cluster: bool | None = None,
-    upgrade_compatibility: Any | None = None,
-) -> dict[str, Any]:
+def cluster_values(inputs: owned.Inputs) -> dict[str, Any]:
     """The complete values one cluster's Cilium release receives.
 
-    ``base`` (``mesh:cilium.values``) and ``overrides`` (the cluster's ``values``) are
-    merged first; the program-owned keys are set last (validation already refused
-    them in user values). ``vip`` and ``existing_lb_id`` are exclusive: the first asks
-    TKE for that VIP, the second attaches the Service to a CLB the program created.
-    ``non_masquerade_cidrs`` is None unless the masquerade mode is ipMasqAgent.
-    ``ca_bundle`` (PEM text of every trusted CA) is set only during a CA rotation; it
-    turns on ``tls.caBundle`` so that certificates of the old and the new CA are trusted.
-    ``k8s_service_host``/``k8s_service_port`` are set for created clusters only (the
-    ``CREATED_OWNED`` keys): the address read from the cluster and TKE's port.
-    ``chart_version`` picks the row of ``meshcore.versions`` (peer form, TLS method, ...);
-    ``upgrade_compatibility`` is the minor the cluster was first installed with (None: unset).
+    ``inputs.base`` (``mesh:cilium.values``) and ``inputs.overrides`` (the cluster's ``values``) are merged first;
+    the program-owned keys (``meshcore.owned``, each made of ``inputs``) are set last (validation already refused
+    them in user values).
     """
-    values = deep_merge(base, overrides)
-    inputs = owned.Inputs(
-        name=name, cluster_id=cluster_id, max_connected_clusters=max_connected_clusters, hubble_relay=hubble_relay,
-        ca_cert_b64=ca_cert_b64, ca_key_b64=ca_key_b64, subnet_id=subnet_id, own_address=own_address, vip=vip,
-        existing_lb_id=existing_lb_id, peers=peers, non_masquerade_cidrs=non_masquerade_cidrs, ca_bundle=ca_bundle,
-        k8s_service_host=k8s_service_host, k8s_service_port=k8s_service_port, chart_version=chart_version,
-        policy_default_local_cluster=policy_default_local_cluster, upgrade_compatibility=upgrade_compatibility)
+    values = deep_merge(inputs.base, inputs.overrides)
     for path, value in owned.owned_values(inputs):
         _set(values, path, value)
     return values

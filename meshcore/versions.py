@@ -1,6 +1,6 @@
 """The Cilium chart versions this program renders values for: one table, one row per minor.
 
-Everything that differs between 1.18, 1.19 and 1.20 is a field of a row here (read from the
+Everything that differs between the minors is a field of a row here (read from the
 charts' ``values.yaml``/``values.schema.json`` and ``../shared/docs/cilium-mesh.md`` section 7);
 the values builder (``meshcore.owned``), the config checks, the lifecycle guard
 (``meshcore.lifecycle``), the certificate dates (``meshcore.certs``), the plan diff and the
@@ -25,9 +25,6 @@ CERTGEN_SCHEDULE = "0 0 1 */4 *"
 1.19's commented example): midnight of the first day of every fourth month."""
 DEFAULT = "1.18.3"
 """``mesh:cilium.version`` when the stack does not set it (stays until a user chooses another)."""
-VERSION_PATTERN = r"^v?1\.(18|19|20)\.(0|[1-9][0-9]*)$"
-"""A chart version this program accepts (a JSON Schema pattern; Python checks use ``fullmatch``)."""
-_VERSION = re.compile(r"v?1\.(18|19|20)\.(0|[1-9][0-9]*)")
 
 PeerForm = Literal["list", "map"]
 TlsMethod = Literal["helm", "cronJob"]
@@ -114,12 +111,30 @@ MINORS: Mapping[str, Minor] = {
 }
 ORDER: tuple[str, ...] = tuple(MINORS)
 """The supported minors, oldest first."""
+assert all(m == row.minor for m, row in MINORS.items()), "each row is keyed by its own minor"
 LATEST: Mapping[str, str] = {m: row.latest for m, row in MINORS.items()}
-INDEXED: tuple[str, ...] = ("1.18.3", "1.18.12", "1.19.6", "1.20.0")
+SPAN = f"{ORDER[0]} to {ORDER[-1]}" if len(ORDER) > 1 else ORDER[0]
+"""The supported minors as messages name them (``1.18 to 1.20``)."""
+
+
+def _version_pattern(minors: Sequence[str]) -> str:
+    """The regex of a patch release of ``minors`` (``1\\.(18|19|20)\\.(0|[1-9][0-9]*)``), without anchors."""
+    by_major: dict[str, list[str]] = {}
+    for m in minors:
+        major, minor = m.split(".")
+        by_major.setdefault(major, []).append(minor)
+    alternatives = [f"{major}\\.({'|'.join(ms)})" for major, ms in by_major.items()]
+    head = alternatives[0] if len(alternatives) == 1 else f"({'|'.join(alternatives)})"
+    return f"{head}\\.(0|[1-9][0-9]*)"
+
+
+VERSION_PATTERN = f"^v?{_version_pattern(ORDER)}$"
+"""A chart version this program accepts (a JSON Schema pattern; Python checks use ``fullmatch``)."""
+_VERSION = re.compile(f"v?{_version_pattern(ORDER)}")
+INDEXED: tuple[str, ...] = tuple(sorted({DEFAULT, *LATEST.values()}, key=lambda v: tuple(map(int, v.split(".")))))
 """The chart versions whose key index ships with the program (``meshcore/keyindex/``, written by ``python -m
-tools.schema`` from ``../shared/cilium-<version>/``): the default and each minor's latest patch, at least. Another
+tools.schema`` from ``../shared/cilium-<version>/``): the default and each minor's latest patch. Another
 patch is checked against the indexes of its minor (``meshcore.chart.index_keys``)."""
-assert {DEFAULT, *LATEST.values()} <= set(INDEXED), "the default and every minor's latest patch have a key index"
 
 
 def is_supported(version: str) -> bool:

@@ -13,6 +13,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 
+from tools import ROOT, SHARED
+
 # Hypothesis: the default profile (every `make test`) is deterministic, so CI runs the same examples
 # every time; `make fuzz` runs the long profile: FUZZ_SCALE times the examples, random, and prints
 # the reproduction blob of a failure.
@@ -30,8 +32,6 @@ def examples(n: int) -> int:
     """``n`` examples in the default profile, scaled in the long one (``make fuzz``)."""
     return n * FUZZ_SCALE[PROFILE]
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("MESH_SHARED_DIR", ROOT.parent / "shared"))
 CHART_DIR = SHARED / "cilium-1.18.3"
 
 

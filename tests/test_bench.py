@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from meshcore.config import decode_config, parse_settings
+from meshcore.config import decode_config
+from meshcore.config_parse import parse_settings
 from tools import bench
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from meshcore import chart as charts
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import mesh_config
 from tests.test_config import issues_of
 

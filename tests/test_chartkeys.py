@@ -22,13 +22,14 @@ import pytest
 from meshcore import chart as charts
 from meshcore import chartkeys, owned, versions
 from meshcore import values as hv
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.keypaths import dotted
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, SHARED, mesh_config, write_stack
+from tools import workspace
 
 VERSIONS = ("1.18.3", "1.18.12", "1.19.6", "1.20.0")
-STAND_IN = ROOT / "tests" / "e2e" / "chart" / "cilium"
+STAND_IN = workspace.CHART
 
 
 def _shared(version: str) -> Path:
@@ -69,12 +70,12 @@ def nest(path: tuple, leaf: Any = True) -> dict:
 def generated_values(masquerade: str, **extra: Any) -> dict:
     """Everything the program sets in a release's values (no user values): both CLB modes'
     annotations, a CA bundle, the created-cluster keys, and masquerade when asked."""
-    return hv.cluster_values(
+    return hv.cluster_values(owned.Inputs(
         base={}, overrides={}, name="cls-00000001", cluster_id=1, max_connected_clusters=255, hubble_relay=True,
         ca_cert_b64="Y2E=", ca_key_b64="a2V5", subnet_id="subnet-00000001", own_address="10.0.0.100",
         vip="10.0.0.100", existing_lb_id="lb-00000001", peers=[hv.peer_entry("cls-00000002", "10.0.0.200", 2379)],
         non_masquerade_cidrs=["172.16.0.0/16"] if masquerade == "ipMasqAgent" else None,
-        ca_bundle="pem", k8s_service_host="169.254.128.10", k8s_service_port=60002, **extra)
+        ca_bundle="pem", k8s_service_host="169.254.128.10", k8s_service_port=60002, **extra))
 
 
 # --- the tree of the real charts ------------------------------------------------------------
@@ -94,7 +95,7 @@ def test_every_value_the_program_sets_is_known(version: str) -> None:
     for mode in ("none", "ipMasqAgent"):
         doc = generated_values(mode)
         assert tree(version).problems(doc) == [], (version, mode)
-    for path in hv.owned_paths("ipMasqAgent") + hv.CREATED_OWNED:
+    for path in (k.path for k in owned.owned_keys("ipMasqAgent", reads_service_host=True)):
         assert tree(version).knows(path), path
 
 

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from meshcore.config import decode_config, parse_settings
+from meshcore.config import decode_config
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tests.conftest import committed_stacks, mesh_config, to_pulumi_config
 

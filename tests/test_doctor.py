@@ -20,7 +20,7 @@ import yaml
 
 from meshcore import doctor
 from meshcore import kubeconfig as kc
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import ROOT, cluster_entry, mesh_config, write_stack
 from tools import doctor as cli
 
@@ -84,6 +84,12 @@ def healthy(name: str, cid: int) -> dict[str, Any]:
 
 def fleet() -> dict[str, dict[str, Any]]:
     return {n: healthy(n, i + 1) for i, n in enumerate(NAMES)}
+
+
+def examine(want: doctor.Desired, observed: dict[str, dict[str, Any]],
+            now: datetime.datetime) -> list[doctor.Finding]:
+    """``doctor.examine`` of observations written out as plain data (``doctor.Observation``'s fields)."""
+    return doctor.examine(want, {n: doctor.Observation(**o) for n, o in observed.items()}, now)
 
 
 def failing(findings: list[doctor.Finding]) -> list[tuple[str, str, str, str]]:
@@ -169,7 +175,7 @@ def test_expected_peer_secrets_read_both_chart_forms() -> None:
 def test_a_healthy_fleet_matches() -> None:
     """Everything as planned: exit 0, every check ok, workloads the chart does not create: info."""
     want = _want()
-    findings = doctor.examine(want, fleet(), NOW)
+    findings = examine(want, fleet(), NOW)
     assert failing(findings) == []
     assert doctor.exit_code(findings) == 0
     for row in doctor.table(want, findings).values():
@@ -180,7 +186,7 @@ def test_unreachable_cluster_is_named_and_nothing_else_of_it_checked() -> None:
     want = _want()
     observed = fleet()
     observed["cls-00000002"] = {"reachable": False, "error": "cannot reach https://127.0.0.1:1: connection refused"}
-    findings = doctor.examine(want, observed, NOW)
+    findings = examine(want, observed, NOW)
     assert failing(findings) == [("cls-00000002", "reachable", "error", "cannot reach https://127.0.0.1:1: connection "
                                   "refused; nothing else of this cluster was checked")]
     assert set(doctor.table(want, findings)["cls-00000002"].values()) == {"error", "-"}
@@ -206,17 +212,17 @@ def test_release_missing_not_deployed_other_version_or_stuck() -> None:
             o["releases"] += releases
         else:
             o["releases"] = releases
-        got = [f for f in failing(doctor.examine(want, observed, NOW))]
+        got = [f for f in failing(examine(want, observed, NOW))]
         assert len(got) == 1 and got[0][:3] == ("cls-00000001", "release", severity) and text in got[0][3], (label, got)
 
 
 def test_wrong_cluster_id_in_cilium_config() -> None:
     observed = fleet()
     observed["cls-00000003"]["config"]["cluster-id"] = "7"
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000003", "cilium-config", "error", "cilium-config cluster-id is 7, planned 3")]
     observed["cls-00000003"]["config"] = None
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000003", "cilium-config", "error", "ConfigMap cilium-config not found")]
 
 
@@ -225,7 +231,7 @@ def test_a_different_ca_in_one_cluster_names_that_cluster() -> None:
     still signed by the mesh CA, no longer chains to its cilium-ca)."""
     observed = fleet()
     observed["cls-00000002"]["ca"] = {**CA, "sha256": OTHER_FP, "ski": "0ther"}
-    got = failing(doctor.examine(_want(), observed, NOW))
+    got = failing(examine(_want(), observed, NOW))
     assert {(g[0], g[1]) for g in got} == {("cls-00000002", "cilium-ca"), ("cls-00000002", "certificates")}
     ca = next(g for g in got if g[1] == "cilium-ca")
     assert ca[3] == ("Secret cilium-ca is another CA (sha256 BB:BB:BB:BB:BB:BB:BB:BB…) than the stack's CA "
@@ -236,11 +242,11 @@ def test_a_different_ca_in_one_cluster_names_that_cluster() -> None:
 def test_without_the_stacks_ca_the_majority_decides_and_a_tie_names_every_cluster() -> None:
     observed = fleet()
     observed["cls-00000002"]["ca"] = {**CA, "sha256": OTHER_FP}
-    got = [g for g in failing(doctor.examine(_want(ca_fingerprint=None), observed, NOW)) if g[1] == "cilium-ca"]
+    got = [g for g in failing(examine(_want(ca_fingerprint=None), observed, NOW)) if g[1] == "cilium-ca"]
     assert [(g[0], "the other clusters' (2)" in g[3]) for g in got] == [("cls-00000002", True)]
     observed = {n: o for n, o in fleet().items() if n != "cls-00000003"}
     observed["cls-00000002"]["ca"] = {**CA, "sha256": OTHER_FP}
-    got = [g for g in failing(doctor.examine(_want(2, ca_fingerprint=None), observed, NOW)) if g[1] == "cilium-ca"]
+    got = [g for g in failing(examine(_want(2, ca_fingerprint=None), observed, NOW)) if g[1] == "cilium-ca"]
     assert [g[0] for g in got] == ["cls-00000001", "cls-00000002"]
     assert all("with no majority" in g[3] for g in got)
 
@@ -249,19 +255,19 @@ def test_missing_ca_secret() -> None:
     observed = fleet()
     observed["cls-00000001"]["ca"] = None
     assert ("cls-00000001", "cilium-ca", "error", "Secret cilium-ca not found") in failing(
-        doctor.examine(_want(), observed, NOW))
+        examine(_want(), observed, NOW))
 
 
 def test_service_without_its_annotation_or_of_another_type() -> None:
     observed = fleet()
     del observed["cls-00000001"]["service"]["annotations"]["service.kubernetes.io/qcloud-loadbalancer-internal-subnetid"]
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000001", "service", "error", "Service clustermesh-apiserver has no annotation "
          "service.kubernetes.io/qcloud-loadbalancer-internal-subnetid, planned subnet-00000001")]
     observed = fleet()
     observed["cls-00000001"]["service"]["type"] = "NodePort"
     observed["cls-00000001"]["service"]["annotations"]["service.kubernetes.io/tke-existed-lbid"] = "lb-12345678"
-    assert [g[3] for g in failing(doctor.examine(_want(), observed, NOW))] == [
+    assert [g[3] for g in failing(examine(_want(), observed, NOW))] == [
         "Service clustermesh-apiserver is type NodePort, planned LoadBalancer",
         "Service clustermesh-apiserver has annotation service.kubernetes.io/tke-existed-lbid: lb-12345678, which the "
         "stack does not set"]
@@ -270,12 +276,12 @@ def test_service_without_its_annotation_or_of_another_type() -> None:
 def test_load_balancer_address_pending_is_not_healthy_and_a_wrong_one_is_named() -> None:
     observed = fleet()
     observed["cls-00000002"]["service"]["ingress"] = []
-    findings = doctor.examine(_want(), observed, NOW)
+    findings = examine(_want(), observed, NOW)
     assert failing(findings) == [("cls-00000002", "service", "pending", "Service clustermesh-apiserver has no load "
                                   "balancer address yet (pending), planned 10.0.2.100")]
     assert doctor.exit_code(findings) == 1
     observed["cls-00000002"]["service"]["ingress"] = ["10.0.9.9"]
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000002", "service", "error", "Service clustermesh-apiserver load balancer address is 10.0.9.9, "
          "planned 10.0.2.100")]
 
@@ -289,12 +295,12 @@ def test_created_clb_without_outputs_checks_presence_and_says_the_address_is_unk
         o["secrets"] = {k: {p: v for p, v in d.items() if p in NAMES[:2]} for k, d in o["secrets"].items()}
     svc = observed["cls-00000002"]["service"]
     del svc["annotations"]["service.kubernetes.io/service.extensiveParameters"]
-    findings = doctor.examine(want, observed, NOW)
+    findings = examine(want, observed, NOW)
     assert failing(findings) == [("cls-00000002", "service", "error", "Service clustermesh-apiserver has no annotation "
                                   "service.kubernetes.io/tke-existed-lbid, planned the created CLB's id")]
     assert any(f.severity == "info" and "give --outputs" in f.message for f in findings)
     svc["annotations"]["service.kubernetes.io/tke-existed-lbid"] = "lb-abcdefgh"
-    assert failing(doctor.examine(want, observed, NOW)) == []
+    assert failing(examine(want, observed, NOW)) == []
 
 
 def test_peer_missing_extra_moved_and_secret_gone() -> None:
@@ -303,7 +309,7 @@ def test_peer_missing_extra_moved_and_secret_gone() -> None:
     del kvs["cls-00000003"]
     kvs["cls-00000009"] = _entry("10.0.9.100")
     kvs["cls-00000002"] = _entry("10.0.2.200")
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000001", "peers", "error", "cilium-kvstoremesh: peer cls-00000002 is at https://10.0.2.200:2379, "
          "planned https://10.0.2.100:2379"),
         ("cls-00000001", "peers", "error", "cilium-kvstoremesh: peer cls-00000003 is missing (planned "
@@ -313,7 +319,7 @@ def test_peer_missing_extra_moved_and_secret_gone() -> None:
     ]
     observed = fleet()
     observed["cls-00000002"]["secrets"]["cilium-clustermesh"] = None
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000002", "peers", "error", "Secret cilium-clustermesh not found; planned peers: cls-00000001, "
          "cls-00000003")]
 
@@ -325,7 +331,7 @@ def test_cilium_clustermesh_must_point_at_the_local_apiserver() -> None:
     cm = observed["cls-00000003"]["secrets"]["cilium-clustermesh"]
     cm["cls-00000001"] = _entry("10.0.1.100")
     cm["cls-00000002"] = "not: [an etcd config"
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000003", "peers", "error", f"cilium-clustermesh: peer cls-00000001 is at https://10.0.1.100:2379, "
          f"planned {LOCAL}"),
         ("cls-00000003", "peers", "error", "cilium-clustermesh: the entry of peer cls-00000002 is not an etcd config "
@@ -342,16 +348,16 @@ def test_peer_keys_are_cluster_names_never_tls_files() -> None:
 def test_certificate_expiring_expired_or_not_covering_the_vip() -> None:
     observed = fleet()
     observed["cls-00000002"]["tls"]["clustermesh-apiserver-server-cert"]["crt"]["not_after"] = "2026-12-14T11:00:00+00:00"
-    findings = doctor.examine(_want(), observed, NOW)
+    findings = examine(_want(), observed, NOW)
     assert failing(findings) == [("cls-00000002", "certificates", "warning", "Secret clustermesh-apiserver-server-cert "
                                   "expires in 9 day(s) (2026-12-14T11:00:00+00:00)")]
     assert doctor.exit_code(findings) == 1
     observed["cls-00000002"]["ca"]["not_after"] = "2026-12-01T00:00:00+00:00"
     assert ("cls-00000002", "certificates", "error", "CA cilium-ca expired 4 day(s) ago (2026-12-01T00:00:00+00:00)") in \
-        failing(doctor.examine(_want(), observed, NOW))
+        failing(examine(_want(), observed, NOW))
     observed = fleet()
     observed["cls-00000001"]["tls"]["clustermesh-apiserver-server-cert"]["crt"]["ips"] = ["127.0.0.1"]
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000001", "certificates", "error", "Secret clustermesh-apiserver-server-cert: the server certificate "
          "does not cover 10.0.1.100 (peers connecting to that address fail with an x509 error)")]
 
@@ -361,7 +367,7 @@ def test_tls_secret_of_another_ca_or_missing_though_rendered() -> None:
     entry = observed["cls-00000001"]["tls"]["clustermesh-apiserver-server-cert"]
     entry["crt"].update(aki="0123456789abcdef0123", issuer="CN=Other CA")
     entry["ca"] = {**CA, "sha256": OTHER_FP}
-    assert [g[3] for g in failing(doctor.examine(_want(), observed, NOW))] == [
+    assert [g[3] for g in failing(examine(_want(), observed, NOW))] == [
         "Secret clustermesh-apiserver-server-cert: its certificate is not issued by cilium-ca (its issuer's key id "
         "0123456789abcdef…, cilium-ca's c0ffee…); run pulumi up to re-issue it",
         "Secret clustermesh-apiserver-server-cert: its ca.crt (sha256 BB:BB:BB:BB:BB:BB:BB:BB…) is not cilium-ca "
@@ -369,12 +375,12 @@ def test_tls_secret_of_another_ca_or_missing_though_rendered() -> None:
     observed = fleet()
     entry = observed["cls-00000001"]["tls"]["clustermesh-apiserver-server-cert"]
     entry["crt"].update(aki=None, issuer="CN=Other CA")
-    assert [g[3] for g in failing(doctor.examine(_want(), observed, NOW))] == [
+    assert [g[3] for g in failing(examine(_want(), observed, NOW))] == [
         "Secret clustermesh-apiserver-server-cert: its certificate is not issued by cilium-ca (issuer CN=Other CA); "
         "run pulumi up to re-issue it"]
     observed = fleet()
     observed["cls-00000001"]["tls"] = {}
-    assert failing(doctor.examine(_want(), observed, NOW)) == [
+    assert failing(examine(_want(), observed, NOW)) == [
         ("cls-00000001", "certificates", "error", "Secret clustermesh-apiserver-server-cert is in the release but not "
          "in the cluster")]
 
@@ -385,16 +391,16 @@ def test_workloads_ready_where_they_exist() -> None:
     observed = fleet()
     o = observed["cls-00000001"]
     o["releases"][1]["rendered"].append({"kind": "DaemonSet", "name": "cilium", "type": ""})
-    assert failing(doctor.examine(want, observed, NOW)) == [
+    assert failing(examine(want, observed, NOW)) == [
         ("cls-00000001", "workloads", "error", "DaemonSet kube-system/cilium is in the release but not in the cluster")]
     o["workloads"]["DaemonSet/cilium"] = {"desired": 3, "ready": 1}
     o["workloads"]["Deployment/clustermesh-apiserver"] = {"desired": 2, "ready": 2}
-    findings = doctor.examine(want, observed, NOW)
+    findings = examine(want, observed, NOW)
     assert failing(findings) == [("cls-00000001", "workloads", "error", "DaemonSet kube-system/cilium: 1/3 ready")]
     assert ("cls-00000001", "workloads", "ok", "Deployment kube-system/clustermesh-apiserver: 2/2 ready") in [
         (f.cluster, f.check, f.severity, f.message) for f in findings]
     o["workloads"]["DaemonSet/cilium"] = {"desired": 3, "ready": 3}
-    assert doctor.exit_code(doctor.examine(want, observed, NOW)) == 0
+    assert doctor.exit_code(examine(want, observed, NOW)) == 0
 
 
 def test_findings_most_serious_first() -> None:
@@ -402,9 +408,9 @@ def test_findings_most_serious_first() -> None:
     observed["cls-00000003"]["config"]["cluster-id"] = "9"
     observed["cls-00000001"]["service"]["ingress"] = []
     observed["cls-00000002"]["tls"]["clustermesh-apiserver-server-cert"]["crt"]["not_after"] = "2026-12-20T00:00:00+00:00"
-    severities = [f.severity for f in doctor.examine(_want(), observed, NOW)]
+    severities = [f.severity for f in examine(_want(), observed, NOW)]
     assert severities == sorted(severities, key=doctor.SEVERITIES.index)
-    assert [g[:3] for g in failing(doctor.examine(_want(), observed, NOW))] == [
+    assert [g[:3] for g in failing(examine(_want(), observed, NOW))] == [
         ("cls-00000003", "cilium-config", "error"), ("cls-00000001", "service", "pending"),
         ("cls-00000002", "certificates", "warning")]
 
@@ -532,14 +538,14 @@ def test_text_output_lists_findings_then_the_table() -> None:
     want = _want()
     observed = fleet()
     observed["cls-00000003"]["config"]["cluster-id"] = "9"
-    text = cli.render_text("stacks/Pulumi.x.yaml", want, doctor.examine(want, observed, NOW))
+    text = cli.render_text("stacks/Pulumi.x.yaml", want, examine(want, observed, NOW))
     lines = text.splitlines()
     assert lines[2].split()[:3] == ["ERROR", "cls-00000003", "cilium-config"]
     header = next(i for i, line in enumerate(lines) if line.startswith("cluster "))
     assert lines[header].split() == ["cluster", *doctor.CHECKS]
     assert lines[header + 3].split() == ["cls-00000003", "ok", "ok", "ERROR", "ok", "ok", "ok", "ok", "info"]
     assert lines[-1] == "1 error(s), 0 pending, 0 warning(s), 3 info: the fleet differs from the stack (exit 1)"
-    doc = json.loads(cli.render_json("s", want, doctor.examine(want, observed, NOW)))
+    doc = json.loads(cli.render_json("s", want, examine(want, observed, NOW)))
     assert doc["exitCode"] == 1 and doc["counts"]["error"] == 1
     assert doc["table"]["cls-00000003"]["cilium-config"] == "error"
     assert copy.deepcopy(doc["findings"][0]) == {"cluster": "cls-00000003", "check": "cilium-config",
@@ -551,7 +557,7 @@ def test_an_unreadable_release_record_is_a_release_finding_not_an_unreachable_cl
     observed["cls-00000002"]["releases"][1] = {"revision": 2, "status": "deployed",
                                                "unreadable": "Secret sh.helm.release.v1.cilium.v2 does not hold a "
                                                              "Helm release record (BadGzipFile)"}
-    got = failing(doctor.examine(_want(), observed, NOW))
+    got = failing(examine(_want(), observed, NOW))
     assert [(g[0], g[1]) for g in got] == [("cls-00000002", "release")]
     assert "does not hold a Helm release record" in got[0][3] and "helm -n kube-system history cilium" in got[0][3]
 
@@ -563,8 +569,8 @@ def test_hubble_certificates_kept_from_before_a_ca_rotation_are_found() -> None:
     old_ca_leaf = {**_server_cert("10.0.9.9"), "subject": "CN=*.cls-00000001.hubble-grpc.cilium.io",
                    "aki": "01dca", "ips": []}
     observed["cls-00000001"]["tls"]["hubble-server-certs"] = {"crt": old_ca_leaf, "ca": dict(CA)}
-    got = failing(doctor.examine(_want(), observed, NOW))
+    got = failing(examine(_want(), observed, NOW))
     assert [(g[0], g[1]) for g in got] == [("cls-00000001", "certificates")]
     assert got[0][3].startswith("Secret hubble-server-certs: its certificate is not issued by cilium-ca")
     observed["cls-00000001"]["tls"]["hubble-server-certs"] = {"crt": {**old_ca_leaf, "aki": "c0ffee"}, "ca": dict(CA)}
-    assert failing(doctor.examine(_want(), observed, NOW)) == []
+    assert failing(examine(_want(), observed, NOW)) == []

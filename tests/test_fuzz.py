@@ -28,15 +28,15 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from components.program import InvalidConfig
-from meshcore import values as helm_values
 from meshcore.config import (
     APISERVER_KEYS,
     CLUSTER_KEYS,
     TOP_LEVEL_KEYS,
     Settings,
-    parse_settings,
 )
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
+from meshcore.owned import owned_keys
 from tests.conftest import cluster_entry, examples, mesh_config
 from tests.mockcloud import release_values, run
 from tools.mockengine import Recording
@@ -211,7 +211,7 @@ def mutate(raw: dict[str, Any], draw: st.DrawFn) -> None:
     ]))
     paths = _nodes(raw)
     if kind == "owned":
-        owned = list(helm_values.owned_paths("ipMasqAgent"))
+        owned = [k.path for k in owned_keys("ipMasqAgent")]
         target = draw(st.sampled_from(owned))
         cut = draw(st.integers(1, len(target)))  # the owned path, or a parent replaced by a value
         holders: list[dict] = [raw.setdefault("cilium", {})] if isinstance(raw.get("cilium", {}), dict) else []

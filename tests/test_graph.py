@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from components import sdk_internals as sdk
+from components import tokens
 from components.collector import GC_THRESHOLDS
 from components.program import InvalidConfig
 from meshcore import certs
@@ -36,7 +37,7 @@ RELEASE = "kubernetes:helm.sh/v3:Release"
 K8S_PROVIDER = "pulumi:providers:kubernetes"
 TC_PROVIDER = "pulumi:providers:tencentcloud"
 CLB = "tencentcloud:Clb/instance:Instance"
-CLUSTER = "mesh:tke:Cluster"
+CLUSTER = tokens.CLUSTER
 SECRET_SIG = {sdk.SIG_KEY: sdk.SECRET_SIG}
 
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from components.program import InvalidConfig
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.lifecycle import identity_changes
 from meshcore.values import PEER_DEPENDENT_PATHS
 from tests.conftest import cluster_entry, mesh_config, write_stack

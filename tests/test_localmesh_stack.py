@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tools import localmesh
 from tools.workspace import CHART
 

@@ -101,7 +101,7 @@ def test_a_missing_context_names_the_cluster(tmp_path: Path) -> None:
 
 def test_a_key_outside_the_entries_names_the_entry_its_message_blames() -> None:
     """mesh:hubbleRelay refused because one cluster's own values turn Hubble off: that entry is named."""
-    from meshcore.config import parse_settings
+    from meshcore.config_parse import parse_settings
 
     raw = mesh_config(2, hubbleRelay=True)
     raw["clusters"][1]["values"] = {"hubble": {"enabled": False}}

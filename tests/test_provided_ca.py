@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from meshcore.config import PEM_RSA_KEY, parse_settings
+from meshcore.config import PEM_RSA_KEY
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tests.conftest import mesh_config
 from tests.mockcloud import by_type, run, text

@@ -12,10 +12,11 @@ from typing import Any
 
 import yaml
 
-from tests.conftest import ROOT, SHARED
+from tests.conftest import SHARED
 from tests.e2e import real_chart
+from tools import workspace
 
-STAND_IN = ROOT / "tests" / "e2e" / "chart" / "cilium"
+STAND_IN = workspace.CHART
 _MISSING = object()
 
 

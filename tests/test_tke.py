@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from components import tokens
 from components.cluster import (
     CNI_CONFIG_NAME,
     DISABLE_LABEL_KEY,
@@ -23,7 +24,7 @@ from components.cluster import (
     ClusterLookupError,
 )
 from components.program import InvalidConfig
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
 from meshcore.presets import PRESETS
 from tests.conftest import ROOT, cluster_entry, mesh_config
@@ -183,7 +184,7 @@ def test_created_cluster_is_cilium_ready_in_order(tmp_path: Path) -> None:
         assert earlier.urn in ancestors(rec, later.urn), f"{later.name} must wait for {earlier.name}"
     assert_acyclic({u: ancestors(rec, u) - {u} for u in rec.resources})
     node_pool_component = one(rec, "mesh:tke:NodePool", f"{name}-nodepool")
-    assert node_pool_component.parent == one(rec, "mesh:tke:Cluster", name).urn
+    assert node_pool_component.parent == one(rec, tokens.CLUSTER, name).urn
     assert pool.parent == node_pool_component.urn
 
 
@@ -400,7 +401,7 @@ def test_mixed_stack_plans_offline_into_one_acyclic_graph() -> None:
     rec = plan(str(ROOT / "stacks/Pulumi.mixed.yaml"))
     assert_acyclic({u: ancestors(rec, u) - {u} for u in rec.resources})
     created = next(c.name for c in by_type(rec, TKE_CLUSTER)).removesuffix("-tke")
-    adopted = next(r.name for r in by_type(rec, "mesh:tke:Cluster") if r.name != created)
+    adopted = next(r.name for r in by_type(rec, tokens.CLUSTER) if r.name != created)
     assert scrub(one(rec, K8S_PROVIDER, f"{adopted}-k8s").inputs["kubeconfig"]) == "[secret]"
     values = release_values(one(rec, RELEASE, f"{created}-cilium"))
     assert values["k8sServiceHost"] == "[unknown]" and values["k8sServicePort"] == 60002

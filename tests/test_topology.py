@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import mesh_config
 
 

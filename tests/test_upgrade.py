@@ -21,7 +21,7 @@ import yaml
 from meshcore import versions
 from tests.conftest import ROOT, SHARED, committed_stacks, mesh_config, write_stack
 from tests.mockcloud import ComputingMocks, by_type, release_values, run
-from tools import diff, render
+from tools import diff, render, workspace
 from tools.mockengine import Recording
 from tools.plan import plan
 from tools.render import scrub
@@ -393,7 +393,7 @@ def test_a_waves_local_chart_must_be_its_version(tmp_path: Path) -> None:
 
     def chart(version: str) -> str:
         out = tmp_path / f"cilium-{version}"
-        shutil.copytree(ROOT / "tests/e2e/chart/cilium", out)
+        shutil.copytree(workspace.CHART, out)
         meta = yaml.safe_load((out / "Chart.yaml").read_text())
         (out / "Chart.yaml").write_text(yaml.safe_dump({**meta, "version": version}))
         return str(out)

@@ -10,12 +10,18 @@ import pytest
 import yaml
 
 from components import sdk_internals as sdk
+from meshcore import owned, versions
 from meshcore import values as hv
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 from tests.conftest import CHART_DIR, mesh_config
 from tools import render
 
 CERT, KEY = "Q0VSVA==", "S0VZ"
+
+
+def _owned_paths(mode: str, version: str = versions.DEFAULT) -> tuple[tuple[str, ...], ...]:
+    """The value paths the program owns on every cluster of ``version`` with masquerade ``mode``."""
+    return tuple(k.path for k in owned.owned_keys(mode, chart_minor=versions.minor_of(version)))
 
 
 def build(**over: Any) -> dict[str, Any]:
@@ -25,7 +31,7 @@ def build(**over: Any) -> dict[str, Any]:
         existing_lb_id=None, peers=[hv.peer_entry("cls-b", "10.0.0.8", 2379)], non_masquerade_cidrs=None,
     )
     args.update(over)
-    return hv.cluster_values(**args)
+    return hv.cluster_values(owned.Inputs(**args))
 
 
 def test_identity_ca_and_mesh_values() -> None:
@@ -96,7 +102,7 @@ def test_user_values_merge_under_owned_values() -> None:
 
 def test_owned_conflicts_name_the_user_path() -> None:
     """A conflict is reported at the path the user wrote (a leaf, or a replaced parent)."""
-    owned = hv.owned_paths("none")
+    owned = _owned_paths("none")
     assert hv.owned_conflicts({"cluster": {"name": "x", "foo": 1}}, owned) == [(("cluster", "name"), ("cluster", "name"))]
     assert hv.owned_conflicts({"cluster": None}, owned) == [(("cluster",), ("cluster", "name"))]
     assert hv.owned_conflicts({"clustermesh": {"config": {"clusters": []}}}, owned) == [
@@ -104,7 +110,7 @@ def test_owned_conflicts_name_the_user_path() -> None:
     ]
     assert hv.owned_conflicts({"cluster": {}}, owned) == []
     assert hv.owned_conflicts({"ipMasqAgent": {"enabled": True}}, owned) == []
-    assert hv.owned_conflicts({"ipMasqAgent": {"enabled": True}}, hv.owned_paths("ipMasqAgent")) != []
+    assert hv.owned_conflicts({"ipMasqAgent": {"enabled": True}}, _owned_paths("ipMasqAgent")) != []
 
 
 @pytest.mark.parametrize("version", ["1.18.3", "1.19.6", "1.20.0"])
@@ -114,13 +120,13 @@ def test_every_owned_path_is_set(mode: str, version: str) -> None:
     right), and nothing a version does not own."""
     v = build(non_masquerade_cidrs=["172.16.0.0/16"] if mode == "ipMasqAgent" else None, chart_version=version,
               policy_default_local_cluster=False, upgrade_compatibility="1.18")
-    others = {p for other in ("1.18.3", "1.19.6", "1.20.0") for p in hv.owned_paths(mode, other)}
-    for path in others - set(hv.owned_paths(mode, version)):
+    others = {p for other in ("1.18.3", "1.19.6", "1.20.0") for p in _owned_paths(mode, other)}
+    for path in others - set(_owned_paths(mode, version)):
         node = v
         for part in path[:-1]:
             node = node.get(part, {})
         assert path[-1] not in node, f"{path} is set on {version}, which does not own it"
-    for path in hv.owned_paths(mode, version):
+    for path in _owned_paths(mode, version):
         if path[-1] == hv.EXISTING_LB_ANNOTATION or path == ("tls", "caBundle"):
             continue  # createClb mode / CA rotation only (tested separately)
         node: Any = v
@@ -137,7 +143,7 @@ def test_owned_paths_exist_in_the_chart(chart_values: dict) -> None:
     text = (CHART_DIR / "values.yaml").read_text()
     for path in commented_in_chart:
         assert re.search(rf"^# {path[1]}:\n(#   .*\n)*#   {path[2]}: ", text, re.M), f"{'.'.join(path)} is not documented"
-    for path in hv.owned_paths("ipMasqAgent"):
+    for path in _owned_paths("ipMasqAgent"):
         if path in commented_in_chart or path[:-1] in free_form:
             continue
         node: Any = chart_values

@@ -29,9 +29,8 @@ from typing import Any
 
 import yaml
 
-from tools import render
+from tools import ROOT, render
 
-ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (2, 16, 64, 255, 511)
 TARGET_SECONDS = 5.0
 """Issue #19: a full mesh of 511 clusters, with ip-masq-agent, planned in under this (it was 30 s before)."""

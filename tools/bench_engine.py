@@ -3,7 +3,7 @@
     python -m tools.bench_engine [--preview 16,64,255] [--up 16] [--doc docs/benchmarks.md]
 
 For each N it writes the full-mesh stack of ``tools/bench.py`` (the same clusters and values),
-with the suite's stand-in chart (tests/e2e/chart: the real one cannot be shipped here), a CA the
+with the stand-in chart (tools/stand-in-chart: the real one cannot be shipped here), a CA the
 stack brings (the tls provider cannot be built here) and ``skipAwait``, and times in a fresh
 workspace (``tools.workspace``):
 
@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import localmesh
+from tools import ROOT, localmesh
 from tools.bench import ENGINE_BEGIN, ENGINE_END, full_mesh_stack
-from tools.workspace import CHART, ROOT, Workspace
+from tools.workspace import CHART, Workspace
 
 DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = ENGINE_BEGIN, ENGINE_END

@@ -19,7 +19,8 @@ import subprocess
 import sys
 
 from meshcore import chart as charts
-from meshcore.config import NS, decode_config, parse_settings
+from meshcore.config import NS, decode_config
+from meshcore.config_parse import parse_settings
 from meshcore.errors import MeshConfigError
 from tools.plan import StackFileError, read_stack_file
 

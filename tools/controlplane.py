@@ -55,12 +55,11 @@ from typing import Any
 
 import yaml
 
-from tools import toolchain
+from meshcore.effects import NAMESPACE
+from tools import ROOT, toolchain
 from tools.localmesh import Mesh, alive, exe_name, free_ports, spawn, stop
 
-ROOT = Path(__file__).resolve().parent.parent
 STATE = "controlplane.json"
-NAMESPACE = "kube-system"
 ETCD_NAME = "clustermesh-apiserver"
 """etcd's member name: ``etcdinit``'s default ``--etcd-cluster-name``, which ``etcd --name`` must match."""
 START_TIMEOUT = 60.0

@@ -16,9 +16,9 @@ signing CA (rotation step 2) shows as the release depending on another CA's key.
 A chart version change of a cluster (the release's ``version``: ``mesh:cilium.version`` or the cluster's own
 ``mesh:clusters[i].cilium.version``, one wave of an upgrade) is said loudly: it rolls that cluster's agents,
 operator and clustermesh-apiserver (new images); the diff lists the clusters of this wave and those that keep
-their version, with the mesh's versions after the update, and judges each step with the program's rule
-(``meshcore.versions.upgrade_problem``: one minor at a time, from the latest patch; and
-``update_skew_problem``: one update never spans two minors between what runs and what it installs).
+their version, with the mesh's versions after the update, and judges the update with the program's own rule
+(``meshcore.lifecycle.update_refusals``: each step one minor at a time, from the latest patch; then one update
+never spans two minors between what runs and what it installs).
 
 Identity changes that ``pulumi up`` refuses (``meshcore/lifecycle.py``: another id, a rename,
 another VIP of a running cluster, another ``maxConnectedClusters``) are judged with the
@@ -46,21 +46,18 @@ import functools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 from meshcore import chart as charts
-from meshcore import chartkeys, effects, owned, versions, yamlio
+from meshcore import chartkeys, effects, lifecycle, owned, stackoutputs, versions, yamlio
 from meshcore.config import NS
 from meshcore.effects import Effect
 from meshcore.keypaths import dotted as _path
-from meshcore.lifecycle import IdentityChange, identity_changes, renames
-from tools.render import CHART_ONLY_KEY, NOT_CHECKED_KEY, RELEASE_TYPE, UNKNOWN, connections
+from meshcore.lifecycle import IdentityChange, Refusal, identity_changes, renames
+from tools.render import CHART_ONLY_KEY, CLUSTER_TYPE, NOT_CHECKED_KEY, RELEASE_TYPE, UNKNOWN, connections
 
 Path_ = tuple[str, ...]
 
-CLUSTER_TYPE = "mesh:tke:Cluster"
-"""The component of one cluster (components/cluster.py): the one a rename aliases."""
 CA_KEY_TYPE = "tls:index/privateKey:PrivateKey"
 """The generated CA's key: a release depends on the key of the CA that signs its certificates."""
 
@@ -399,21 +396,42 @@ def identity_verdicts(old: Plan, new: Plan) -> list[IdentityChange]:
         return []
     allowed = frozenset(n for n in new.graph.get("allowIdentityChange", []) if isinstance(n, str))
     clusters, addresses = [], {}
-    for name, o in sorted(clusters_out.items()):
-        if not isinstance(o, dict) or type(o.get("id")) is not int:
+    for name, o in sorted(stackoutputs.read_clusters(clusters_out).items(), key=lambda kv: kv[0]):
+        if type(o.id) is not int:
             continue  # not what the program exports: nothing to judge
-        # The entry's key as the diff can name it (the plan does not record the entry's index).
-        clusters.append(SimpleNamespace(name=name, id=o["id"], context=o.get("context") or None, key=name))
-        address = o.get("meshAddress")
-        addresses[name] = address if isinstance(address, str) and ":" in address and UNKNOWN not in address else None
-    max_connected = outputs.get("maxConnectedClusters")
-    settings = SimpleNamespace(clusters=clusters, allow_identity_change=allowed,
-                               max_connected_clusters=max_connected if type(max_connected) is int else None)
-    previous_max = previous_outputs.get("maxConnectedClusters")
-    if settings.max_connected_clusters is None or type(previous_max) is not int:
+        clusters.append(_Planned(name, o.id, o.context or None))
+        address = o.mesh_address
+        addresses[name] = address if address is not None and UNKNOWN not in address else None
+    max_connected = outputs.get(stackoutputs.MAX_CONNECTED_CLUSTERS)
+    mesh = _PlannedMesh(tuple(clusters), allowed, max_connected if type(max_connected) is int else None)
+    previous_max = previous_outputs.get(stackoutputs.MAX_CONNECTED_CLUSTERS)
+    if mesh.max_connected_clusters is None or type(previous_max) is not int:
         previous_max = None
-    return identity_changes(previous if isinstance(previous, dict) else None, settings, addresses,  # type: ignore[arg-type]
+    return identity_changes(previous if isinstance(previous, dict) else None, mesh, addresses,
                             previous_max_connected=previous_max)
+
+
+@dataclass(frozen=True)
+class _Planned:
+    """A cluster of the new plan, as the identity rules read it (``meshcore.lifecycle.MemberIdentity``)."""
+
+    name: str
+    id: int
+    context: str | None
+
+    @property
+    def key(self) -> str:
+        """The entry's key as the diff can name it (the plan does not record the entry's index)."""
+        return self.name
+
+
+@dataclass(frozen=True)
+class _PlannedMesh:
+    """The new plan's mesh, as the identity rules read it (``meshcore.lifecycle.MeshIdentity``)."""
+
+    clusters: tuple[_Planned, ...]
+    allow_identity_change: frozenset[str]
+    max_connected_clusters: int | None
 
 
 def rename_aliases(old: Plan, new: Plan, renamed: dict[str, str]) -> dict[str, str]:
@@ -448,9 +466,8 @@ def compare(old: Plan, new: Plan, *, allow_different_stacks: bool = False) -> Di
         old = _restacked(old, new)
     else:
         d.identity = identity_verdicts(old, new)
-    new_clusters = new.graph.get("outputs", {}).get("clusters", {})
-    if isinstance(new_clusters, dict):
-        d.contexts = {n: o.get("context") or "" for n, o in new_clusters.items() if isinstance(o, dict)}
+    d.contexts = {n: o.context or "" for n, o in
+                  stackoutputs.read_clusters(new.graph.get("outputs", {}).get(stackoutputs.CLUSTERS)).items()}
     d.renamed = {n: o for n, o in renames(d.identity).items() if n in new.values and o in old.values}
     was = {n: d.renamed.get(n, n) for n in new.values}
     d.clusters_added = sorted(n for n in new.values.keys() - old.values.keys() if n not in d.renamed)
@@ -641,13 +658,11 @@ def _attention(d: Diff) -> list[str]:
             warnings.append(f"TAKES EFFECT AT THE NEXT RESTART in {name}: {paths} (cilium-config, read only when "
                             f"{', '.join(r.waits)} start; with rollOutCiliumPods false this update restarts none of "
                             f"them): run `{command}` to apply it")
-    refused = False
+    refusals = update_refusals(d)
+    steps = {r.cluster: r.problem for r in refusals if not r.skew}
     for name, (a, b) in d.wave.items():
-        problem = (versions.upgrade_problem(a, b) if versions.is_supported(a) and versions.is_supported(b)
-                   else None)
-        if problem is not None:
-            warnings.append(f"REFUSED BY pulumi up: {name}: chart {problem}")
-            refused = True
+        if name in steps:
+            warnings.append(f"REFUSED BY pulumi up: {name}: chart {steps[name]}")
             continue
         form = ""
         if versions.is_supported(a) and versions.is_supported(b) and \
@@ -656,8 +671,8 @@ def _attention(d: Diff) -> list[str]:
         warnings.append(f"CHART UPGRADE in {name}: cilium {a} -> {b}: rolls {effects.AGENT} (one node at a time), "
                         f"{effects.OPERATOR} and {effects.APISERVER} (new images){form}; run `cilium clustermesh "
                         "status --wait` in every cluster before the next wave")
-    if not refused:  # as pulumi up: the whole update is judged once each step is allowed on its own
-        warnings += _update_skew(d)
+    # As pulumi up: the whole update is judged once each step is allowed on its own.
+    warnings += [f"REFUSED BY pulumi up: {r.cluster}: chart {r.problem}" for r in refusals if r.skew]
     for name in d.clusters_removed:  # (a rename allowed by mesh:allowIdentityChange is no removal: see Clusters)
         # After what stops or frames the whole update (other stacks, refusals), before the rest.
         warnings.insert(len(d.identity) + bool(d.stacks),
@@ -672,14 +687,13 @@ def _not_checked(d: Diff) -> list[str]:
             for note in d.not_checked]
 
 
-def _update_skew(d: Diff) -> list[str]:
-    """The refusal of an update that would span two minors between what runs and what it installs
-    (``meshcore.versions.update_skew_problem``)."""
+def update_refusals(d: Diff) -> list[Refusal]:
+    """What ``pulumi up``'s update rule (``meshcore.lifecycle.update_refusals``) refuses of this update, the old
+    plan's chart versions taken as what runs; versions this program does not render are not judged."""
     pairs = {n: (a, b) for n, (a, b) in d.charts.items()
              if versions.is_supported(b) and (a is None or versions.is_supported(a))}
-    skew = versions.update_skew_problem({n: a for n, (a, _) in pairs.items() if a is not None},
-                                        {n: b for n, (_, b) in pairs.items()})
-    return [] if skew is None else [f"REFUSED BY pulumi up: {skew[0]}: chart {skew[1]}"]
+    return lifecycle.update_refusals({n: a for n, (a, _) in pairs.items() if a is not None},
+                                     {n: b for n, (_, b) in pairs.items()})
 
 
 def _mesh_after(d: Diff) -> str:

@@ -36,13 +36,15 @@ from typing import Any
 
 import yaml
 
-from components.cilium import NAMESPACE, RELEASE_NAME
+from components.cilium import RELEASE_NAME
 from meshcore import chart as charts
 from meshcore import doctor
 from meshcore import kubeconfig as kc
 from meshcore.config import NS, Settings, decode_config
+from meshcore.effects import NAMESPACE
 from meshcore.errors import MeshConfigError
-from tools.plan import ROOT, StackFileError, read_stack_file
+from tools import ROOT
+from tools.plan import StackFileError, read_stack_file
 
 REQUEST_TIMEOUT = (5.0, 20.0)
 """(connect, read) seconds per API request: an unreachable cluster is reported, not waited for."""
@@ -235,7 +237,7 @@ def _mesh_secrets(read: Callable[..., Any], core_read: Callable[..., Any]) -> tu
     return secrets, tls
 
 
-def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
+def observe(api_client: Any, namespace: str, release: str) -> doctor.Observation:
     """What one cluster holds (``meshcore.doctor``'s observation). Raises on a failed request
     but a 404 (an object that is not there)."""
     from kubernetes import client
@@ -255,38 +257,32 @@ def observe(api_client: Any, namespace: str, release: str) -> dict[str, Any]:
     b64 = _b64
 
     releases = _helm_releases(core, namespace, release)
-    out: dict[str, Any] = {"reachable": True, "releases": releases}
-
     cm = read(core.read_namespaced_config_map, doctor.CONFIG_MAP)
-    out["config"] = dict(cm.data or {}) if cm is not None else None
-
     ca = read(core.read_namespaced_secret, doctor.CA_SECRET)
-    if ca is None:
-        out["ca"] = None
-    else:
-        crt = b64(ca.data, "ca.crt")  # only ca.crt: ca.key is never decoded
-        out["ca"] = cert_facts(crt) if crt else {"error": "no ca.crt"}
-
+    crt = b64(ca.data, "ca.crt") if ca is not None else None  # only ca.crt: ca.key is never decoded
     svc = read(core.read_namespaced_service, doctor.SERVICE)
-    if svc is None:
-        out["service"] = None
-    else:
+    service = None
+    if svc is not None:
         lb = (svc.status.load_balancer if svc.status else None)
         ingress = [i.ip or i.hostname for i in (lb.ingress or [])] if lb is not None else []
-        out["service"] = {"type": svc.spec.type, "annotations": dict(svc.metadata.annotations or {}),
-                          "ingress": [i for i in ingress if i]}
-
-    out["secrets"], out["tls"] = _mesh_secrets(read, core.read_namespaced_secret)
-    out["workloads"] = {}
+        service = {"type": svc.spec.type, "annotations": dict(svc.metadata.annotations or {}),
+                   "ingress": [i for i in ingress if i]}
+    secrets, tls = _mesh_secrets(read, core.read_namespaced_secret)
     ds = read(apps.read_namespaced_daemon_set, "cilium")
-    out["workloads"]["DaemonSet/cilium"] = None if ds is None else {
-        "desired": (ds.status.desired_number_scheduled if ds.status else 0) or 0,
-        "ready": (ds.status.number_ready if ds.status else 0) or 0}
     dep = read(apps.read_namespaced_deployment, doctor.SERVICE)
-    out["workloads"][f"Deployment/{doctor.SERVICE}"] = None if dep is None else {
-        "desired": dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1,
-        "ready": (dep.status.ready_replicas if dep.status else 0) or 0}
-    return out
+    workloads = {
+        "DaemonSet/cilium": None if ds is None else {
+            "desired": (ds.status.desired_number_scheduled if ds.status else 0) or 0,
+            "ready": (ds.status.number_ready if ds.status else 0) or 0},
+        f"Deployment/{doctor.SERVICE}": None if dep is None else {
+            "desired": dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1,
+            "ready": (dep.status.ready_replicas if dep.status else 0) or 0},
+    }
+    return doctor.Observation(
+        reachable=True, releases=releases,
+        config=dict(cm.data or {}) if cm is not None else None,
+        ca=None if ca is None else (cert_facts(crt) if crt else {"error": "no ca.crt"}),
+        service=service, secrets=secrets, tls=tls, workloads=workloads)
 
 
 def _describe_failure(err: Exception, server: str) -> str:
@@ -301,7 +297,7 @@ def _describe_failure(err: Exception, server: str) -> str:
     return f"cannot reach {server}: {text.splitlines()[0][:200] if text else type(err).__name__}"
 
 
-def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> dict[str, Any]:
+def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> doctor.Observation:
     """One cluster's observation through its minimal kubeconfig; an API server that does not
     answer is an observation (``reachable: False``), not an exception."""
     from kubernetes import client, config
@@ -314,31 +310,31 @@ def observe_cluster(kubeconfig_text: str, namespace: str, release: str) -> dict[
     try:
         config.load_kube_config_from_dict(doc, client_configuration=cfg, persist_config=False)
     except Exception as err:
-        return {"reachable": False, "error": f"its kubeconfig context cannot be used: {type(err).__name__}"}
+        return doctor.Observation(False, f"its kubeconfig context cannot be used: {type(err).__name__}")
     cfg.retries = 1  # read when the client builds its connection pool: one retry, not urllib3's three
     try:
         with client.ApiClient(cfg) as api_client:
             return observe(api_client, namespace, release)
     except Exception as err:
-        return {"reachable": False, "error": _describe_failure(err, server)}
+        return doctor.Observation(False, _describe_failure(err, server))
 
 
 def observe_fleet(settings: Settings, source: kc.KubeconfigSource, namespace: str,
-                  release: str) -> dict[str, dict[str, Any]]:
+                  release: str) -> dict[str, doctor.Observation]:
     read = kc.minimal_kubeconfigs(source, contexts(settings))
     if read.issues and not read.by_cluster:  # the file itself: nothing can be checked
         raise UsageError([f"error: {i.line()}" for i in read.issues])
-    observed: dict[str, dict[str, Any]] = {}
+    observed: dict[str, doctor.Observation] = {}
     for c in settings.clusters:
         problems = read.by_cluster.get(c.name)
         if problems and c.kubeconfig_from == "context":
-            observed[c.name] = {"reachable": False, "error": "; ".join(p.line() for p in problems)}
+            observed[c.name] = doctor.Observation(False, "; ".join(p.line() for p in problems))
         elif problems:
             how = "the stack creates it" if c.create is not None else f"kubeconfigFrom: {c.kubeconfig_from}"
-            observed[c.name] = {"reachable": False, "error": (
+            observed[c.name] = doctor.Observation(False, (
                 f"the program reaches it through the TKE API ({how}); the doctor reads it through a kubeconfig "
                 f"context named {c.name}, which is missing or incomplete in the kubeconfig {source.describe()}: merge "
-                "the cluster's kubeconfig under that name, or pass --kubeconfig")}
+                "the cluster's kubeconfig under that name, or pass --kubeconfig"))
     todo = {name: text for name, text in read.configs.items() if name not in observed}
     with concurrent.futures.ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {name: pool.submit(observe_cluster, text, namespace, release) for name, text in todo.items()}

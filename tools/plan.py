@@ -42,10 +42,9 @@ from meshcore import yamlio
 from meshcore.config import NS, UNREADABLE_SECRET, decode_config
 from meshcore.errors import ConfigIssue
 from meshcore.kubeconfig import OVERRIDE_ENV
-from tools import render
+from tools import ROOT, render
 from tools.mockengine import Recording, run_program
 
-ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "__main__.py"
 SECRET_PLACEHOLDER = UNREADABLE_SECRET
 

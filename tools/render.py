@@ -16,14 +16,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from components import sdk_internals as sdk
+from components import tokens
 from meshcore import certs, versions, yamlio
 from tools.mockengine import Recording
 
 SECRET = "[secret]"
 UNKNOWN = "[unknown]"
 RELEASE_TYPE = "kubernetes:helm.sh/v3:Release"
-CLUSTER_TYPE = "mesh:tke:Cluster"
-PEERS_TYPE = "mesh:mesh:MeshPeers"
+CLUSTER_TYPE = tokens.CLUSTER
+PEERS_TYPE = tokens.MESH_PEERS
 LISTED_CONNECTIONS = 60
 
 _SIG = sdk.SIG_KEY

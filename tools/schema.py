@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,16 +32,14 @@ from typing import Any
 from meshcore import chart as charts
 from meshcore import chartkeys, owned, versions
 from meshcore.config import NS, SECRET_KEYS, TOP_LEVEL_KEYS, Settings
+from tools import ROOT, SHARED
 
-ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_FILE = ROOT / "schema" / "stack.schema.json"
 README = ROOT / "README.md"
 OWNED_BEGIN, OWNED_END = "<!-- owned-keys:begin -->\n", "<!-- owned-keys:end -->\n"
 VERSIONS_BEGIN, VERSIONS_END = "<!-- versions:begin -->\n", "<!-- versions:end -->"
 MODELINE = "# yaml-language-server: $schema=../schema/stack.schema.json"
 """The first line of a stack file in stacks/ that points editors at the schema."""
-SHARED = Path(os.environ.get("MESH_SHARED_DIR", ROOT.parent / "shared"))
-"""Where the charts' files are: ``cilium-<version>/values.yaml`` and ``values.schema.json``."""
 
 _SECRET = {
     "type": "object",

@@ -52,8 +52,8 @@ from pathlib import Path
 from typing import TextIO
 
 from meshcore import versions
+from tools import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SOURCES = ROOT / "toolchain"
 PINS_FILE = SOURCES / "pins.toml"
 DEFAULT_DIR = Path("~/.cache/tke-cilium-mesh/toolchain")

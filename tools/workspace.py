@@ -18,11 +18,11 @@ from typing import Any
 
 import yaml
 
-from tools import toolchain
+from tools import ROOT, toolchain
 
-ROOT = Path(__file__).resolve().parent.parent
-CHART = ROOT / "tests" / "e2e" / "chart" / "cilium"
-"""The stand-in Cilium chart of the end-to-end suite and the real-engine benchmark."""
+CHART = ROOT / "tools" / "stand-in-chart" / "cilium"
+"""The stand-in Cilium chart of the local mesh (``tools.localmesh``), the real-engine benchmark and the
+end-to-end suite (the real chart cannot be shipped here)."""
 PROGRAM_FILES = ("__main__.py", "components", "meshcore", "requirements.txt", "venv")
 PASSPHRASE = "e2e-not-a-secret-passphrase"
 COMMAND_TIMEOUT = 900

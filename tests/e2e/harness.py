@@ -11,7 +11,8 @@ from typing import Any
 
 import yaml
 
-from tools.workspace import CHART, ROOT, Workspace
+from tools import ROOT
+from tools.workspace import CHART, Workspace
 
 
 def plan_values(plan_dir: Path, cluster: str) -> dict[str, Any]:

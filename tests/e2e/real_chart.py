@@ -1,5 +1,5 @@
 """What the real Cilium 1.18.3 chart asks of an API server, written down for the stand-in chart
-(``tests/e2e/chart/cilium``) to be checked against: the objects it renders and the shape of the agent
+(``tools/stand-in-chart/cilium``) to be checked against: the objects it renders and the shape of the agent
 DaemonSet that admission judges.
 
 The real chart's templates cannot be shipped here. Each fact below names where it comes from:

@@ -180,7 +180,7 @@ def test_4_a_peer_removed_by_hand_from_one_secret(fleet: Fleet) -> None:
         _only(fleet, ("cls-a", "peers", "error",
                       "cilium-kvstoremesh: peer cls-c is missing (planned https://127.0.3.100:2379)"))
     finally:
-        # What the chart renders for it (tests/e2e/chart/cilium/templates/clustermesh-secrets.yaml).
+        # What the chart renders for it (tools/stand-in-chart/cilium/templates/clustermesh-secrets.yaml).
         entry = ("endpoints:\n- https://127.0.3.100:2379\n"
                  "trusted-ca-file: /var/lib/cilium/clustermesh/common-etcd-client-ca.crt\n"
                  "key-file: /var/lib/cilium/clustermesh/common-etcd-client.key\n"
