@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meshcore import owned, versions
+from meshcore.doctor import CA_SECRET, CLUSTERMESH_SECRET, CONFIG_MAP, KVSTOREMESH_SECRET, SERVICE
+from meshcore.effects import NAMESPACE
 from meshcore.keypaths import Path, dotted
 
-NAMESPACE = "kube-system"
 RELEASE = "cilium"
+"""The Helm release of Cilium in ``NAMESPACE`` (``components.cilium.RELEASE_NAME``: the CLI's and the guide's)."""
 CHART = "cilium"
-CA_SECRET = "cilium-ca"
-SERVICE = "clustermesh-apiserver"
-RENDERED_SECRETS = (CA_SECRET, "cilium-clustermesh", "cilium-kvstoremesh")
+RENDERED_SECRETS = (CA_SECRET, CLUSTERMESH_SECRET, KVSTOREMESH_SECRET)
 """Objects the program's release renders that a hand install or an older CLI may have created outside Helm."""
 RELEASE_NAME_ANNOTATION = "meta.helm.sh/release-name"
 RELEASE_NAMESPACE_ANNOTATION = "meta.helm.sh/release-namespace"
@@ -585,5 +585,6 @@ def with_live(previous: Mapping[str, Any] | None, settings: Any,
     return out, issues
 
 
-__all__ = ["needs_live", "with_live", "Observed", "Revision", "Ca", "Options", "Adoption", "Refused", "Sensitive",
-           "adopt", "refusals", "pod_cidrs", "first_installed", "RENDERED_SECRETS", "NAMESPACE", "RELEASE"]
+__all__ = ["needs_live", "with_live", "CONFIG_MAP", "CA_SECRET", "SERVICE", "Observed", "Revision", "Ca", "Options",
+           "Adoption", "Refused", "Sensitive", "adopt", "refusals", "pod_cidrs", "first_installed",
+           "RENDERED_SECRETS", "NAMESPACE", "RELEASE"]

@@ -177,11 +177,15 @@ class _Record:
     """A recorded version this program cannot read (a newer program's, or an edited state)."""
 
 
-def _deployed(previous: Mapping[str, Any] | None, name: str, renamed: Mapping[str, str]) -> _Record:
-    """What the stack last recorded of one cluster (by its deployed name when this update renames it)."""
+def _deployed(previous: Mapping[str, Any] | None, c: ClusterSettings, renamed: Mapping[str, str]) -> _Record:
+    """What the stack last recorded of one cluster (by its deployed name when this update renames it); for a
+    cluster adopted running (``adopted``) that the stack has not recorded yet, what it ran then."""
+    name = c.name
     before = stackoutputs.read_cluster(name, previous.get(renamed.get(name, name))) \
         if isinstance(previous, Mapping) else None
     if before is None:
+        if c.adopted is not None:
+            return _Record(True, c.adopted.version, c.adopted.first_installed)
         return _Record(False, None, None)
     record = before.cilium or {}
     version, first = record.get("version"), record.get("firstInstalled")
@@ -233,7 +237,7 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
     unreadable: dict[str, str] = {}
     deployed: dict[str, str | None] = {}
     for c in settings.clusters:
-        record = _deployed(previous, c.name, renamed or {})
+        record = _deployed(previous, c, renamed or {})
         if record.unreadable is not None:
             unreadable[c.name] = record.unreadable
         elif record.deployed:
@@ -265,7 +269,7 @@ def cilium_records(previous: Mapping[str, Any] | None, settings: Settings,
     existed ran 1.18; a new cluster's own minor)."""
     out = {}
     for c in settings.clusters:
-        record = _deployed(previous, c.name, renamed or {})
+        record = _deployed(previous, c, renamed or {})
         target = settings.version_of(c)
         first = record.first
         if first is None:

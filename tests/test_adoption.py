@@ -10,7 +10,7 @@ import pytest
 
 from meshcore import adoption, owned
 from meshcore.adoption import Ca, Observed, Options, Refused, Revision, Sensitive
-from meshcore.config import parse_settings
+from meshcore.config_parse import parse_settings
 
 CA = Ca("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", Sensitive("key-pem"), "AA:BB")
 
@@ -189,3 +189,23 @@ def test_before_its_first_update_an_adopted_cluster_is_recorded_as_it_runs() -> 
     # Unknown (the offline plan reads no cluster): a record from `adopted` alone, no identity to compare.
     assert adoption.with_live(None, settings, {})[0]["cls-b"] == {
         "context": "ctx-cls-b", "region": "ap-guangzhou", "cilium": {"version": "1.18.3", "firstInstalled": "1.18"}}
+
+
+def test_an_adopted_cluster_upgrades_from_what_it_ran() -> None:
+    """Before the stack records it, an adopted cluster's chart record is its ``adopted`` block: the version rules
+    start there, and ``upgradeCompatibility`` is its first-installed minor."""
+    from meshcore.lifecycle import cilium_records, version_refusals
+
+    ca = _self_signed()
+    settings = _adopted_settings(ca)
+    assert cilium_records(None, settings)["cls-a"] == {"version": "1.18.3", "firstInstalled": "1.18"}
+    raw = {k.split(":", 1)[1]: v for k, v in adoption.adopt(fleet3(), OPTIONS).config.items()}
+    raw.update(ca={"certificate": ca}, caPrivateKey="[secret]", policyDefaultLocalCluster=False)
+    raw["cilium"] = {**raw["cilium"], "version": "1.19.6"}
+    raw["clusters"][0]["adopted"]["firstInstalled"] = "1.16"
+    upgraded = parse_settings(raw, ["caPrivateKey"])
+    refused = version_refusals(None, upgraded)
+    assert [i.key for i in refused] == ["mesh:cilium.version"] * 3
+    assert "cluster cls-a runs 1.18.3 (this stack's last update); 1.18.3 -> 1.19.6 does not start from the latest " \
+           "1.18 patch" in refused[0].message
+    assert cilium_records(None, upgraded)["cls-a"] == {"version": "1.19.6", "firstInstalled": "1.16"}

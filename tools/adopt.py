@@ -39,8 +39,7 @@ import yaml
 from meshcore import adoption
 from meshcore.adoption import Adoption, Observed, Options, Refused, Revision, Sensitive
 from meshcore.config import REGION_PATTERN
-from tools import localmesh
-from tools.plan import ROOT
+from tools import ROOT, localmesh
 
 REQUEST_TIMEOUT = (5.0, 20.0)
 REGION_LABEL = "topology.kubernetes.io/region"
