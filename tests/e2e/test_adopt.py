@@ -10,8 +10,12 @@ a duplicated id is refused before anything is written or touched. Tests run in f
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import json
 import os
+import random
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -24,7 +28,8 @@ import yaml
 
 from meshcore import adoption, owned
 from tests.e2e.harness import CHART, ROOT, Workspace, core_api, deployed, helm_releases
-from tools import adopt, doctor, localmesh, toolchain
+from tests.e2e.test_connect import CONNECT_TIMEOUT, _full_mesh, _pids, _poll, _status
+from tools import adopt, controlplane, doctor, localmesh, toolchain
 from tools.diff import _MISSING
 
 CLUSTERS = ("cls-a", "cls-b", "cls-c", "cls-d")
@@ -34,10 +39,41 @@ HAND = CLUSTERS[:3]
 OLD_CLI = "cls-c"
 """Connected as an older CLI did: a cilium-clustermesh Secret outside Helm, no peer list in the values."""
 TIMES: dict[str, float] = {}
+HAND_CONNECTIONS = {"cls-a": {"cls-b", "cls-c"}, "cls-b": {"cls-a", "cls-c"}, OLD_CLI: set()}
+"""Who each kvstoremesh of the hand-made mesh is connected to."""
+
+
+def _connected(mesh: Any, wanted: dict[str, set[str]]) -> Any:
+    """A probe: the mesh status when every cluster's kvstoremesh is connected to and synced with exactly ``wanted``."""
+    def probe() -> dict[str, Any] | None:
+        status = _status(mesh)
+        for name, peers in wanted.items():
+            remotes = status.get(name, {}).get("remotes", {})
+            if set(remotes) != peers or not all(r["connected"] and r["synced"] for r in remotes.values()):
+                return None
+        return status
+    return probe
+
+
+@functools.cache
+def _prefix() -> str:
+    """``127.X.11``: loopback addresses nobody on this host listens on (the control plane binds each mesh address;
+    parallel runs pick others)."""
+    for _ in range(50):
+        prefix = f"127.{random.randint(100, 250)}.11"
+        with contextlib.ExitStack() as stack:
+            try:
+                for cid in IDS.values():
+                    for port in (controlplane.API_PORT, 2379):
+                        stack.enter_context(socket.socket()).bind((f"{prefix}.{cid}", port))
+            except OSError:
+                continue
+            return prefix
+    raise AssertionError("no free loopback addresses for the mesh")
 
 
 def _vip(name: str) -> str:
-    return localmesh.vip(IDS[name])
+    return f"{_prefix()}.{IDS[name]}"
 
 
 def hand_values(name: str, ca_cert: str, ca_key: str, peers: tuple[str, ...]) -> dict[str, Any]:
@@ -107,9 +143,17 @@ def hand_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandMesh]:
                      for p in HAND if p != OLD_CLI}})
         localmesh.assign_vips(d)
         TIMES["hand install of 3 clusters (mesh up, helm install x3)"] = time.monotonic() - started
+        # Their clustermesh-apiservers run (Cilium's own binaries, tools.controlplane): cls-a and cls-b connect to
+        # each other and to cls-c; cls-c, whose values name no peer, to none (its kvstoremesh has no peer list).
+        controlplane.connect(d)
+        _, took = _poll("the hand-made mesh", _connected(mesh, HAND_CONNECTIONS), CONNECT_TIMEOUT)
+        TIMES["hand-made mesh connected"] = took
         yield mesh
     finally:
-        localmesh.down(d)
+        try:
+            controlplane.down(d)
+        finally:
+            localmesh.down(d)
 
 
 @pytest.fixture(scope="module")
@@ -215,6 +259,154 @@ def test_3_the_offline_plan_changes_only_program_owned_values(hand_mesh: HandMes
              for n, cs in report.items()}
     assert peers == {"cls-a": [], "cls-b": [], OLD_CLI: ["clustermesh.config.clusters.cls-a",
                                                           "clustermesh.config.clusters.cls-b"]}
+
+
+def _edited(ws: Workspace, edit: Any) -> str:
+    """The stack file as it is, after ``edit(config)`` is written into it (the caller restores the text)."""
+    text = ws.stack_file.read_text(encoding="utf-8")
+    doc = yaml.safe_load(text)
+    edit(doc["config"])
+    ws.stack_file.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return text
+
+
+def test_4_a_stack_that_would_change_what_an_adopted_cluster_runs_is_refused(hand_mesh: HandMesh,
+                                                                              ws: Workspace) -> None:
+    """Before the first `up` the stack has no record of the adopted clusters: the program reads what they run
+    (cilium-config, cilium-ca) and refuses another id, another name on the same context, or another CA, naming
+    the key; no release is touched."""
+    other_ca, _ = localmesh.new_mesh_ca()
+
+    def edit(config: dict[str, Any]) -> None:
+        config["mesh:clusters"][1]["id"] = 15
+        config["mesh:clusters"][2]["name"] = "cls-renamed"
+        config["mesh:clusters"][2]["context"] = OLD_CLI
+        config["mesh:ca"]["certificate"] = other_ca
+
+    text = _edited(ws, edit)
+    try:
+        started = time.monotonic()
+        result = ws.pulumi("preview", check=False)
+        TIMES["refused preview (id, name, CA of running clusters)"] = time.monotonic() - started
+        assert result.returncode != 0
+        out = result.output
+        assert "mesh:clusters[1].id (cls-b): cluster cls-b was deployed with id 12, now 15" in out, out[-3000:]
+        assert "mesh:clusters[2].name (cls-renamed): cluster cls-c (context cls-c) is now named cls-renamed" in out
+        assert "mesh:ca.certificate: cluster cls-a (mesh:clusters[0].adopted) runs another CA" in out
+    finally:
+        ws.stack_file.write_text(text, encoding="utf-8")
+    assert {n: deployed(hand_mesh.kubeconfig, n)["version"] for n in HAND} == dict.fromkeys(HAND, 1)
+
+
+def _templates(mesh: HandMesh, name: str) -> dict[str, Any]:
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(str(mesh.kubeconfig), context=name))
+    out = {f"ds/{d.metadata.name}": d.spec.template.to_dict() for d in apps.list_namespaced_daemon_set("kube-system").items}
+    out.update({f"deploy/{d.metadata.name}": d.spec.template.to_dict()
+                for d in apps.list_namespaced_deployment("kube-system").items})
+    return out
+
+
+def test_5_up_imports_every_release_and_upgrades_it_once(hand_mesh: HandMesh, ws: Workspace) -> None:
+    """The first `pulumi up` imports each release (no uninstall, no second install) and upgrades it to the
+    program's values: revision 2, Helm's history kept, no pod template changed; the chart record continues from
+    what ran. The mesh stays connected through it: sampled while it runs, every connection of the hand-made mesh
+    stays up, no clustermesh-apiserver process restarts, and afterwards cls-c is connected to both peers too."""
+    before = {n: _templates(hand_mesh, n) for n in HAND}
+    pids = _pids(hand_mesh, HAND)
+    started = time.monotonic()
+    preview = ws.pulumi("preview", "--json").json()
+    TIMES["preview of the adoption"] = time.monotonic() - started
+    ops: dict[str, list[str]] = {}
+    for s in preview["steps"]:
+        if s["urn"].split("::")[-2].endswith("helm.sh/v3:Release"):
+            ops.setdefault(s["urn"].rsplit("::", 1)[1], []).append(s["op"])
+    assert ops == {f"{n}-cilium": ["import", "update"] for n in HAND}, ops
+    started = time.monotonic()
+    with _watching(hand_mesh, HAND_CONNECTIONS) as seen:
+        up = ws.pulumi("up", "--yes", "--skip-preview")
+    TIMES["up of the adoption"] = time.monotonic() - started
+    assert seen["samples"] >= 3 and seen["dropped"] == [], seen
+    controlplane.connect(hand_mesh.dir)  # the pods' volumes as the kubelet keeps them (its poller does too)
+    _, took = _poll("the adopted mesh", _full_mesh(hand_mesh, HAND), CONNECT_TIMEOUT)
+    TIMES["adopted mesh fully connected"] = took
+    assert _pids(hand_mesh, HAND) == pids
+    for n in HAND:
+        history = helm_releases(hand_mesh.kubeconfig, n)
+        assert [(r["version"], r["info"]["status"]) for r in history] == [(1, "superseded"), (2, "deployed")], n
+        assert _templates(hand_mesh, n) == before[n], n
+    outputs = ws.outputs()
+    assert {n: outputs["clusters"][n]["cilium"] for n in HAND} == dict.fromkeys(
+        HAND, {"version": "1.18.3", "firstInstalled": "1.18"})
+    # The old CLI's Secret is the release's now, with the program's peer list (the same peers).
+    s = core_api(hand_mesh.kubeconfig, OLD_CLI).read_namespaced_secret("cilium-clustermesh", "kube-system")
+    assert sorted(s.data) == ["cls-a", "cls-b"]
+    assert "import" in up.output
+
+
+@contextlib.contextmanager
+def _watching(mesh: HandMesh, wanted: dict[str, set[str]]) -> Iterator[dict[str, Any]]:
+    """Sample the mesh status while the block runs: ``samples`` read, and ``dropped``, every connection seen down."""
+    import threading
+
+    seen: dict[str, Any] = {"samples": 0, "dropped": []}
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.2):
+            with contextlib.suppress(OSError, ValueError, AssertionError):
+                status = _status(mesh)
+                seen["samples"] += 1
+                for name, peers in wanted.items():
+                    remotes = status[name]["remotes"]
+                    seen["dropped"] += [f"{name} -> {p}" for p in peers if not remotes.get(p, {}).get("connected")]
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_6_a_second_preview_shows_no_change(ws: Workspace) -> None:
+    """Nothing changes in any cluster or resource: the only steps are the state forgetting the adoption's reads of
+    cilium-config and cilium-ca (`discard`: no request to a cluster), which the next update does once."""
+    started = time.monotonic()
+    preview = ws.pulumi("preview", "--json").json()
+    TIMES["second preview"] = time.monotonic() - started
+    assert sorted((s["urn"].rsplit("::", 1)[1], s["op"]) for s in preview["steps"] if s["op"] != "same") == sorted(
+        (f"{n}-{read}", "discard") for n in HAND for read in ("cilium-config", "cilium-ca"))
+
+
+def test_7_a_fourth_cluster_joins_through_the_program(hand_mesh: HandMesh, ws: Workspace) -> None:
+    """cls-d, without Cilium, joins: its release is installed (revision 1), the adopted ones get the new peer
+    (revision 3, history kept)."""
+    def edit(config: dict[str, Any]) -> None:
+        entry = localmesh.stack_cluster(IDS["cls-d"], "cls-d")
+        entry["podCidrs"] = [f"10.{IDS['cls-d']}.0.0/16"]
+        entry["apiserver"]["vip"] = _vip("cls-d")
+        config["mesh:clusters"].append(entry)
+
+    _edited(ws, edit)
+    pids = _pids(hand_mesh, HAND)
+    started = time.monotonic()
+    ws.pulumi("up", "--yes", "--skip-preview")
+    TIMES["up of a 4th cluster"] = time.monotonic() - started
+    localmesh.assign_vips(hand_mesh.dir)
+    controlplane.connect(hand_mesh.dir)
+    _, took = _poll("a full mesh of 4", _full_mesh(hand_mesh, CLUSTERS), CONNECT_TIMEOUT)
+    TIMES["4th cluster connected"] = took
+    assert _pids(hand_mesh, HAND) == pids
+    assert [r["version"] for r in helm_releases(hand_mesh.kubeconfig, "cls-d")] == [1]
+    for n in HAND:
+        release = deployed(hand_mesh.kubeconfig, n)
+        assert release["version"] == 3, n
+        assert [r["version"] for r in helm_releases(hand_mesh.kubeconfig, n)] == [1, 2, 3], n
+        assert "cls-d" in {p["name"] for p in release["config"]["clustermesh"]["config"]["clusters"]}, n
+    assert [(s["urn"], s["op"]) for s in ws.pulumi("preview", "--json").json()["steps"] if s["op"] != "same"] == []
 
 
 def test_zz_times(capsys: pytest.CaptureFixture[str]) -> None:
