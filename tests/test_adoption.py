@@ -206,6 +206,6 @@ def test_an_adopted_cluster_upgrades_from_what_it_ran() -> None:
     upgraded = parse_settings(raw, ["caPrivateKey"])
     refused = version_refusals(None, upgraded)
     assert [i.key for i in refused] == ["mesh:cilium.version"] * 3
-    assert "cluster cls-a runs 1.18.3 (this stack's last update); 1.18.3 -> 1.19.6 does not start from the latest " \
+    assert "cluster cls-a runs 1.18.3 (mesh:clusters[0].adopted: what it ran when adopted); 1.18.3 -> 1.19.6 does not start from the latest " \
            "1.18 patch" in refused[0].message
     assert cilium_records(None, upgraded)["cls-a"] == {"version": "1.19.6", "firstInstalled": "1.16"}
