@@ -37,6 +37,8 @@ class CiliumReleaseArgs:
     """What must exist in the cluster before Cilium (created clusters: TKE DaemonSets disabled, ...)."""
     skip_await: bool = False
     """Do not wait for Cilium's pods to be ready (a created cluster has no node yet)."""
+    adopted: bool = False
+    """The cluster runs the release already (``mesh:clusters[i].adopted``): the first update imports it."""
 
 
 class CiliumRelease(pulumi.ComponentResource):
@@ -75,7 +77,11 @@ class CiliumRelease(pulumi.ComponentResource):
             # (`checksum` and `resourceNames` are deprecated inputs it drops), so an unchanged stack
             # previews no change even though the 1.18 `helm` TLS method mints new certificates on every
             # render (observed: tests/e2e, scenario 3, with a chart that does the same).
+            # An adopted cluster's release runs already: the first update imports it (then upgrades it to these
+            # values: its next revision, history kept), never a second `helm install`; later ones find it in the
+            # state under the same id, which the engine does not import again.
             opts=pulumi.ResourceOptions(parent=self, provider=args.provider,
-                                        depends_on=list(args.depends_on) or None),
+                                        depends_on=list(args.depends_on) or None,
+                                        import_=f"{NAMESPACE}/{RELEASE_NAME}" if args.adopted else None),
         )
         self.register_outputs({"status": self.release.status})

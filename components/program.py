@@ -24,6 +24,8 @@ the whole mesh comes up in one ``pulumi up`` with a depth that does not grow wit
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,6 +34,7 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
+import pulumi_kubernetes as k8s
 from tencentcloud_iac_pulumi import Provider as TencentProvider
 
 from components import sdk_internals as sdk
@@ -47,9 +50,9 @@ from meshcore.chart.values import peer_entry
 from meshcore.config.clusters import NS
 from meshcore.config.model import Settings, decode_config
 from meshcore.errors import ConfigIssue, MeshConfigError
+from meshcore.mesh import adoption, plugins, stackoutputs
 from meshcore.mesh import chartsource as charts
 from meshcore.mesh import kubeconfig as kc
-from meshcore.mesh import plugins, stackoutputs
 from meshcore.mesh.lifecycle import (
     IdentityChange,
     cilium_records,
@@ -216,24 +219,34 @@ def _known() -> asyncio.Future[bool]:
     return known
 
 
-def identity_check(settings: Settings) -> IdentityCheck:
+def identity_check(settings: Settings, live: Callable[[Any], Any] | None = None,
+                   previous: dict[str, pulumi.Output[Any]] | None = None) -> IdentityCheck:
     """Compare the config with what this stack last deployed: identities, and chart versions.
 
     Reads this very stack's previous ``clusters`` and ``maxConnectedClusters`` outputs (``previous_outputs``; none
     on a new stack). Every release's ``cluster.id`` waits for the guard, so a refused change (an
     identity, or a chart version that skips a minor: ``meshcore.mesh.lifecycle.version_refusals``)
-    stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike.
+    stops before any release is touched, in a preview and in ``pulumi up --skip-preview`` alike. ``live``
+    (``adopted_live``) reads what the adopted clusters the stack has not recorded yet run: that stands for their
+    record (``meshcore.mesh.adoption.with_live``).
     """
-    previous = previous_outputs(stackoutputs.CLUSTERS, stackoutputs.MAX_CONNECTED_CLUSTERS)
+    previous = previous or previous_outputs(stackoutputs.CLUSTERS, stackoutputs.MAX_CONNECTED_CLUSTERS)
     addresses = {c.name: stackoutputs.configured_mesh_address(c.apiserver) for c in settings.clusters}
     contexts = {c.name: c.context for c in settings.clusters}
-    previous_clusters = previous[stackoutputs.CLUSTERS]
+    recorded = previous[stackoutputs.CLUSTERS]
+    previous_clusters: pulumi.Output[Any] = recorded
+    adoption_issues: pulumi.Output[list[ConfigIssue]] = pulumi.Output.from_input([])
+    if live is not None:
+        read = live
+        both: pulumi.Output[tuple[dict[str, Any], list[ConfigIssue]]] = recorded.apply(
+            lambda p: pulumi.Output.from_input(read(p)).apply(lambda seen: adoption.with_live(p, settings, seen)))
+        previous_clusters, adoption_issues = both.apply(lambda b: b[0]), both.apply(lambda b: b[1])
     # Not Output.all: it walks the N·(N−1) peer names the previous outputs hold (components/outputs.py).
     changes = apply_all([previous_clusters, previous[stackoutputs.MAX_CONNECTED_CLUSTERS]],
                         lambda previous: identity_changes(previous[0], settings, addresses,
                                                           previous_max_connected=previous[1]))
 
-    def check(found: list[IdentityChange], previous: Any) -> bool:
+    def check(found: list[IdentityChange], previous: Any, adopted: list[ConfigIssue]) -> bool:
         for change in found:
             if change.allowed and change.allowable:
                 pulumi.log.warn(f"{change.where}: {change.description}: allowed by mesh:allowIdentityChange; "
@@ -242,16 +255,62 @@ def identity_check(settings: Settings) -> IdentityCheck:
             pulumi.log.warn(f"{NS}:allowIdentityChange lists {name}, whose identity does not change; remove it")
         refused = [c.issue() for c in found if not (c.allowed and c.allowable)]
         refused += version_refusals(previous, settings, renames(found))
+        refused += adopted
         if refused:
             raise _fail(refused)
         return True
 
-    both = [changes, previous_clusters]
-    return IdentityCheck(apply_all(both, lambda a: check(a[0], a[1])), changes.apply(renames), previous_clusters,
-                         apply_all(both, lambda a: cilium_records(a[1], settings, renames(a[0]))))
+    pair = [changes, previous_clusters]
+    return IdentityCheck(apply_all([*pair, adoption_issues], lambda a: check(a[0], a[1], a[2])),
+                         changes.apply(renames), recorded,
+                         apply_all(pair, lambda a: cilium_records(a[1], settings, renames(a[0]))))
 
 
-def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list[Any] | None:
+def adopted_live(settings: Settings, clusters: Mapping[str, Cluster]) -> Callable[[Any], Any] | None:
+    """For the adopted clusters the stack has not recorded yet (``meshcore.mesh.adoption.needs_live``): a read of what
+    each runs, ``cilium-config`` (its Cilium name and id) and ``cilium-ca`` (its CA certificate), through its
+    provider; a function of the last ``clusters`` output. None when no cluster is adopted. Once recorded (after
+    the first update), nothing is read: the record is what the guard compares with, as for any cluster. The offline
+    plan (the mock engine) reads no cluster: there the record is ``adopted`` alone (``meshcore.mesh.lifecycle``)."""
+    adopted = [c for c in settings.clusters if c.adopted is not None]
+    if not adopted or sdk.mock_engine():
+        return None
+
+    def read(previous: Any) -> Any:
+        reads: dict[str, Any] = {}
+        for c in adopted:
+            if not adoption.needs_live(previous, c):
+                continue
+            opts = pulumi.ResourceOptions(parent=clusters[c.name], provider=clusters[c.name].provider)
+            config = k8s.core.v1.ConfigMap.get(f"{c.name}-{adoption.CONFIG_MAP}",
+                                               f"{adoption.NAMESPACE}/{adoption.CONFIG_MAP}", opts=opts)
+            ca = k8s.core.v1.Secret.get(f"{c.name}-{adoption.CA_SECRET}",
+                                        f"{adoption.NAMESPACE}/{adoption.CA_SECRET}", opts=opts)
+            # Only the certificate, which is public (the Secret's data is a secret as a whole: its ca.key).
+            ca_crt = pulumi.Output.unsecret(ca.data.apply(_ca_crt))
+            reads[c.name] = apply_all([config.data, ca_crt], lambda a: {**(a[0] or {}), "ca": a[1]})
+        return pulumi.Output.all(**reads) if reads else {}
+
+    return read
+
+
+def _ca_crt(data: Mapping[str, str] | None) -> str | None:
+    """``ca.crt`` of a Secret's data, decoded."""
+    try:
+        return base64.b64decode((data or {})["ca.crt"]).decode() if (data or {}).get("ca.crt") else None
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def recorded_renames(settings: Settings, previous: dict[str, pulumi.Output[Any]]) -> pulumi.Output[dict[str, str]]:
+    """New name -> deployed name of each allowed rename of a cluster the stack recorded
+    (``meshcore.mesh.lifecycle``)."""
+    addresses = {c.name: stackoutputs.configured_mesh_address(c.apiserver) for c in settings.clusters}
+    return apply_all([previous[stackoutputs.CLUSTERS], previous[stackoutputs.MAX_CONNECTED_CLUSTERS]],
+                     lambda p: renames(identity_changes(p[0], settings, addresses, previous_max_connected=p[1])))
+
+
+def cluster_aliases(name: str, settings: Settings, renamed: pulumi.Output[dict[str, str]]) -> list[Any] | None:
     """The aliases of a cluster's component: its deployed name when this update renames it (an allowed rename),
     so that Pulumi updates its resources in place (the Helm release ``cilium`` is upgraded, not installed a
     second time and uninstalled); the engine gives every child whose name starts with the cluster's name the
@@ -260,7 +319,7 @@ def cluster_aliases(name: str, settings: Settings, check: IdentityCheck) -> list
     ignores): the registrations of every other cluster stay as they were."""
     if name not in settings.allow_identity_change:
         return None
-    return [check.renames.apply(lambda r: pulumi.Alias(name=r.get(name, name)))]
+    return [renamed.apply(lambda r: pulumi.Alias(name=r.get(name, name)))]
 
 
 @dataclass
@@ -343,8 +402,11 @@ def build_mesh(settings: Settings, kubeconfigs: Mapping[str, str]) -> Mesh:
     """Register the whole mesh: CAs, clusters, endpoints, connections, identity guard, releases."""
     cas, ca, ca_bundle = _mesh_cas(settings)
     tencent = _tencent_providers(settings)
-    check = identity_check(settings)
-    clusters, endpoints = _clusters_and_endpoints(settings, kubeconfigs, tencent, check)
+    previous = previous_outputs(stackoutputs.CLUSTERS, stackoutputs.MAX_CONNECTED_CLUSTERS)
+    # The aliases of renamed clusters come from the record alone (an adopted cluster has nothing in the state to
+    # alias); the guard compares with what adopted clusters run too.
+    clusters, endpoints = _clusters_and_endpoints(settings, kubeconfigs, tencent, recorded_renames(settings, previous))
+    check = identity_check(settings, adopted_live(settings, clusters), previous)
     entries = {name: peer_entry(name, e.address, e.port) for name, e in endpoints.items()}
     peers: dict[str, MeshPeers] = {
         c.name: MeshPeers(
@@ -408,7 +470,8 @@ def _mesh_cas(settings: Settings) -> tuple[dict[int, SharedCa | ProvidedCa], Sha
 
 
 def _clusters_and_endpoints(
-    settings: Settings, kubeconfigs: Mapping[str, str], tencent: Mapping[str, TencentProvider], check: IdentityCheck,
+    settings: Settings, kubeconfigs: Mapping[str, str], tencent: Mapping[str, TencentProvider],
+    renamed: pulumi.Output[dict[str, str]],
 ) -> tuple[dict[str, Cluster], dict[str, ApiserverEndpoint]]:
     """Each cluster (reached, adopted or created) and the endpoint of its clustermesh-apiserver."""
     clusters: dict[str, Cluster] = {}
@@ -427,7 +490,7 @@ def _clusters_and_endpoints(
                 prepare_vpc_cni=c.prepare_vpc_cni,
                 tencent_provider=tencent.get(c.region),
             ),
-            opts=pulumi.ResourceOptions(aliases=cluster_aliases(c.name, settings, check)),
+            opts=pulumi.ResourceOptions(aliases=cluster_aliases(c.name, settings, renamed)),
         )
         clusters[c.name] = cluster
         endpoints[c.name] = ApiserverEndpoint(
@@ -462,7 +525,7 @@ def _releases(
                 inputs=inputs, cilium=settings.cilium_of(c), provider=cluster.provider,
                 depends_on=cluster.release_dependencies,
                 # A created cluster has no node until after its release: nothing could get ready.
-                skip_await=c.create is not None),
+                skip_await=c.create is not None, adopted=c.adopted is not None),
             opts=pulumi.ResourceOptions(parent=cluster),
         )
     return releases

@@ -108,7 +108,7 @@ def test_removing_a_cluster(tmp_path: Path, capsys) -> None:
     assert diff.render(d).splitlines()[1].startswith("- UNINSTALLS CILIUM from cls-dev6e7f8")
     assert d.connections_removed == [("cls-dev0a1b2", "cls-dev6e7f8"), ("cls-dev3c4d5", "cls-dev6e7f8")]
     for changes in d.values.values():
-        assert [c.path[-1] for c in changes] == ["cls-dev6e7f8"] and changes[0].new is plandiff._MISSING
+        assert [c.path[-1] for c in changes] == ["cls-dev6e7f8"] and changes[0].new is plandiff.MISSING
 
 
 def test_replacement_is_named(tmp_path: Path) -> None:

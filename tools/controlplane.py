@@ -238,11 +238,14 @@ def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]]) -
         root / "etcd-secrets": _tls(secrets[SERVER_CERT]) if SERVER_CERT in secrets else None,
         root / "varlib" / "cilium" / "etcd-secrets": _tls(secrets[ADMIN_CERT]) if ADMIN_CERT in secrets else None,
     }
-    if KVSTOREMESH in secrets and REMOTE_CERT in secrets:
+    if REMOTE_CERT in secrets:
         remote = secrets[REMOTE_CERT]
-        # The chart's kvstoremesh volume: the peers' configs and the remote client certificate.
+        # The chart's kvstoremesh volume: the peers' configs and the remote client certificate. The chart mounts
+        # cilium-kvstoremesh with `optional: true` (../shared/docs/cilium-mesh.md §2): without it (a release whose
+        # values list no peer) the volume holds the certificate alone, and kvstoremesh runs with no peer until the
+        # Secret appears (a peer list added later reloads it, no restart).
         wanted[root / "varlib" / "cilium" / "clustermesh"] = {
-            **secrets[KVSTOREMESH], "common-etcd-client.crt": remote.get("tls.crt", b""),
+            **secrets.get(KVSTOREMESH, {}), "common-etcd-client.crt": remote.get("tls.crt", b""),
             "common-etcd-client.key": remote.get("tls.key", b""),
             "common-etcd-client-ca.crt": remote.get("ca.crt", b"")}
     for volume, files in wanted.items():

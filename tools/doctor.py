@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from components.cilium import RELEASE_NAME
+from meshcore.chart import effects
 from meshcore.chart.effects import NAMESPACE
 from meshcore.config.clusters import NS
 from meshcore.config.model import Settings, decode_config
@@ -258,10 +259,10 @@ def observe(api_client: Any, namespace: str, release: str) -> records.Observatio
     b64 = _b64
 
     releases = _helm_releases(core, namespace, release)
-    cm = read(core.read_namespaced_config_map, records.CONFIG_MAP)
-    ca = read(core.read_namespaced_secret, records.CA_SECRET)
+    cm = read(core.read_namespaced_config_map, effects.CONFIG_MAP)
+    ca = read(core.read_namespaced_secret, effects.CA_SECRET)
     crt = b64(ca.data, "ca.crt") if ca is not None else None  # only ca.crt: ca.key is never decoded
-    svc = read(core.read_namespaced_service, records.SERVICE)
+    svc = read(core.read_namespaced_service, effects.SERVICE)
     service = None
     if svc is not None:
         lb = (svc.status.load_balancer if svc.status else None)
@@ -270,12 +271,12 @@ def observe(api_client: Any, namespace: str, release: str) -> records.Observatio
                    "ingress": [i for i in ingress if i]}
     secrets, tls = _mesh_secrets(read, core.read_namespaced_secret)
     ds = read(apps.read_namespaced_daemon_set, "cilium")
-    dep = read(apps.read_namespaced_deployment, records.SERVICE)
+    dep = read(apps.read_namespaced_deployment, effects.SERVICE)
     workloads = {
         "DaemonSet/cilium": None if ds is None else {
             "desired": (ds.status.desired_number_scheduled if ds.status else 0) or 0,
             "ready": (ds.status.number_ready if ds.status else 0) or 0},
-        f"Deployment/{records.SERVICE}": None if dep is None else {
+        f"Deployment/{effects.SERVICE}": None if dep is None else {
             "desired": dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1,
             "ready": (dep.status.ready_replicas if dep.status else 0) or 0},
     }

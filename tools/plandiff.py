@@ -223,9 +223,9 @@ def value_changes(old: dict[str, Any], new: dict[str, Any]) -> list[ValueChange]
     a, b = _leaves(old), _leaves(new)
     out = []
     for path in sorted(a.keys() | b.keys()):
-        if a.get(path, _MISSING) != b.get(path, _MISSING):
+        if a.get(path, MISSING) != b.get(path, MISSING):
             effect, why = classify(path)
-            out.append(ValueChange(path, a.get(path, _MISSING), b.get(path, _MISSING), effect, why,
+            out.append(ValueChange(path, a.get(path, MISSING), b.get(path, MISSING), effect, why,
                                    effects.effect(path)))
     return out
 
@@ -242,7 +242,7 @@ def unknown_to_chart(changes: list[ValueChange], old: Plan, new: Plan, name: str
         if c.effect in ("identity", "ca"):
             continue
         sides = [(plan, cluster) for plan, cluster, value in ((old, old_name, c.old), (new, name, c.new))
-                 if value is not _MISSING]
+                 if value is not MISSING]
         if not sides or any(plan.chart_knows(cluster, c.path) is not False for plan, cluster in sides):
             continue
         charts_ = " or ".join(dict.fromkeys(f"cilium {plan.chart_version(cluster)}" for plan, cluster in sides))
@@ -299,12 +299,12 @@ def some_paths(paths: list[str], limit: int = 5) -> str:
     return ", ".join(paths[:limit]) + (" …" if len(paths) > limit else "")
 
 
-class _Missing:
+class Missing:
     def __repr__(self) -> str:
         return "(unset)"
 
 
-_MISSING = _Missing()
+MISSING = Missing()
 
 
 def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange],
@@ -326,8 +326,8 @@ def ca_source_changes(name: str, old: Plan, new: Plan, changes: list[ValueChange
         if path in by_path:
             by_path[path].effect, by_path[path].why = "ca", why
         else:
-            by_path[path] = ValueChange(path, f"{brief(old_leaves.get(path, _MISSING))} from {a or 'the stack'}",
-                                        f"{brief(new_leaves.get(path, _MISSING))} from {b or 'the stack'}", "ca", why,
+            by_path[path] = ValueChange(path, f"{brief(old_leaves.get(path, MISSING))} from {a or 'the stack'}",
+                                        f"{brief(new_leaves.get(path, MISSING))} from {b or 'the stack'}", "ca", why,
                                         effects.effect(path))
     return [by_path[p] for p in sorted(by_path)]
 
@@ -506,7 +506,7 @@ def short_urn(urn: str) -> str:
 
 
 def brief(v: Any, limit: int = 80) -> str:
-    if v is _MISSING:
+    if v is MISSING:
         return "(unset)"
     text = json.dumps(v, sort_keys=True, ensure_ascii=False) if not isinstance(v, str) else v
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -16,7 +16,8 @@ directives are not honoured by ``go install``), and installed outside the checko
 - ``<key>/``: the assembled toolchain of this checkout's pins (hard links to the components):
   ``bin/`` holds ``pulumi``, ``pulumi-language-python`` (+ the SDK's
   ``pulumi-language-python-exec`` and ``pulumi-resource-pulumi-python`` scripts beside it, where
-  the CLI looks for its bundled language host), ``kube-apiserver``, ``etcd``, and per Cilium chart
+  the CLI looks for its bundled language host), ``kube-apiserver``, ``etcd``, ``helm`` (the client users install
+  Cilium with by hand; the suite adopts such a mesh), and per Cilium chart
   minor ``clustermesh-apiserver-<version>`` and ``cilium-crds-<version>``; ``plugins/`` is laid
   out as a ``$PULUMI_HOME/plugins`` directory (``resource-kubernetes-v4.25.0/pulumi-resource-kubernetes``).
 
@@ -228,6 +229,15 @@ def build_kubernetes(pin: Mapping[str, str], step: Step, out: Path) -> None:
                ldflags=f"-X {pin['module']}/pkg/version.Version={pin['plugin_version']}")
 
 
+def build_helm(pin: Mapping[str, str], step: Step, out: Path) -> None:
+    """The Helm client (``bin/helm``), stamped with its version as Helm's Makefile does (``helm version``)."""
+    step.wrapper([(pin["module"], pin["version"])])
+    _blank_import(step, pin["package"])
+    step.run("go", "mod", "tidy")
+    step.build(pin["package"], out / "bin" / "helm",
+               ldflags=f"-X {pin['module']}/internal/version.version={pin['version']}")
+
+
 def _staging_replaces(gomod: str, version: str) -> list[tuple[str, str]]:
     """kubernetes' go.mod points every staging module (k8s.io/api, ...) at ./staging; the
     published copies of the same release are k8s.io/<m> v0.<minor>.<patch>."""
@@ -360,6 +370,7 @@ COMPONENTS = (
     Component("pulumi-resource-tls", None, lambda p: []),
     Component("kube-apiserver", build_kube_apiserver, lambda p: ["bin/kube-apiserver"]),
     Component("etcd", build_etcd, lambda p: ["bin/etcd"]),
+    Component("helm", build_helm, lambda p: ["bin/helm"]),
     *(_cilium(minor) for minor in CILIUM_MINORS),
 )
 

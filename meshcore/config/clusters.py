@@ -267,6 +267,22 @@ class ClusterCiliumSettings(Section):
     reference); else leave it out (the repository serves every version)."""
 
 
+MINOR_PATTERN = r"^1\.[0-9]{1,2}$"
+
+
+class AdoptedSettings(Section):
+    """A cluster that ran Cilium before this stack (``python -m tools.adopt`` writes it): the program imports its
+    release ``kube-system/cilium`` instead of installing one, and continues from what it runs."""
+
+    EXAMPLE: ClassVar[str] = '{version: 1.18.3, firstInstalled: "1.18"}'
+
+    version: ChartVersion
+    """The chart version the release ran when the cluster was adopted (what its next upgrade starts from)."""
+    first_installed: Annotated[str, Shaped(MINOR_PATTERN, "{j} is not a Cilium minor: write it like \"1.18\" (quoted)",
+                                           "1.18"), BeforeValidator(_version_text)]
+    """The minor the cluster was first installed with (``upgradeCompatibility``)."""
+
+
 # --------------------------------------------------------------------------- a cluster entry
 
 
@@ -337,6 +353,9 @@ class ClusterSettings(Section):
     """Per-cluster Helm value overrides (never program-owned keys)."""
     cilium: ClusterCiliumSettings | None = None
     """This cluster's chart version during a rolling upgrade (default: ``mesh:cilium``'s)."""
+    adopted: AdoptedSettings | None = None
+    """This cluster already runs the Helm release ``kube-system/cilium`` (installed outside this stack): its chart
+    version and first-installed minor then (``python -m tools.adopt`` writes it)."""
 
     _index: int = PrivateAttr(default=0)
 

@@ -12,10 +12,9 @@ from typing import Any
 
 import yaml
 
+from meshcore.chart.effects import CA_SECRET, CONFIG_MAP, SERVICE
 from meshcore.config.clusters import CLUSTER_NAME_RE
 from meshcore.doctor.records import (
-    CA_SECRET,
-    CONFIG_MAP,
     ERROR,
     EXPIRY_WARNING_DAYS,
     INFO,
@@ -25,7 +24,6 @@ from meshcore.doctor.records import (
     OWNED_ANNOTATIONS,
     PENDING,
     SERVER_CERT,
-    SERVICE,
     SEVERITIES,
     UNKNOWN,
     WARNING,

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from meshcore.chart import certs, versions
+from meshcore.chart.effects import CLUSTERMESH_SECRET, KVSTOREMESH_SECRET, SERVICE
 from meshcore.chart.values import (
     ANNOTATIONS,
     EXISTING_LB_ANNOTATION,
@@ -66,11 +67,6 @@ FAILING = (ERROR, PENDING, WARNING)
 """Severities that make the doctor exit 1."""
 
 
-CONFIG_MAP = "cilium-config"
-CA_SECRET = "cilium-ca"
-SERVICE = "clustermesh-apiserver"
-KVSTOREMESH_SECRET = "cilium-kvstoremesh"
-CLUSTERMESH_SECRET = "cilium-clustermesh"
 PEER_SECRETS = (KVSTOREMESH_SECRET, CLUSTERMESH_SECRET)
 SERVER_CERT = certs.CLUSTERMESH_SECRETS[0]
 MESH_TLS_SECRETS = certs.LEAF_SECRETS

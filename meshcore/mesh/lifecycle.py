@@ -178,13 +178,19 @@ class _Record:
     first: str | None
     unreadable: str | None = None
     """A recorded version this program cannot read (a newer program's, or an edited state)."""
+    adopted: bool = False
+    """Not recorded yet: what the cluster ran when adopted (``mesh:clusters[i].adopted``)."""
 
 
-def _deployed(previous: Mapping[str, Any] | None, name: str, renamed: Mapping[str, str]) -> _Record:
-    """What the stack last recorded of one cluster (by its deployed name when this update renames it)."""
+def _deployed(previous: Mapping[str, Any] | None, c: ClusterSettings, renamed: Mapping[str, str]) -> _Record:
+    """What the stack last recorded of one cluster (by its deployed name when this update renames it); for a
+    cluster adopted running (``adopted``) that the stack has not recorded yet, what it ran then."""
+    name = c.name
     before = stackoutputs.read_cluster(name, previous.get(renamed.get(name, name))) \
         if isinstance(previous, Mapping) else None
     if before is None:
+        if c.adopted is not None:
+            return _Record(True, c.adopted.version, c.adopted.first_installed, adopted=True)
         return _Record(False, None, None)
     record = before.cilium or {}
     version, first = record.get("version"), record.get("firstInstalled")
@@ -235,8 +241,11 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
     the stack's last ``clusters`` output."""
     unreadable: dict[str, str] = {}
     deployed: dict[str, str | None] = {}
+    adopted: set[str] = set()
     for c in settings.clusters:
-        record = _deployed(previous, c.name, renamed or {})
+        record = _deployed(previous, c, renamed or {})
+        if record.adopted:
+            adopted.add(c.name)
         if record.unreadable is not None:
             unreadable[c.name] = record.unreadable
         elif record.deployed:
@@ -252,7 +261,8 @@ def version_refusals(previous: Mapping[str, Any] | None, settings: Settings,
                 f"{versions.ORDER[0]}.x to {versions.ORDER[-1]}.x. Run the program version that deployed it")))
         elif c.name in refusals and not refusals[c.name].skew:
             version = deployed[c.name]
-            runs = (f"runs {version} (this stack's last update)" if version
+            source = f"{c.key}.adopted: what it ran when adopted" if c.name in adopted else "this stack's last update"
+            runs = (f"runs {version} ({source})" if version
                     else f"was deployed before this stack recorded chart versions (a {versions.ORDER[0]} patch)")
             out.append(_version_issue(c, f"cluster {c.name} {runs}; {refusals[c.name].problem}"))
     if out:
@@ -268,7 +278,7 @@ def cilium_records(previous: Mapping[str, Any] | None, settings: Settings,
     existed ran 1.18; a new cluster's own minor)."""
     out = {}
     for c in settings.clusters:
-        record = _deployed(previous, c.name, renamed or {})
+        record = _deployed(previous, c, renamed or {})
         target = settings.version_of(c)
         first = record.first
         if first is None:
