@@ -394,7 +394,8 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
         (root / name / f"crds-{wanted[name]}").touch()
 
 
-def _stop_member(m: Member) -> None:
+def stop_member(m: Member) -> None:
+    """Stop the pod's processes (etcd's data stays)."""
     binary = f"clustermesh-apiserver-{m.version}"
     stop(m.kvstoremesh_pid, binary)
     stop(m.clustermesh_pid, binary)
@@ -411,7 +412,7 @@ def connect(dir_: Path) -> ControlPlane:
     releases = {m.name: read_release(kubeconfig, m.name) for m in mesh.clusters}
     for name, rel in releases.items():
         if rel is None and name in cp.clusters:
-            _stop_member(cp.clusters.pop(name))
+            stop_member(cp.clusters.pop(name))
             cp.save()
     live = {n: r for n, r in releases.items() if r is not None}
     crds = {n: r.version for n, r in live.items() if not (cp.root / n / f"crds-{r.version}").exists()}
@@ -422,7 +423,7 @@ def connect(dir_: Path) -> ControlPlane:
         m = cp.clusters.get(name)
         if m is not None and m.version != rel.version:
             # An upgrade replaces the pod: a new binary, the same etcd data.
-            _stop_member(m)
+            stop_member(m)
             m.version, m.clustermesh_pid, m.kvstoremesh_pid = rel.version, 0, 0
         if m is None:
             m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2))
@@ -449,7 +450,7 @@ def down(dir_: Path) -> None:
     if "python" in kubelet:
         stop(cp.kubelet_pid, kubelet)
     for m in cp.clusters.values():
-        _stop_member(m)
+        stop_member(m)
     with contextlib.suppress(FileNotFoundError):
         (cp.root / STATE).unlink()
 
@@ -529,8 +530,40 @@ def etcd_get(dir_: Path, cluster: str, prefix: str, timeout: float = 5.0) -> dic
     return out
 
 
+FAILED = "\u274c"
+"""The mark ``troubleshoot`` puts before a failed check."""
+TROUBLESHOOT_TIMEOUT = "3s"
+"""``kvstoremesh-dbg troubleshoot``'s timeout per etcd (its default is 5 s)."""
+
+
+def troubleshoot(cp: ControlPlane, name: str, remotes: list[str]) -> subprocess.Popen[str]:
+    """``kvstoremesh-dbg troubleshoot <remotes>`` in cluster ``name``'s pod (what ``kubectl exec`` into the
+    kvstoremesh container runs): it reads the pod's peer files, and dials and handshakes each peer's etcd."""
+    m = cp.clusters[name]
+    return subprocess.Popen(
+        _in_pod(cp.root / name, [str(toolchain.require() / "bin" / f"clustermesh-apiserver-{m.version}"),
+                                 "kvstoremesh-dbg", "troubleshoot", "--clustermesh-config",
+                                 "/var/lib/cilium/clustermesh/", "--timeout", TROUBLESHOOT_TIMEOUT, *remotes]),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+
+
+def troubleshoot_reasons(output: str) -> dict[str, str]:
+    """Per remote cluster of a ``troubleshoot`` output, its first failed check (a line marked ❌, the mark
+    dropped): why it does not connect, as Cilium's own tool says it."""
+    out: dict[str, str] = {}
+    cluster = None
+    for line in output.splitlines():
+        if line.startswith('Cluster "') and line.rstrip().endswith('":'):
+            cluster = line.strip()[len('Cluster "'):-2]
+        elif cluster is not None and cluster not in out and FAILED in line:
+            out[cluster] = line.split(FAILED, 1)[1].strip()
+    return out
+
+
 def mesh_status(dir_: Path) -> dict[str, Any]:
-    """Per cluster: its processes, and each remote cluster its kvstoremesh knows (connected, synced, last error)."""
+    """Per cluster: its processes, and each remote cluster its kvstoremesh knows (connected, synced, last error);
+    for a remote that is not connected and ready, ``reason``: the first check ``kvstoremesh-dbg troubleshoot``
+    fails (kvstoremesh's own status only says it is still waiting for the connection)."""
     cp = ControlPlane.load(dir_)
     out: dict[str, Any] = {}
     for name, m in sorted(cp.clusters.items()):
@@ -551,8 +584,23 @@ def mesh_status(dir_: Path) -> dict[str, Any]:
                 "status": r.get("status", ""),
                 "failures": r.get("num-failures", 0),
                 "lastError": _last_error(r),
+                "reason": None,
             }
         out[name] = entry
+    checks = {}
+    for name, entry in out.items():
+        failing = sorted(r for r, s in entry["remotes"].items() if not (s["connected"] and s["ready"]))
+        if failing and alive(cp.clusters[name].kvstoremesh_pid):
+            checks[name] = troubleshoot(cp, name, failing)
+    for name, proc in checks.items():
+        try:
+            text, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            text, _ = proc.communicate()
+        for remote, reason in troubleshoot_reasons(text).items():
+            if remote in out[name]["remotes"]:
+                out[name]["remotes"][remote]["reason"] = reason
     return out
 
 
@@ -592,7 +640,8 @@ def main(argv: list[str] | None = None) -> int:
             for remote, r in sorted(entry["remotes"].items()):
                 state = ("connected" if r["connected"] else "disconnected") + \
                     (", synced" if r["synced"] else ", not synced")
-                print(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else ""))
+                print(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else "")
+                      + (f"; troubleshoot: {r['reason']}" if r["reason"] else ""))
     return 0
 
 
