@@ -341,4 +341,30 @@ def test_5_a_foreign_ca_in_one_cluster_fails_tls_both_ways(ws: Workspace, mesh: 
     _restart(mesh, "cls-c")
     _, took = _poll("the mesh of 3 again", _full_mesh(mesh, CLUSTERS[:3]), REFUSED_TIMEOUT)
     _TIMES["foreign-ca-repaired"] = took
+
+
+def test_6_a_mesh_address_missing_from_the_server_certificate(ws: Workspace, mesh: LocalMesh, mesh_ca: Ca,
+                                                              vips: str) -> None:
+    """A hand `helm upgrade` drops cls-c's VIP from its server certificate (extraIpAddresses emptied). A peer whose
+    connection is new fails verification, and the message names the addresses the certificate is valid for; a
+    peer connected before keeps its connection (TLS verifies a certificate once, at the handshake: this is why
+    such a certificate can go unnoticed). `pulumi up --refresh` repairs it, nothing restarted."""
+    vip = f"{vips}.3"
+    crt, key = _reissue(_secret(mesh, "cls-c", "clustermesh-apiserver-server-cert")["tls.crt"], mesh_ca, (vip,))
+    values: dict[str, Any] = {"clustermesh": {"apiserver": {"tls": {"server": {"extraIpAddresses": []}}}}}
+    revision = _hand_upgrade(mesh, "cls-c", values, {"clustermesh-apiserver-server-cert": {"tls.crt": crt, "tls.key": key}})
+    served = controlplane.ControlPlane.load(mesh.dir).root / "cls-c" / "etcd-secrets" / "tls.crt"
+    _poll("the new server certificate in cls-c's pod", lambda: served.read_bytes() == crt or None, CONNECT_TIMEOUT)
+    _restart(mesh, "cls-a", "kvstoremesh")
+    before = _pids(mesh, CLUSTERS[:3])
+    status, took = _poll("cls-a refuses cls-c's certificate", _reason(
+        mesh, "cls-a", "cls-c", f"x509: certificate is valid for 127.0.0.1, ::1, not {vip}"), CONNECT_TIMEOUT)
+    _TIMES["vip-missing-refused"] = took
+    assert status["cls-b"]["remotes"]["cls-c"]["connected"], status["cls-b"]
+    assert status["cls-a"]["remotes"]["cls-b"]["connected"], status["cls-a"]
+    ws.pulumi("up", "--yes", "--skip-preview", "--refresh")
+    assert [r["version"] for r in helm_releases(mesh.kubeconfig, "cls-c")][-1] == revision + 1
+    _, took = _poll("the mesh of 3 again", _full_mesh(mesh, CLUSTERS[:3]), REFUSED_TIMEOUT)
+    _TIMES["vip-missing-repaired"] = took
+    assert _pids(mesh, CLUSTERS[:3]) == before
     print("measured:", _TIMES)
