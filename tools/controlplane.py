@@ -1,10 +1,11 @@
 """The clustermesh-apiserver pods of a local mesh, run for real: the mesh connects.
 
-    python -m tools.controlplane connect --dir DIR            # after `pulumi up` created the releases
-    python -m tools.controlplane mesh-status --dir DIR [--json]
-    python -m tools.controlplane down --dir DIR
+    python -m tools.localmesh connect --dir DIR            # after `pulumi up` created the releases
+    python -m tools.localmesh mesh-status --dir DIR [--json]
+    python -m tools.localmesh down --dir DIR               # the control plane, then the API servers
 
-``DIR`` is a ``tools.localmesh`` directory. ``connect`` starts, per cluster whose API server holds a
+``DIR`` is a ``tools.localmesh`` directory, whose CLI runs these (this module's own is the ``kubelet`` it
+starts). ``connect`` starts, per cluster whose API server holds a
 deployed release ``cilium``, what the chart's clustermesh-apiserver pod runs, from the toolchain's
 ``clustermesh-apiserver-<chart version>``:
 
@@ -56,7 +57,7 @@ from typing import Any
 import yaml
 
 from tools import toolchain
-from tools.localmesh import Mesh, alive, exe_name, free_ports, spawn, stop
+from tools.localstate import Mesh, alive, exe_name, free_ports, spawn, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = "controlplane.json"
@@ -610,38 +611,28 @@ def _last_error(remote: dict[str, Any]) -> str | None:
     return remote.get("status") or None
 
 
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """``mesh_status`` as text: a line per cluster, one per remote cluster it knows."""
+    lines = []
+    for name, entry in status.items():
+        error = f": {entry['error']}" if entry["error"] else ""
+        lines.append(f"{name} ({entry['address']}, {entry['version']}){error}")
+        for remote, r in sorted(entry["remotes"].items()):
+            state = ("connected" if r["connected"] else "disconnected") + \
+                (", synced" if r["synced"] else ", not synced")
+            lines.append(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else "")
+                         + (f"; troubleshoot: {r['reason']}" if r["reason"] else ""))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``kubelet --dir DIR``: the poller ``connect`` starts (the commands are ``tools.localmesh``'s)."""
     parser = argparse.ArgumentParser(prog="python -m tools.controlplane", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("connect", "mesh-status", "down", "kubelet"):
-        p = sub.add_parser(name)
-        p.add_argument("--dir", required=True, type=Path)
-        if name == "mesh-status":
-            p.add_argument("--json", action="store_true")
+    sub.add_parser("kubelet", help="keep the pods' Secret volumes in step (started by connect)").add_argument(
+        "--dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    if args.command == "connect":
-        started = time.monotonic()
-        cp = connect(args.dir)
-        print(f"control plane of {len(cp.clusters)} clusters started in {time.monotonic() - started:.1f} s: "
-              f"{', '.join(f'{n} ({m.address})' for n, m in sorted(cp.clusters.items()))}")
-    elif args.command == "down":
-        down(args.dir)
-        print(f"control plane in {args.dir} stopped")
-    elif args.command == "kubelet":
-        kubelet(args.dir)
-    else:
-        status = mesh_status(args.dir)
-        if args.json:
-            print(json.dumps(status, indent=2))
-            return 0
-        for name, entry in status.items():
-            error = f": {entry['error']}" if entry["error"] else ""
-            print(f"{name} ({entry['address']}, {entry['version']}){error}")
-            for remote, r in sorted(entry["remotes"].items()):
-                state = ("connected" if r["connected"] else "disconnected") + \
-                    (", synced" if r["synced"] else ", not synced")
-                print(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else "")
-                      + (f"; troubleshoot: {r['reason']}" if r["reason"] else ""))
+    kubelet(args.dir)
     return 0
 
 
