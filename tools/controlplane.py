@@ -537,24 +537,33 @@ TROUBLESHOOT_TIMEOUT = "3s"
 """``kvstoremesh-dbg troubleshoot``'s timeout per etcd (its default is 5 s)."""
 
 
-def troubleshoot(cp: ControlPlane, name: str, remotes: list[str]) -> subprocess.Popen[str]:
+LOCAL = ""
+"""``troubleshoot_reasons``' key for the pod's own etcd."""
+
+
+def troubleshoot(cp: ControlPlane, name: str, remotes: list[str], local: bool) -> subprocess.Popen[str]:
     """``kvstoremesh-dbg troubleshoot <remotes>`` in cluster ``name``'s pod (what ``kubectl exec`` into the
-    kvstoremesh container runs): it reads the pod's peer files, and dials and handshakes each peer's etcd."""
+    kvstoremesh container runs): it reads the pod's peer files, and dials and handshakes each peer's etcd;
+    ``local``: the pod's own etcd first, as kvstoremesh reaches it (``--include-local``)."""
     m = cp.clusters[name]
     return subprocess.Popen(
         _in_pod(cp.root / name, [str(toolchain.require() / "bin" / f"clustermesh-apiserver-{m.version}"),
                                  "kvstoremesh-dbg", "troubleshoot", "--clustermesh-config",
-                                 "/var/lib/cilium/clustermesh/", "--timeout", TROUBLESHOOT_TIMEOUT, *remotes]),
+                                 "/var/lib/cilium/clustermesh/", "--etcd-config", "/var/lib/cilium/etcd-config.yaml",
+                                 "--timeout", TROUBLESHOOT_TIMEOUT, *(["--include-local"] if local else []),
+                                 *remotes]),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
 
 
 def troubleshoot_reasons(output: str) -> dict[str, str]:
-    """Per remote cluster of a ``troubleshoot`` output, its first failed check (a line marked ❌, the mark
-    dropped): why it does not connect, as Cilium's own tool says it."""
+    """Per remote cluster of a ``troubleshoot`` output (``LOCAL``: the pod's own etcd), its first failed check
+    (a line marked ❌, the mark dropped): why it does not connect, as Cilium's own tool says it."""
     out: dict[str, str] = {}
     cluster = None
     for line in output.splitlines():
-        if line.startswith('Cluster "') and line.rstrip().endswith('":'):
+        if line.startswith("Local etcd kvstore:"):
+            cluster = LOCAL
+        elif line.startswith('Cluster "') and line.rstrip().endswith('":'):
             cluster = line.strip()[len('Cluster "'):-2]
         elif cluster is not None and cluster not in out and FAILED in line:
             out[cluster] = line.split(FAILED, 1)[1].strip()
@@ -570,7 +579,7 @@ def mesh_status(dir_: Path) -> dict[str, Any]:
     for name, m in sorted(cp.clusters.items()):
         entry: dict[str, Any] = {"address": f"{m.address}:{m.port}", "version": m.version,
                                  "processes": {k: {"pid": p, "running": alive(p)} for k, p in m.pids().items()},
-                                 "remotes": {}, "error": None}
+                                 "remotes": {}, "error": None, "reason": None}
         try:
             remotes = remote_clusters(m)
         except (OSError, urllib.error.URLError, ValueError) as err:
@@ -591,8 +600,10 @@ def mesh_status(dir_: Path) -> dict[str, Any]:
     checks = {}
     for name, entry in out.items():
         failing = sorted(r for r, s in entry["remotes"].items() if not (s["connected"] and s["ready"]))
-        if failing and alive(cp.clusters[name].kvstoremesh_pid):
-            checks[name] = troubleshoot(cp, name, failing)
+        # Its API down while it runs: kvstoremesh serves it once it reached its own etcd.
+        local = entry["error"] is not None
+        if (failing or local) and alive(cp.clusters[name].kvstoremesh_pid):
+            checks[name] = troubleshoot(cp, name, failing, local)
     for name, proc in checks.items():
         try:
             text, _ = proc.communicate(timeout=60)
@@ -600,7 +611,9 @@ def mesh_status(dir_: Path) -> dict[str, Any]:
             proc.kill()
             text, _ = proc.communicate()
         for remote, reason in troubleshoot_reasons(text).items():
-            if remote in out[name]["remotes"]:
+            if remote == LOCAL:
+                out[name]["reason"] = f"its own etcd: {reason}"
+            elif remote in out[name]["remotes"]:
                 out[name]["remotes"][remote]["reason"] = reason
     return out
 
@@ -615,7 +628,8 @@ def status_lines(status: dict[str, Any]) -> list[str]:
     """``mesh_status`` as text: a line per cluster, one per remote cluster it knows."""
     lines = []
     for name, entry in status.items():
-        error = f": {entry['error']}" if entry["error"] else ""
+        error = (f": {entry['error']}" if entry["error"] else "") + \
+            (f"; troubleshoot: {entry['reason']}" if entry["reason"] else "")
         lines.append(f"{name} ({entry['address']}, {entry['version']}){error}")
         for remote, r in sorted(entry["remotes"].items()):
             state = ("connected" if r["connected"] else "disconnected") + \

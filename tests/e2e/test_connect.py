@@ -265,16 +265,18 @@ def _secret(mesh: LocalMesh, cluster: str, name: str) -> dict[str, bytes]:
     return {k: base64.b64decode(v) for k, v in data.items()}
 
 
-def _restart(mesh: LocalMesh, cluster: str, *processes: str) -> None:
-    """``cluster``'s clustermesh-apiserver pod replaced (``kubectl delete pod``), or only some of its containers
-    restarted (``processes``: etcd, clustermesh, kvstoremesh): they stop, and ``connect`` starts what is missing,
-    with the Secrets' files as they are now."""
-    m = controlplane.ControlPlane.load(mesh.dir).clusters[cluster]
-    if processes:
-        for p in processes:
-            stop(m.pids()[p], "etcd" if p == "etcd" else f"clustermesh-apiserver-{m.version}")
-    else:
-        controlplane.stop_member(m)
+def _restart(mesh: LocalMesh, clusters: str | tuple[str, ...], *processes: str) -> None:
+    """The clustermesh-apiserver pod of each of ``clusters`` replaced (``kubectl rollout restart``), or only some
+    of its containers restarted (``processes``: etcd, clustermesh, kvstoremesh): they stop, and ``connect``
+    starts what is missing, with the Secrets' files as they are now."""
+    cp = controlplane.ControlPlane.load(mesh.dir)
+    for cluster in (clusters,) if isinstance(clusters, str) else clusters:
+        m = cp.clusters[cluster]
+        if processes:
+            for p in processes:
+                stop(m.pids()[p], "etcd" if p == "etcd" else f"clustermesh-apiserver-{m.version}")
+        else:
+            controlplane.stop_member(m)
     _cli("connect", "--dir", str(mesh.dir))
 
 
@@ -366,6 +368,39 @@ def test_6_a_mesh_address_missing_from_the_server_certificate(ws: Workspace, mes
     _, took = _poll("the mesh of 3 again", _full_mesh(mesh, CLUSTERS[:3]), REFUSED_TIMEOUT)
     _TIMES["vip-missing-repaired"] = took
     assert _pids(mesh, CLUSTERS[:3]) == before
+
+
+def _served_ca(mesh: LocalMesh, cluster: str) -> bytes:
+    """The trusted CA file of ``cluster``'s pod etcd (``--trusted-ca-file``), as the kubelet projected it."""
+    return (controlplane.ControlPlane.load(mesh.dir).root / cluster / "etcd-secrets" / "ca.crt").read_bytes()
+
+
+def test_8_a_new_brought_ca_needs_every_pod_restarted(ws: Workspace, mesh: LocalMesh, vips: str) -> None:
+    """A brought CA replaced (``mesh:ca.certificate`` and ``mesh:caPrivateKey``; a brought CA is one generation,
+    so `pulumi up` re-keys every cluster at once). The connections made before stay up (TLS verifies at the
+    handshake), but a new one fails: every Secret is the new CA's, and each pod's etcd still trusts only the CA
+    it read at start. Once the clustermesh-apiserver pod of every cluster restarts, the mesh connects again."""
+    new = Ca(*localmesh.new_mesh_ca())
+    ws.pulumi("config", "set", "--secret", "mesh:caPrivateKey", stdin=new.key_pem)
+    ws.set_config(_config(mesh, new, vips, CLUSTERS[:3]))
+    before = _pids(mesh, CLUSTERS[:3])
+    ws.pulumi("up", "--yes", "--skip-preview")
+    for name in CLUSTERS[:3]:
+        _poll(f"the new CA in {name}'s pod", lambda n=name: _served_ca(mesh, n) == new.cert_pem.encode() or None,
+              CONNECT_TIMEOUT)
+    assert _full_mesh(mesh, CLUSTERS[:3])(), "a connection made before the new CA was dropped"
+    assert _pids(mesh, CLUSTERS[:3]) == before
+    # A kvstoremesh restarted now cannot even reach its own pod's etcd: it serves no API, it dials no peer.
+    _restart(mesh, "cls-a", "kvstoremesh")
+    refused = "its own etcd: TLS client authentication failed: remote error: tls: unknown certificate authority"
+    status, _ = _poll("cls-a's etcd refuses its kvstoremesh's new client certificate",
+                      lambda: (s := _status(mesh))["cls-a"]["reason"] == refused and s or None, CONNECT_TIMEOUT)
+    assert status["cls-a"]["error"].startswith(f"kvstoremesh API {vips}.1:9889: "), status["cls-a"]
+    assert status["cls-a"]["remotes"] == {}, status["cls-a"]
+    assert status["cls-b"]["remotes"]["cls-a"]["connected"], status["cls-b"]
+    _restart(mesh, CLUSTERS[:3])
+    _, took = _poll("the mesh of 3 on the new CA", _full_mesh(mesh, CLUSTERS[:3]), REFUSED_TIMEOUT)
+    _TIMES["new-ca-reconnected"] = took
     print("measured:", _TIMES)
 
 
