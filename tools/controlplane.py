@@ -57,7 +57,7 @@ from typing import Any
 import yaml
 
 from tools import toolchain
-from tools.localstate import Mesh, alive, exe_name, free_ports, spawn, stop
+from tools.localstate import Mesh, alive, exe_name, free_ports, spawn, stop, stop_all
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE = "controlplane.json"
@@ -397,10 +397,15 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
 
 def stop_member(m: Member) -> None:
     """Stop the pod's processes (etcd's data stays)."""
-    binary = f"clustermesh-apiserver-{m.version}"
-    stop(m.kvstoremesh_pid, binary)
-    stop(m.clustermesh_pid, binary)
-    stop(m.etcd_pid, "etcd")
+    stop_members([m])
+
+
+def stop_members(members: list[Member]) -> None:
+    """Stop the pods' processes together: the cilium ones first, then the etcds (an etcd stops at once when no
+    client holds a stream open; one by one, each waited seconds for its peers' kvstoremesh)."""
+    stop_all([(p, f"clustermesh-apiserver-{m.version}") for m in members for p in (m.kvstoremesh_pid,
+                                                                                    m.clustermesh_pid)])
+    stop_all([(m.etcd_pid, "etcd") for m in members])
 
 
 def connect(dir_: Path) -> ControlPlane:
@@ -450,8 +455,7 @@ def down(dir_: Path) -> None:
     kubelet = exe_name(cp.kubelet_pid)
     if "python" in kubelet:
         stop(cp.kubelet_pid, kubelet)
-    for m in cp.clusters.values():
-        stop_member(m)
+    stop_members(list(cp.clusters.values()))
     with contextlib.suppress(FileNotFoundError):
         (cp.root / STATE).unlink()
 

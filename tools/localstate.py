@@ -115,14 +115,16 @@ def spawn(args: list[str], log: Path, cwd: Path | None = None) -> int:
 
 def stop(pid: int, binary: str, timeout: float = 20.0) -> None:
     """SIGTERM (then SIGKILL) ``pid`` if it still runs ``binary``: a stale pid is never signalled."""
-    if not alive(pid) or not ours(pid, binary):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
+    stop_all([(pid, binary)], timeout)
+
+
+def stop_all(processes: list[tuple[int, str]], timeout: float = 20.0) -> None:
+    """``stop`` each (pid, binary) at once: all are signalled, then waited for together."""
+    ours_ = [pid for pid, binary in processes if alive(pid) and ours(pid, binary)]
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in ours_:
+            if alive(pid):
+                os.kill(pid, sig)
         deadline = time.monotonic() + timeout
-        while alive(pid) and time.monotonic() < deadline:
+        while any(alive(pid) for pid in ours_) and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -270,13 +270,13 @@ def _restart(mesh: LocalMesh, clusters: str | tuple[str, ...], *processes: str) 
     of its containers restarted (``processes``: etcd, clustermesh, kvstoremesh): they stop, and ``connect``
     starts what is missing, with the Secrets' files as they are now."""
     cp = controlplane.ControlPlane.load(mesh.dir)
-    for cluster in (clusters,) if isinstance(clusters, str) else clusters:
-        m = cp.clusters[cluster]
-        if processes:
+    members = [cp.clusters[c] for c in ((clusters,) if isinstance(clusters, str) else clusters)]
+    if processes:
+        for m in members:
             for p in processes:
                 stop(m.pids()[p], "etcd" if p == "etcd" else f"clustermesh-apiserver-{m.version}")
-        else:
-            controlplane.stop_member(m)
+    else:
+        controlplane.stop_members(members)
     _cli("connect", "--dir", str(mesh.dir))
 
 
