@@ -1,10 +1,11 @@
 """The clustermesh-apiserver pods of a local mesh, run for real: the mesh connects.
 
-    python -m tools.controlplane connect --dir DIR            # after `pulumi up` created the releases
-    python -m tools.controlplane mesh-status --dir DIR [--json]
-    python -m tools.controlplane down --dir DIR
+    python -m tools.localmesh connect --dir DIR            # after `pulumi up` created the releases
+    python -m tools.localmesh mesh-status --dir DIR [--json]
+    python -m tools.localmesh down --dir DIR               # the control plane, then the API servers
 
-``DIR`` is a ``tools.localmesh`` directory. ``connect`` starts, per cluster whose API server holds a
+``DIR`` is a ``tools.localmesh`` directory, whose CLI runs these (this module's own is the ``kubelet`` it
+starts). ``connect`` starts, per cluster whose API server holds a
 deployed release ``cilium``, what the chart's clustermesh-apiserver pod runs, from the toolchain's
 ``clustermesh-apiserver-<chart version>``:
 
@@ -57,7 +58,7 @@ import yaml
 
 from meshcore.chart.effects import NAMESPACE
 from tools import ROOT, toolchain
-from tools.localmesh import Mesh, alive, exe_name, free_ports, spawn, stop
+from tools.localstate import Mesh, alive, exe_name, free_ports, spawn, stop, stop_all
 
 STATE = "controlplane.json"
 ETCD_NAME = "clustermesh-apiserver"
@@ -396,11 +397,17 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
         (root / name / f"crds-{wanted[name]}").touch()
 
 
-def _stop_member(m: Member) -> None:
-    binary = f"clustermesh-apiserver-{m.version}"
-    stop(m.kvstoremesh_pid, binary)
-    stop(m.clustermesh_pid, binary)
-    stop(m.etcd_pid, "etcd")
+def stop_member(m: Member) -> None:
+    """Stop the pod's processes (etcd's data stays)."""
+    stop_members([m])
+
+
+def stop_members(members: list[Member]) -> None:
+    """Stop the pods' processes together: the cilium ones first, then the etcds (an etcd stops at once when no
+    client holds a stream open; one by one, each waited seconds for its peers' kvstoremesh)."""
+    stop_all([(p, f"clustermesh-apiserver-{m.version}") for m in members for p in (m.kvstoremesh_pid,
+                                                                                    m.clustermesh_pid)])
+    stop_all([(m.etcd_pid, "etcd") for m in members])
 
 
 def connect(dir_: Path) -> ControlPlane:
@@ -413,7 +420,7 @@ def connect(dir_: Path) -> ControlPlane:
     releases = {m.name: read_release(kubeconfig, m.name) for m in mesh.clusters}
     for name, rel in releases.items():
         if rel is None and name in cp.clusters:
-            _stop_member(cp.clusters.pop(name))
+            stop_member(cp.clusters.pop(name))
             cp.save()
     live = {n: r for n, r in releases.items() if r is not None}
     crds = {n: r.version for n, r in live.items() if not (cp.root / n / f"crds-{r.version}").exists()}
@@ -424,7 +431,7 @@ def connect(dir_: Path) -> ControlPlane:
         m = cp.clusters.get(name)
         if m is not None and m.version != rel.version:
             # An upgrade replaces the pod: a new binary, the same etcd data.
-            _stop_member(m)
+            stop_member(m)
             m.version, m.clustermesh_pid, m.kvstoremesh_pid = rel.version, 0, 0
         if m is None:
             m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2))
@@ -450,8 +457,7 @@ def down(dir_: Path) -> None:
     kubelet = exe_name(cp.kubelet_pid)
     if "python" in kubelet:
         stop(cp.kubelet_pid, kubelet)
-    for m in cp.clusters.values():
-        _stop_member(m)
+    stop_members(list(cp.clusters.values()))
     with contextlib.suppress(FileNotFoundError):
         (cp.root / STATE).unlink()
 
@@ -531,14 +537,55 @@ def etcd_get(dir_: Path, cluster: str, prefix: str, timeout: float = 5.0) -> dic
     return out
 
 
+FAILED = "\u274c"
+"""The mark ``troubleshoot`` puts before a failed check."""
+TROUBLESHOOT_TIMEOUT = "3s"
+"""``kvstoremesh-dbg troubleshoot``'s timeout per etcd (its default is 5 s)."""
+
+
+LOCAL = ""
+"""``troubleshoot_reasons``' key for the pod's own etcd."""
+
+
+def troubleshoot(cp: ControlPlane, name: str, remotes: list[str], local: bool) -> subprocess.Popen[str]:
+    """``kvstoremesh-dbg troubleshoot <remotes>`` in cluster ``name``'s pod (what ``kubectl exec`` into the
+    kvstoremesh container runs): it reads the pod's peer files, and dials and handshakes each peer's etcd;
+    ``local``: the pod's own etcd first, as kvstoremesh reaches it (``--include-local``)."""
+    m = cp.clusters[name]
+    return subprocess.Popen(
+        _in_pod(cp.root / name, [str(toolchain.require() / "bin" / f"clustermesh-apiserver-{m.version}"),
+                                 "kvstoremesh-dbg", "troubleshoot", "--clustermesh-config",
+                                 "/var/lib/cilium/clustermesh/", "--etcd-config", "/var/lib/cilium/etcd-config.yaml",
+                                 "--timeout", TROUBLESHOOT_TIMEOUT, *(["--include-local"] if local else []),
+                                 *remotes]),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True)
+
+
+def troubleshoot_reasons(output: str) -> dict[str, str]:
+    """Per remote cluster of a ``troubleshoot`` output (``LOCAL``: the pod's own etcd), its first failed check
+    (a line marked ❌, the mark dropped): why it does not connect, as Cilium's own tool says it."""
+    out: dict[str, str] = {}
+    cluster = None
+    for line in output.splitlines():
+        if line.startswith("Local etcd kvstore:"):
+            cluster = LOCAL
+        elif line.startswith('Cluster "') and line.rstrip().endswith('":'):
+            cluster = line.strip()[len('Cluster "'):-2]
+        elif cluster is not None and cluster not in out and FAILED in line:
+            out[cluster] = line.split(FAILED, 1)[1].strip()
+    return out
+
+
 def mesh_status(dir_: Path) -> dict[str, Any]:
-    """Per cluster: its processes, and each remote cluster its kvstoremesh knows (connected, synced, last error)."""
+    """Per cluster: its processes, and each remote cluster its kvstoremesh knows (connected, synced, last error);
+    for a remote that is not connected and ready, ``reason``: the first check ``kvstoremesh-dbg troubleshoot``
+    fails (kvstoremesh's own status only says it is still waiting for the connection)."""
     cp = ControlPlane.load(dir_)
     out: dict[str, Any] = {}
     for name, m in sorted(cp.clusters.items()):
         entry: dict[str, Any] = {"address": f"{m.address}:{m.port}", "version": m.version,
                                  "processes": {k: {"pid": p, "running": alive(p)} for k, p in m.pids().items()},
-                                 "remotes": {}, "error": None}
+                                 "remotes": {}, "error": None, "reason": None}
         try:
             remotes = remote_clusters(m)
         except (OSError, urllib.error.URLError, ValueError) as err:
@@ -553,8 +600,27 @@ def mesh_status(dir_: Path) -> dict[str, Any]:
                 "status": r.get("status", ""),
                 "failures": r.get("num-failures", 0),
                 "lastError": _last_error(r),
+                "reason": None,
             }
         out[name] = entry
+    checks = {}
+    for name, entry in out.items():
+        failing = sorted(r for r, s in entry["remotes"].items() if not (s["connected"] and s["ready"]))
+        # Its API down while it runs: kvstoremesh serves it once it reached its own etcd.
+        local = entry["error"] is not None
+        if (failing or local) and alive(cp.clusters[name].kvstoremesh_pid):
+            checks[name] = troubleshoot(cp, name, failing, local)
+    for name, proc in checks.items():
+        try:
+            text, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            text, _ = proc.communicate()
+        for remote, reason in troubleshoot_reasons(text).items():
+            if remote == LOCAL:
+                out[name]["reason"] = f"its own etcd: {reason}"
+            elif remote in out[name]["remotes"]:
+                out[name]["remotes"][remote]["reason"] = reason
     return out
 
 
@@ -564,37 +630,29 @@ def _last_error(remote: dict[str, Any]) -> str | None:
     return remote.get("status") or None
 
 
+def status_lines(status: dict[str, Any]) -> list[str]:
+    """``mesh_status`` as text: a line per cluster, one per remote cluster it knows."""
+    lines = []
+    for name, entry in status.items():
+        error = (f": {entry['error']}" if entry["error"] else "") + \
+            (f"; troubleshoot: {entry['reason']}" if entry["reason"] else "")
+        lines.append(f"{name} ({entry['address']}, {entry['version']}){error}")
+        for remote, r in sorted(entry["remotes"].items()):
+            state = ("connected" if r["connected"] else "disconnected") + \
+                (", synced" if r["synced"] else ", not synced")
+            lines.append(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else "")
+                         + (f"; troubleshoot: {r['reason']}" if r["reason"] else ""))
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
+    """``kubelet --dir DIR``: the poller ``connect`` starts (the commands are ``tools.localmesh``'s)."""
     parser = argparse.ArgumentParser(prog="python -m tools.controlplane", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("connect", "mesh-status", "down", "kubelet"):
-        p = sub.add_parser(name)
-        p.add_argument("--dir", required=True, type=Path)
-        if name == "mesh-status":
-            p.add_argument("--json", action="store_true")
+    sub.add_parser("kubelet", help="keep the pods' Secret volumes in step (started by connect)").add_argument(
+        "--dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    if args.command == "connect":
-        started = time.monotonic()
-        cp = connect(args.dir)
-        print(f"control plane of {len(cp.clusters)} clusters started in {time.monotonic() - started:.1f} s: "
-              f"{', '.join(f'{n} ({m.address})' for n, m in sorted(cp.clusters.items()))}")
-    elif args.command == "down":
-        down(args.dir)
-        print(f"control plane in {args.dir} stopped")
-    elif args.command == "kubelet":
-        kubelet(args.dir)
-    else:
-        status = mesh_status(args.dir)
-        if args.json:
-            print(json.dumps(status, indent=2))
-            return 0
-        for name, entry in status.items():
-            error = f": {entry['error']}" if entry["error"] else ""
-            print(f"{name} ({entry['address']}, {entry['version']}){error}")
-            for remote, r in sorted(entry["remotes"].items()):
-                state = ("connected" if r["connected"] else "disconnected") + \
-                    (", synced" if r["synced"] else ", not synced")
-                print(f"  {remote:16} {state}" + (f"; last error: {r['lastError']}" if r["lastError"] else ""))
+    kubelet(args.dir)
     return 0
 
 

@@ -4,7 +4,13 @@
     python -m tools.localmesh status --dir DIR
     python -m tools.localmesh stop --dir DIR --cluster cls-b     # one API server down (faults)
     python -m tools.localmesh start --dir DIR --cluster cls-b    # and up again, same port
-    python -m tools.localmesh down --dir DIR                     # stops everything
+    python -m tools.localmesh down --dir DIR                     # stops everything (the control plane too)
+
+After ``pulumi up`` created the releases, ``tools.controlplane`` runs each cluster's clustermesh-apiserver pod
+(Cilium's etcd, clustermesh and kvstoremesh) on its mesh address, and the mesh connects for real:
+
+    python -m tools.localmesh connect --dir DIR
+    python -m tools.localmesh mesh-status --dir DIR [--json]
 
 ``up`` starts etcd and the API servers from the toolchain (``python -m tools.toolchain build``),
 each cluster under its own etcd prefix, with certificates made for the run, RBAC on, and
@@ -39,27 +45,22 @@ import argparse
 import base64
 import datetime
 import json
-import os
 import secrets
 import shutil
-import signal
-import socket
 import ssl
-import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tools import toolchain
+from tools import controlplane, toolchain
+from tools.localstate import STATE, Member, Mesh, alive, free_ports, spawn, stop
 from tools.workspace import CHART, Workspace
 
-STATE = "localmesh.json"
 READY_TIMEOUT = 90.0
 SERVICE_CIDR = "10.96.0.0/16"
 
@@ -168,117 +169,6 @@ def new_mesh_ca(days: int = 1095) -> tuple[str, str]:
 
 
 # -- processes ------------------------------------------------------------------------------
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free loopback ports (all held open until all are chosen)."""
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [int(s.getsockname()[1]) for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-@dataclass
-class Member:
-    name: str
-    port: int
-    pid: int = 0
-
-
-@dataclass
-class Mesh:
-    dir: str
-    etcd_port: int
-    etcd_peer_port: int
-    etcd_pid: int = 0
-    clusters: list[Member] = field(default_factory=list)
-    allow_privileged: bool = True
-    """``--allow-privileged=true`` on every API server, as on every real cluster (``False``: only to show what an
-    API server without it refuses)."""
-
-    @property
-    def path(self) -> Path:
-        return Path(self.dir)
-
-    def save(self) -> None:
-        (self.path / STATE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, dir_: Path) -> Mesh:
-        try:
-            data = json.loads((dir_ / STATE).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise SystemExit(f"error: no local mesh in {dir_} (no {STATE}); start one with `up`") from None
-        data["clusters"] = [Member(**m) for m in data["clusters"]]
-        return cls(**data)
-
-    def member(self, name: str) -> Member:
-        for m in self.clusters:
-            if m.name == name:
-                return m
-        raise SystemExit(f"error: {name} is not a cluster of the local mesh in {self.dir}: "
-                         f"{', '.join(m.name for m in self.clusters)}")
-
-
-def exe_name(pid: int) -> str:
-    """The name of the binary ``pid`` runs ("" when it runs none any more)."""
-    try:
-        return Path(os.readlink(f"/proc/{pid}/exe")).name
-    except OSError:
-        return ""
-
-
-def ours(pid: int, binary: str) -> bool:
-    """True when ``pid`` runs this toolchain's ``binary`` (etcd or kube-apiserver): a pid from an
-    old state file may belong to anything by now, and is never signalled then."""
-    return exe_name(pid) == binary
-
-
-def alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not running.
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def spawn(args: list[str], log: Path, cwd: Path | None = None) -> int:
-    """Start ``args`` in a session of its own, its output appended to ``log``; its pid."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
-        proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, cwd=cwd)
-    return proc.pid
-
-
-def stop(pid: int, binary: str, timeout: float = 20.0) -> None:
-    """SIGTERM (then SIGKILL) ``pid`` if it still runs ``binary``: a stale pid is never signalled."""
-    if not alive(pid) or not ours(pid, binary):
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    if alive(pid):
-        os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + timeout
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
 
 
 def _start_etcd(mesh: Mesh, bin_dir: Path) -> None:
@@ -406,7 +296,9 @@ def up(names: list[str], dir_: Path, *, allow_privileged: bool = True) -> Mesh:
 
 
 def down(dir_: Path) -> None:
+    """Stop everything: the control plane's pods (``tools.controlplane``), then the API servers and etcd."""
     mesh = Mesh.load(dir_)
+    controlplane.down(dir_)
     for m in mesh.clusters:
         stop(m.pid, "kube-apiserver")
     stop(mesh.etcd_pid, "etcd")
@@ -641,7 +533,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start etcd and one API server per cluster; write DIR/kubeconfig")
     p_up.add_argument("--clusters", required=True, help="comma-separated cluster names (the kubeconfig contexts)")
-    helps = {"down": "stop everything", "status": "what runs", "stop": "stop one API server",
+    helps = {"down": "stop everything (the control plane too)", "status": "what runs",
+             "connect": "after `pulumi up`: run each release's clustermesh-apiserver pod (tools.controlplane)",
+             "mesh-status": "per cluster, each remote cluster its kvstoremesh knows: connected, synced, why not",
+             "stop": "stop one API server",
              "start": "start one API server again", "assign-vips": "give each mesh Service its requested VIP",
              "mark-ready": "assign the VIPs and report every Deployment and DaemonSet ready",
              "stack": "write a ready stack file for the mesh (its CA key as a secret) and DIR/env"}
@@ -650,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--dir", required=True, type=Path)
         if name in ("stop", "start"):
             p.add_argument("--cluster", required=True)
+        if name == "mesh-status":
+            p.add_argument("--json", action="store_true")
         if name == "mark-ready":
             p.add_argument("--nodes", type=int, default=1, help="the nodes each DaemonSet runs on (default 1)")
         if name == "stack":
@@ -669,7 +566,15 @@ def main(argv: list[str] | None = None) -> int:
               f"kubeconfig: {mesh.path / 'kubeconfig'}")
     elif args.command == "down":
         down(args.dir)
-        print(f"local mesh in {args.dir} stopped")
+        print(f"local mesh in {args.dir} stopped (its control plane too)")
+    elif args.command == "connect":
+        started = time.monotonic()
+        cp = controlplane.connect(args.dir)
+        print(f"control plane of {len(cp.clusters)} clusters started in {time.monotonic() - started:.1f} s: "
+              f"{', '.join(f'{n} ({m.address})' for n, m in sorted(cp.clusters.items()))}")
+    elif args.command == "mesh-status":
+        remotes = controlplane.mesh_status(args.dir)
+        print(json.dumps(remotes, indent=2) if args.json else "\n".join(controlplane.status_lines(remotes)))
     elif args.command == "stop":
         stop_member(args.dir, args.cluster)
     elif args.command == "start":
