@@ -14,22 +14,28 @@ plan or a run in the middle of something else:
 - the plan's mock engine (``tools.mockengine``): running a program the way the language host does
   (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
   serialising a resource's outputs as the engine would (``serialize_properties``,
-  ``wrap_rpc_secret``) and the mock monitor it extends;
+  ``wrap_rpc_secret``) and the mock monitor it extends; and two costs of the SDK it spares the program
+  (``mock_engine_shortcuts``);
 - the plan's renderer (``tools.render``): the signatures of secrets, resource references,
   assets and unknowns on the wire.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pulumi
 import pulumi.runtime
+from pulumi import _types
 from pulumi.runtime import config as _config
 from pulumi.runtime import mocks as _mocks
+from pulumi.runtime import resource as _resource
 from pulumi.runtime import rpc as _rpc
 from pulumi.runtime import settings as _settings
 from pulumi.runtime.proto import resource_pb2 as _resource_pb2
+from pulumi.runtime.proto import source_pb2 as _source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -79,6 +85,33 @@ def reset_root_and_outputs() -> None:
     _settings.SETTINGS.outputs.clear()
 
 
+@contextmanager
+def mock_engine_shortcuts() -> Iterator[None]:
+    """While a program runs on the mock engine, two per-registration costs of the SDK that it does not need:
+
+    - the stack trace of every resource's constructor (``_get_stack_trace``: ``traceback.extract_stack`` and a
+      source position per frame), which the real engine shows next to a failed resource; the mock engine's
+      recording keeps neither it nor the source position taken from it;
+    - the types of a resource class (``_types.resource_types``, read from its annotations with
+      ``typing.get_type_hints``) computed again for every resource of the class when its outputs are resolved: here
+      once a class. They are what the class's annotations say, which do not change while the program runs.
+    """
+    stack_trace, resource_types = _resource._get_stack_trace, _types.resource_types
+    types: dict[type, dict[str, type]] = {}
+
+    def once_a_class(resource_cls: type) -> dict[str, type]:
+        if resource_cls not in types:
+            types[resource_cls] = resource_types(resource_cls)
+        return types[resource_cls]
+
+    _resource._get_stack_trace = _source_pb2.StackTrace
+    _types.resource_types = once_a_class
+    try:
+        yield
+    finally:
+        _resource._get_stack_trace, _types.resource_types = stack_trace, resource_types
+
+
 # --------------------------------------------------------------------------- the wire signatures
 
 SIG_KEY: str = _rpc._special_sig_key
@@ -95,6 +128,6 @@ READ_FROM = "3.272.0"
 __all__: list[str] = [
     "config_keys", "mock_engine", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
     "RegisterResourceResponse", "serialize_properties", "wrap_rpc_secret", "sync_await", "run_program_in_stack",
-    "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN",
-    "READ_FROM",
+    "reset_root_and_outputs", "mock_engine_shortcuts", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG",
+    "ARCHIVE_SIG", "UNKNOWN", "READ_FROM",
 ]

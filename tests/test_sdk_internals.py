@@ -86,3 +86,19 @@ def test_mock_engine_tells_the_mock_monitor_from_the_engines(monkeypatch) -> Non
         assert not sdk.mock_engine()
     finally:
         channel.close()
+
+
+def test_the_mock_engine_shortcuts_leave_out_stack_traces_and_read_a_class_s_types_once() -> None:
+    from pulumi import _types
+    from pulumi.runtime import resource
+    from pulumi_kubernetes.helm.v3 import Release
+
+    stack_trace, resource_types = resource._get_stack_trace, _types.resource_types
+    assert isinstance(stack_trace(), type(resource._get_stack_trace()))
+    expected = resource_types(Release)
+    assert "status" in expected
+    with sdk.mock_engine_shortcuts():
+        assert len(resource._get_stack_trace().frames) == 0
+        assert _types.resource_types(Release) == expected
+        assert _types.resource_types(Release) is _types.resource_types(Release)
+    assert (resource._get_stack_trace, _types.resource_types) == (stack_trace, resource_types)
