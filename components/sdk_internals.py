@@ -14,8 +14,8 @@ plan or a run in the middle of something else:
 - the plan's mock engine (``tools.mockengine``): running a program the way the language host does
   (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
   serialising a resource's outputs as the engine would (``serialize_properties``,
-  ``wrap_rpc_secret``) and the mock monitor it extends; and two costs of the SDK it spares the program
-  (``mock_engine_shortcuts``);
+  ``wrap_rpc_secret``) and the mock monitor it extends; and the costs of the SDK it spares the program
+  (``mock_engine_shortcuts``, ``install_string_shortcut``);
 - the plan's renderer (``tools.render``): the signatures of secrets, resource references,
   assets and unknowns on the wire.
 """
@@ -85,16 +85,25 @@ def reset_root_and_outputs() -> None:
     _settings.SETTINGS.outputs.clear()
 
 
+class _Shortcuts:
+    active = False
+    """True while a program runs on the mock engine (``mock_engine_shortcuts``)."""
+    string_shortcut = False
+    """True once ``install_string_shortcut`` has run."""
+
+
 @contextmanager
 def mock_engine_shortcuts() -> Iterator[None]:
-    """While a program runs on the mock engine, two per-registration costs of the SDK that it does not need:
+    """While a program runs on the mock engine, three per-registration costs of the SDK that it does not need:
 
     - the stack trace of every resource's constructor (``_get_stack_trace``: ``traceback.extract_stack`` and a
       source position per frame), which the real engine shows next to a failed resource; the mock engine's
       recording keeps neither it nor the source position taken from it;
     - the types of a resource class (``_types.resource_types``, read from its annotations with
       ``typing.get_type_hints``) computed again for every resource of the class when its outputs are resolved: here
-      once a class. They are what the class's annotations say, which do not change while the program runs.
+      once a class. They are what the class's annotations say, which do not change while the program runs;
+    - the walk of ``rpc.serialize_property`` over every string without type information (most of what a mesh
+      serialises: peer names and addresses), which it returns as it is: see ``install_string_shortcut``.
     """
     stack_trace, resource_types = _resource._get_stack_trace, _types.resource_types
     types: dict[type, dict[str, type]] = {}
@@ -106,10 +115,39 @@ def mock_engine_shortcuts() -> Iterator[None]:
 
     _resource._get_stack_trace = _source_pb2.StackTrace
     _types.resource_types = once_a_class
+    active, _Shortcuts.active = _Shortcuts.active, True
     try:
         yield
     finally:
         _resource._get_stack_trace, _types.resource_types = stack_trace, resource_types
+        _Shortcuts.active = active
+
+
+def install_string_shortcut() -> None:
+    """Wrap ``rpc.serialize_property`` (the SDK calls it once for every value it sends, nested ones too, through
+    the module's name): while ``mock_engine_shortcuts`` is active, a ``str`` without type information is returned
+    at once, as the SDK's own function returns it after a dozen type checks (none of which a ``str`` passes: not a
+    sequence to walk, an unknown, a resource, an asset or archive, an awaitable, an Output, an input type or a
+    mapping); anything else, and everything outside a mock engine run, goes to the SDK's function.
+
+    Installed once, when the mock engine is imported (``tools.mockengine``; the program never imports it), and
+    underneath anything that wraps the function later: a wrapper still sees every call (tests/test_growth.py counts
+    them)."""
+    if _Shortcuts.string_shortcut:
+        return
+    sdk_function = _rpc.serialize_property
+
+    async def serialize_property(value: Any, deps: Any, property_key: Any, resource_obj: Any = None,
+                                 input_transformer: Any = None, typ: Any = None, keep_output_values: bool = False,
+                                 exclude_resource_refs_from_deps: bool = False,
+                                 return_protobuf_value: bool = False) -> Any:
+        if type(value) is str and typ is None and not return_protobuf_value and _Shortcuts.active:
+            return value
+        return await sdk_function(value, deps, property_key, resource_obj, input_transformer, typ,
+                                  keep_output_values, exclude_resource_refs_from_deps, return_protobuf_value)
+
+    _rpc.serialize_property = serialize_property
+    _Shortcuts.string_shortcut = True
 
 
 # --------------------------------------------------------------------------- the wire signatures
@@ -128,6 +166,6 @@ READ_FROM = "3.272.0"
 __all__: list[str] = [
     "config_keys", "mock_engine", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
     "RegisterResourceResponse", "serialize_properties", "wrap_rpc_secret", "sync_await", "run_program_in_stack",
-    "reset_root_and_outputs", "mock_engine_shortcuts", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG",
-    "ARCHIVE_SIG", "UNKNOWN", "READ_FROM",
+    "reset_root_and_outputs", "mock_engine_shortcuts", "install_string_shortcut", "SIG_KEY", "SECRET_SIG",
+    "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN", "READ_FROM",
 ]

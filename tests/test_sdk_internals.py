@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
+from typing import Any
 
 import pulumi
 import pulumi.runtime
+from google.protobuf import json_format
 
 from components import sdk_internals as sdk
 
@@ -102,3 +104,33 @@ def test_the_mock_engine_shortcuts_leave_out_stack_traces_and_read_a_class_s_typ
         assert _types.resource_types(Release) == expected
         assert _types.resource_types(Release) is _types.resource_types(Release)
     assert (resource._get_stack_trace, _types.resource_types) == (stack_trace, resource_types)
+
+
+def test_the_string_shortcut_returns_what_the_sdk_returns_and_every_call_is_still_seen(monkeypatch) -> None:
+    """The mock engine installs it (tools.mockengine imports, this module too); it answers only within
+    mock_engine_shortcuts, for strings without type information; a wrapper installed after it sees every call."""
+    from pulumi.runtime import rpc
+
+    import tools.mockengine  # noqa: F401 - installs the shortcut
+
+    calls: list[Any] = []
+    shortcut = rpc.serialize_property
+
+    async def seen(value: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(value)
+        return await shortcut(value, *args, **kwargs)
+
+    monkeypatch.setattr(rpc, "serialize_property", seen)
+    props = {"peers": {"cls-b": "10.0.0.2", "cls-c": ""}, "names": ["a", "\u00e9\U0001f600", sdk.UNKNOWN],
+             "n": 1, "on": True, "none": None, "k": sdk.wrap_rpc_secret("v")}
+
+    def serialized() -> dict[str, Any]:
+        return json_format.MessageToDict(sdk.sync_await(sdk.serialize_properties(props, {})))
+
+    slow, slow_calls = serialized(), list(calls)
+    calls.clear()
+    with sdk.mock_engine_shortcuts():
+        assert serialized() == slow
+        assert calls == slow_calls and "10.0.0.2" in calls
+        typed = sdk.sync_await(rpc.serialize_property("x", [], "k", return_protobuf_value=True))
+        assert typed.string_value == "x"

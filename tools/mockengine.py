@@ -30,6 +30,8 @@ from components import sdk_internals as sdk
 
 STACK_TYPE = "pulumi:pulumi:Stack"
 
+sdk.install_string_shortcut()
+
 
 @dataclass
 class Registration:
