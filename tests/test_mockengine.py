@@ -12,7 +12,7 @@ from google.protobuf import json_format
 
 from components import sdk_internals as sdk
 from tests.mockcloud import ComputingMocks
-from tools.mockengine import InlineExecutor, serialize_now
+from tools.mockengine import InlineExecutor, serialize_now, struct_to_dict
 
 
 def _slow(props: dict[str, Any]) -> dict[str, Any]:
@@ -78,3 +78,17 @@ def test_the_inline_executor_runs_a_call_in_the_loops_thread_on_a_loop_of_its_ow
         loop.set_default_executor(ThreadPoolExecutor())
         if executor.private_loop is not None:
             executor.private_loop.close()
+
+
+def test_a_struct_is_read_as_json_format_reads_it() -> None:
+    """struct_to_dict reads string items of mappings and lists inline: the same data as protobuf's own reader."""
+    from google.protobuf import struct_pb2
+
+    struct = struct_pb2.Struct()
+    struct.update({
+        "cluster": "cls-a", "peers": {"cls-b": "10.0.0.2", "cls-c": ""}, "n": 3, "ratio": 0.5, "on": False,
+        "none": None, "list": ["a", 1, True, None, {"k": "v"}, ["x", {}]], "empty": {}, "nothing": [],
+        "secret": {sdk.SIG_KEY: sdk.SECRET_SIG, "value": "s"},
+    })
+    assert struct_to_dict(struct) == json_format.MessageToDict(struct)
+    assert struct_to_dict(struct)["list"][0] == "a" and struct_to_dict(struct)["none"] is None

@@ -76,10 +76,12 @@ def _value(v: Any) -> Any:
     kind = v.WhichOneof("kind")
     if kind == "string_value":
         return v.string_value
+    # Items that are strings (most of a mesh: peer names and addresses) are read without a call of their own.
     if kind == "struct_value":
-        return {k: _value(x) for k, x in v.struct_value.fields.items()}
+        return {k: x.string_value if x.WhichOneof("kind") == "string_value" else _value(x)
+                for k, x in v.struct_value.fields.items()}
     if kind == "list_value":
-        return [_value(x) for x in v.list_value.values]
+        return [x.string_value if x.WhichOneof("kind") == "string_value" else _value(x) for x in v.list_value.values]
     if kind == "number_value":
         return v.number_value
     if kind == "bool_value":
