@@ -405,7 +405,13 @@ def graph_json(g: dict[str, Any]) -> str:
 def artefacts(rec: Recording) -> dict[str, str]:
     """Relative path -> file text."""
     g = graph(rec)
-    files = {"graph.json": graph_json(g), "summary.md": summary(g)}
+    return {"graph.json": graph_json(g), **summary_and_values(g)}
+
+
+def summary_and_values(g: dict[str, Any]) -> dict[str, str]:
+    """The artefacts but graph.json: summary.md and each cluster's values file (what the offline plan renders on a
+    second core while it writes graph.json, ``tools.plan.write_plan``)."""
+    files = {"summary.md": summary(g)}
     for name, release in releases(g).items():
         files[f"values/{name}.yaml"] = values_yaml(name, release, release["inputs"]["values"])
     return files
