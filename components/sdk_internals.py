@@ -34,6 +34,7 @@ from pulumi.runtime import mocks as _mocks
 from pulumi.runtime import resource as _resource
 from pulumi.runtime import rpc as _rpc
 from pulumi.runtime import settings as _settings
+from pulumi.runtime import stack as _stack
 from pulumi.runtime.proto import resource_pb2 as _resource_pb2
 from pulumi.runtime.proto import source_pb2 as _source_pb2
 from pulumi.runtime.stack import run_in_stack
@@ -94,7 +95,7 @@ class _Shortcuts:
 
 @contextmanager
 def mock_engine_shortcuts() -> Iterator[None]:
-    """While a program runs on the mock engine, three per-registration costs of the SDK that it does not need:
+    """While a program runs on the mock engine, four per-registration costs of the SDK that it does not need:
 
     - the stack trace of every resource's constructor (``_get_stack_trace``: ``traceback.extract_stack`` and a
       source position per frame), which the real engine shows next to a failed resource; the mock engine's
@@ -103,7 +104,9 @@ def mock_engine_shortcuts() -> Iterator[None]:
       ``typing.get_type_hints``) computed again for every resource of the class when its outputs are resolved: here
       once a class. They are what the class's annotations say, which do not change while the program runs;
     - the walk of ``rpc.serialize_property`` over every string without type information (most of what a mesh
-      serialises: peer names and addresses), which it returns as it is: see ``install_string_shortcut``.
+      serialises: peer names and addresses), which it returns as it is: see ``install_string_shortcut``;
+    - the same for the stack's outputs, which the SDK converts value by value (``stack.massage``, through the
+      module's name) before it serialises them: a ``str`` is returned as it is (``is_primitive``), here at once.
     """
     stack_trace, resource_types = _resource._get_stack_trace, _types.resource_types
     types: dict[type, dict[str, type]] = {}
@@ -113,13 +116,19 @@ def mock_engine_shortcuts() -> Iterator[None]:
             types[resource_cls] = resource_types(resource_cls)
         return types[resource_cls]
 
+    massage = _stack.massage
+
+    def massage_strings_at_once(attr: Any, seen: list[Any]) -> Any:
+        return attr if type(attr) is str else massage(attr, seen)
+
     _resource._get_stack_trace = _source_pb2.StackTrace
     _types.resource_types = once_a_class
+    _stack.massage = massage_strings_at_once
     active, _Shortcuts.active = _Shortcuts.active, True
     try:
         yield
     finally:
-        _resource._get_stack_trace, _types.resource_types = stack_trace, resource_types
+        _resource._get_stack_trace, _types.resource_types, _stack.massage = stack_trace, resource_types, massage
         _Shortcuts.active = active
 
 

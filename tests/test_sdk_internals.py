@@ -90,20 +90,24 @@ def test_mock_engine_tells_the_mock_monitor_from_the_engines(monkeypatch) -> Non
         channel.close()
 
 
-def test_the_mock_engine_shortcuts_leave_out_stack_traces_and_read_a_class_s_types_once() -> None:
+def test_the_mock_engine_shortcuts_leave_out_stack_traces_read_a_class_s_types_once_and_keep_outputs() -> None:
     from pulumi import _types
-    from pulumi.runtime import resource
+    from pulumi.runtime import resource, stack
     from pulumi_kubernetes.helm.v3 import Release
 
-    stack_trace, resource_types = resource._get_stack_trace, _types.resource_types
+    stack_trace, resource_types, massage = resource._get_stack_trace, _types.resource_types, stack.massage
     assert isinstance(stack_trace(), type(resource._get_stack_trace()))
     expected = resource_types(Release)
     assert "status" in expected
+    outputs = {"clusters": {"cls-a": {"peers": ["cls-b", "cls-c"], "region": "ap-guangzhou", "id": 1,
+                                      "on": True, "none": None, "nested": [["x"], {"y": "z"}]}}, "ca": "pem"}
+    massaged = massage(outputs, [])
     with sdk.mock_engine_shortcuts():
         assert len(resource._get_stack_trace().frames) == 0
         assert _types.resource_types(Release) == expected
         assert _types.resource_types(Release) is _types.resource_types(Release)
-    assert (resource._get_stack_trace, _types.resource_types) == (stack_trace, resource_types)
+        assert stack.massage(outputs, []) == massaged == outputs
+    assert (resource._get_stack_trace, _types.resource_types, stack.massage) == (stack_trace, resource_types, massage)
 
 
 def test_the_string_shortcut_returns_what_the_sdk_returns_and_every_call_is_still_seen(monkeypatch) -> None:
