@@ -92,3 +92,19 @@ def test_a_struct_is_read_as_json_format_reads_it() -> None:
     })
     assert struct_to_dict(struct) == json_format.MessageToDict(struct)
     assert struct_to_dict(struct)["list"][0] == "a" and struct_to_dict(struct)["none"] is None
+
+
+def test_the_recording_keeps_the_program_s_info_warnings_and_errors_and_no_debug_message(tmp_path) -> None:
+    """Debug messages (the SDK's, a few per resource) are dropped where they are sent while the program runs;
+    pulumi.log.debug is the SDK's again afterwards."""
+    from tools.mockengine import run_program
+
+    program = tmp_path / "__main__.py"
+    program.write_text("import pulumi\npulumi.log.debug('d')\npulumi.log.info('i')\npulumi.log.warn('w')\n"
+                       "pulumi.log.error('e')\npulumi.export('x', 1)\n")
+    debug = pulumi.log.debug
+    rec = run_program(str(program), project="p", stack="s", config={}, secret_keys=[], mocks=ComputingMocks(),
+                      preview=True)
+    assert rec.logs == [("info", "i"), ("warning", "w"), ("error", "e")]
+    assert rec.outputs == {"x": 1}
+    assert pulumi.log.debug is debug

@@ -19,7 +19,8 @@ import concurrent.futures
 import gc
 import logging
 import runpy
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,6 +230,23 @@ class RecordingMonitor(sdk.MockMonitor):
         return sdk.register_resource_outputs(self, request)
 
 
+@contextmanager
+def _debug_messages_dropped() -> Iterator[None]:
+    """While the program runs: ``pulumi.log.debug`` (the SDK sends a few debug messages per resource, 18,000 at 511
+    clusters: a LogRequest each, the mock engine's Log, the logger's level check) does nothing, as the recording's
+    logger (INFO: ``Recording.logs``) would drop the message anyway."""
+    debug = pulumi.log.debug
+    pulumi.log.debug = _dropped
+    try:
+        yield
+    finally:
+        pulumi.log.debug = debug
+
+
+def _dropped(msg: str, resource: Any = None, stream_id: Any = None, ephemeral: Any = None) -> None:
+    return None
+
+
 class _ListHandler(logging.Handler):
     def __init__(self, sink: list[tuple[str, str]]) -> None:
         super().__init__(logging.INFO)
@@ -278,7 +296,7 @@ def run_program(
     inline = InlineExecutor()
     loop.set_default_executor(inline)
     try:
-        with sdk.mock_engine_shortcuts():
+        with sdk.mock_engine_shortcuts(), _debug_messages_dropped():
             sdk.sync_await(sdk.run_program_in_stack(program_main))
     except BaseException as err:
         _raised_to_the_caller(err)
