@@ -28,6 +28,7 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
+from google.protobuf.internal import well_known_types as _wkt  # type: ignore[import-untyped]
 from pulumi import _types
 from pulumi.runtime import config as _config
 from pulumi.runtime import mocks as _mocks
@@ -95,7 +96,7 @@ class _Shortcuts:
 
 @contextmanager
 def mock_engine_shortcuts() -> Iterator[None]:
-    """While a program runs on the mock engine, four per-registration costs of the SDK that it does not need:
+    """While a program runs on the mock engine, five per-registration costs of the SDK that it does not need:
 
     - the stack trace of every resource's constructor (``_get_stack_trace``: ``traceback.extract_stack`` and a
       source position per frame), which the real engine shows next to a failed resource; the mock engine's
@@ -106,7 +107,9 @@ def mock_engine_shortcuts() -> Iterator[None]:
     - the walk of ``rpc.serialize_property`` over every string without type information (most of what a mesh
       serialises: peer names and addresses), which it returns as it is: see ``install_string_shortcut``;
     - the same for the stack's outputs, which the SDK converts value by value (``stack.massage``, through the
-      module's name) before it serialises them: a ``str`` is returned as it is (``is_primitive``), here at once.
+      module's name) before it serialises them: a ``str`` is returned as it is (``is_primitive``), here at once;
+    - protobuf's filling of a ``Struct`` (``Struct.update``, ``ListValue.extend``: Python code, a call and four type
+      checks per value): a ``str`` item is set at once, as ``_SetStructValue`` sets it (``string_value``).
     """
     stack_trace, resource_types = _resource._get_stack_trace, _types.resource_types
     types: dict[type, dict[str, type]] = {}
@@ -121,14 +124,34 @@ def mock_engine_shortcuts() -> Iterator[None]:
     def massage_strings_at_once(attr: Any, seen: list[Any]) -> Any:
         return attr if type(attr) is str else massage(attr, seen)
 
+    update, extend, set_value = _wkt.Struct.update, _wkt.ListValue.extend, _wkt._SetStructValue
+
+    def update_strings_at_once(self: Any, dictionary: Any) -> None:
+        fields = self.fields
+        for key, value in dictionary.items():
+            if type(value) is str:
+                fields[key].string_value = value
+            else:
+                set_value(fields[key], value)
+
+    def extend_strings_at_once(self: Any, elem_seq: Any) -> None:
+        values = self.values
+        for value in elem_seq:
+            if type(value) is str:
+                values.add().string_value = value
+            else:
+                set_value(values.add(), value)
+
     _resource._get_stack_trace = _source_pb2.StackTrace
     _types.resource_types = once_a_class
     _stack.massage = massage_strings_at_once
+    _wkt.Struct.update, _wkt.ListValue.extend = update_strings_at_once, extend_strings_at_once
     active, _Shortcuts.active = _Shortcuts.active, True
     try:
         yield
     finally:
         _resource._get_stack_trace, _types.resource_types, _stack.massage = stack_trace, resource_types, massage
+        _wkt.Struct.update, _wkt.ListValue.extend = update, extend
         _Shortcuts.active = active
 
 

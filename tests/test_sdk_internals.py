@@ -138,3 +138,26 @@ def test_the_string_shortcut_returns_what_the_sdk_returns_and_every_call_is_stil
         assert calls == slow_calls and "10.0.0.2" in calls
         typed = sdk.sync_await(rpc.serialize_property("x", [], "k", return_protobuf_value=True))
         assert typed.string_value == "x"
+
+
+def test_a_struct_filled_within_the_shortcuts_is_the_struct_protobuf_fills() -> None:
+    from google.protobuf import struct_pb2
+
+    class Text(str):
+        pass
+
+    data = {"peers": {"cls-b": "10.0.0.2", "cls-c": ""}, "names": ["a", "\u00e9", Text("t"), 1, None, True,
+                                                                  {"k": ["x", {"y": "z"}]}, []],
+            "n": 2.5, "on": False, "none": None, "empty": {}, "s": "v"}
+
+    def filled() -> bytes:
+        struct = struct_pb2.Struct()
+        for k, v in data.items():
+            struct[k] = v
+        struct.get_or_create_list("more").extend(["p", 3])
+        return struct.SerializeToString(deterministic=True)
+
+    expected = filled()
+    with sdk.mock_engine_shortcuts():
+        assert filled() == expected
+    assert filled() == expected
