@@ -10,6 +10,13 @@ parent, provider, dependencies, protect) and the stack's outputs.
 Two behaviours of the plain ``MockMonitor`` are corrected to match the engine:
 URNs of top-level resources carry no ``pulumi:pulumi:Stack$`` prefix, and a second
 resource with the same URN is an error.
+
+What the SDK does per resource for an engine that is not there is skipped or shortened while the
+program runs, each giving what the SDK's own way gives (issue #19: a 511-cluster plan in under 5 s):
+RPCs are answered in the loop's thread (``InlineExecutor``), the SDK's debug messages are dropped
+where they are sent, and ``components.sdk_internals.mock_engine_shortcuts`` (no stack trace per
+registration; strings serialised, massaged and put into a ``Struct`` at once). The program's own code
+runs unchanged; so does everything under the real engine, which never imports this module.
 """
 
 from __future__ import annotations
