@@ -14,22 +14,30 @@ plan or a run in the middle of something else:
 - the plan's mock engine (``tools.mockengine``): running a program the way the language host does
   (``run_in_stack``, the root stack and the output tasks of a previous run, ``_sync_await``),
   serialising a resource's outputs as the engine would (``serialize_properties``,
-  ``wrap_rpc_secret``) and the mock monitor it extends;
+  ``wrap_rpc_secret``) and the mock monitor it extends; and the costs of the SDK it spares the program
+  (``mock_engine_shortcuts``, ``install_string_shortcut``);
 - the plan's renderer (``tools.render``): the signatures of secrets, resource references,
   assets and unknowns on the wire.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pulumi
 import pulumi.runtime
+from google.protobuf.internal import well_known_types as _wkt  # type: ignore[import-untyped]
+from pulumi import _types
 from pulumi.runtime import config as _config
 from pulumi.runtime import mocks as _mocks
+from pulumi.runtime import resource as _resource
 from pulumi.runtime import rpc as _rpc
 from pulumi.runtime import settings as _settings
+from pulumi.runtime import stack as _stack
 from pulumi.runtime.proto import resource_pb2 as _resource_pb2
+from pulumi.runtime.proto import source_pb2 as _source_pb2
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
@@ -79,6 +87,101 @@ def reset_root_and_outputs() -> None:
     _settings.SETTINGS.outputs.clear()
 
 
+class _Shortcuts:
+    active = False
+    """True while a program runs on the mock engine (``mock_engine_shortcuts``)."""
+    string_shortcut = False
+    """True once ``install_string_shortcut`` has run."""
+
+
+@contextmanager
+def mock_engine_shortcuts() -> Iterator[None]:
+    """While a program runs on the mock engine, five per-registration costs of the SDK that it does not need:
+
+    - the stack trace of every resource's constructor (``_get_stack_trace``: ``traceback.extract_stack`` and a
+      source position per frame), which the real engine shows next to a failed resource; the mock engine's
+      recording keeps neither it nor the source position taken from it;
+    - the types of a resource class (``_types.resource_types``, read from its annotations with
+      ``typing.get_type_hints``) computed again for every resource of the class when its outputs are resolved: here
+      once a class. They are what the class's annotations say, which do not change while the program runs;
+    - the walk of ``rpc.serialize_property`` over every string without type information (most of what a mesh
+      serialises: peer names and addresses), which it returns as it is: see ``install_string_shortcut``;
+    - the same for the stack's outputs, which the SDK converts value by value (``stack.massage``, through the
+      module's name) before it serialises them: a ``str`` is returned as it is (``is_primitive``), here at once;
+    - protobuf's filling of a ``Struct`` (``Struct.update``, ``ListValue.extend``: Python code, a call and four type
+      checks per value): a ``str`` item is set at once, as ``_SetStructValue`` sets it (``string_value``).
+    """
+    stack_trace, resource_types = _resource._get_stack_trace, _types.resource_types
+    types: dict[type, dict[str, type]] = {}
+
+    def once_a_class(resource_cls: type) -> dict[str, type]:
+        if resource_cls not in types:
+            types[resource_cls] = resource_types(resource_cls)
+        return types[resource_cls]
+
+    massage = _stack.massage
+
+    def massage_strings_at_once(attr: Any, seen: list[Any]) -> Any:
+        return attr if type(attr) is str else massage(attr, seen)
+
+    update, extend, set_value = _wkt.Struct.update, _wkt.ListValue.extend, _wkt._SetStructValue
+
+    def update_strings_at_once(self: Any, dictionary: Any) -> None:
+        fields = self.fields
+        for key, value in dictionary.items():
+            if type(value) is str:
+                fields[key].string_value = value
+            else:
+                set_value(fields[key], value)
+
+    def extend_strings_at_once(self: Any, elem_seq: Any) -> None:
+        values = self.values
+        for value in elem_seq:
+            if type(value) is str:
+                values.add().string_value = value
+            else:
+                set_value(values.add(), value)
+
+    _resource._get_stack_trace = _source_pb2.StackTrace
+    _types.resource_types = once_a_class
+    _stack.massage = massage_strings_at_once
+    _wkt.Struct.update, _wkt.ListValue.extend = update_strings_at_once, extend_strings_at_once
+    active, _Shortcuts.active = _Shortcuts.active, True
+    try:
+        yield
+    finally:
+        _resource._get_stack_trace, _types.resource_types, _stack.massage = stack_trace, resource_types, massage
+        _wkt.Struct.update, _wkt.ListValue.extend = update, extend
+        _Shortcuts.active = active
+
+
+def install_string_shortcut() -> None:
+    """Wrap ``rpc.serialize_property`` (the SDK calls it once for every value it sends, nested ones too, through
+    the module's name): while ``mock_engine_shortcuts`` is active, a ``str`` without type information is returned
+    at once, as the SDK's own function returns it after a dozen type checks (none of which a ``str`` passes: not a
+    sequence to walk, an unknown, a resource, an asset or archive, an awaitable, an Output, an input type or a
+    mapping); anything else, and everything outside a mock engine run, goes to the SDK's function.
+
+    Installed once, when the mock engine is imported (``tools.mockengine``; the program never imports it), and
+    underneath anything that wraps the function later: a wrapper still sees every call (tests/test_growth.py counts
+    them)."""
+    if _Shortcuts.string_shortcut:
+        return
+    sdk_function = _rpc.serialize_property
+
+    async def serialize_property(value: Any, deps: Any, property_key: Any, resource_obj: Any = None,
+                                 input_transformer: Any = None, typ: Any = None, keep_output_values: bool = False,
+                                 exclude_resource_refs_from_deps: bool = False,
+                                 return_protobuf_value: bool = False) -> Any:
+        if type(value) is str and typ is None and not return_protobuf_value and _Shortcuts.active:
+            return value
+        return await sdk_function(value, deps, property_key, resource_obj, input_transformer, typ,
+                                  keep_output_values, exclude_resource_refs_from_deps, return_protobuf_value)
+
+    _rpc.serialize_property = serialize_property
+    _Shortcuts.string_shortcut = True
+
+
 # --------------------------------------------------------------------------- the wire signatures
 
 SIG_KEY: str = _rpc._special_sig_key
@@ -95,6 +198,6 @@ READ_FROM = "3.272.0"
 __all__: list[str] = [
     "config_keys", "mock_engine", "MockMonitor", "read_resource", "register_resource_outputs", "ResourceRegistration",
     "RegisterResourceResponse", "serialize_properties", "wrap_rpc_secret", "sync_await", "run_program_in_stack",
-    "reset_root_and_outputs", "SIG_KEY", "SECRET_SIG", "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN",
-    "READ_FROM",
+    "reset_root_and_outputs", "mock_engine_shortcuts", "install_string_shortcut", "SIG_KEY", "SECRET_SIG",
+    "RESOURCE_SIG", "ASSET_SIG", "ARCHIVE_SIG", "UNKNOWN", "READ_FROM",
 ]

@@ -40,7 +40,10 @@ def yaml_json(value: Any, **dumps: Any) -> str:
     ``value``: text is written as itself (a \\u escape of a character outside the BMP would be a surrogate
     pair, which PyYAML does not join), but for what YAML would not read back as itself: escaped, as in JSON
     (and in YAML's double quotes). Raises TypeError for anything but JSON data."""
-    return _NOT_YAML_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", json.dumps(value, ensure_ascii=False, **dumps))
+    text = json.dumps(value, ensure_ascii=False, **dumps)
+    if text.isascii() and "\x7f" not in text:  # the common case, found without a regular expression's walk
+        return text
+    return _NOT_YAML_TEXT.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def yaml_float(value: float) -> str:

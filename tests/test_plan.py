@@ -266,3 +266,36 @@ def test_empty_pod_cidrs_say_the_list_is_empty(tmp_path: Path) -> None:
     assert proc.stderr.splitlines() == [
         "error: mesh:clusters[1].podCidrs (cls-gz4t8w1x): is an empty list; list the CIDRs this cluster's pods get their IPs from, "
         "e.g. podCidrs: [172.16.0.0/16]"]
+
+
+def test_the_cli_writes_on_two_cores_what_artefacts_renders(tmp_path: Path) -> None:
+    """The CLI (a process with one thread, where the system can fork) renders summary.md and the values files in a
+    child process while it writes graph.json (tools.plan.write_plan): the same bytes as render.artefacts."""
+    out = tmp_path / "plan"
+    proc = cli("stacks/Pulumi.prod.yaml", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    expected = render.artefacts(plan(str(ROOT / "stacks/Pulumi.prod.yaml")))
+    assert read_tree(out) == {k: v.encode() for k, v in expected.items()}
+    assert [p.name for p in tmp_path.iterdir()] == ["plan"]  # no staging directory left
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the child process of write_plan needs fork")
+def test_a_failure_of_the_child_writer_is_raised_by_the_parent_and_leaves_nothing(tmp_path: Path) -> None:
+    script = (
+        "import errno, sys, threading\n"
+        "from tools import plan, render\n"
+        "assert threading.active_count() == 1\n"
+        "def full(*args): raise OSError(errno.ENOSPC, 'No space left on device', 'values/x.yaml')\n"
+        "render.values_yaml = full\n"
+        "rec = plan.plan('stacks/Pulumi.dev.yaml')\n"
+        "try:\n"
+        "    plan.write_plan(rec, sys.argv[1])\n"
+        "except OSError as err:\n"
+        "    print(err.errno == errno.ENOSPC, err.strerror, err.filename)\n"
+    )
+    out = tmp_path / "plan"
+    proc = subprocess.run([sys.executable, "-c", script, str(out)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "True No space left on device values/x.yaml\n"
+    assert list(tmp_path.iterdir()) == []

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi_kubernetes
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -132,3 +133,18 @@ def test_graph_json_is_json_with_one_resource_per_line() -> None:
     assert json.loads(text) == g
     lines = text.splitlines()
     assert sum(1 for line in lines if '"urn":' in line) == 2
+
+
+@pytest.mark.parametrize("nodes", [
+    [("a", {"b": "1", "c": "2"}), ("b", {"a": "0", "c": "2"}), ("c", {"a": "0", "b": "1"})],  # full mesh
+    [("a", {"b": "1"}), ("b", {}), ("c", {"a": "0", "b": "1"})],  # listed at one end only
+    [("b", {"a": "0", "z": "9"}), ("a", {"a": "0"})],  # a peer that has no node; a cluster that lists itself
+    [("a", {"b": "1"}), ("a", {"c": "2"}), ("b", {"a": "0"})],  # two nodes of one cluster
+    [("a", ["b", "c", "b"]), ("b", {"a": "0"})],  # peers as a list
+    [],
+])
+def test_connection_count_is_the_number_of_connections(nodes: list[tuple[str, Any]]) -> None:
+    """summary.md counts the connections without building the pairs (render.connection_count): the same number."""
+    g = {"resources": [{"type": render.PEERS_TYPE, "inputs": {"cluster": c, "peers": p}} for c, p in nodes]
+         + [{"type": render.CLUSTER_TYPE, "inputs": {}}]}
+    assert render.connection_count(g) == len(render.connections(g))

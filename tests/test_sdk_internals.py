@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
+from typing import Any
 
 import pulumi
 import pulumi.runtime
+from google.protobuf import json_format
 
 from components import sdk_internals as sdk
 
@@ -86,3 +88,76 @@ def test_mock_engine_tells_the_mock_monitor_from_the_engines(monkeypatch) -> Non
         assert not sdk.mock_engine()
     finally:
         channel.close()
+
+
+def test_the_mock_engine_shortcuts_leave_out_stack_traces_read_a_class_s_types_once_and_keep_outputs() -> None:
+    from pulumi import _types
+    from pulumi.runtime import resource, stack
+    from pulumi_kubernetes.helm.v3 import Release
+
+    stack_trace, resource_types, massage = resource._get_stack_trace, _types.resource_types, stack.massage
+    assert isinstance(stack_trace(), type(resource._get_stack_trace()))
+    expected = resource_types(Release)
+    assert "status" in expected
+    outputs = {"clusters": {"cls-a": {"peers": ["cls-b", "cls-c"], "region": "ap-guangzhou", "id": 1,
+                                      "on": True, "none": None, "nested": [["x"], {"y": "z"}]}}, "ca": "pem"}
+    massaged = massage(outputs, [])
+    with sdk.mock_engine_shortcuts():
+        assert len(resource._get_stack_trace().frames) == 0
+        assert _types.resource_types(Release) == expected
+        assert _types.resource_types(Release) is _types.resource_types(Release)
+        assert stack.massage(outputs, []) == massaged == outputs
+    assert (resource._get_stack_trace, _types.resource_types, stack.massage) == (stack_trace, resource_types, massage)
+
+
+def test_the_string_shortcut_returns_what_the_sdk_returns_and_every_call_is_still_seen(monkeypatch) -> None:
+    """The mock engine installs it (tools.mockengine imports, this module too); it answers only within
+    mock_engine_shortcuts, for strings without type information; a wrapper installed after it sees every call."""
+    from pulumi.runtime import rpc
+
+    import tools.mockengine  # noqa: F401 - installs the shortcut
+
+    calls: list[Any] = []
+    shortcut = rpc.serialize_property
+
+    async def seen(value: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(value)
+        return await shortcut(value, *args, **kwargs)
+
+    monkeypatch.setattr(rpc, "serialize_property", seen)
+    props = {"peers": {"cls-b": "10.0.0.2", "cls-c": ""}, "names": ["a", "\u00e9\U0001f600", sdk.UNKNOWN],
+             "n": 1, "on": True, "none": None, "k": sdk.wrap_rpc_secret("v")}
+
+    def serialized() -> dict[str, Any]:
+        return json_format.MessageToDict(sdk.sync_await(sdk.serialize_properties(props, {})))
+
+    slow, slow_calls = serialized(), list(calls)
+    calls.clear()
+    with sdk.mock_engine_shortcuts():
+        assert serialized() == slow
+        assert calls == slow_calls and "10.0.0.2" in calls
+        typed = sdk.sync_await(rpc.serialize_property("x", [], "k", return_protobuf_value=True))
+        assert typed.string_value == "x"
+
+
+def test_a_struct_filled_within_the_shortcuts_is_the_struct_protobuf_fills() -> None:
+    from google.protobuf import struct_pb2
+
+    class Text(str):
+        pass
+
+    data = {"peers": {"cls-b": "10.0.0.2", "cls-c": ""}, "names": ["a", "\u00e9", Text("t"), 1, None, True,
+                                                                  {"k": ["x", {"y": "z"}]}, []],
+            "n": 2.5, "on": False, "none": None, "empty": {}, "s": "v"}
+
+    def filled() -> bytes:
+        struct = struct_pb2.Struct()
+        for k, v in data.items():
+            struct[k] = v
+        struct.get_or_create_list("more").extend(["p", 3])
+        return struct.SerializeToString(deterministic=True)
+
+    expected = filled()
+    with sdk.mock_engine_shortcuts():
+        assert filled() == expected
+    assert filled() == expected

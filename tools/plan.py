@@ -29,6 +29,8 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -313,15 +315,34 @@ def write(files: dict[str, str], out: str) -> None:
     """Replace DIR with the plan (written next to it first, so a failure leaves DIR as it was).
 
     Raises OutDirError, touching nothing, unless DIR is new, empty or a previous plan."""
+    _write(lambda: files, None, out)
+
+
+def write_plan(recording: Recording, out: str) -> None:
+    """Render the plan and replace DIR with it, as ``write(render.artefacts(recording), out)`` does, with both cores:
+    where the system can fork and this process runs no other thread, a child process renders and writes summary.md
+    and the values files while this one renders and writes graph.json (each about half of the rendering)."""
+    g = render.graph(recording)
+    _write(lambda: {"graph.json": render.graph_json(g)}, lambda: render.summary_and_values(g), out)
+
+
+def _write(render_files: Callable[[], dict[str, str]], render_more: Callable[[], dict[str, str]] | None,
+           out: str) -> None:
     check_out_dir(out)
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}-", dir=out_path.parent))
     try:
-        for rel, text in files.items():
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
+        child = None
+        if render_more is not None and hasattr(os, "fork") and threading.active_count() == 1:
+            child = _fork_writer(render_more, staging)
+        try:
+            _write_into(staging, render_files())
+        finally:
+            if child is not None:
+                _wait_for_writer(*child)
+        if render_more is not None and child is None:
+            _write_into(staging, render_more())
         if out_path.exists():
             check_out_dir(out)  # still new, empty or a plan: nothing else is ever deleted
             shutil.rmtree(out_path)
@@ -329,6 +350,47 @@ def write(files: dict[str, str], out: str) -> None:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _write_into(staging: Path, files: dict[str, str]) -> None:
+    for rel, text in files.items():
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+
+
+def _fork_writer(render_files: Callable[[], dict[str, str]], staging: Path) -> tuple[int, int]:
+    """A child process that renders and writes ``render_files()`` into ``staging``, then leaves at once (nothing of
+    this process runs in it after that); it reports a failure on a pipe. Returns (its pid, the pipe's read end)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            os.close(read_end)
+            _write_into(staging, render_files())
+        except BaseException as err:  # reported to the parent, which raises it
+            code = 1
+            report = ({"errno": err.errno, "strerror": err.strerror, "filename": err.filename}
+                      if isinstance(err, OSError) else {"error": f"{type(err).__name__}: {err}"})
+            os.write(write_end, json.dumps(report).encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    return pid, read_end
+
+
+def _wait_for_writer(pid: int, read_end: int) -> None:
+    """Wait for ``_fork_writer``'s child; raise its failure here (an OSError as it was)."""
+    with os.fdopen(read_end, "rb") as fh:
+        report = fh.read()
+    _, status = os.waitpid(pid, 0)
+    if status == 0:
+        return
+    err = json.loads(report) if report else {"error": f"exit status {status}"}
+    if "errno" in err:
+        raise OSError(err["errno"], err["strerror"], err["filename"])
+    raise RuntimeError(f"rendering the plan's summary and values files failed: {err['error']}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,7 +429,7 @@ def main(argv: list[str] | None = None) -> int:
     for note in program_notes(recording):  # on the terminal too: the check did not run, or read the key index
         print(f"warning: {note}", file=sys.stderr)
     try:
-        write(render.artefacts(recording), args.out)
+        write_plan(recording, args.out)
     except OutDirError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

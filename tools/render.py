@@ -9,6 +9,7 @@ recording gives byte-identical files.
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import re
 from collections import Counter
@@ -282,6 +283,21 @@ def connections(g: dict[str, Any]) -> set[tuple[str, str]]:
     }
 
 
+def connection_count(g: dict[str, Any]) -> int:
+    """``len(connections(g))``, counted without building the pairs (N·(N−1)/2 of them in a full mesh): a connection
+    is counted at its smaller end, or at its larger end when the smaller does not list it."""
+    nodes = [(r["inputs"]["cluster"], r["inputs"].get("peers", {})) for r in g["resources"] if r["type"] == PEERS_TYPE]
+    peers = dict(nodes)
+    if len(peers) != len(nodes) or not all(isinstance(p, dict) for p in peers.values()):
+        return len(connections(g))  # two nodes of a cluster, or peers not a mapping: not the program's shape
+    count = 0
+    for c, listed in peers.items():
+        for peer in listed:
+            if c <= peer or c not in peers.get(peer, ()):
+                count += 1
+    return count
+
+
 def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]) -> str | None:
     while urn:
         if urn in clusters:
@@ -309,13 +325,13 @@ def summary(g: dict[str, Any], now: datetime | None = None) -> str:
         if owner:
             per_cluster[owner] += 1
     now = now or datetime.now(UTC)
-    pairs = connections(g)
+    count = connection_count(g)
     types = Counter(r["type"] for r in g["resources"])
 
     lines = [
         f"# Offline plan: {g['project']} / {g['stack']}",
         "",
-        f"{len(values)} clusters, {len(pairs)} peer connections, {len(g['resources'])} resources, "
+        f"{len(values)} clusters, {count} peer connections, {len(g['resources'])} resources, "
         f"dependency depth {depth(g)}.",
         "",
         "| cluster | id | region | context | mesh address | peers | resources |",
@@ -325,8 +341,9 @@ def summary(g: dict[str, Any], now: datetime | None = None) -> str:
         v = values[name]
         o = outputs.get(name, {}) if isinstance(outputs, dict) else {}
         listed = v["clustermesh"]["config"]["clusters"]  # the 1.18 list or, from 1.19, the map by name
-        peers = list(listed) if isinstance(listed, dict) else [p["name"] for p in listed]
-        shown = ", ".join(peers) if len(peers) <= 6 else f"{', '.join(peers[:6])}, … ({len(peers)})"
+        # The first seven names only: a full mesh lists N-1 peers in each cluster.
+        peers = list(itertools.islice(listed, 7)) if isinstance(listed, dict) else [p["name"] for p in listed[:7]]
+        shown = ", ".join(peers) if len(peers) <= 6 else f"{', '.join(peers[:6])}, … ({len(listed)})"
         lines.append(
             f"| {name} | {v['cluster']['id']} | {o.get('region', '')} | {o.get('context', '')} | "
             f"{o.get('meshAddress', '')} | {shown or '—'} | {per_cluster[name]} |"
@@ -334,12 +351,12 @@ def summary(g: dict[str, Any], now: datetime | None = None) -> str:
     lines += ["", "## Resources by type", "", "| type | count |", "| --- | --- |"]
     lines += [f"| {t} | {n} |" for t, n in sorted(types.items())]
     lines += ["", "## Peer connections", ""]
-    if len(pairs) > LISTED_CONNECTIONS:
-        lines.append(f"{len(pairs)} connections (every pair of the {len(values)} clusters: full mesh)"
-                     if len(pairs) == len(values) * (len(values) - 1) // 2 else
-                     f"{len(pairs)} connections; see the MeshPeers nodes in graph.json")
+    if count > LISTED_CONNECTIONS:
+        lines.append(f"{count} connections (every pair of the {len(values)} clusters: full mesh)"
+                     if count == len(values) * (len(values) - 1) // 2 else
+                     f"{count} connections; see the MeshPeers nodes in graph.json")
     else:
-        lines += [f"- {a} <-> {b}" for a, b in sorted(pairs)] or ["- (none)"]
+        lines += [f"- {a} <-> {b}" for a, b in sorted(connections(g))] or ["- (none)"]
     lines += ["", *certificates_section(g, values, now)]
     lines += [
         "",
@@ -407,7 +424,13 @@ def graph_json(g: dict[str, Any]) -> str:
 def artefacts(rec: Recording) -> dict[str, str]:
     """Relative path -> file text."""
     g = graph(rec)
-    files = {"graph.json": graph_json(g), "summary.md": summary(g)}
+    return {"graph.json": graph_json(g), **summary_and_values(g)}
+
+
+def summary_and_values(g: dict[str, Any]) -> dict[str, str]:
+    """The artefacts but graph.json: summary.md and each cluster's values file (what the offline plan renders on a
+    second core while it writes graph.json, ``tools.plan.write_plan``)."""
+    files = {"summary.md": summary(g)}
     for name, release in releases(g).items():
         files[f"values/{name}.yaml"] = values_yaml(name, release, release["inputs"]["values"])
     return files
