@@ -219,7 +219,7 @@ def plan(stack_file: str, mocks: pulumi.runtime.Mocks | None = None) -> Recordin
 
 def program_notes(recording: Recording,
                   prefixes: tuple[str, ...] = (charts.NOT_CHECKED, charts.INDEX_INSTEAD)) -> list[str]:
-    """The program's warnings about the Helm value-path check (``meshcore.chart.check_values``) that start with one of
+    """The program's warnings about the Helm value-path check (``meshcore.mesh.chartsource.check_values``) that start with one of
     ``prefixes``, once each."""
     notes = [m for level, m in recording.logs if level == "warning" and m.startswith(prefixes)]
     return list(dict.fromkeys(notes))
@@ -227,7 +227,7 @@ def program_notes(recording: Recording,
 
 def chart_only_keys(recording: Recording) -> dict[str, list[list[str]]]:
     """Cluster -> the value paths of its release that the chart copy the check reads knows and the key index does
-    not (``meshcore.chart.keys_beyond_index``), for the clusters that have some."""
+    not (``meshcore.mesh.chartsource.keys_beyond_index``), for the clusters that have some."""
     groups: dict[tuple[str | None, str], list[dict[str, Any]]] = {}
     for r in recording.resources.values():
         if r.type != render.RELEASE_TYPE:

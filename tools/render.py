@@ -307,7 +307,7 @@ def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]
 
 
 NOT_CHECKED_KEY = "helmValuesNotChecked"
-"""graph.json: the program's warnings that the Helm value paths were not checked (``meshcore.chart.check_values``;
+"""graph.json: the program's warnings that the Helm value paths were not checked (``meshcore.mesh.chartsource.check_values``;
 only when there are some)."""
 CHART_ONLY_KEY = "chartOnlyKeys"
 """graph.json: cluster -> the value paths of its release that the chart copy the check read knows and the key index
@@ -369,7 +369,7 @@ def summary(g: dict[str, Any], now: datetime | None = None) -> str:
 
 
 def certificates_section(g: dict[str, Any], values: dict[str, dict[str, Any]], now: datetime) -> list[str]:
-    """What expires when (``meshcore/certs.py``): known dates, else the rule that dates them; a
+    """What expires when (``meshcore/chart/certs.py``): known dates, else the rule that dates them; a
     warning line for each known date within ``certs.WARN_DAYS`` of ``now``."""
     outputs = g["outputs"]
     clusters = outputs.get("clusters", {}) if isinstance(outputs.get("clusters"), dict) else {}
