@@ -79,6 +79,9 @@ def healthy(name: str, cid: int) -> dict[str, Any]:
         },
         "tls": {"clustermesh-apiserver-server-cert": {"crt": _server_cert(VIPS[name]), "ca": dict(CA)}},
         "workloads": {"DaemonSet/cilium": None, "Deployment/clustermesh-apiserver": None},
+        "mesh_status": {"error": None, "reason": None, "remotes": {p: {
+            "connected": True, "ready": True, "synced": True, "status": "", "failures": 0, "lastError": None,
+            "reason": None} for p in peers}},
     }
 
 
@@ -236,7 +239,8 @@ def test_a_different_ca_in_one_cluster_names_that_cluster() -> None:
     ca = next(g for g in got if g[1] == "cilium-ca")
     assert ca[3] == ("Secret cilium-ca is another CA (sha256 BB:BB:BB:BB:BB:BB:BB:BB…) than the stack's CA "
                      "(mesh:ca.certificate) (sha256 AA:AA:AA:AA:AA:AA:AA:AA…) (the stack's CA is in cls-00000001, "
-                     "cls-00000003); run pulumi up to put the mesh CA back")
+                     "cls-00000003); run pulumi up --refresh to put the mesh CA back, then restart its "
+                         "clustermesh-apiserver (etcd reads its trusted CA at start)")
 
 
 def test_without_the_stacks_ca_the_majority_decides_and_a_tie_names_every_cluster() -> None:
@@ -293,6 +297,7 @@ def test_created_clb_without_outputs_checks_presence_and_says_the_address_is_unk
     observed = {n: healthy(n, i + 1) for i, n in enumerate(NAMES[:2])}
     for o in observed.values():
         o["secrets"] = {k: {p: v for p, v in d.items() if p in NAMES[:2]} for k, d in o["secrets"].items()}
+        o["mesh_status"]["remotes"] = {p: r for p, r in o["mesh_status"]["remotes"].items() if p in NAMES[:2]}
     svc = observed["cls-00000002"]["service"]
     del svc["annotations"]["service.kubernetes.io/service.extensiveParameters"]
     findings = examine(want, observed, NOW)
@@ -401,6 +406,45 @@ def test_workloads_ready_where_they_exist() -> None:
         (f.cluster, f.check, f.severity, f.message) for f in findings]
     o["workloads"]["DaemonSet/cilium"] = {"desired": 3, "ready": 3}
     assert report.exit_code(examine(want, observed, NOW)) == 0
+
+
+def test_connected_each_planned_peer_with_cilium_s_reason() -> None:
+    """kvstoremesh's own status: every planned peer connected, ready and synced; otherwise Cilium's reason (its
+    troubleshoot), else the last error; a planned peer it does not know, a remote the stack does not plan, its API
+    down, and a status the doctor could not read (info: not checked) each named."""
+    want = _want()
+
+    def run(status: Any) -> list[tuple[str, str, str, str]]:
+        observed = fleet()
+        observed["cls-00000001"] = {**observed["cls-00000001"], "mesh_status": status}
+        return [(g.cluster, g.check, g.severity, g.message) for g in examine(want, observed, NOW)
+                if g.check == "connected" and g.cluster == "cls-00000001"]
+
+    ok = healthy("cls-00000001", 1)["mesh_status"]
+    assert run(ok) == [("cls-00000001", "connected", "ok", f"{p}: connected and synced")
+                       for p in ("cls-00000002", "cls-00000003")]
+    refused = {**ok["remotes"]["cls-00000002"], "connected": False, "ready": False, "failures": 3,
+               "lastError": "Waiting for initial connection to be established",
+               "reason": "x509: certificate signed by unknown authority"}
+    unsynced = {**ok["remotes"]["cls-00000003"], "synced": False}
+    got = run({**ok, "remotes": {"cls-00000002": refused, "cls-00000003": unsynced, "cls-00000009": refused}})
+    assert got == [
+        ("cls-00000001", "connected", "error", "cls-00000002: not connected (3 failure(s)): x509: certificate "
+                                               "signed by unknown authority"),
+        ("cls-00000001", "connected", "error", "cls-00000003: connected, not synced (0 failure(s)): no error "
+                                               "reported"),
+        ("cls-00000001", "connected", "warning", "kvstoremesh knows cls-00000009, which the stack does not peer "
+                                                 "it with")]
+    assert run({**ok, "remotes": {"cls-00000002": {**refused, "reason": None}}})[:2] == [
+        ("cls-00000001", "connected", "error", "cls-00000002: not connected (3 failure(s)): Waiting for initial "
+                                               "connection to be established"),
+        ("cls-00000001", "connected", "error", "kvstoremesh does not know cls-00000003, which the stack peers it "
+                                               "with (Secret cilium-kvstoremesh not reloaded yet, or another one)")]
+    down = run({"error": "kvstoremesh API 127.0.10.1:9880: connection refused", "reason": "its own etcd: x509",
+                "remotes": {}})
+    assert down == [("cls-00000001", "connected", "error", "kvstoremesh: kvstoremesh API 127.0.10.1:9880: "
+                                                           "connection refused; its own etcd: x509")]
+    assert [g[2] for g in run(None)] == ["info"] and "not checked" in run(None)[0][3]
 
 
 def test_findings_most_serious_first() -> None:
@@ -543,7 +587,7 @@ def test_text_output_lists_findings_then_the_table() -> None:
     assert lines[2].split()[:3] == ["ERROR", "cls-00000003", "cilium-config"]
     header = next(i for i, line in enumerate(lines) if line.startswith("cluster "))
     assert lines[header].split() == ["cluster", *checks.CHECKS]
-    assert lines[header + 3].split() == ["cls-00000003", "ok", "ok", "ERROR", "ok", "ok", "ok", "ok", "info"]
+    assert lines[header + 3].split() == ["cls-00000003", "ok", "ok", "ERROR", "ok", "ok", "ok", "ok", "info", "ok"]
     assert lines[-1] == "1 error(s), 0 pending, 0 warning(s), 3 info: the fleet differs from the stack (exit 1)"
     doc = json.loads(cli.render_json("s", want, examine(want, observed, NOW)))
     assert doc["exitCode"] == 1 and doc["counts"]["error"] == 1

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from meshcore.chart.effects import CA_SECRET, CONFIG_MAP, SERVICE
+from meshcore.chart.effects import CA_SECRET, CONFIG_MAP, KVSTOREMESH_SECRET, SERVICE
 from meshcore.config.clusters import CLUSTER_NAME_RE
 from meshcore.doctor.records import (
     ERROR,
@@ -328,6 +328,43 @@ def check_workloads(x: Subject) -> list[Finding]:
     return out
 
 
+MESH_STATUS_SOURCE = ("read only from a local mesh's control plane (--local-mesh DIR); on TKE: kubectl -n "
+                      "kube-system exec deploy/clustermesh-apiserver -c kvstoremesh -- clustermesh-apiserver "
+                      "kvstoremesh-dbg status")
+
+
+def check_connected(x: Subject) -> list[Finding]:
+    """Each planned peer connected, ready and synced in this cluster's kvstoremesh (its own status, where the doctor
+    can read it), with Cilium's reason when not; a remote the stack does not plan is named."""
+    c, status = x.cluster, x.observed.mesh_status
+
+    def f(severity: str, message: str) -> Finding:
+        return Finding(c.name, "connected", severity, message)
+
+    if status is None:
+        return [f(INFO, f"kvstoremesh status not read: {MESH_STATUS_SOURCE}; not checked")]
+    if status.get("error"):
+        why = f"; {status['reason']}" if status.get("reason") else ""
+        return [f(ERROR, f"kvstoremesh: {status['error']}{why}")]
+    remotes: Mapping[str, Mapping[str, Any]] = status.get("remotes") or {}
+    planned = [p.name for p in c.peer_secrets.get(KVSTOREMESH_SECRET, ())]
+    out = []
+    for peer in planned:
+        r = remotes.get(peer)
+        if r is None:
+            out.append(f(ERROR, f"kvstoremesh does not know {peer}, which the stack peers it with (Secret "
+                                f"{KVSTOREMESH_SECRET} not reloaded yet, or another one)"))
+        elif r.get("connected") and r.get("ready") and r.get("synced"):
+            out.append(f(OK, f"{peer}: connected and synced"))
+        else:
+            state = "connected, not synced" if r.get("connected") and r.get("ready") else "not connected"
+            why = r.get("reason") or r.get("lastError") or "no error reported"
+            out.append(f(ERROR, f"{peer}: {state} ({int(r.get('failures') or 0)} failure(s)): {why}"))
+    for extra in sorted(set(remotes) - set(planned)):
+        out.append(f(WARNING, f"kvstoremesh knows {extra}, which the stack does not peer it with"))
+    return out
+
+
 def check_ca(want: Desired, observed: Mapping[str, Observation]) -> list[Finding]:
     """``cilium-ca`` the same certificate in every reachable cluster, and the stack's CA when known.
 
@@ -366,7 +403,9 @@ def check_ca(want: Desired, observed: Mapping[str, Observation]) -> list[Finding
             also = f" (the stack's CA is in {', '.join(others)})" if others and want.ca_fingerprint else ""
             out.append(Finding(name, "cilium-ca", ERROR, f"Secret {CA_SECRET} is another CA (sha256 {short(fp)}) "
                                                          f"than {source} (sha256 {short(reference)}){also}; "
-                                                         "run pulumi up to put the mesh CA back"))
+                                                         "run pulumi up --refresh to put the mesh CA back, then "
+                                                         "restart its clustermesh-apiserver (etcd reads its "
+                                                         "trusted CA at start)"))
         else:
             out.append(Finding(name, "cilium-ca", OK, f"Secret {CA_SECRET} sha256 {short(fp)}"
                                                       + (f", {source}" if want.ca_fingerprint else "")))
@@ -400,6 +439,7 @@ REGISTERED: tuple[Check, ...] = (
     Check("peers", cluster=check_peers),
     Check("certificates", cluster=check_certificates),
     Check("workloads", cluster=check_workloads),
+    Check("connected", cluster=check_connected),
 )
 """Every check, in the order the summary table shows them: adding one is its function and its row here."""
 CHECKS = tuple(c.name for c in REGISTERED)

@@ -22,7 +22,10 @@ What a cluster's observation holds (``Observation``; ``tools/doctor.py`` builds 
 - ``tls``: ``{secret name: {"crt": CertFacts, "ca": CertFacts or None}}`` of the mesh TLS Secrets
   that exist (``MESH_TLS_SECRETS``; their ``tls.key`` is never read);
 - ``workloads``: ``{"DaemonSet/cilium": {desired, ready, available}, "Deployment/clustermesh-apiserver":
-  {desired, ready, available}}``.
+  {desired, ready, available}}``;
+- ``mesh_status``: what the cluster's kvstoremesh reports, where the doctor can reach it (a local mesh's control
+  plane: one cluster's entry of ``python -m tools.localmesh mesh-status --json``): ``{error, reason, remotes:
+  {peer: {connected, ready, synced, status, failures, lastError, reason}}}``; None: not read.
 
 ``CertFacts``: ``{sha256, subject, issuer, not_after (ISO 8601, UTC), ski, aki, ips, dns}``, or
 ``{error}`` for text that is not a certificate.
@@ -260,6 +263,7 @@ class Observation:
     secrets: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
     tls: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     workloads: Mapping[str, Mapping[str, Any] | None] = field(default_factory=dict)
+    mesh_status: Mapping[str, Any] | None = None
 
     @property
     def rendered(self) -> set[tuple[str, str]] | None:
