@@ -32,6 +32,9 @@ namespace (``unshare -m``) where ``/run`` and ``/var/lib`` are directories of ou
 (``/var/lib/cilium/clustermesh``, ``/var/run/cilium/shell.sock``) are per cluster and nothing lands on
 the host; ``etcdinit``, which starts ``/usr/bin/etcd``, sees a ``/usr/bin`` that holds the toolchain's
 etcd. Needs root (we run as root) and util-linux ``unshare``. Everything lives in ``DIR/controlplane``.
+
+Its parts: ``tools.cpstate`` (the state file, the pod's names and mount namespace), ``tools.kubelet`` (the projected
+volumes and their poller), ``tools.podetcd`` (the pod's etcd); ``mesh-status`` is ``tools.meshstatus``.
 """
 
 from __future__ import annotations
