@@ -38,7 +38,7 @@ CHART_DIR = SHARED / "cilium-1.18.3"
 def committed_stacks() -> list[Path]:
     """``stacks/Pulumi.*.yaml``, but a stack file ``python -m tools.localmesh stack`` wrote there for a local mesh
     (git-ignored: it names paths of one machine)."""
-    from tools.localmesh import GENERATED
+    from tools.localstack import GENERATED
 
     return sorted(p for p in (ROOT / "stacks").glob("Pulumi.*.yaml")
                   if GENERATED not in p.read_text(encoding="utf-8").splitlines()[:2])

@@ -65,7 +65,7 @@ def test_a_fleet_becomes_a_valid_config_with_what_it_runs() -> None:
 
 
 def _self_signed() -> str:
-    from tools.localmesh import new_mesh_ca
+    from tools.localpki import new_mesh_ca
 
     return new_mesh_ca()[0]
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from meshcore.chart import certs
-from tools import localmesh
+from tools import localpki
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=40)
@@ -107,7 +107,7 @@ def test_expiring_lists_what_is_within_the_warning_window() -> None:
 
 
 def test_not_after_reads_a_real_certificate() -> None:
-    cert_pem, _key = localmesh.new_mesh_ca()
+    cert_pem, _key = localpki.new_mesh_ca()
     from cryptography import x509
     expected = x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc
     assert certs.parse_time(certs.not_after(cert_pem)) == expected.replace(microsecond=0)
@@ -166,7 +166,7 @@ def test_a_brought_ca_near_its_expiry_is_warned_about(tmp_path) -> None:
     from tests.conftest import mesh_config
     from tests.mockcloud import run
 
-    cert, key = localmesh.new_mesh_ca(days=30)
+    cert, key = localpki.new_mesh_ca(days=30)
     rec = run(mesh_config(2, ca={"certificate": cert}), tmp_path, extra_config={"mesh:caPrivateKey": key},
               secret_keys=["mesh:caPrivateKey"])
     from tools.render import scrub

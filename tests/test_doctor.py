@@ -490,9 +490,9 @@ def test_minimal_kubeconfigs_per_cluster_problems_and_file_problems(tmp_path: Pa
 
 
 def test_cert_facts_of_a_real_certificate() -> None:
-    from tools import localmesh
+    from tools import localpki
 
-    pem, _key = localmesh.new_mesh_ca(days=20)
+    pem, _key = localpki.new_mesh_ca(days=20)
     facts = cli.cert_facts(pem.encode())
     assert facts["subject"] == facts["issuer"] == "O=tke-cilium-mesh local,CN=Cilium CA"
     assert len(facts["sha256"].split(":")) == 32 and facts["ski"]

@@ -12,21 +12,21 @@ import pytest
 import yaml
 
 from meshcore.config.parse import parse_settings
-from tools import localmesh
+from tools import localstack
 from tools.workspace import CHART
 
 
 def test_the_stack_is_named_after_its_file() -> None:
     """pulumi finds a stack's file as Pulumi.<stack>.yaml, so any other name is refused before anything is made."""
-    assert localmesh.stack_name(Path("stacks/Pulumi.local.yaml")) == "local"
+    assert localstack.stack_name(Path("stacks/Pulumi.local.yaml")) == "local"
     for bad in ("stacks/local.yaml", "stacks/Pulumi..yaml", "Pulumi.local.yml"):
         with pytest.raises(SystemExit, match="Pulumi.<stack>.yaml"):
-            localmesh.stack_name(Path(bad))
+            localstack.stack_name(Path(bad))
 
 
 def test_the_chart_version_is_read_from_a_directory_or_a_tgz(tmp_path: Path) -> None:
     """``--version`` defaults to the chart's own: the stand-in's directory, or a packaged chart's <name>/Chart.yaml."""
-    assert localmesh.chart_version(CHART) == "1.18.3"
+    assert localstack.chart_version(CHART) == "1.18.3"
     tgz = tmp_path / "cilium-1.19.6.tgz"
     with tarfile.open(tgz, "w:gz") as out:
         for name, text in (("cilium/Chart.yaml", "name: cilium\nversion: 1.19.6\n"),
@@ -34,21 +34,21 @@ def test_the_chart_version_is_read_from_a_directory_or_a_tgz(tmp_path: Path) -> 
             info = tarfile.TarInfo(name)
             info.size = len(text)
             out.addfile(info, io.BytesIO(text.encode()))
-    assert localmesh.chart_version(tgz) == "1.19.6"
+    assert localstack.chart_version(tgz) == "1.19.6"
     empty = tmp_path / "empty.tgz"
     with tarfile.open(empty, "w:gz"):
         pass
     with pytest.raises(SystemExit, match="holds no <chart>/Chart.yaml"):
-        localmesh.chart_version(empty)
+        localstack.chart_version(empty)
 
 
 def test_the_stack_config_is_a_valid_vip_mesh_on_loopback(tmp_path: Path) -> None:
     """Each cluster keeps the id of its place among the mesh's members (a stack of some of them too), its VIP on
     127.0.0.0/8; with the CA key set apart, the config passes the program's own validation."""
-    cert, key = localmesh.mesh_ca(tmp_path)
+    cert, key = localstack.mesh_ca(tmp_path)
     assert (tmp_path / "pki" / "mesh-ca.key").stat().st_mode & 0o777 == 0o600
-    assert localmesh.mesh_ca(tmp_path) == (cert, key)  # made once
-    config = localmesh.stack_config(tmp_path / "kubeconfig", cert, ["cls-c", "cls-a"], ["cls-a", "cls-b", "cls-c"])
+    assert localstack.mesh_ca(tmp_path) == (cert, key)  # made once
+    config = localstack.stack_config(tmp_path / "kubeconfig", cert, ["cls-c", "cls-a"], ["cls-a", "cls-b", "cls-c"])
     assert [(c["name"], c["id"], c["apiserver"]["vip"]) for c in config["mesh:clusters"]] == [
         ("cls-c", 3, "127.0.3.100"), ("cls-a", 1, "127.0.1.100")]
     assert config["mesh:cilium"] == {"version": "1.18.3", "chart": str(CHART), "skipAwait": True}

@@ -16,12 +16,12 @@ from tests.conftest import mesh_config
 from tests.mockcloud import by_type, run, text
 from tests.test_config import issues_of
 from tests.test_graph import RELEASE, is_secret
-from tools import localmesh
+from tools import localpki
 from tools.render import scrub
 
 # A real certificate (the program reads its expiry); the key is a shape only: a PEM block with a
 # valid base64 body (the chart's buildCustomCert parses the real one; the end-to-end suite deploys one).
-CERT, _ = localmesh.new_mesh_ca(days=400)
+CERT, _ = localpki.new_mesh_ca(days=400)
 
 
 def _pem(kind: str, body: str) -> str:

@@ -39,7 +39,7 @@ import yaml
 from meshcore.config.clusters import REGION_PATTERN
 from meshcore.mesh import adoption
 from meshcore.mesh.adoption import Adoption, Observed, Options, Refused, Revision, Sensitive
-from tools import ROOT, localmesh
+from tools import ROOT, localstack
 
 REQUEST_TIMEOUT = (5.0, 20.0)
 REGION_LABEL = "topology.kubernetes.io/region"
@@ -214,7 +214,7 @@ GENERATED = ("# Written by `python -m tools.adopt` from the running clusters; re
 def write_stack(adopted: Adoption, out: Path, pulumi: str, secrets_provider: str | None) -> str:
     """Write ``out`` with the stack's plain config and the CA key as the secret ``mesh:caPrivateKey``; the stack."""
     project = project_of(out)
-    stack = localmesh.stack_name(out)
+    stack = localstack.stack_name(out)
     listed = json.loads(_pulumi(pulumi, project, "stack", "ls", "--json").stdout or "[]")
     if stack not in {s.get("name") for s in listed}:
         _pulumi(pulumi, project, "stack", "init", stack,
@@ -224,7 +224,7 @@ def write_stack(adopted: Adoption, out: Path, pulumi: str, secrets_provider: str
     doc = yaml.safe_load(out.read_text(encoding="utf-8")) or {}
     secure = {k: v for k, v in (doc.get("config") or {}).items() if isinstance(v, dict) and set(v) == {"secure"}}
     doc["config"] = {**adopted.config, **secure}
-    out.write_text(localmesh.SCHEMA_LINE + GENERATED + "\n" + localmesh._dump_stack(doc), encoding="utf-8")
+    out.write_text(localstack.SCHEMA_LINE + GENERATED + "\n" + localstack.dump_stack(doc), encoding="utf-8")
     return stack
 
 
@@ -337,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     contexts = [c.strip() for c in args.contexts.split(",") if c.strip()]
     if not contexts or len(set(contexts)) != len(contexts):
         parser.error("--contexts needs distinct, comma-separated contexts")
-    stack = localmesh.stack_name(args.out)
+    stack = localstack.stack_name(args.out)
     project_of(args.out)
     kubeconfig = os.path.abspath(os.path.expanduser(args.kubeconfig))
     fleet = observe_fleet(kubeconfig, contexts)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tools import ROOT, localmesh
+from tools import ROOT, localmesh, localpki
 from tools.bench import ENGINE_BEGIN, ENGINE_END, full_mesh_stack
 from tools.workspace import CHART, Workspace
 
@@ -145,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
     sizes = {"preview": [int(x) for x in args.preview.split(",") if x], "up": [int(x) for x in args.up.split(",") if x]}
-    ca = localmesh.new_mesh_ca(days=30)
+    ca = localpki.new_mesh_ca(days=30)
     rows = []
     with tempfile.TemporaryDirectory(prefix="mesh-bench-engine-") as tmp:
         for op, fn in (("preview", preview), ("up", up)):

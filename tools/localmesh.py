@@ -43,129 +43,25 @@ from __future__ import annotations
 
 import argparse
 import base64
-import datetime
 import json
-import secrets
 import shutil
 import ssl
 import sys
 import time
 import urllib.request
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import yaml
 
-from tools import controlplane, toolchain
+from tools import controlplane, meshstatus, toolchain
+from tools.localpki import certs
+from tools.localstack import PULUMI_DIR, write_stack
 from tools.localstate import STATE, Member, Mesh, alive, free_ports, spawn, stop
-from tools.workspace import CHART, Workspace
+from tools.markready import assign_vips, mark_ready
+from tools.workspace import CHART
 
 READY_TIMEOUT = 90.0
 SERVICE_CIDR = "10.96.0.0/16"
-
-
-# -- certificates ---------------------------------------------------------------------------
-
-
-def _x509_name(cn: str, org: str | None = None) -> Any:
-    from cryptography import x509
-    from cryptography.x509.oid import NameOID
-
-    attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-    if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-    return x509.Name(attrs)
-
-
-def _write_key(path: Path, k: Any) -> None:
-    """A private key as PKCS#1 PEM, readable by its owner only."""
-    from cryptography.hazmat.primitives import serialization
-
-    path.write_bytes(k.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                     serialization.NoEncryption()))
-    path.chmod(0o600)
-
-
-def _certs(dir_: Path) -> None:
-    """A CA, the API servers' serving certificate (127.0.0.1, localhost), an admin client
-    certificate, the service-account key pair. Made once per DIR."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID
-
-    pki = dir_ / "pki"
-    if (pki / "admin.crt").is_file():
-        return
-    pki.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-
-    def key() -> rsa.RSAPrivateKey:
-        return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-    def write_key(name: str, k: rsa.RSAPrivateKey) -> None:
-        _write_key(pki / name, k)
-
-    name = _x509_name
-    ca_key = key()
-    ca = (x509.CertificateBuilder().subject_name(name("localmesh-ca")).issuer_name(name("localmesh-ca"))
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=30))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-          .sign(ca_key, hashes.SHA256()))
-
-    def leaf(subject: x509.Name, usage: Any, sans: list[Any] | None = None) -> tuple[x509.Certificate, Any]:
-        k = key()
-        b = (x509.CertificateBuilder().subject_name(subject).issuer_name(ca.subject).public_key(k.public_key())
-             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-             .not_valid_after(now + datetime.timedelta(days=30))
-             .add_extension(x509.ExtendedKeyUsage([usage]), critical=False))
-        if sans:
-            b = b.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return b.sign(ca_key, hashes.SHA256()), k
-
-    import ipaddress
-
-    serving, serving_key = leaf(name("kube-apiserver"), ExtendedKeyUsageOID.SERVER_AUTH,
-                                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                 x509.IPAddress(ipaddress.ip_address("10.96.0.1"))])
-    admin, admin_key = leaf(name("localmesh-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH)
-    for fname, cert in (("ca.crt", ca), ("serving.crt", serving), ("admin.crt", admin)):
-        (pki / fname).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    write_key("ca.key", ca_key)
-    write_key("serving.key", serving_key)
-    write_key("admin.key", admin_key)
-    write_key("sa.key", key())
-    sa = serialization.load_pem_private_key((pki / "sa.key").read_bytes(), None)
-    (pki / "sa.pub").write_bytes(sa.public_key().public_bytes(serialization.Encoding.PEM,
-                                                               serialization.PublicFormat.SubjectPublicKeyInfo))
-
-
-def new_mesh_ca(days: int = 1095) -> tuple[str, str]:
-    """(certificate PEM, key PEM) of a new mesh CA as a stack brings it (``mesh:ca.certificate``,
-    ``mesh:caPrivateKey``): RSA 2048 with a PKCS#1 key, CA:true, with a SubjectKeyId."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    now = datetime.datetime.now(datetime.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cilium CA"),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "tke-cilium-mesh local")])
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=True, key_cert_sign=True,
-                                         crl_sign=True, content_commitment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
-    return (cert.public_bytes(serialization.Encoding.PEM).decode(),
-            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                              serialization.NoEncryption()).decode())
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -277,7 +173,7 @@ def up(names: list[str], dir_: Path, *, allow_privileged: bool = True) -> Mesh:
     # And so do its stacks (``stack``): their state is of releases in the old etcd.
     shutil.rmtree(dir_ / PULUMI_DIR, ignore_errors=True)
     (dir_ / "env").unlink(missing_ok=True)
-    _certs(dir_)
+    certs(dir_)
     ports = free_ports(len(names) + 2)
     mesh = Mesh(str(dir_), ports[0], ports[1], clusters=[Member(n, p) for n, p in zip(names, ports[2:], strict=False)],
                 allow_privileged=allow_privileged)
@@ -329,205 +225,6 @@ def status(dir_: Path) -> list[tuple[str, str]]:
     return rows
 
 
-# -- stacks for the mesh ----------------------------------------------------------------------
-
-CHART_VERSION = "1.18.3"
-"""The version of the suite's stand-in chart (its Chart.yaml)."""
-PULUMI_DIR = "pulumi"
-"""DIR's own Pulumi workspace: ``home`` (plugins: the toolchain's; logged in to ``state``), ``state`` (a file
-backend), ``project`` (the program linked in, with its copy of the stack file) and ``passphrase``."""
-
-
-def vip(i: int) -> str:
-    """The mesh address of the member with Cilium ``cluster.id`` ``i``: a loopback address. Nothing listens
-    on it (there are no pods), and nothing of the mesh leaves 127.0.0.0/8."""
-    return f"127.0.{i}.100"
-
-
-def stack_cluster(i: int, name: str) -> dict[str, Any]:
-    """A VIP-mode mesh member ``name`` with Cilium id ``i``, reached through the local mesh's context of the same
-    name: its own pod CIDR, subnet ID and loopback VIP, all derived from ``i``."""
-    return {
-        "name": name,
-        "id": i,
-        "region": "ap-guangzhou",
-        "podCidrs": [f"172.{16 + i}.0.0/16"],
-        "apiserver": {"subnetId": f"subnet-e2e{i:05d}", "vip": vip(i)},
-    }
-
-
-def stack_config(kubeconfig: Path, ca_cert: str, clusters: Sequence[str], members: Sequence[str] | None = None,
-                 chart: Path = CHART, version: str = CHART_VERSION) -> dict[str, Any]:
-    """The plain config of a stack of ``clusters`` in a local mesh (the end-to-end suite's and ``stack``'s):
-    each cluster's id is its position in ``members`` (the mesh's API servers; default ``clusters``) plus one,
-    so a cluster keeps its id when the stack takes others in or out; the CA is brought (its key, the secret
-    ``mesh:caPrivateKey``, is set apart); ``skipAwait``: no pod ever runs."""
-    order = list(members if members is not None else clusters)
-    return {
-        "mesh:cilium": {"version": version, "chart": str(chart), "skipAwait": True},
-        "mesh:kubeconfig": str(kubeconfig),
-        "mesh:ca": {"certificate": ca_cert},
-        "mesh:clusters": [stack_cluster(order.index(n) + 1, n) for n in clusters],
-    }
-
-
-def mesh_ca(dir_: Path) -> tuple[str, str]:
-    """The CA the local stacks of DIR bring (``new_mesh_ca``), made once: ``DIR/pki/mesh-ca.crt`` and
-    ``mesh-ca.key`` (0600; the mesh's own material, like the API servers' keys in the same directory)."""
-    pki = dir_ / "pki"
-    crt, key = pki / "mesh-ca.crt", pki / "mesh-ca.key"
-    if not (crt.is_file() and key.is_file()):
-        pki.mkdir(parents=True, exist_ok=True)
-        cert_pem, key_pem = new_mesh_ca()
-        key.touch(mode=0o600)
-        key.chmod(0o600)
-        key.write_text(key_pem, encoding="ascii")
-        crt.write_text(cert_pem, encoding="ascii")
-    return crt.read_text(encoding="ascii"), key.read_text(encoding="ascii")
-
-
-def chart_version(chart: Path) -> str:
-    """The version a local chart (a directory or a ``.tgz``) states in its Chart.yaml."""
-    import tarfile
-
-    if chart.is_dir():
-        meta = yaml.safe_load((chart / "Chart.yaml").read_text(encoding="utf-8"))
-    else:
-        with tarfile.open(chart) as tgz:
-            member = next((m for m in tgz.getmembers() if m.name.count("/") == 1 and m.name.endswith("/Chart.yaml")),
-                          None)
-            fh = tgz.extractfile(member) if member is not None else None
-            if fh is None:
-                raise SystemExit(f"error: {chart} holds no <chart>/Chart.yaml")
-            meta = yaml.safe_load(fh.read())
-    return str(meta["version"])
-
-
-def _passphrase(base: Path) -> Path:
-    path = base / "passphrase"
-    if not path.is_file():
-        base.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.chmod(0o600)
-        path.write_text(secrets.token_urlsafe(24), encoding="ascii")
-    return path
-
-
-def stack_name(out: Path) -> str:
-    name = out.name
-    if not (name.startswith("Pulumi.") and name.endswith(".yaml")) or len(name) <= len("Pulumi..yaml"):
-        raise SystemExit(f"error: {out}: a stack file is named Pulumi.<stack>.yaml (pulumi finds it by that name)")
-    return name[len("Pulumi."):-len(".yaml")]
-
-
-SCHEMA_LINE = "# yaml-language-server: $schema=../schema/stack.schema.json\n"
-GENERATED = "# Written by `python -m tools.localmesh stack` for a local mesh: paths of this machine; not to commit."
-"""The second line of a stack file ``stack`` writes (the suite's tests of the committed stacks skip such files)."""
-
-
-class _StackDumper(yaml.SafeDumper):
-    """Multi-line text (the CA certificate) as a literal block, as one writes it by hand."""
-
-
-def _text(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
-
-
-_StackDumper.add_representer(str, _text)
-
-
-def _dump_stack(doc: Any) -> str:
-    return yaml.dump(doc, Dumper=_StackDumper, sort_keys=False)
-
-
-def write_stack(dir_: Path, out: Path, chart: Path = CHART, version: str | None = None,
-                clusters: Sequence[str] | None = None) -> tuple[str, Path]:
-    """Write ``out``, a ready stack file for the local mesh in DIR (``stack_config``), and make its stack in DIR's
-    own backend; returns (the stack's name, the file to source before ``pulumi up``: ``DIR/env``).
-
-    The CA key reaches the file only as ciphertext: ``pulumi config set --secret mesh:caPrivateKey`` (its value on
-    stdin) with the passphrase of ``DIR/pulumi/passphrase``. Run again, it rewrites ``out`` for the same stack
-    (same CA, same encryption salt)."""
-    mesh = Mesh.load(dir_)
-    members = [m.name for m in mesh.clusters]
-    names = list(clusters) if clusters else members
-    unknown = [n for n in names if n not in members]
-    if unknown:
-        raise SystemExit(f"error: {', '.join(unknown)}: not a cluster of the local mesh in {mesh.dir} "
-                         f"({', '.join(members)})")
-    chart = chart.resolve()
-    if not chart.exists():
-        raise SystemExit(f"error: no chart at {chart}")
-    stack = stack_name(out)
-    cert, key = mesh_ca(mesh.path)
-    base = mesh.path / PULUMI_DIR
-    passphrase = _passphrase(base)
-    ws = Workspace(base, stack=stack, passphrase=passphrase.read_text(encoding="ascii"))
-    if stack not in ws.stacks():
-        ws.stack_file.unlink(missing_ok=True)  # another backend's salt
-        ws.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
-    # From stdin, not argv: a secret does not belong in the process list.
-    ws.pulumi("config", "set", "--secret", "--stack", stack, "mesh:caPrivateKey", stdin=key)
-    ws.set_config(stack_config(mesh.path / "kubeconfig", cert, names, members, chart,
-                               version or chart_version(chart)))
-    text = SCHEMA_LINE + GENERATED + "\n" + _dump_stack(yaml.safe_load(ws.stack_file.read_text(encoding="utf-8")))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
-    ws.stack_file.write_text(text, encoding="utf-8")  # the same file in DIR's copy of the project
-    env = mesh.path / "env"
-    env.write_text("\n".join([
-        f"# Source this to run pulumi on the local mesh in {mesh.dir} (python -m tools.localmesh stack).",
-        f'export PATH="{ws.bin}:$PATH"',
-        f"export PULUMI_HOME={ws.home}             # logged in to the file backend {ws.state}",
-        f"export PULUMI_CONFIG_PASSPHRASE_FILE={passphrase}",
-        "export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true",
-        "unset PULUMI_CONFIG_PASSPHRASE PULUMI_BACKEND_URL PULUMI_ACCESS_TOKEN",
-        "unset MESH_KUBECONFIG_FILE                # it would win over the stack's mesh:kubeconfig",
-        "",
-    ]), encoding="utf-8")
-    return stack, env
-
-
-# -- the controllers that are not there ------------------------------------------------------
-
-
-def mark_workloads_ready(dir_: Path, nodes: int = 1) -> list[str]:
-    """Report every Deployment and DaemonSet of every API server ready, through their status subresource, as
-    their controllers would once the kubelets ran the pods: a Deployment's ``spec.replicas`` (default 1) pods
-    ready, available and up to date (condition ``Available``); a DaemonSet's pod on each of ``nodes`` nodes."""
-    from kubernetes import client, config
-
-    mesh = Mesh.load(dir_)
-    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    done = []
-    for m in mesh.clusters:
-        apps = client.AppsV1Api(config.new_client_from_config(str(mesh.path / "kubeconfig"), context=m.name))
-        for d in apps.list_deployment_for_all_namespaces().items:
-            n = d.spec.replicas if d.spec.replicas is not None else 1
-            reason = {"Available": ("MinimumReplicasAvailable", "Deployment has minimum availability."),
-                      "Progressing": ("NewReplicaSetAvailable", f'ReplicaSet "{d.metadata.name}" has successfully '
-                                                                 "progressed.")}
-            apps.patch_namespaced_deployment_status(d.metadata.name, d.metadata.namespace, {"status": {
-                "observedGeneration": d.metadata.generation, "replicas": n, "updatedReplicas": n,
-                "readyReplicas": n, "availableReplicas": n, "unavailableReplicas": None,
-                "conditions": [{"type": t, "status": "True", "reason": r, "message": msg, "lastUpdateTime": now,
-                                "lastTransitionTime": now} for t, (r, msg) in reason.items()]}})
-            done.append(f"{m.name}: Deployment {d.metadata.namespace}/{d.metadata.name} {n}/{n} ready")
-        for ds in apps.list_daemon_set_for_all_namespaces().items:
-            apps.patch_namespaced_daemon_set_status(ds.metadata.name, ds.metadata.namespace, {"status": {
-                "observedGeneration": ds.metadata.generation, "desiredNumberScheduled": nodes,
-                "currentNumberScheduled": nodes, "updatedNumberScheduled": nodes, "numberReady": nodes,
-                "numberAvailable": nodes, "numberMisscheduled": 0, "numberUnavailable": None}})
-            done.append(f"{m.name}: DaemonSet {ds.metadata.namespace}/{ds.metadata.name} {nodes}/{nodes} ready")
-    return done
-
-
-def mark_ready(dir_: Path, nodes: int = 1) -> list[str]:
-    """What the missing controllers would have done by now: the VIPs assigned (``assign_vips``) and every
-    Deployment and DaemonSet ready (``mark_workloads_ready``)."""
-    return assign_vips(dir_) + mark_workloads_ready(dir_, nodes)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.localmesh", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -573,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"control plane of {len(cp.clusters)} clusters started in {time.monotonic() - started:.1f} s: "
               f"{', '.join(f'{n} ({m.address})' for n, m in sorted(cp.clusters.items()))}")
     elif args.command == "mesh-status":
-        remotes = controlplane.mesh_status(args.dir)
-        print(json.dumps(remotes, indent=2) if args.json else "\n".join(controlplane.status_lines(remotes)))
+        remotes = meshstatus.mesh_status(args.dir)
+        print(json.dumps(remotes, indent=2) if args.json else "\n".join(meshstatus.status_lines(remotes)))
     elif args.command == "stop":
         stop_member(args.dir, args.cluster)
     elif args.command == "start":
@@ -599,34 +296,6 @@ def main(argv: list[str] | None = None) -> int:
         for name, state in status(args.dir):
             print(f"{name:24} {state}")
     return 0
-
-
-def assign_vips(dir_: Path) -> list[str]:
-    """Do what TKE's load balancer controller does for the mesh's Services: give every
-    LoadBalancer Service that requests a VIP (service.extensiveParameters {"Vip": ...}) that
-    address in ``status.loadBalancer.ingress``."""
-    from kubernetes import client, config
-
-    from meshcore.chart.values import EXTENSIVE_PARAMETERS_ANNOTATION
-
-    mesh = Mesh.load(dir_)
-    done = []
-    for m in mesh.clusters:
-        api = client.CoreV1Api(config.new_client_from_config(str(mesh.path / "kubeconfig"), context=m.name))
-        for svc in api.list_service_for_all_namespaces().items:
-            if svc.spec.type != "LoadBalancer":
-                continue
-            params = (svc.metadata.annotations or {}).get(EXTENSIVE_PARAMETERS_ANNOTATION)
-            try:
-                vip = json.loads(params)["Vip"] if params else None
-            except (ValueError, KeyError, TypeError):
-                vip = None
-            if not vip:
-                continue
-            api.patch_namespaced_service_status(svc.metadata.name, svc.metadata.namespace,
-                                                {"status": {"loadBalancer": {"ingress": [{"ip": vip}]}}})
-            done.append(f"{m.name}: {svc.metadata.namespace}/{svc.metadata.name} -> {vip}")
-    return done
 
 
 if __name__ == "__main__":

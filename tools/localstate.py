@@ -1,7 +1,8 @@
 """What a local mesh directory records, and the processes it runs: the state file of its API servers
 (``DIR/localmesh.json``) and the helpers that start and stop processes, shared by ``tools.localmesh`` (the API
-servers, and the CLI) and ``tools.controlplane`` (each cluster's clustermesh-apiserver pod). Both import this
-module; ``tools.localmesh`` imports ``tools.controlplane``, never the other way round."""
+servers, and the CLI) and its modules, and ``tools.controlplane`` (each cluster's clustermesh-apiserver pod) and
+its modules (``tools.cpstate`` and those above it). All import this module, which imports none of them;
+``tools.localmesh`` imports ``tools.controlplane``, never the other way round."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import CHART
-from tools import localmesh
+from tools import localmesh, localpki, localstack
 
 CLUSTERS = ("cls-a", "cls-b", "cls-c", "cls-d")
 """API servers of the local mesh; the stacks start with the first three."""
@@ -45,16 +45,16 @@ class Ca:
 
 @pytest.fixture(scope="session")
 def mesh_ca() -> Ca:
-    """A CA as a platform team brings it (see ``localmesh.new_mesh_ca``)."""
-    return Ca(*localmesh.new_mesh_ca())
+    """A CA as a platform team brings it (see ``localpki.new_mesh_ca``)."""
+    return Ca(*localpki.new_mesh_ca())
 
 
 def cluster(i: int, name: str) -> dict[str, Any]:
-    """A VIP-mode mesh member reached through the local mesh's context of the same name (``localmesh.stack_cluster``:
+    """A VIP-mode mesh member reached through the local mesh's context of the same name (``localstack.stack_cluster``:
     the builder ``python -m tools.localmesh stack`` uses too)."""
-    return localmesh.stack_cluster(i, name)
+    return localstack.stack_cluster(i, name)
 
 
 def stack_config(mesh: LocalMesh, ca: Ca, names: tuple[str, ...] = CLUSTERS[:3]) -> dict[str, Any]:
-    """``localmesh.stack_config`` for the suite's mesh: ids by position in ``CLUSTERS``, the stand-in chart."""
-    return localmesh.stack_config(mesh.kubeconfig, ca.cert_pem, names, CLUSTERS, CHART)
+    """``localstack.stack_config`` for the suite's mesh: ids by position in ``CLUSTERS``, the stand-in chart."""
+    return localstack.stack_config(mesh.kubeconfig, ca.cert_pem, names, CLUSTERS, CHART)

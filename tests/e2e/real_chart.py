@@ -15,7 +15,7 @@ The real chart's templates cannot be shipped here. Each fact below names where i
   part 2): ``DaemonSet.apps "cilium" is invalid: spec.template.spec.initContainers[3].securityContext.privileged:
   Forbidden: disallowed by cluster policy``.
 
-For the values the suite's stacks give the chart (``localmesh.stack_config``: ``clustermesh.useAPIServer``,
+For the values the suite's stacks give the chart (``localstack.stack_config``: ``clustermesh.useAPIServer``,
 KVStoreMesh on, the ``helm`` TLS method, Hubble Relay on, ``upgradeCompatibility: "1.18"``, a LoadBalancer
 Service) and otherwise the chart's defaults. Left out, being off by default or not certain for these values:
 PodDisruptionBudgets (``*.podDisruptionBudget.enabled: false``), ResourceQuotas (``resourceQuotas.enabled:

@@ -30,7 +30,7 @@ from meshcore.chart import owned
 from meshcore.mesh import adoption
 from tests.e2e.harness import CHART, ROOT, Workspace, core_api, deployed, helm_releases
 from tests.e2e.test_connect import CONNECT_TIMEOUT, _full_mesh, _pids, _poll, _status
-from tools import adopt, controlplane, doctor, localmesh, toolchain
+from tools import adopt, controlplane, cpstate, doctor, localmesh, localpki, localstack, markready, toolchain
 from tools.plandiff import MISSING
 
 CLUSTERS = ("cls-a", "cls-b", "cls-c", "cls-d")
@@ -65,7 +65,7 @@ def _prefix() -> str:
         with contextlib.ExitStack() as stack:
             try:
                 for cid in IDS.values():
-                    for port in (controlplane.API_PORT, 2379):
+                    for port in (cpstate.API_PORT, 2379):
                         stack.enter_context(socket.socket()).bind((f"{prefix}.{cid}", port))
             except OSError:
                 continue
@@ -131,7 +131,7 @@ def hand_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandMesh]:
     d = tmp_path_factory.mktemp("handmesh")
     started = time.monotonic()
     localmesh.up(list(CLUSTERS), d)
-    cert, key = localmesh.new_mesh_ca()
+    cert, key = localpki.new_mesh_ca()
     mesh = HandMesh(d, cert, key)
     try:
         for name in HAND:
@@ -142,7 +142,7 @@ def hand_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HandMesh]:
             "metadata": {"name": "cilium-clustermesh"},
             "data": {p: base64.b64encode(f"endpoints:\n- https://{_vip(p)}:2379\n".encode()).decode()
                      for p in HAND if p != OLD_CLI}})
-        localmesh.assign_vips(d)
+        markready.assign_vips(d)
         TIMES["hand install of 3 clusters (mesh up, helm install x3)"] = time.monotonic() - started
         # Their clustermesh-apiservers run (Cilium's own binaries, tools.controlplane): cls-a and cls-b connect to
         # each other and to cls-c; cls-c, whose values name no peer, to none (its kvstoremesh has no peer list).
@@ -179,7 +179,7 @@ def test_1_a_fleet_with_two_cas_or_one_id_twice_is_refused_before_anything_is_to
     """cls-d gets Cilium by hand with cls-a's id and a CA of its own: adopting cls-a and cls-d is refused with
     both reasons, each naming the clusters; no stack file, no stack, no release touched. Then cls-d is emptied
     again (it joins through the program later)."""
-    cert, key = localmesh.new_mesh_ca()
+    cert, key = localpki.new_mesh_ca()
     values = hand_values("cls-d", cert, key, ("cls-a",))
     values["cluster"]["id"] = IDS["cls-a"]
     hand_mesh.install("cls-d", values)
@@ -276,7 +276,7 @@ def test_4_a_stack_that_would_change_what_an_adopted_cluster_runs_is_refused(han
     """Before the first `up` the stack has no record of the adopted clusters: the program reads what they run
     (cilium-config, cilium-ca) and refuses another id, another name on the same context, or another CA, naming
     the key; no release is touched."""
-    other_ca, _ = localmesh.new_mesh_ca()
+    other_ca, _ = localpki.new_mesh_ca()
 
     def edit(config: dict[str, Any]) -> None:
         config["mesh:clusters"][1]["id"] = 15
@@ -386,7 +386,7 @@ def test_7_a_fourth_cluster_joins_through_the_program(hand_mesh: HandMesh, ws: W
     """cls-d, without Cilium, joins: its release is installed (revision 1), the adopted ones get the new peer
     (revision 3, history kept)."""
     def edit(config: dict[str, Any]) -> None:
-        entry = localmesh.stack_cluster(IDS["cls-d"], "cls-d")
+        entry = localstack.stack_cluster(IDS["cls-d"], "cls-d")
         entry["podCidrs"] = [f"10.{IDS['cls-d']}.0.0/16"]
         entry["apiserver"]["vip"] = _vip("cls-d")
         config["mesh:clusters"].append(entry)
@@ -396,7 +396,7 @@ def test_7_a_fourth_cluster_joins_through_the_program(hand_mesh: HandMesh, ws: W
     started = time.monotonic()
     ws.pulumi("up", "--yes", "--skip-preview")
     TIMES["up of a 4th cluster"] = time.monotonic() - started
-    localmesh.assign_vips(hand_mesh.dir)
+    markready.assign_vips(hand_mesh.dir)
     controlplane.connect(hand_mesh.dir)
     _, took = _poll("a full mesh of 4", _full_mesh(hand_mesh, CLUSTERS), CONNECT_TIMEOUT)
     TIMES["4th cluster connected"] = took

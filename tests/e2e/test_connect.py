@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import ROOT, Workspace, core_api, helm_releases
-from tools import controlplane, localmesh
+from tools import controlplane, cpstate, localmesh, localpki, localstate, podetcd
 from tools.localstate import alive, stop
 
 T = TypeVar("T")
@@ -40,7 +40,7 @@ def _free_vip_prefix() -> str:
             try:
                 for i in range(1, len(CLUSTERS) + 1):
                     s = stack.enter_context(socket.socket())
-                    s.bind((f"{prefix}.{i}", controlplane.API_PORT))
+                    s.bind((f"{prefix}.{i}", cpstate.API_PORT))
                     s2 = stack.enter_context(socket.socket())
                     s2.bind((f"{prefix}.{i}", 2379))
             except OSError:
@@ -56,7 +56,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalMesh]:
     try:
         yield LocalMesh(d)
     finally:
-        if (d / localmesh.STATE).exists():  # the last scenario ran `down` itself
+        if (d / localstate.STATE).exists():  # the last scenario ran `down` itself
             localmesh.down(d)
 
 
@@ -121,7 +121,7 @@ def _full_mesh(mesh: LocalMesh, names: tuple[str, ...]) -> Callable[[], dict[str
 
 
 def _pids(mesh: LocalMesh, names: tuple[str, ...]) -> dict[str, dict[str, int]]:
-    cp = controlplane.ControlPlane.load(mesh.dir)
+    cp = cpstate.ControlPlane.load(mesh.dir)
     return {n: cp.clusters[n].pids() for n in names}
 
 
@@ -156,10 +156,10 @@ def test_2_a_node_and_an_identity_of_a_reach_the_caches_of_b_and_c(mesh: LocalMe
     wanted = {"cilium/cache/nodes/v1/cls-a/node-a1", "cilium/cache/identities/v1/cls-a/id/65600"}
     for peer in ("cls-b", "cls-c"):
         keys, took = _poll(f"cls-a's node and identity in {peer}'s kvstoremesh cache",
-                           lambda p=peer: wanted <= set(controlplane.etcd_get(mesh.dir, p, "cilium/cache/")) or None,
+                           lambda p=peer: wanted <= set(podetcd.etcd_get(mesh.dir, p, "cilium/cache/")) or None,
                            PROPAGATION_TIMEOUT)
         _TIMES[f"propagation-{peer}"] = took
-    node = json.loads(controlplane.etcd_get(mesh.dir, "cls-b", "cilium/cache/nodes/v1/cls-a/node-a1")
+    node = json.loads(podetcd.etcd_get(mesh.dir, "cls-b", "cilium/cache/nodes/v1/cls-a/node-a1")
                       ["cilium/cache/nodes/v1/cls-a/node-a1"])
     assert (node["Name"], node["Cluster"], node["ClusterID"]) == ("node-a1", "cls-a", 1), node
 
@@ -175,7 +175,7 @@ def test_3_a_fourth_cluster_connects_and_the_others_reload_without_restarting(
     _, took = _poll("a full mesh of 4", _full_mesh(mesh, CLUSTERS), CONNECT_TIMEOUT)
     _TIMES["grow"] = took
     assert _pids(mesh, CLUSTERS[:3]) == before
-    assert "cilium/cache/nodes/v1/cls-a/node-a1" in controlplane.etcd_get(mesh.dir, "cls-d", "cilium/cache/nodes/")
+    assert "cilium/cache/nodes/v1/cls-a/node-a1" in podetcd.etcd_get(mesh.dir, "cls-d", "cilium/cache/nodes/")
 
 
 def test_4_a_removed_cluster_disconnects_everywhere(ws: Workspace, mesh: LocalMesh, mesh_ca: Ca, vips: str) -> None:
@@ -269,7 +269,7 @@ def _restart(mesh: LocalMesh, clusters: str | tuple[str, ...], *processes: str) 
     """The clustermesh-apiserver pod of each of ``clusters`` replaced (``kubectl rollout restart``), or only some
     of its containers restarted (``processes``: etcd, clustermesh, kvstoremesh): they stop, and ``connect``
     starts what is missing, with the Secrets' files as they are now."""
-    cp = controlplane.ControlPlane.load(mesh.dir)
+    cp = cpstate.ControlPlane.load(mesh.dir)
     members = [cp.clusters[c] for c in ((clusters,) if isinstance(clusters, str) else clusters)]
     if processes:
         for m in members:
@@ -313,7 +313,7 @@ def test_5_a_foreign_ca_in_one_cluster_fails_tls_both_ways(ws: Workspace, mesh: 
     """A hand `helm upgrade` gives cls-c another CA (cilium-ca and the clustermesh-apiserver certificates issued by
     it). Once its pod runs with them, its peers refuse its server certificate and it refuses theirs, and
     mesh-status says so. `pulumi up --refresh` puts the mesh CA back; the pod must restart to trust it again."""
-    foreign = Ca(*localmesh.new_mesh_ca())
+    foreign = Ca(*localpki.new_mesh_ca())
     secrets = {"cilium-ca": {"ca.crt": foreign.cert_pem.encode(), "ca.key": foreign.key_pem.encode()}}
     for name in MESH_TLS:
         crt, key = _reissue(_secret(mesh, "cls-c", name)["tls.crt"], foreign)
@@ -354,7 +354,7 @@ def test_6_a_mesh_address_missing_from_the_server_certificate(ws: Workspace, mes
     crt, key = _reissue(_secret(mesh, "cls-c", "clustermesh-apiserver-server-cert")["tls.crt"], mesh_ca, (vip,))
     values: dict[str, Any] = {"clustermesh": {"apiserver": {"tls": {"server": {"extraIpAddresses": []}}}}}
     revision = _hand_upgrade(mesh, "cls-c", values, {"clustermesh-apiserver-server-cert": {"tls.crt": crt, "tls.key": key}})
-    served = controlplane.ControlPlane.load(mesh.dir).root / "cls-c" / "etcd-secrets" / "tls.crt"
+    served = cpstate.ControlPlane.load(mesh.dir).root / "cls-c" / "etcd-secrets" / "tls.crt"
     _poll("the new server certificate in cls-c's pod", lambda: served.read_bytes() == crt or None, CONNECT_TIMEOUT)
     _restart(mesh, "cls-a", "kvstoremesh")
     before = _pids(mesh, CLUSTERS[:3])
@@ -372,7 +372,7 @@ def test_6_a_mesh_address_missing_from_the_server_certificate(ws: Workspace, mes
 
 def _served_ca(mesh: LocalMesh, cluster: str) -> bytes:
     """The trusted CA file of ``cluster``'s pod etcd (``--trusted-ca-file``), as the kubelet projected it."""
-    return (controlplane.ControlPlane.load(mesh.dir).root / cluster / "etcd-secrets" / "ca.crt").read_bytes()
+    return (cpstate.ControlPlane.load(mesh.dir).root / cluster / "etcd-secrets" / "ca.crt").read_bytes()
 
 
 def test_8_a_new_brought_ca_needs_every_pod_restarted(ws: Workspace, mesh: LocalMesh, vips: str) -> None:
@@ -380,7 +380,7 @@ def test_8_a_new_brought_ca_needs_every_pod_restarted(ws: Workspace, mesh: Local
     so `pulumi up` re-keys every cluster at once). The connections made before stay up (TLS verifies at the
     handshake), but a new one fails: every Secret is the new CA's, and each pod's etcd still trusts only the CA
     it read at start. Once the clustermesh-apiserver pod of every cluster restarts, the mesh connects again."""
-    new = Ca(*localmesh.new_mesh_ca())
+    new = Ca(*localpki.new_mesh_ca())
     ws.pulumi("config", "set", "--secret", "mesh:caPrivateKey", stdin=new.key_pem)
     ws.set_config(_config(mesh, new, vips, CLUSTERS[:3]))
     before = _pids(mesh, CLUSTERS[:3])
@@ -406,14 +406,14 @@ def test_8_a_new_brought_ca_needs_every_pod_restarted(ws: Workspace, mesh: Local
 def test_down_stops_the_control_plane_and_the_api_servers(mesh: LocalMesh) -> None:
     """`localmesh down` stops every process of the mesh: each pod's etcd, clustermesh and kvstoremesh, the kubelet,
     then the API servers and their etcd."""
-    cp = controlplane.ControlPlane.load(mesh.dir)
+    cp = cpstate.ControlPlane.load(mesh.dir)
     pids = [p for m in cp.clusters.values() for p in m.pids().values()] + [cp.kubelet_pid]
-    state = localmesh.Mesh.load(mesh.dir)
+    state = localstate.Mesh.load(mesh.dir)
     pids += [m.pid for m in state.clusters] + [state.etcd_pid]
     assert all(alive(p) for p in pids), pids
     started = time.monotonic()
     _cli("down", "--dir", str(mesh.dir))
     _TIMES["down"] = time.monotonic() - started
     assert not [p for p in pids if alive(p)]
-    assert not (cp.root / controlplane.STATE).exists()
+    assert not (cp.root / cpstate.STATE).exists()
     print("measured:", _TIMES)

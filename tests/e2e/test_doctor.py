@@ -22,7 +22,7 @@ import pytest
 from meshcore.doctor.records import Finding
 from tests.e2e.conftest import Ca, LocalMesh, stack_config
 from tests.e2e.harness import ROOT, Workspace, core_api
-from tools import localmesh
+from tools import localmesh, localpki, localstate, markready
 
 NAMES = ("cls-a", "cls-b", "cls-c")
 VIPS = {"cls-a": "127.0.1.100", "cls-b": "127.0.2.100", "cls-c": "127.0.3.100"}
@@ -93,7 +93,7 @@ def test_2_healthy_fleet_exits_0(fleet: Fleet) -> None:
     """Once the VIPs are assigned (as TKE's controller does) and the workloads report ready (as their controllers
     would once the pods ran: `python -m tools.localmesh mark-ready`), every check of every cluster is ok: exit 0,
     no finding but ok ones."""
-    localmesh.mark_ready(fleet.mesh.dir)
+    markready.mark_ready(fleet.mesh.dir)
     code, doc, text = fleet.doctor()
     assert (code, failing(doc)) == (0, [])
     assert {f["severity"] for f in doc["findings"]} == {"ok"}
@@ -139,7 +139,7 @@ def _healthy_again(fleet: Fleet) -> None:
 def test_3_a_different_ca_in_one_cluster(fleet: Fleet, mesh_ca: Ca) -> None:
     """cls-b's cilium-ca replaced by another CA (a hand copy of the wrong one): that cluster's CA
     is named, and its apiserver and Hubble certificates no longer chain to it."""
-    cert, key = localmesh.new_mesh_ca()
+    cert, key = localpki.new_mesh_ca()
     old = _replace_data(fleet, "cls-b", "cilium-ca", {"ca.crt": _b64(cert), "ca.key": _b64(key)})
     try:
         code, doc, text = fleet.doctor()
@@ -212,7 +212,7 @@ def test_6_a_service_without_its_annotation(fleet: Fleet) -> None:
 
 
 def test_7_an_unreachable_cluster(fleet: Fleet) -> None:
-    port = localmesh.Mesh.load(fleet.mesh.dir).member("cls-b").port
+    port = localstate.Mesh.load(fleet.mesh.dir).member("cls-b").port
     localmesh.stop_member(fleet.mesh.dir, "cls-b")
     try:
         doc = _only(fleet, ("cls-b", "reachable", "error", f"cannot reach https://127.0.0.1:{port}: connection "
