@@ -26,12 +26,14 @@ import argparse
 import base64
 import binascii
 import concurrent.futures
+import dataclasses
 import datetime
 import gzip
 import json
 import os
 import sys
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -45,7 +47,7 @@ from meshcore.doctor import checks, records, report
 from meshcore.errors import MeshConfigError
 from meshcore.mesh import chartsource as charts
 from meshcore.mesh import kubeconfig as kc
-from tools import ROOT
+from tools import ROOT, meshstatus
 from tools.plan import StackFileError, read_stack_file
 
 REQUEST_TIMEOUT = (5.0, 20.0)
@@ -397,14 +399,30 @@ def render_json(stack_file: str, want: records.Desired, findings: list[records.F
     return json.dumps(doc, indent=2) + "\n"
 
 
-def run(stack_file: str, kubeconfig: str | None,
-        outputs_file: str | None) -> tuple[records.Desired, list[records.Finding]]:
+def with_mesh_status(observed: Mapping[str, records.Observation],
+                     local_mesh: str) -> dict[str, records.Observation]:
+    """Each reachable cluster's observation with what its kvstoremesh reports in the local mesh ``local_mesh``
+    (``tools.meshstatus.mesh_status``, the same as ``python -m tools.localmesh mesh-status --json``)."""
+    status = meshstatus.mesh_status(Path(local_mesh))
+    if not status:
+        raise UsageError([f"error: --local-mesh {local_mesh}: no control plane runs there; start it with "
+                          f"python -m tools.localmesh connect --dir {local_mesh}"])
+    absent = {"error": f"no control plane runs for it in {local_mesh} (python -m tools.localmesh connect --dir "
+                       f"{local_mesh})", "reason": None, "remotes": {}}
+    return {name: dataclasses.replace(o, mesh_status=status.get(name, absent)) if o.reachable else o
+            for name, o in observed.items()}
+
+
+def run(stack_file: str, kubeconfig: str | None, outputs_file: str | None,
+        local_mesh: str | None = None) -> tuple[records.Desired, list[records.Finding]]:
     settings = load_settings(stack_file)
     outputs = load_outputs(outputs_file)
     fingerprint, source = ca_reference(settings, outputs)
     want = records.desired(settings, namespace=NAMESPACE, release=RELEASE_NAME, outputs=outputs,
                           ca_fingerprint=fingerprint, ca_source=source)
     observed = observe_fleet(settings, kubeconfig_source(settings, kubeconfig), NAMESPACE, RELEASE_NAME)
+    if local_mesh is not None:
+        observed = with_mesh_status(observed, local_mesh)
     return want, checks.examine(want, observed, datetime.datetime.now(datetime.UTC))
 
 
@@ -416,10 +434,13 @@ def main(argv: list[str] | None = None) -> int:
                                              "~/.kube/config)")
     parser.add_argument("--outputs", help="the stack outputs (`pulumi stack output --json > FILE`): the deployed CA "
                                           "and created CLBs' addresses")
+    parser.add_argument("--local-mesh", metavar="DIR", help="a local mesh (python -m tools.localmesh) whose control "
+                                                            "plane runs: the connected check reads each cluster's "
+                                                            "kvstoremesh status there")
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of text")
     args = parser.parse_args(argv)
     try:
-        want, findings = run(args.stack_file, args.kubeconfig, args.outputs)
+        want, findings = run(args.stack_file, args.kubeconfig, args.outputs, args.local_mesh)
     except UsageError as err:
         print("\n".join(err.lines), file=sys.stderr)
         return 2

@@ -141,6 +141,24 @@ def test_1_a_full_mesh_of_three_connects(ws: Workspace, mesh: LocalMesh) -> None
     assert text.count("connected, synced") == 6, text
 
 
+def _connected_findings(ws: Workspace, mesh: LocalMesh) -> tuple[int, list[tuple[str, str, str]]]:
+    """The doctor's exit code and its ``connected`` findings (cluster, severity, message), reading each cluster's
+    kvstoremesh status from the local mesh's control plane."""
+    proc = subprocess.run([sys.executable, "-m", "tools.doctor", str(ws.stack_file), "--local-mesh", str(mesh.dir),
+                           "--json"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert proc.stderr == "", proc.stderr
+    doc = json.loads(proc.stdout)
+    return proc.returncode, [(f["cluster"], f["severity"], f["message"]) for f in doc["findings"]
+                             if f["check"] == "connected"]
+
+
+def test_1b_the_doctor_finds_every_connection_up(ws: Workspace, mesh: LocalMesh) -> None:
+    """The doctor's connected check reads the same status: every planned peer of every cluster connected."""
+    _, found = _connected_findings(ws, mesh)
+    assert sorted(found) == sorted((n, "ok", f"{p}: connected and synced") for n in CLUSTERS[:3]
+                                   for p in CLUSTERS[:3] if p != n)
+
+
 def test_2_a_node_and_an_identity_of_a_reach_the_caches_of_b_and_c(mesh: LocalMesh) -> None:
     """A CiliumNode and a CiliumIdentity created in cls-a land under cilium/cache/ in cls-b's and cls-c's etcd."""
     from kubernetes import client, config
@@ -304,9 +322,11 @@ def _refused_both_ways(mesh: LocalMesh, cluster: str, want: str) -> Callable[[],
 
 
 REFUSED_TIMEOUT = 240.0
-"""How long a peer may take to drop a cluster whose etcd restarted with a certificate it refuses: its etcd client
-reconnects by itself and fails TLS, and kvstoremesh gives the connection up when no heartbeat has come for two
-heartbeat periods (``kvstore.HeartbeatWriteInterval``, 1 min; measured: 107 s)."""
+"""How long a peer may take to drop a cluster whose etcd restarted with a certificate it refuses. Left alone, its
+etcd client reconnects by itself and fails TLS, and kvstoremesh gives the connection up when no heartbeat has come
+for two heartbeat periods (``kvstore.HeartbeatWriteInterval``, 1 min; measured: 107 s); scenario 5 restarts the
+peers' kvstoremesh instead, so that their connections are new (TLS verifies at the handshake, as scenario 6
+shows)."""
 
 
 def test_5_a_foreign_ca_in_one_cluster_fails_tls_both_ways(ws: Workspace, mesh: LocalMesh, mesh_ca: Ca, vips: str) -> None:
@@ -321,6 +341,7 @@ def test_5_a_foreign_ca_in_one_cluster_fails_tls_both_ways(ws: Workspace, mesh: 
     values: dict[str, Any] = {"tls": {"ca": {"cert": _b64(foreign.cert_pem), "key": _b64(foreign.key_pem)}}}
     revision = _hand_upgrade(mesh, "cls-c", values, secrets)
     _restart(mesh, "cls-c")
+    _restart(mesh, ("cls-a", "cls-b"), "kvstoremesh")  # new connections: refused at once, no heartbeat to wait for
     _, took = _poll("cls-c refused both ways",
                     _refused_both_ways(mesh, "cls-c", "x509: certificate signed by unknown authority"), REFUSED_TIMEOUT)
     _TIMES["foreign-ca-refused"] = took
@@ -328,6 +349,12 @@ def test_5_a_foreign_ca_in_one_cluster_fails_tls_both_ways(ws: Workspace, mesh: 
     assert (f"  cls-c            disconnected, not synced; last error: Waiting for initial connection to be "
             f"established; troubleshoot: Cannot establish TLS connection to {vips}.3:2379: tls: failed to verify "
             "certificate: x509: certificate signed by unknown authority") in text, text
+    code, found = _connected_findings(ws, mesh)
+    assert code == 1
+    assert all("x509: certificate signed by unknown authority" in m for c, sev, m in found
+               if sev == "error" and (c == "cls-c" or m.startswith("cls-c:"))), found
+    assert {(c, m.split(":")[0]) for c, sev, m in found if sev == "error"} == \
+        {("cls-a", "cls-c"), ("cls-b", "cls-c"), ("cls-c", "cls-a"), ("cls-c", "cls-b")}, found
 
     # The stack's state still holds the values it gave: without a refresh nothing differs, nothing is done.
     ws.pulumi("up", "--yes", "--skip-preview")
