@@ -407,8 +407,8 @@ def with_mesh_status(observed: Mapping[str, records.Observation],
     if not status:
         raise UsageError([f"error: --local-mesh {local_mesh}: no control plane runs there; start it with "
                           f"python -m tools.localmesh connect --dir {local_mesh}"])
-    absent: dict[str, Any] = {"error": f"no control plane runs for it in {local_mesh} (python -m tools.localmesh connect --dir "
-                       f"{local_mesh})", "reason": None, "remotes": {}}
+    absent: dict[str, Any] = {"error": f"no control plane runs for it in {local_mesh} (python -m tools.localmesh "
+                                       f"connect --dir {local_mesh})", "reason": None, "remotes": {}}
     return {name: dataclasses.replace(o, mesh_status=status.get(name, absent)) if o.reachable else o
             for name, o in observed.items()}
 

@@ -219,8 +219,8 @@ def plan(stack_file: str, mocks: pulumi.runtime.Mocks | None = None) -> Recordin
 
 def program_notes(recording: Recording,
                   prefixes: tuple[str, ...] = (charts.NOT_CHECKED, charts.INDEX_INSTEAD)) -> list[str]:
-    """The program's warnings about the Helm value-path check (``meshcore.mesh.chartsource.check_values``) that start with one of
-    ``prefixes``, once each."""
+    """The program's warnings about the Helm value-path check (``meshcore.mesh.chartsource.check_values``) that
+    start with one of ``prefixes``, once each."""
     notes = [m for level, m in recording.logs if level == "warning" and m.startswith(prefixes)]
     return list(dict.fromkeys(notes))
 

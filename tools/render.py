@@ -307,8 +307,8 @@ def ancestor_cluster(urn: str, parents: dict[str, str], clusters: dict[str, str]
 
 
 NOT_CHECKED_KEY = "helmValuesNotChecked"
-"""graph.json: the program's warnings that the Helm value paths were not checked (``meshcore.mesh.chartsource.check_values``;
-only when there are some)."""
+"""graph.json: the program's warnings that the Helm value paths were not checked
+(``meshcore.mesh.chartsource.check_values``; only when there are some)."""
 CHART_ONLY_KEY = "chartOnlyKeys"
 """graph.json: cluster -> the value paths of its release that the chart copy the check read knows and the key index
 does not (its templates' keys; only for clusters that have some)."""
