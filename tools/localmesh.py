@@ -225,13 +225,33 @@ def status(dir_: Path) -> list[tuple[str, str]]:
     return rows
 
 
+def wait_connected(dir_: Path, seconds: float) -> int:
+    """Poll the control plane's status until every cluster's kvstoremesh is connected to and synced with every
+    remote it knows (0), or ``seconds`` pass (1, with the status of the pairs that are not)."""
+    started = time.monotonic()
+    while True:
+        status = meshstatus.mesh_status(dir_)
+        pending = [f"{n} -> {r}" for n, e in sorted(status.items()) for r, x in sorted(e["remotes"].items())
+                   if not (x["connected"] and x["ready"] and x["synced"])]
+        pending += [f"{n}: {e['error']}" for n, e in sorted(status.items()) if e["error"]]
+        if not pending:
+            print(f"every pair connected and synced after {time.monotonic() - started:.1f} s")
+            return 0
+        if time.monotonic() - started > seconds:
+            print("\n".join(meshstatus.status_lines(status)))
+            print(f"not connected after {seconds:.0f} s: {', '.join(pending)}", file=sys.stderr)
+            return 1
+        time.sleep(1.0)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.localmesh", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start etcd and one API server per cluster; write DIR/kubeconfig")
     p_up.add_argument("--clusters", required=True, help="comma-separated cluster names (the kubeconfig contexts)")
     helps = {"down": "stop everything (the control plane too)", "status": "what runs",
-             "connect": "after `pulumi up`: run each release's clustermesh-apiserver pod (tools.controlplane)",
+             "connect": "after `pulumi up`: run each release's clustermesh-apiserver pod (tools.controlplane), "
+                        "then what mark-ready does",
              "mesh-status": "per cluster, each remote cluster its kvstoremesh knows: connected, synced, why not",
              "stop": "stop one API server",
              "start": "start one API server again", "assign-vips": "give each mesh Service its requested VIP",
@@ -244,6 +264,9 @@ def main(argv: list[str] | None = None) -> int:
             p.add_argument("--cluster", required=True)
         if name == "mesh-status":
             p.add_argument("--json", action="store_true")
+        if name == "connect":
+            p.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                           help="then wait up to SECONDS for every pair connected and synced (exit 1 if not)")
         if name == "mark-ready":
             p.add_argument("--nodes", type=int, default=1, help="the nodes each DaemonSet runs on (default 1)")
         if name == "stack":
@@ -267,8 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "connect":
         started = time.monotonic()
         cp = controlplane.connect(args.dir)
+        # Its pods run now: what their controllers would report (mark-ready), the VIPs too.
+        for line in mark_ready(args.dir):
+            print(line)
         print(f"control plane of {len(cp.clusters)} clusters started in {time.monotonic() - started:.1f} s: "
               f"{', '.join(f'{n} ({m.address})' for n, m in sorted(cp.clusters.items()))}")
+        if args.wait > 0:
+            return wait_connected(args.dir, args.wait)
     elif args.command == "mesh-status":
         remotes = meshstatus.mesh_status(args.dir)
         print(json.dumps(remotes, indent=2) if args.json else "\n".join(meshstatus.status_lines(remotes)))

@@ -156,8 +156,9 @@ def test_3_a_different_ca_in_one_cluster(fleet: Fleet, mesh_ca: Ca) -> None:
         assert [(g[0], g[1]) for g in got] == [("cls-b", "cilium-ca")] + [("cls-b", "certificates")] * 2 * len(tls)
         assert got[0][3].startswith("Secret cilium-ca is another CA (sha256 ")
         assert got[0][3].endswith("than the stack's CA (mesh:ca.certificate) (sha256 "
-                                  f"{_short(mesh_ca.cert_pem)}) (the stack's CA is in cls-a, cls-c); run pulumi up to put "
-                                  "the mesh CA back")
+                                  f"{_short(mesh_ca.cert_pem)}) (the stack's CA is in cls-a, cls-c); run pulumi up --refresh "
+                                  "to put the mesh CA back, then restart its clustermesh-apiserver (etcd reads its "
+                                  "trusted CA at start)")
         for i, secret in enumerate(tls):
             issued, bundled = got[1 + 2 * i][3], got[2 + 2 * i][3]
             assert issued.startswith(f"Secret {secret}: its certificate is not issued by cilium-ca"), issued
