@@ -25,6 +25,9 @@ from typing import Any
 
 from meshcore.chart import owned, versions
 from meshcore.chart.effects import CA_SECRET, CLUSTERMESH_SECRET, CONFIG_MAP, KVSTOREMESH_SECRET, NAMESPACE, SERVICE
+from meshcore.config.clusters import NS
+from meshcore.config.model import pem_blocks
+from meshcore.errors import ConfigIssue
 from meshcore.keypaths import Path, dotted
 
 RELEASE = "cilium"
@@ -549,10 +552,6 @@ def with_live(previous: Mapping[str, Any] | None, settings: Any,
     cluster runs, with its id, context and chart record (``adopted``), so the identity guard
     (``meshcore.mesh.lifecycle.identity_changes``) refuses another id, or another name on its context, as for any
     running cluster, and the version guard continues from what it runs."""
-    from meshcore.config.clusters import NS
-    from meshcore.config.model import pem_blocks
-    from meshcore.errors import ConfigIssue
-
     out: dict[str, Any] = dict(previous) if isinstance(previous, Mapping) else {}
     issues: list[Any] = []
     for c in settings.clusters:
