@@ -206,14 +206,18 @@ def _connect(dir_: Path) -> ControlPlane:
     crds = {n: r.version for n, r in live.items() if not (cp.root / n / f"crds-{r.version}").exists()}
     if crds:
         _register_crds(bin_dir, dir_, crds, cp.root)
+    # A new pod template (an upgrade's new binary, a trust bundle mounted or gone) replaces the pod: the same etcd
+    # data, every process started again with the files of the new template. The pods replaced are stopped
+    # together (as the releases of one `pulumi up` roll them together; one by one, each etcd waits seconds for
+    # the kvstoremesh streams of the others).
+    replaced = [m for n, rel in live.items() if (m := cp.clusters.get(n)) is not None
+                and (m.version != rel.version or (m.template and m.template != rel.template))]
+    stop_members(replaced)
+    for m in replaced:
+        m.version, m.etcd_pid, m.clustermesh_pid, m.kvstoremesh_pid = live[m.name].version, 0, 0, 0
     for name, rel in live.items():
         root = cp.root / name
         m = cp.clusters.get(name)
-        if m is not None and (m.version != rel.version or (m.template and m.template != rel.template)):
-            # A new pod template (an upgrade's new binary, a trust bundle mounted or gone) replaces the pod: the
-            # same etcd data, every process started again with the files of the new template.
-            stop_member(m)
-            m.version, m.etcd_pid, m.clustermesh_pid, m.kvstoremesh_pid = rel.version, 0, 0, 0
         if m is None:
             m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2))
             cp.clusters[name] = m
