@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import ROOT, Workspace, core_api, helm_releases
-from tools import controlplane, cpstate, localmesh, localpki, localstate, podetcd
+from tools import controlplane, cpstate, localmesh, localpki, localstate, meshstatus, podetcd
 from tools.localstate import alive, stop
 
 T = TypeVar("T")
@@ -454,7 +454,7 @@ def _watching(mesh: LocalMesh, names: tuple[str, ...]) -> Iterator[dict[str, Any
     def sample() -> None:
         while not stop_.wait(0.5):
             with contextlib.suppress(OSError, ValueError, AssertionError, KeyError):
-                status = _status(mesh)
+                status = meshstatus.mesh_status(mesh.dir)  # in-process: no interpreter started per sample
                 seen["samples"] += 1
                 for a in names:
                     for b in names:
