@@ -108,3 +108,83 @@ def test_the_program_sends_the_provided_ca_and_creates_no_tls_resource(tmp_path:
         assert is_secret(ca["key"]) and base64.b64decode(ca["key"]["value"]).decode() == KEY
     assert rec.outputs["caCertificatePem"] == CERT
     assert "TUlJRWZha2VLZXk" not in text(scrub(rec.outputs))
+
+
+# -- the rotation of a brought CA: mesh:ca.alsoTrusted -------------------------------------
+
+NEW, _ = localpki.new_mesh_ca(days=800)
+NEW_KEY = _pem(PEM_RSA_KEY, "TUlJRW5ld0tleQ==")  # a shape only, as KEY
+
+
+def _rotation_step(step: int) -> dict:
+    """The three steps of README's runbook: the new CA trusted, then signing with the old one trusted, then alone."""
+    ca = ({"certificate": CERT, "alsoTrusted": [NEW]}, {"certificate": NEW, "alsoTrusted": [CERT]},
+          {"certificate": NEW})[step - 1]
+    return mesh_config(2, ca=ca, caPrivateKey=KEY if step == 1 else NEW_KEY)
+
+
+def test_each_step_of_a_brought_rotation_sends_the_bundle_and_the_signing_ca(tmp_path: Path) -> None:
+    """Steps 1 and 2 trust both CAs through the same tls.caBundle a generated rotation sends ({enabled, content},
+    the same content at both steps: only tls.ca changes in between); step 3 sends no bundle."""
+    bundles = []
+    for step, signer, key in ((1, CERT, KEY), (2, NEW, NEW_KEY), (3, NEW, NEW_KEY)):
+        (tmp_path / str(step)).mkdir()
+        rec = run(_rotation_step(step), tmp_path / str(step), secret_keys=["mesh:caPrivateKey"])
+        assert not [r for r in rec.resources.values() if r.type.startswith("tls:")]
+        releases = by_type(rec, RELEASE)
+        assert len(releases) == 2
+        for r in releases:
+            tls = r.inputs["values"]["tls"]
+            assert base64.b64decode(tls["ca"]["cert"]).decode() == signer
+            assert base64.b64decode(tls["ca"]["key"]["value"]).decode() == key
+            if step == 3:
+                assert "caBundle" not in tls
+            else:
+                assert tls["caBundle"]["enabled"] is True and set(tls["caBundle"]) == {"enabled", "content"}
+                assert sorted(tls["caBundle"]["content"].split("-----END CERTIFICATE-----\n")) == sorted(
+                    ["", CERT.split("-----END CERTIFICATE-----\n")[0], NEW.split("-----END CERTIFICATE-----\n")[0]])
+                bundles.append(tls["caBundle"]["content"])
+        assert rec.outputs["caCertificatePem"] == signer
+    assert len(bundles) == 4 and len(set(bundles)) == 1
+
+
+def _ca_issued_days_ago(days: int) -> str:
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Cilium CA")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=days))
+            .not_valid_after(now + datetime.timedelta(days=365))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True).sign(key, hashes.SHA256()))
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def test_the_bundle_lists_the_older_ca_first() -> None:
+    """By notBefore, as a generated rotation lists generation 1 first: whichever of the two signs."""
+    old, new = _ca_issued_days_ago(300), _ca_issued_days_ago(1)
+    for cert, also in ((old, new), (new, old)):
+        s = parse_settings(mesh_config(2, ca={"certificate": cert, "alsoTrusted": [also]}, caPrivateKey=KEY),
+                           secret_keys=["caPrivateKey"])
+        assert s.ca.brought_bundle == old + new
+
+
+@pytest.mark.parametrize("ca, key, says", [
+    ({"alsoTrusted": [NEW]}, "mesh:ca.alsoTrusted", "set mesh:ca.certificate"),
+    ({"certificate": CERT, "alsoTrusted": [CERT]}, "mesh:ca.alsoTrusted[0]", "is mesh:ca.certificate itself"),
+    ({"certificate": CERT, "alsoTrusted": [NEW, NEW]}, "mesh:ca.alsoTrusted", "list at most one"),
+    ({"certificate": CERT, "alsoTrusted": ["not pem"]}, "mesh:ca.alsoTrusted[0]", "found none"),
+    ({"certificate": CERT, "alsoTrusted": NEW}, "mesh:ca.alsoTrusted", "must be a list of CA certificates"),
+    ({"certificate": CERT, "alsoTrusted": [NEW], "generations": [1, 2], "signing": 1}, "mesh:ca.generations",
+     "rotates with mesh:ca.alsoTrusted"),
+])
+def test_also_trusted_is_validated(ca: dict, key: str, says: str) -> None:
+    """Each refusal names its key and the fix."""
+    issues = issues_of(mesh_config(2, ca=ca, caPrivateKey=KEY))
+    assert says in issues[key], issues

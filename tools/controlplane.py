@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
+import fcntl
 import gzip
 import json
 import subprocess
@@ -54,7 +55,7 @@ import yaml
 from meshcore.chart.effects import NAMESPACE
 from tools import toolchain
 from tools.cpstate import API_PORT, STATE, ControlPlane, Member, in_pod, launch
-from tools.kubelet import core, kubelet, read_secrets, volumes
+from tools.kubelet import core, kubelet, pod_template, read_bundle, read_secrets, template_digest, volumes
 from tools.localstate import Mesh, alive, exe_name, free_ports, stop, stop_all
 from tools.podetcd import etcd_config, etcdinit, start_etcd
 
@@ -69,6 +70,10 @@ class Release:
     address: str
     port: int
     secrets: dict[str, dict[str, bytes]]
+    template: str
+    """The digest of the clustermesh-apiserver Deployment's pod template (``tools.kubelet.template_digest``)."""
+    bundle: bytes | None
+    """The CA trust bundle that template mounts (``tools.kubelet.read_bundle``), or None."""
 
 
 def _deployed_version(secrets: dict[str, dict[str, bytes]]) -> str | None:
@@ -110,8 +115,9 @@ def read_release(kubeconfig: Path, context: str) -> Release | None:
     if not address.startswith("127."):
         raise SystemExit(f"error: {context}: mesh address {address} is not on loopback (127.0.0.0/8); the local "
                          f"control plane keeps all traffic on loopback: give the stack a VIP like 127.0.10.N")
+    template = pod_template(kubeconfig, context)
     return Release(cfg.get("cluster-name", context), int(cfg.get("cluster-id", "0")), version, address,
-                   int(svc.spec.ports[0].port), secrets)
+                   int(svc.spec.ports[0].port), secrets, template_digest(template), read_bundle(api, template))
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -175,8 +181,18 @@ def stop_members(members: list[Member]) -> None:
 
 
 def connect(dir_: Path) -> ControlPlane:
-    """Start the pods of the clusters with a release; stop those whose release is gone."""
+    """Start the pods of the clusters with a release; stop those whose release is gone; replace those whose pod
+    template changed (a Deployment controller's rollout: the kubelet poller calls this when it sees one). One
+    ``connect`` at a time (a lock in ``DIR/controlplane``)."""
     dir_ = dir_.resolve()
+    lock = dir_ / "controlplane" / "connect.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        return _connect(dir_)
+
+
+def _connect(dir_: Path) -> ControlPlane:
     mesh = Mesh.load(dir_)
     bin_dir = toolchain.require() / "bin"
     cp = ControlPlane.load(dir_)
@@ -190,17 +206,23 @@ def connect(dir_: Path) -> ControlPlane:
     crds = {n: r.version for n, r in live.items() if not (cp.root / n / f"crds-{r.version}").exists()}
     if crds:
         _register_crds(bin_dir, dir_, crds, cp.root)
+    # A new pod template (an upgrade's new binary, a trust bundle mounted or gone) replaces the pod: the same etcd
+    # data, every process started again with the files of the new template. The pods replaced are stopped
+    # together (as the releases of one `pulumi up` roll them together; one by one, each etcd waits seconds for
+    # the kvstoremesh streams of the others).
+    replaced = [m for n, rel in live.items() if (m := cp.clusters.get(n)) is not None
+                and (m.version != rel.version or (m.template and m.template != rel.template))]
+    stop_members(replaced)
+    for m in replaced:
+        m.version, m.etcd_pid, m.clustermesh_pid, m.kvstoremesh_pid = live[m.name].version, 0, 0, 0
     for name, rel in live.items():
         root = cp.root / name
         m = cp.clusters.get(name)
-        if m is not None and m.version != rel.version:
-            # An upgrade replaces the pod: a new binary, the same etcd data.
-            stop_member(m)
-            m.version, m.clustermesh_pid, m.kvstoremesh_pid = rel.version, 0, 0
         if m is None:
             m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2))
             cp.clusters[name] = m
-        volumes(cp, name, rel.secrets)
+        m.template = rel.template
+        volumes(cp, name, rel.secrets, rel.bundle)
         etcd_config(m, root)
         _kubeconfig(dir_, name, root)
         if not alive(m.etcd_pid):
@@ -233,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("kubelet", help="keep the pods' Secret volumes in step (started by connect)").add_argument(
         "--dir", required=True, type=Path)
     args = parser.parse_args(argv)
-    kubelet(args.dir)
+    kubelet(args.dir, connect)
     return 0
 
 

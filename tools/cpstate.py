@@ -36,6 +36,8 @@ class Member:
     etcd_pid: int = 0
     clustermesh_pid: int = 0
     kvstoremesh_pid: int = 0
+    template: str = ""
+    """The digest of the pod template the pod runs (``tools.kubelet.template_digest``; "": not known)."""
 
     def pids(self) -> dict[str, int]:
         return {"etcd": self.etcd_pid, "clustermesh": self.clustermesh_pid, "kvstoremesh": self.kvstoremesh_pid}

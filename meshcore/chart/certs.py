@@ -134,8 +134,9 @@ RENEWAL: Mapping[str, str] = {
     "hubble": ("the chart keeps them across upgrades: delete them (`kubectl -n kube-system delete secret "
                "hubble-server-certs hubble-relay-client-certs`) and upgrade the release right after, which issues "
                "new ones (Hubble is down in between), then `pulumi up --refresh`"),
-    "ca": ("rotate the CA (README, Lifecycle: mesh:ca generations and signing), or for a CA the stack brings, set "
-           "its renewed certificate (same key) in mesh:ca.certificate"),
+    "ca": ("rotate the CA (README, Lifecycle: mesh:ca generations and signing; for a CA the stack brings, "
+           "mesh:ca.alsoTrusted), or for a CA the stack brings, set its renewed certificate (same key) in "
+           "mesh:ca.certificate"),
 }
 """How to renew each leaf group (and the CA), for warnings and the README."""
 
@@ -154,6 +155,13 @@ def not_after(cert_pem: str) -> str:
     from cryptography import x509  # the runtime's only use of it; imported here to keep the core light
 
     return _iso(x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_after_utc)
+
+
+def not_before(cert_pem: str) -> str:
+    """The start of validity of the first certificate of a PEM text, RFC 3339 in UTC."""
+    from cryptography import x509
+
+    return _iso(x509.load_pem_x509_certificate(cert_pem.encode()).not_valid_before_utc)
 
 
 def track_renders(previous: Mapping[str, Any] | None, revision: int | None, now: datetime) -> dict[str, Any]:

@@ -170,6 +170,13 @@ def _ca_certificate(value: Any) -> str:
     return value.strip() + "\n"
 
 
+def _also_trusted(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise refuse(f"must be a list of CA certificates as PEM text (at most one: the CA being rotated in or out), "
+                     f"got {type_name(value)}")
+    return value
+
+
 def _generations(value: Any) -> Any:
     if not isinstance(value, list) or not value:
         raise refuse(f"must be a non-empty list of CA generations (1, 2, ...), got {type_name(value)}")
@@ -181,7 +188,9 @@ class CaSettings(Section):
 
     One generation (the default, ``[1]``) is the normal state. A rotation lists two: add the
     new one (both trusted, the old still signing), switch ``signing``, then drop the old one.
-    Or the stack brings its own CA (``certificate``, its key in the secret ``mesh:caPrivateKey``).
+    Or the stack brings its own CA (``certificate``, its key in the secret ``mesh:caPrivateKey``), rotated in the
+    same three steps with ``alsoTrusted``: the new CA trusted next to the old one (which signs), then the new one
+    signs with the old one still trusted, then the new one alone.
     """
 
     EXAMPLE: ClassVar[str] = "{generations: [1, 2], signing: 1}"
@@ -195,13 +204,33 @@ class CaSettings(Section):
     provided_certificate: Annotated[str | None, BeforeValidator(_ca_certificate, json_schema_input_type=str),
                                     Field(alias="certificate")] = None
     """The PEM of a CA the stack brings, instead of one the program generates (then one generation)."""
+    also_trusted: Annotated[tuple[Annotated[str, BeforeValidator(_ca_certificate, json_schema_input_type=str)], ...],
+                            BeforeValidator(_also_trusted, json_schema_input_type=list[str]),
+                            Field(strict=False, json_schema_extra={"maxItems": 1})] = ()
+    """During the rotation of a CA the stack brings: the other CA's certificate (PEM), trusted next to
+    ``certificate``, which signs; at most one."""
 
     @classmethod
     def relations(cls, fields: dict[str, Any], given: set[str]) -> Relations:
         problems: Relations = []
+        if "also_trusted" in given and "provided_certificate" not in given:
+            return [("alsoTrusted", "trusts another CA next to a CA the stack brings: set mesh:ca.certificate (the "
+                                    "signing CA) and the secret mesh:caPrivateKey, or remove this key (a CA the "
+                                    "program generates rotates with mesh:ca.generations and signing)")]
         if "provided_certificate" in given:
-            return [(k, "is for rotating a CA the program generates; a CA you bring (mesh:ca.certificate) is one "
-                        "generation: remove this key") for k in ("generations", "signing") if k in given]
+            problems = [(k, "is for rotating a CA the program generates; a CA you bring (mesh:ca.certificate) rotates "
+                            "with mesh:ca.alsoTrusted (README, Lifecycle): remove this key")
+                        for k in ("generations", "signing") if k in given]
+            also = fields.get("also_trusted") or ()
+            if len(also) > 1:
+                problems.append(("alsoTrusted", f"lists {len(also)} CAs: list at most one, the CA being rotated in "
+                                                "(before it signs) or out (after it stopped signing)"))
+            mine = fields.get("provided_certificate")
+            for i, pem in enumerate(also):
+                if mine is not None and pem_blocks(pem) == pem_blocks(mine):
+                    problems.append((f"alsoTrusted[{i}]", "is mesh:ca.certificate itself: list the other CA (the "
+                                                          "successor, or the one being retired), or remove the key"))
+            return problems
         if "generations" not in fields:
             return []
         gens: list[int] = []
@@ -218,6 +247,15 @@ class CaSettings(Section):
         elif signing is not None and signing not in gens:
             problems.append(("signing", f"{json.dumps(signing)} is not one of mesh:ca.generations {gens}"))
         return problems
+
+    @property
+    def brought_bundle(self) -> str | None:
+        """The trust bundle of a brought CA's rotation (``certificate`` and ``alsoTrusted``; else None): the
+        certificates oldest first (by notBefore), as the generated rotation lists its generations, so the bundle is
+        the same whichever of the two signs."""
+        if self.provided_certificate is None or not self.also_trusted:
+            return None
+        return "".join(sorted((self.provided_certificate, *self.also_trusted), key=lambda p: (certs.not_before(p), p)))
 
     @model_validator(mode="after")
     def _signing_defaults_to_the_one(self) -> CaSettings:

@@ -35,7 +35,8 @@ def release_inputs(settings: Settings, c: ClusterSettings, *, masquerade: Sequen
 
     ``masquerade`` is ``mesh_non_masquerade_cidrs(settings)`` (computed once for the mesh). The wiring: the signing
     CA's certificate and key, the cluster's own address (its VIP), the created CLB's id (createClb; else None), its
-    peers' entries in the order the release lists them, the trust bundle of a CA rotation (else None), the
+    peers' entries in the order the release lists them, the trust bundle of a generated CA's rotation (else None;
+    a brought CA's comes from the settings: ``CaSettings.brought_bundle``), the
     apiserver address read from the cluster (else None: values decide) and the minor it was first installed with
     (None: unknown). ``cluster_id`` None is the configured id (the program's waits for the identity guard)."""
     api = c.apiserver
@@ -52,7 +53,7 @@ def release_inputs(settings: Settings, c: ClusterSettings, *, masquerade: Sequen
         existing_lb_id=existing_lb_id,
         peers=peers,
         non_masquerade_cidrs=masquerade,
-        ca_bundle=ca_bundle,
+        ca_bundle=ca_bundle if ca_bundle is not None else settings.ca.brought_bundle,
         k8s_service_host=k8s_service_host,
         k8s_service_port=k8s_service_port,
         chart_version=settings.version_of(c),

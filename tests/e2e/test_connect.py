@@ -21,7 +21,7 @@ import pytest
 
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
 from tests.e2e.harness import ROOT, Workspace, core_api, helm_releases
-from tools import controlplane, cpstate, localmesh, localpki, localstate, podetcd
+from tools import controlplane, cpstate, localmesh, localpki, localstate, meshstatus, podetcd
 from tools.localstate import alive, stop
 
 T = TypeVar("T")
@@ -402,12 +402,17 @@ def _served_ca(mesh: LocalMesh, cluster: str) -> bytes:
     return (cpstate.ControlPlane.load(mesh.dir).root / cluster / "etcd-secrets" / "ca.crt").read_bytes()
 
 
+_CAS: dict[str, Ca] = {}
+"""The brought CA the mesh runs on (scenario 8 sets it; 8b rotates it)."""
+
+
 def test_8_a_new_brought_ca_needs_every_pod_restarted(ws: Workspace, mesh: LocalMesh, vips: str) -> None:
     """A brought CA replaced (``mesh:ca.certificate`` and ``mesh:caPrivateKey``; a brought CA is one generation,
     so `pulumi up` re-keys every cluster at once). The connections made before stay up (TLS verifies at the
     handshake), but a new one fails: every Secret is the new CA's, and each pod's etcd still trusts only the CA
     it read at start. Once the clustermesh-apiserver pod of every cluster restarts, the mesh connects again."""
     new = Ca(*localpki.new_mesh_ca())
+    _CAS["current"] = new
     ws.pulumi("config", "set", "--secret", "mesh:caPrivateKey", stdin=new.key_pem)
     ws.set_config(_config(mesh, new, vips, CLUSTERS[:3]))
     before = _pids(mesh, CLUSTERS[:3])
@@ -428,6 +433,89 @@ def test_8_a_new_brought_ca_needs_every_pod_restarted(ws: Workspace, mesh: Local
     _restart(mesh, CLUSTERS[:3])
     _, took = _poll("the mesh of 3 on the new CA", _full_mesh(mesh, CLUSTERS[:3]), REFUSED_TIMEOUT)
     _TIMES["new-ca-reconnected"] = took
+
+
+def _pems(text: str) -> set[str]:
+    """The PEM blocks of ``text``."""
+    import re
+
+    return set(re.findall(r"-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----", text))
+
+
+@contextlib.contextmanager
+def _watching(mesh: LocalMesh, names: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    """Sample the mesh status while the block runs: ``samples`` read; ``down``, each connection seen not connected
+    (a -> b); ``errors``, the last errors and reasons seen (a TLS refusal would show there)."""
+    import threading
+
+    seen: dict[str, Any] = {"samples": 0, "down": set(), "errors": set()}
+    stop_ = threading.Event()
+
+    def sample() -> None:
+        while not stop_.wait(0.5):
+            with contextlib.suppress(OSError, ValueError, AssertionError, KeyError):
+                status = meshstatus.mesh_status(mesh.dir)  # in-process: no interpreter started per sample
+                seen["samples"] += 1
+                for a in names:
+                    for b in names:
+                        r = status[a]["remotes"].get(b) if a != b else None
+                        if a != b and not (r and r["connected"]):
+                            seen["down"].add(f"{a} -> {b}")
+                        if r and (r["lastError"] or r["reason"]):
+                            seen["errors"].add(f"{a} -> {b}: {r['reason'] or r['lastError']}")
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        stop_.set()
+        thread.join()
+
+
+def test_8b_a_brought_ca_rotates_in_three_steps_with_every_connection_up(ws: Workspace, mesh: LocalMesh,
+                                                                        vips: str) -> None:
+    """README's brought-CA rotation (mesh:ca.alsoTrusted), on the mesh scenario 8 left on its CA (OLD):
+    1. OLD signs, NEW trusted too: tls.caBundle mounts both in every pod, whose template changed: each pod is
+       replaced (as a Deployment rolls it) and its etcd and kvstoremesh trust both;
+    2. NEW signs (its key set), OLD still trusted: only Secrets change, nothing restarts, and the certificates
+       signed by NEW are accepted everywhere, new connections included;
+    3. NEW alone: the bundle goes, the pods are replaced again, trusting NEW only.
+    After each `pulumi up`, every pair is connected and synced, and a kvstoremesh restarted then (a new
+    connection to each peer) connects: at no step does TLS refuse anything. During the up, a connection is only
+    ever down while a pod is being replaced (steps 1 and 3), never in step 2."""
+    old, new = _CAS["current"], Ca(*localpki.new_mesh_ca())
+    names = CLUSTERS[:3]
+    steps: list[tuple[Ca, list[str], Ca]] = [(old, [new.cert_pem], old), (new, [old.cert_pem], new), (new, [], new)]
+    for step, (signer, also, key) in enumerate(steps, 1):
+        config = _config(mesh, signer, vips, names)
+        if also:
+            config["mesh:ca"]["alsoTrusted"] = also
+        ws.set_config(config)
+        if step == 2:
+            ws.pulumi("config", "set", "--secret", "mesh:caPrivateKey", stdin=key.key_pem)
+        before = _pids(mesh, names)
+        started = time.monotonic()
+        with _watching(mesh, names) as seen:
+            ws.pulumi("up", "--yes", "--skip-preview")
+            trusted = _pems(signer.cert_pem + "".join(also))
+            for name in names:
+                _poll(f"step {step}: {name}'s pod trusts what the step says",
+                      lambda n=name, t=trusted: _pems(_served_ca(mesh, n).decode()) == t or None, CONNECT_TIMEOUT)
+            _, took = _poll(f"step {step}: the mesh of 3", _full_mesh(mesh, names), CONNECT_TIMEOUT)
+        _TIMES[f"rotation-step-{step}"] = time.monotonic() - started
+        assert seen["samples"] >= 3, seen
+        assert not [e for e in seen["errors"] if "certificate" in e or "tls" in e.lower()], seen
+        after = _pids(mesh, names)
+        if step == 2:
+            assert after == before and seen["down"] == set(), (seen, before, after)
+        else:
+            assert all(after[n]["etcd"] != before[n]["etcd"] for n in names), (before, after)
+        _restart(mesh, "cls-a", "kvstoremesh")  # new connections, to every peer, on this step's certificates
+        _, took = _poll(f"step {step}: cls-a's restarted kvstoremesh connected", _full_mesh(mesh, names),
+                        CONNECT_TIMEOUT)
+        _TIMES[f"rotation-step-{step}-reconnect"] = took
+    assert _secret(mesh, "cls-b", "cilium-ca")["ca.crt"].decode() == new.cert_pem
 
 
 def test_down_stops_the_control_plane_and_the_api_servers(mesh: LocalMesh) -> None:

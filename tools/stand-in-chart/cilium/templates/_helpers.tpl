@@ -28,3 +28,14 @@
 {{- else -}}{{ .Values.envoy.enabled }}
 {{- end -}}
 {{- end -}}
+
+{{/* A projected-volume source of the CA trust bundle (tls.caBundle), mounted at `path` (list . path): the pods
+     that trust the bundle read ca.crt from it instead of a certificate Secret's ca.crt. */}}
+{{- define "mesh.caBundleSource" -}}
+{{- $b := (index . 0).Values.tls.caBundle -}}
+- {{ $b.useSecret | ternary "secret" "configMap" }}:
+    name: {{ $b.name }}
+    items:
+    - key: {{ $b.key }}
+      path: {{ index . 1 }}
+{{- end -}}
