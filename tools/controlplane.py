@@ -13,7 +13,9 @@ deployed release ``cilium``, what the chart's clustermesh-apiserver pod runs, fr
   address (the VIP the program requests for the Service, e.g. 127.0.10.N) with the TLS material of the
   ``clustermesh-apiserver-server-cert`` Secret;
 - ``clustermesh`` against the cluster's API server (Cilium's CRDs registered first), writing with the
-  ``clustermesh-apiserver-admin-cert`` certificate;
+  ``clustermesh-apiserver-admin-cert`` certificate; with the Deployment's ``--cluster-users-*`` arguments (chart
+  1.19+, authMode migration) it manages the etcd users of the ``clustermesh-remote-users`` ConfigMap, projected
+  at ``/var/lib/cilium/etcd-config``;
 - ``kvstoremesh``, reading its peers from the ``cilium-kvstoremesh`` Secret and the
   ``clustermesh-apiserver-remote-cert`` Secret at ``/var/lib/cilium/clustermesh``, the paths the
   Secret's peer files name.
@@ -22,6 +24,7 @@ The Secrets reach the processes as files the way a kubelet's projected volumes d
 directory, an atomic ``..data`` symlink swap, one symlink per key): a ``kubelet`` process of ours
 polls the API servers every second and rewrites a volume when its Secrets change, so ``pulumi up``
 adding or removing a peer reloads kvstoremesh (it watches the directory) and restarts nothing.
+A 1.19+ release's certificates come from its certgen Job, which ``connect`` runs first (``tools.certgen``).
 ``connect`` is idempotent: it starts what is missing (a cluster added by ``pulumi up``), stops the
 processes of a cluster whose release is gone, and leaves every other process alone.
 
@@ -53,8 +56,9 @@ import yaml
 
 from meshcore.chart.effects import NAMESPACE
 from tools import toolchain
-from tools.cpstate import API_PORT, STATE, ControlPlane, Member, in_pod, launch
-from tools.kubelet import core, kubelet, read_secrets, volumes
+from tools.certgen import run_certgen_jobs
+from tools.cpstate import API_PORT, STATE, ControlPlane, Member, cilium_build, in_pod, launch
+from tools.kubelet import core, kubelet, read_secrets, read_users, volumes
 from tools.localstate import Mesh, alive, exe_name, free_ports, stop, stop_all
 from tools.podetcd import etcd_config, etcdinit, start_etcd
 
@@ -69,6 +73,19 @@ class Release:
     address: str
     port: int
     secrets: dict[str, dict[str, bytes]]
+    users: dict[str, bytes] | None
+    """The ``clustermesh-remote-users`` ConfigMap's files, when the release has it."""
+    users_args: tuple[str, ...]
+    """The Deployment's ``--cluster-users-*`` arguments of its ``apiserver`` container (``clustermesh``)."""
+
+
+def _users_args(kubeconfig: Path, context: str) -> tuple[str, ...]:
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(str(kubeconfig), context=context))
+    deployment = apps.read_namespaced_deployment("clustermesh-apiserver", NAMESPACE)
+    return tuple(a for c in deployment.spec.template.spec.containers if c.name == "apiserver"
+                 for a in c.args or [] if a.startswith("--cluster-users-"))
 
 
 def _deployed_version(secrets: dict[str, dict[str, bytes]]) -> str | None:
@@ -111,7 +128,7 @@ def read_release(kubeconfig: Path, context: str) -> Release | None:
         raise SystemExit(f"error: {context}: mesh address {address} is not on loopback (127.0.0.0/8); the local "
                          f"control plane keeps all traffic on loopback: give the stack a VIP like 127.0.10.N")
     return Release(cfg.get("cluster-name", context), int(cfg.get("cluster-id", "0")), version, address,
-                   int(svc.spec.ports[0].port), secrets)
+                   int(svc.spec.ports[0].port), secrets, read_users(api), _users_args(kubeconfig, context))
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -132,11 +149,11 @@ def _common(m: Member) -> list[str]:
             "--kvstore-opt", "etcd.config=/var/lib/cilium/etcd-config.yaml", "--enable-gops=false"]
 
 
-def _start_cilium(bin_dir: Path, m: Member, root: Path) -> None:
-    binary = str(bin_dir / f"clustermesh-apiserver-{m.version}")
+def _start_cilium(bin_dir: Path, m: Member, root: Path, users_args: tuple[str, ...]) -> None:
+    binary = str(bin_dir / m.binary)
     if not alive(m.clustermesh_pid):
         m.clustermesh_pid = launch(in_pod(root, [
-            binary, "clustermesh", *_common(m), "--k8s-kubeconfig-path", "/var/lib/cilium/kubeconfig",
+            binary, "clustermesh", *_common(m), *users_args, "--k8s-kubeconfig-path", "/var/lib/cilium/kubeconfig",
             "--health-port", str(m.health_ports[0])]), root / "logs" / "clustermesh.log")
     if not alive(m.kvstoremesh_pid):
         m.kvstoremesh_pid = launch(in_pod(root, [
@@ -152,7 +169,7 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
         log = root / name / "logs" / "crds.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            procs[name] = (subprocess.Popen([str(bin_dir / f"cilium-crds-{version}"), "--kubeconfig",
+            procs[name] = (subprocess.Popen([str(bin_dir / f"cilium-crds-{cilium_build(version)}"), "--kubeconfig",
                                              str(dir_ / "kubeconfig"), "--context", name],
                                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log)
     for name, (proc, log) in procs.items():
@@ -169,8 +186,7 @@ def stop_member(m: Member) -> None:
 def stop_members(members: list[Member]) -> None:
     """Stop the pods' processes together: the cilium ones first, then the etcds (an etcd stops at once when no
     client holds a stream open; one by one, each waited seconds for its peers' kvstoremesh)."""
-    stop_all([(p, f"clustermesh-apiserver-{m.version}") for m in members for p in (m.kvstoremesh_pid,
-                                                                                    m.clustermesh_pid)])
+    stop_all([(p, m.binary) for m in members for p in (m.kvstoremesh_pid, m.clustermesh_pid)])
     stop_all([(m.etcd_pid, "etcd") for m in members])
 
 
@@ -181,6 +197,7 @@ def connect(dir_: Path) -> ControlPlane:
     bin_dir = toolchain.require() / "bin"
     cp = ControlPlane.load(dir_)
     kubeconfig = dir_ / "kubeconfig"
+    run_certgen_jobs(dir_)  # a 1.19+ release's certificates: its certgen Job, run before the pod starts
     releases = {m.name: read_release(kubeconfig, m.name) for m in mesh.clusters}
     for name, rel in releases.items():
         if rel is None and name in cp.clusters:
@@ -196,18 +213,19 @@ def connect(dir_: Path) -> ControlPlane:
         if m is not None and m.version != rel.version:
             # An upgrade replaces the pod: a new binary, the same etcd data.
             stop_member(m)
-            m.version, m.clustermesh_pid, m.kvstoremesh_pid = rel.version, 0, 0
+            m.version, m.build, m.clustermesh_pid, m.kvstoremesh_pid = rel.version, cilium_build(rel.version), 0, 0
         if m is None:
-            m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2))
+            m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2),
+                       build=cilium_build(rel.version))
             cp.clusters[name] = m
-        volumes(cp, name, rel.secrets)
+        volumes(cp, name, rel.secrets, rel.users)
         etcd_config(m, root)
         _kubeconfig(dir_, name, root)
         if not alive(m.etcd_pid):
             if not (root / "etcd-data" / "member").is_dir():
                 etcdinit(bin_dir, m, root)
             start_etcd(bin_dir, m, root)
-        _start_cilium(bin_dir, m, root)
+        _start_cilium(bin_dir, m, root, rel.users_args)
         cp.save()
     if not alive(cp.kubelet_pid):
         cp.kubelet_pid = launch([sys.executable, "-m", "tools.controlplane", "kubelet", "--dir", str(dir_)],

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcore.chart.effects import NAMESPACE
-from tools.cpstate import ADMIN_CERT, KVSTOREMESH, REMOTE_CERT, SERVER_CERT, ControlPlane
+from tools.cpstate import ADMIN_CERT, KVSTOREMESH, REMOTE_CERT, SERVER_CERT, USERS, ControlPlane
 
 SYNC_PERIOD = 1.0
 
@@ -32,6 +32,19 @@ def _decode(data: dict[str, str] | None) -> dict[str, bytes]:
 
 def read_secrets(api: Any) -> dict[str, dict[str, bytes]]:
     return {s.metadata.name: _decode(s.data) for s in api.list_namespaced_secret(NAMESPACE).items}
+
+
+def read_users(api: Any) -> dict[str, bytes] | None:
+    """The ``clustermesh-remote-users`` ConfigMap's files (the chart renders it with authMode other than legacy)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        cm = api.read_namespaced_config_map(USERS, NAMESPACE)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return {k: v.encode() for k, v in (cm.data or {}).items()}
 
 
 def project(volume: Path, files: dict[str, bytes]) -> bool:
@@ -69,9 +82,11 @@ def _tls(secret: dict[str, bytes]) -> dict[str, bytes]:
     return {k: secret[k] for k in ("ca.crt", "tls.crt", "tls.key") if k in secret}
 
 
-def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]]) -> list[str]:
-    """Project the pod's Secret volumes of cluster ``name``; the names of the volumes that changed.
-    A Secret that is gone leaves its volume as it was (the pod would not start without it)."""
+def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]],
+            users: dict[str, bytes] | None = None) -> list[str]:
+    """Project the pod's Secret volumes of cluster ``name`` (and with ``users``, the ``clustermesh-remote-users``
+    ConfigMap at ``/var/lib/cilium/etcd-config``, which ``clustermesh`` watches); the names of the volumes that
+    changed. A Secret that is gone leaves its volume as it was (the pod would not start without it)."""
     root = cp.root / name
     changed = []
     wanted: dict[Path, dict[str, bytes] | None] = {
@@ -88,6 +103,7 @@ def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]]) -
             **secrets.get(KVSTOREMESH, {}), "common-etcd-client.crt": remote.get("tls.crt", b""),
             "common-etcd-client.key": remote.get("tls.key", b""),
             "common-etcd-client-ca.crt": remote.get("ca.crt", b"")}
+    wanted[root / "varlib" / "cilium" / "etcd-config"] = users
     for volume, files in wanted.items():
         if files is not None and project(volume, files):
             changed.append(volume.name)
@@ -108,7 +124,8 @@ def kubelet(dir_: Path) -> None:
         cp = ControlPlane.load(dir_)
         for name in list(cp.clusters):
             try:
-                changed = volumes(cp, name, read_secrets(core(kubeconfig, name)))
+                api = core(kubeconfig, name)
+                changed = volumes(cp, name, read_secrets(api), read_users(api))
             except Exception as err:  # an API server down for a while: try again next period
                 print(f"{time.strftime('%H:%M:%S')} {name}: {err}", flush=True)
                 continue

@@ -44,7 +44,7 @@ def etcdinit(bin_dir: Path, m: Member, root: Path) -> None:
     with open(log, "ab") as out:
         proc = subprocess.run(
             ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, str(usrbin),
-             str(bin_dir / f"clustermesh-apiserver-{m.version}"), "etcdinit", "--cluster-name", m.name,
+             str(bin_dir / m.binary), "etcdinit", "--cluster-name", m.name,
              "--etcd-data-dir", str(data), "--etcd-cluster-name", ETCD_NAME, "--timeout", "60s"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120, check=False)
     if proc.returncode != 0:
