@@ -169,7 +169,7 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
         log = root / name / "logs" / "crds.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "ab") as out:
-            procs[name] = (subprocess.Popen([str(bin_dir / f"cilium-crds-{cilium_build(version)}"), "--kubeconfig",
+            procs[name] = (subprocess.Popen([str(bin_dir / f"cilium-crds-{version}"), "--kubeconfig",
                                              str(dir_ / "kubeconfig"), "--context", name],
                                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log)
     for name, (proc, log) in procs.items():
@@ -204,7 +204,9 @@ def connect(dir_: Path) -> ControlPlane:
             stop_member(cp.clusters.pop(name))
             cp.save()
     live = {n: r for n, r in releases.items() if r is not None}
-    crds = {n: r.version for n, r in live.items() if not (cp.root / n / f"crds-{r.version}").exists()}
+    # The CRDs are the build's: a patch upgrade within a minor (the same build) registers nothing again.
+    builds = {n: cilium_build(r.version) for n, r in live.items()}
+    crds = {n: b for n, b in builds.items() if not (cp.root / n / f"crds-{b}").exists()}
     if crds:
         _register_crds(bin_dir, dir_, crds, cp.root)
     for name, rel in live.items():

@@ -1,11 +1,11 @@
 """Scenario 7 of #21, for real: a mixed 1.18/1.19 mesh during an upgrade wave stays connected. A mesh of 3 on chart
-1.18.3 connects; then the wave takes cls-a, by the program's version rules (one update per step), to 1.18.12 and
-then 1.19.6, while cls-b and cls-c stay on 1.18.3. At 1.19 the program gives cls-a the ``cronJob`` TLS method
+1.18.12 (the patch the program upgrades a minor from; its pods run the toolchain's 1.18 build, 1.18.3) connects; then
+the wave takes cls-a to 1.19.6 (its own ``cilium.version``), while cls-b and cls-c stay on 1.18. At 1.19 the program gives cls-a the ``cronJob`` TLS method
 (certgen's Job issues its certificates: ``tools.certgen``) and ``authMode: migration`` (its clustermesh manages
 the users ``remote-<peer>`` of ``clustermesh-remote-users``, while every peer still authenticates as ``remote``).
-Each step, every pair is connected and synced both ways, and cls-b and cls-c are never restarted nor lose each
-other. Its own local mesh and stack; the charts are versioned copies of the stand-in chart, as in
-tests/e2e/test_upgrade_wave.py; the binaries are the toolchain's per minor (the 1.18.12 chart runs 1.18.3's)."""
+Then every pair is connected and synced both ways, and cls-b and cls-c were never restarted nor lost each other.
+Its own local mesh and stack; the charts are versioned copies of the stand-in chart, as in
+tests/e2e/test_upgrade_wave.py (which starts from 1.18.12 too: from 1.18.3 the wave would take one more update)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
+from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh
 from tests.e2e.harness import Workspace, core_api, deployed, secret_data
 from tests.e2e.test_connect import (
     CONNECT_TIMEOUT,
@@ -28,9 +28,10 @@ from tests.e2e.test_connect import (
     _status,
 )
 from tests.e2e.test_upgrade_wave import _chart
-from tools import cpstate, localmesh, localstate, podetcd
+from tools import cpstate, localmesh, localstack, localstate, podetcd
 
 NAMES = CLUSTERS[:3]
+FROM, TO = "1.18.12", "1.19.6"
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +50,13 @@ def vips() -> str:
     return _free_vip_prefix()
 
 
+@pytest.fixture(scope="module")
+def charts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("mixed-charts")
+
+
 def _config(mesh: LocalMesh, ca: Ca, vips: str, charts: Path, a_version: str | None) -> dict[str, Any]:
-    config = stack_config(mesh, ca, NAMES)
+    config = localstack.stack_config(mesh.kubeconfig, ca.cert_pem, NAMES, CLUSTERS, _chart(charts, FROM), FROM)
     config["mesh:policyDefaultLocalCluster"] = False  # required once a cluster runs 1.19 (the 1.18 behaviour)
     for c in config["mesh:clusters"]:
         c["apiserver"]["vip"] = f"{vips}.{c['id']}"
@@ -60,9 +66,9 @@ def _config(mesh: LocalMesh, ca: Ca, vips: str, charts: Path, a_version: str | N
 
 
 @pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory, mesh: LocalMesh, mesh_ca: Ca, vips: str) -> Workspace:
+def ws(tmp_path_factory: pytest.TempPathFactory, mesh: LocalMesh, mesh_ca: Ca, vips: str, charts: Path) -> Workspace:
     w = Workspace(tmp_path_factory.mktemp("mixed-ws"), stack="mixed")
-    w.init_stack(_config(mesh, mesh_ca, vips, tmp_path_factory.mktemp("mixed-charts"), None),
+    w.init_stack(_config(mesh, mesh_ca, vips, charts, None),
                  secrets={"mesh:caPrivateKey": mesh_ca.key_pem})
     return w
 
@@ -85,23 +91,23 @@ def _cn(pem: str) -> str:
 
 
 def test_7_a_mixed_1_18_1_19_mesh_stays_connected_through_the_wave(
-        ws: Workspace, mesh: LocalMesh, mesh_ca: Ca, vips: str, tmp_path: Path) -> None:
+        ws: Workspace, mesh: LocalMesh, mesh_ca: Ca, vips: str, charts: Path) -> None:
     ws.pulumi("up", "--yes", "--skip-preview")
     _cli("connect", "--dir", str(mesh.dir))
-    _poll("a full mesh of 3 on 1.18.3", _full_mesh(mesh, NAMES), CONNECT_TIMEOUT)
+    _poll(f"a full mesh of 3 on {FROM}", _full_mesh(mesh, NAMES), CONNECT_TIMEOUT)
     others = _pids(mesh, NAMES[1:])
-    for step in ("1.18.12", "1.19.6"):
-        ws.set_config(_config(mesh, mesh_ca, vips, tmp_path, step))
-        ws.pulumi("up", "--yes", "--skip-preview")
-        assert deployed(mesh.kubeconfig, "cls-a")["chart"]["metadata"]["version"] == step  # type: ignore[index]
-        _cli("connect", "--dir", str(mesh.dir))
-        status, _ = _poll(f"every pair connected and synced with cls-a on {step}", _full_mesh(mesh, NAMES),
-                          CONNECT_TIMEOUT)
-        assert {n: status[n]["version"] for n in NAMES} == {"cls-a": step, "cls-b": "1.18.3", "cls-c": "1.18.3"}
-        assert _pids(mesh, NAMES[1:]) == others, "cls-b and cls-c are not in the wave: nothing of theirs restarts"
-        assert _failures(mesh, "cls-b", "cls-c") == 0 and _failures(mesh, "cls-c", "cls-b") == 0
+    assert {m.build for m in cpstate.ControlPlane.load(mesh.dir).clusters.values()} == {"1.18.3"}
 
-    # cls-a on 1.19.6: its certificates are certgen's (the Job complete, nothing of Helm's), its remote one still
+    ws.set_config(_config(mesh, mesh_ca, vips, charts, TO))
+    ws.pulumi("up", "--yes", "--skip-preview")
+    assert deployed(mesh.kubeconfig, "cls-a")["chart"]["metadata"]["version"] == TO  # type: ignore[index]
+    _cli("connect", "--dir", str(mesh.dir))
+    status, _ = _poll(f"every pair connected and synced with cls-a on {TO}", _full_mesh(mesh, NAMES), CONNECT_TIMEOUT)
+    assert {n: status[n]["version"] for n in NAMES} == {"cls-a": TO, "cls-b": FROM, "cls-c": FROM}
+    assert _pids(mesh, NAMES[1:]) == others, "cls-b and cls-c are not in the wave: nothing of theirs restarts"
+    assert _failures(mesh, "cls-b", "cls-c") == 0 and _failures(mesh, "cls-c", "cls-b") == 0
+
+    # cls-a on 1.19.6 (the toolchain's 1.19 build): its certificates are certgen's (the Job complete, nothing of Helm's), its remote one still
     # CN=remote (migration); its clustermesh manages the users of clustermesh-remote-users beside etcdinit's.
     a = deployed(mesh.kubeconfig, "cls-a")
     assert a is not None and a["config"]["clustermesh"]["apiserver"]["tls"]["authMode"] == "migration"
