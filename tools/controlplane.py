@@ -162,8 +162,13 @@ def _start_cilium(bin_dir: Path, m: Member, root: Path, users_args: tuple[str, .
             root / "logs" / "kvstoremesh.log")
 
 
-def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path) -> None:
-    """Cilium's CRDs of each cluster's version, all clusters at once (about 20 s the first time)."""
+_Crds = dict[str, tuple[subprocess.Popen[bytes], Path]]
+
+
+def _start_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path) -> _Crds:
+    """Start registering Cilium's CRDs of each cluster's build, all clusters at once (about 20 s the first time).
+    The pods start meanwhile, as the clustermesh-apiserver's pod rolls while the operator registers them:
+    ``clustermesh`` waits for the CRDs it reads (``--crd-wait-timeout``)."""
     procs = {}
     for name, version in wanted.items():
         log = root / name / "logs" / "crds.log"
@@ -172,6 +177,10 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
             procs[name] = (subprocess.Popen([str(bin_dir / f"cilium-crds-{version}"), "--kubeconfig",
                                              str(dir_ / "kubeconfig"), "--context", name],
                                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log)
+    return procs
+
+
+def _wait_crds(procs: _Crds, wanted: dict[str, str], root: Path) -> None:
     for name, (proc, log) in procs.items():
         if proc.wait(timeout=300) != 0:
             raise SystemExit(f"error: {name}: registering Cilium's CRDs failed; see {log}")
@@ -207,8 +216,7 @@ def connect(dir_: Path) -> ControlPlane:
     # The CRDs are the build's: a patch upgrade within a minor (the same build) registers nothing again.
     builds = {n: cilium_build(r.version) for n, r in live.items()}
     crds = {n: b for n, b in builds.items() if not (cp.root / n / f"crds-{b}").exists()}
-    if crds:
-        _register_crds(bin_dir, dir_, crds, cp.root)
+    registering = _start_crds(bin_dir, dir_, crds, cp.root)
     for name, rel in live.items():
         root = cp.root / name
         m = cp.clusters.get(name)
@@ -229,6 +237,7 @@ def connect(dir_: Path) -> ControlPlane:
             start_etcd(bin_dir, m, root)
         _start_cilium(bin_dir, m, root, rel.users_args)
         cp.save()
+    _wait_crds(registering, crds, cp.root)
     if not alive(cp.kubelet_pid):
         cp.kubelet_pid = launch([sys.executable, "-m", "tools.controlplane", "kubelet", "--dir", str(dir_)],
                                 cp.root / "kubelet.log")
