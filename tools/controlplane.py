@@ -13,7 +13,9 @@ deployed release ``cilium``, what the chart's clustermesh-apiserver pod runs, fr
   address (the VIP the program requests for the Service, e.g. 127.0.10.N) with the TLS material of the
   ``clustermesh-apiserver-server-cert`` Secret;
 - ``clustermesh`` against the cluster's API server (Cilium's CRDs registered first), writing with the
-  ``clustermesh-apiserver-admin-cert`` certificate;
+  ``clustermesh-apiserver-admin-cert`` certificate; with the Deployment's ``--cluster-users-*`` arguments (chart
+  1.19+, authMode migration) it manages the etcd users of the ``clustermesh-remote-users`` ConfigMap, projected
+  at ``/var/lib/cilium/etcd-config``;
 - ``kvstoremesh``, reading its peers from the ``cilium-kvstoremesh`` Secret and the
   ``clustermesh-apiserver-remote-cert`` Secret at ``/var/lib/cilium/clustermesh``, the paths the
   Secret's peer files name.
@@ -22,6 +24,7 @@ The Secrets reach the processes as files the way a kubelet's projected volumes d
 directory, an atomic ``..data`` symlink swap, one symlink per key): a ``kubelet`` process of ours
 polls the API servers every second and rewrites a volume when its Secrets change, so ``pulumi up``
 adding or removing a peer reloads kvstoremesh (it watches the directory) and restarts nothing.
+A 1.19+ release's certificates come from its certgen Job, which ``connect`` runs first (``tools.certgen``).
 ``connect`` is idempotent: it starts what is missing (a cluster added by ``pulumi up``), stops the
 processes of a cluster whose release is gone, and leaves every other process alone.
 
@@ -54,8 +57,18 @@ import yaml
 
 from meshcore.chart.effects import NAMESPACE
 from tools import toolchain
-from tools.cpstate import API_PORT, STATE, ControlPlane, Member, in_pod, launch
-from tools.kubelet import core, kubelet, pod_template, read_bundle, read_secrets, template_digest, volumes
+from tools.certgen import run_certgen_jobs
+from tools.cpstate import API_PORT, STATE, ControlPlane, Member, cilium_build, in_pod, launch
+from tools.kubelet import (
+    core,
+    kubelet,
+    pod_template,
+    read_bundle,
+    read_secrets,
+    read_users,
+    template_digest,
+    volumes,
+)
 from tools.localstate import Mesh, alive, exe_name, free_ports, stop, stop_all
 from tools.podetcd import etcd_config, etcdinit, start_etcd
 
@@ -74,6 +87,19 @@ class Release:
     """The digest of the clustermesh-apiserver Deployment's pod template (``tools.kubelet.template_digest``)."""
     bundle: bytes | None
     """The CA trust bundle that template mounts (``tools.kubelet.read_bundle``), or None."""
+    users: dict[str, bytes] | None
+    """The ``clustermesh-remote-users`` ConfigMap's files, when the release has it."""
+    users_args: tuple[str, ...]
+    """The Deployment's ``--cluster-users-*`` arguments of its ``apiserver`` container (``clustermesh``)."""
+
+
+def _users_args(kubeconfig: Path, context: str) -> tuple[str, ...]:
+    from kubernetes import client, config
+
+    apps = client.AppsV1Api(config.new_client_from_config(str(kubeconfig), context=context))
+    deployment = apps.read_namespaced_deployment("clustermesh-apiserver", NAMESPACE)
+    return tuple(a for c in deployment.spec.template.spec.containers if c.name == "apiserver"
+                 for a in c.args or [] if a.startswith("--cluster-users-"))
 
 
 def _deployed_version(secrets: dict[str, dict[str, bytes]]) -> str | None:
@@ -117,7 +143,8 @@ def read_release(kubeconfig: Path, context: str) -> Release | None:
                          f"control plane keeps all traffic on loopback: give the stack a VIP like 127.0.10.N")
     template = pod_template(kubeconfig, context)
     return Release(cfg.get("cluster-name", context), int(cfg.get("cluster-id", "0")), version, address,
-                   int(svc.spec.ports[0].port), secrets, template_digest(template), read_bundle(api, template))
+                   int(svc.spec.ports[0].port), secrets, template_digest(template), read_bundle(api, template),
+                   read_users(api), _users_args(kubeconfig, context))
 
 
 # -- processes ------------------------------------------------------------------------------
@@ -138,11 +165,11 @@ def _common(m: Member) -> list[str]:
             "--kvstore-opt", "etcd.config=/var/lib/cilium/etcd-config.yaml", "--enable-gops=false"]
 
 
-def _start_cilium(bin_dir: Path, m: Member, root: Path) -> None:
-    binary = str(bin_dir / f"clustermesh-apiserver-{m.version}")
+def _start_cilium(bin_dir: Path, m: Member, root: Path, users_args: tuple[str, ...]) -> None:
+    binary = str(bin_dir / m.binary)
     if not alive(m.clustermesh_pid):
         m.clustermesh_pid = launch(in_pod(root, [
-            binary, "clustermesh", *_common(m), "--k8s-kubeconfig-path", "/var/lib/cilium/kubeconfig",
+            binary, "clustermesh", *_common(m), *users_args, "--k8s-kubeconfig-path", "/var/lib/cilium/kubeconfig",
             "--health-port", str(m.health_ports[0])]), root / "logs" / "clustermesh.log")
     if not alive(m.kvstoremesh_pid):
         m.kvstoremesh_pid = launch(in_pod(root, [
@@ -151,8 +178,13 @@ def _start_cilium(bin_dir: Path, m: Member, root: Path) -> None:
             root / "logs" / "kvstoremesh.log")
 
 
-def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path) -> None:
-    """Cilium's CRDs of each cluster's version, all clusters at once (about 20 s the first time)."""
+_Crds = dict[str, tuple[subprocess.Popen[bytes], Path]]
+
+
+def _start_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path) -> _Crds:
+    """Start registering Cilium's CRDs of each cluster's build, all clusters at once (about 20 s the first time).
+    The pods start meanwhile, as the clustermesh-apiserver's pod rolls while the operator registers them:
+    ``clustermesh`` waits for the CRDs it reads (``--crd-wait-timeout``)."""
     procs = {}
     for name, version in wanted.items():
         log = root / name / "logs" / "crds.log"
@@ -161,6 +193,10 @@ def _register_crds(bin_dir: Path, dir_: Path, wanted: dict[str, str], root: Path
             procs[name] = (subprocess.Popen([str(bin_dir / f"cilium-crds-{version}"), "--kubeconfig",
                                              str(dir_ / "kubeconfig"), "--context", name],
                                             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL), log)
+    return procs
+
+
+def _wait_crds(procs: _Crds, wanted: dict[str, str], root: Path) -> None:
     for name, (proc, log) in procs.items():
         if proc.wait(timeout=300) != 0:
             raise SystemExit(f"error: {name}: registering Cilium's CRDs failed; see {log}")
@@ -175,8 +211,7 @@ def stop_member(m: Member) -> None:
 def stop_members(members: list[Member]) -> None:
     """Stop the pods' processes together: the cilium ones first, then the etcds (an etcd stops at once when no
     client holds a stream open; one by one, each waited seconds for its peers' kvstoremesh)."""
-    stop_all([(p, f"clustermesh-apiserver-{m.version}") for m in members for p in (m.kvstoremesh_pid,
-                                                                                    m.clustermesh_pid)])
+    stop_all([(p, m.binary) for m in members for p in (m.kvstoremesh_pid, m.clustermesh_pid)])
     stop_all([(m.etcd_pid, "etcd") for m in members])
 
 
@@ -197,15 +232,17 @@ def _connect(dir_: Path) -> ControlPlane:
     bin_dir = toolchain.require() / "bin"
     cp = ControlPlane.load(dir_)
     kubeconfig = dir_ / "kubeconfig"
+    run_certgen_jobs(dir_)  # a 1.19+ release's certificates: its certgen Job, run before the pod starts
     releases = {m.name: read_release(kubeconfig, m.name) for m in mesh.clusters}
     for name, rel in releases.items():
         if rel is None and name in cp.clusters:
             stop_member(cp.clusters.pop(name))
             cp.save()
     live = {n: r for n, r in releases.items() if r is not None}
-    crds = {n: r.version for n, r in live.items() if not (cp.root / n / f"crds-{r.version}").exists()}
-    if crds:
-        _register_crds(bin_dir, dir_, crds, cp.root)
+    # The CRDs are the build's: a patch upgrade within a minor (the same build) registers nothing again.
+    builds = {n: cilium_build(r.version) for n, r in live.items()}
+    crds = {n: b for n, b in builds.items() if not (cp.root / n / f"crds-{b}").exists()}
+    registering = _start_crds(bin_dir, dir_, crds, cp.root)
     # A new pod template (an upgrade's new binary, a trust bundle mounted or gone) replaces the pod: the same etcd
     # data, every process started again with the files of the new template. The pods replaced are stopped
     # together (as the releases of one `pulumi up` roll them together; one by one, each etcd waits seconds for
@@ -214,23 +251,27 @@ def _connect(dir_: Path) -> ControlPlane:
                 and (m.version != rel.version or (m.template and m.template != rel.template))]
     stop_members(replaced)
     for m in replaced:
-        m.version, m.etcd_pid, m.clustermesh_pid, m.kvstoremesh_pid = live[m.name].version, 0, 0, 0
+        rel = live[m.name]
+        m.version, m.build = rel.version, cilium_build(rel.version)
+        m.etcd_pid, m.clustermesh_pid, m.kvstoremesh_pid = 0, 0, 0
     for name, rel in live.items():
         root = cp.root / name
         m = cp.clusters.get(name)
         if m is None:
-            m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2))
+            m = Member(name, rel.cluster_id, rel.version, rel.address, rel.port, free_ports(2),
+                       build=cilium_build(rel.version))
             cp.clusters[name] = m
         m.template = rel.template
-        volumes(cp, name, rel.secrets, rel.bundle)
+        volumes(cp, name, rel.secrets, rel.bundle, rel.users)
         etcd_config(m, root)
         _kubeconfig(dir_, name, root)
         if not alive(m.etcd_pid):
             if not (root / "etcd-data" / "member").is_dir():
                 etcdinit(bin_dir, m, root)
             start_etcd(bin_dir, m, root)
-        _start_cilium(bin_dir, m, root)
+        _start_cilium(bin_dir, m, root, rel.users_args)
         cp.save()
+    _wait_crds(registering, crds, cp.root)
     if not alive(cp.kubelet_pid):
         cp.kubelet_pid = launch([sys.executable, "-m", "tools.controlplane", "kubelet", "--dir", str(dir_)],
                                 cp.root / "kubelet.log")

@@ -23,6 +23,8 @@ SERVER_CERT = "clustermesh-apiserver-server-cert"
 ADMIN_CERT = "clustermesh-apiserver-admin-cert"
 REMOTE_CERT = "clustermesh-apiserver-remote-cert"
 KVSTOREMESH = "cilium-kvstoremesh"
+USERS = "clustermesh-remote-users"
+"""The ConfigMap of the etcd users ``clustermesh`` manages (``--cluster-users-*``, authMode other than legacy)."""
 
 
 @dataclass
@@ -38,6 +40,13 @@ class Member:
     kvstoremesh_pid: int = 0
     template: str = ""
     """The digest of the pod template the pod runs (``tools.kubelet.template_digest``; "": not known)."""
+    build: str = ""
+    """The version of the toolchain's clustermesh-apiserver the pod runs (``cilium_build``)."""
+
+    @property
+    def binary(self) -> str:
+        """The pod's binary's name in the toolchain's bin directory (its process's name too)."""
+        return f"clustermesh-apiserver-{self.build or self.version}"
 
     def pids(self) -> dict[str, int]:
         return {"etcd": self.etcd_pid, "clustermesh": self.clustermesh_pid, "kvstoremesh": self.kvstoremesh_pid}
@@ -68,6 +77,16 @@ class ControlPlane:
             return cls(str(dir_))
         data["clusters"] = {n: Member(**m) for n, m in data["clusters"].items()}
         return cls(**data)
+
+
+def cilium_build(version: str) -> str:
+    """The clustermesh-apiserver the toolchain built for chart ``version``: one per chart minor (``pins.toml``), so a
+    chart of another patch of that minor (1.18.12, the patch the program upgrades a minor from) runs that minor's
+    build (1.18.3): the binaries, not the chart, are per minor here."""
+    from meshcore.chart import versions
+    from tools import toolchain
+
+    return toolchain.load_pins()[f"clustermesh-apiserver-{versions.minor_of(version)}"]["version"].removeprefix("v")
 
 
 def launch(args: list[str], log: Path) -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from meshcore.chart.effects import NAMESPACE
-from tools.cpstate import ADMIN_CERT, KVSTOREMESH, REMOTE_CERT, SERVER_CERT, ControlPlane
+from tools.cpstate import ADMIN_CERT, KVSTOREMESH, REMOTE_CERT, SERVER_CERT, USERS, ControlPlane
 
 SYNC_PERIOD = 1.0
 
@@ -76,6 +76,19 @@ def read_secrets(api: Any) -> dict[str, dict[str, bytes]]:
     return {s.metadata.name: _decode(s.data) for s in api.list_namespaced_secret(NAMESPACE).items}
 
 
+def read_users(api: Any) -> dict[str, bytes] | None:
+    """The ``clustermesh-remote-users`` ConfigMap's files (the chart renders it with authMode other than legacy)."""
+    from kubernetes.client.exceptions import ApiException
+
+    try:
+        cm = api.read_namespaced_config_map(USERS, NAMESPACE)
+    except ApiException as err:
+        if err.status == 404:
+            return None
+        raise
+    return {k: v.encode() for k, v in (cm.data or {}).items()}
+
+
 def project(volume: Path, files: dict[str, bytes]) -> bool:
     """Write ``files`` into ``volume`` as kubelet's AtomicWriter does; False when nothing changed."""
     volume.mkdir(parents=True, exist_ok=True)
@@ -112,10 +125,11 @@ def _tls(secret: dict[str, bytes]) -> dict[str, bytes]:
 
 
 def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]],
-            bundle: bytes | None = None) -> list[str]:
-    """Project the pod's Secret volumes of cluster ``name``; the names of the volumes that changed.
-    A Secret that is gone leaves its volume as it was (the pod would not start without it). ``bundle``: the CA
-    trust bundle the pod mounts (``read_bundle``), every ca.crt of the pod then."""
+            bundle: bytes | None = None, users: dict[str, bytes] | None = None) -> list[str]:
+    """Project the pod's Secret volumes of cluster ``name`` (and with ``users``, the ``clustermesh-remote-users``
+    ConfigMap at ``/var/lib/cilium/etcd-config``, which ``clustermesh`` watches); the names of the volumes that
+    changed. A Secret that is gone leaves its volume as it was (the pod would not start without it). ``bundle``: the
+    CA trust bundle the pod mounts (``read_bundle``), every ca.crt of the pod then."""
     root = cp.root / name
     changed = []
     ca = {} if bundle is None else {"ca.crt": bundle}
@@ -134,6 +148,7 @@ def volumes(cp: ControlPlane, name: str, secrets: dict[str, dict[str, bytes]],
             **secrets.get(KVSTOREMESH, {}), "common-etcd-client.crt": remote.get("tls.crt", b""),
             "common-etcd-client.key": remote.get("tls.key", b""),
             "common-etcd-client-ca.crt": remote.get("ca.crt", b"") if bundle is None else bundle}
+    wanted[root / "varlib" / "cilium" / "etcd-config"] = users
     for volume, files in wanted.items():
         if files is not None and project(volume, files):
             changed.append(volume.name)
@@ -162,7 +177,7 @@ def kubelet(dir_: Path, replace: Callable[[Path], Any]) -> None:
                     replace(dir_)
                     break
                 api = core(kubeconfig, name)
-                changed = volumes(cp, name, read_secrets(api), read_bundle(api, template))
+                changed = volumes(cp, name, read_secrets(api), read_bundle(api, template), read_users(api))
             except (Exception, SystemExit) as err:  # an API server down for a while: try again next period
                 print(f"{time.strftime('%H:%M:%S')} {name}: {err}", flush=True)
                 continue

@@ -23,8 +23,9 @@ controller does; ``assign-vips`` plays that part for the Services the mesh creat
     python -m tools.localmesh assign-vips --dir DIR   # status.loadBalancer.ingress = the requested VIP
     python -m tools.localmesh mark-ready --dir DIR    # that, and every Deployment and DaemonSet ready
 
-``mark-ready`` plays the other missing controllers' part: every Deployment and DaemonSet reports
-its pods ready (``--nodes N``: the DaemonSets' node count, 1 by default), as the Deployment and
+``mark-ready`` plays the other missing controllers' part: each certgen Job (the chart's ``cronJob`` TLS
+method, 1.19+) runs once and completes (``tools.certgen``: the Secrets certgen would issue), and every Deployment
+and DaemonSet reports its pods ready (``--nodes N``: the DaemonSets' node count, 1 by default), as the Deployment and
 DaemonSet controllers and the kubelets would once the pods ran; it assigns the VIPs too.
 
     python -m tools.localmesh stack --dir DIR --out stacks/Pulumi.local.yaml [--chart PATH]
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
              "mesh-status": "per cluster, each remote cluster its kvstoremesh knows: connected, synced, why not",
              "stop": "stop one API server",
              "start": "start one API server again", "assign-vips": "give each mesh Service its requested VIP",
-             "mark-ready": "assign the VIPs and report every Deployment and DaemonSet ready",
+             "mark-ready": "assign the VIPs, run certgen's Jobs, report every Deployment and DaemonSet ready",
              "stack": "write a ready stack file for the mesh (its CA key as a secret) and DIR/env"}
     for name in ("up", *helps):
         p = p_up if name == "up" else sub.add_parser(name, help=helps[name])

@@ -1,5 +1,6 @@
 """The controllers a local mesh has not: ``python -m tools.localmesh assign-vips`` (TKE's load balancer
-controller's part) and ``mark-ready`` (that, and the Deployment and DaemonSet controllers' and the kubelets')."""
+controller's part) and ``mark-ready`` (that, the Job controller's for certgen's Jobs, ``tools.certgen``, and the
+Deployment and DaemonSet controllers' and the kubelets')."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import datetime
 import json
 from pathlib import Path
 
+from tools.certgen import run_certgen_jobs
 from tools.localstate import Mesh
 
 
@@ -42,9 +44,9 @@ def mark_workloads_ready(dir_: Path, nodes: int = 1) -> list[str]:
 
 
 def mark_ready(dir_: Path, nodes: int = 1) -> list[str]:
-    """What the missing controllers would have done by now: the VIPs assigned (``assign_vips``) and every
-    Deployment and DaemonSet ready (``mark_workloads_ready``)."""
-    return assign_vips(dir_) + mark_workloads_ready(dir_, nodes)
+    """What the missing controllers would have done by now: the VIPs assigned (``assign_vips``), every certgen Job
+    run and complete (``tools.certgen``) and every Deployment and DaemonSet ready (``mark_workloads_ready``)."""
+    return assign_vips(dir_) + run_certgen_jobs(dir_) + mark_workloads_ready(dir_, nodes)
 
 
 def assign_vips(dir_: Path) -> list[str]:

@@ -40,7 +40,7 @@ def troubleshoot(cp: ControlPlane, name: str, remotes: list[str], local: bool) -
     ``local``: the pod's own etcd first, as kvstoremesh reaches it (``--include-local``)."""
     m = cp.clusters[name]
     return subprocess.Popen(
-        in_pod(cp.root / name, [str(toolchain.require() / "bin" / f"clustermesh-apiserver-{m.version}"),
+        in_pod(cp.root / name, [str(toolchain.require() / "bin" / m.binary),
                                  "kvstoremesh-dbg", "troubleshoot", "--clustermesh-config",
                                  "/var/lib/cilium/clustermesh/", "--etcd-config", "/var/lib/cilium/etcd-config.yaml",
                                  "--timeout", TROUBLESHOOT_TIMEOUT, *(["--include-local"] if local else []),

@@ -1,6 +1,7 @@
 """The etcd of a local mesh's clustermesh-apiserver pod: its data directory as ``etcdinit`` makes it, the toolchain's
 etcd serving on the mesh address with the TLS files of the ``clustermesh-apiserver-server-cert`` Secret, the chart's
-``etcd-config.yaml`` its cilium processes read, and ``etcd_get``, a read of its keys as ``clustermesh`` reads."""
+``etcd-config.yaml`` its cilium processes read; ``etcd_get``, a read of its keys as ``clustermesh`` reads, and
+``etcd_users``, its users."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def etcdinit(bin_dir: Path, m: Member, root: Path) -> None:
     with open(log, "ab") as out:
         proc = subprocess.run(
             ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, str(usrbin),
-             str(bin_dir / f"clustermesh-apiserver-{m.version}"), "etcdinit", "--cluster-name", m.name,
+             str(bin_dir / m.binary), "etcdinit", "--cluster-name", m.name,
              "--etcd-data-dir", str(data), "--etcd-cluster-name", ETCD_NAME, "--timeout", "60s"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120, check=False)
     if proc.returncode != 0:
@@ -138,3 +139,19 @@ def etcd_get(dir_: Path, cluster: str, prefix: str, timeout: float = 5.0) -> dic
             parts = dict(_fields(kv))
             out[bytes(parts[1]).decode()] = bytes(parts.get(5, b""))
     return out
+
+
+def etcd_users(dir_: Path, cluster: str, timeout: float = 5.0) -> list[str]:
+    """The etcd users of ``cluster``'s pod (``etcdinit``'s and those ``clustermesh`` manages), over etcd's gRPC
+    ``Auth.UserList`` as the admin certificate (role root) reads them (an empty request; the names are field 2)."""
+    import grpc
+
+    cp = ControlPlane.load(dir_)
+    m = cp.clusters[cluster]
+    certs = cp.root / cluster / "varlib" / "cilium" / "etcd-secrets"
+    creds = grpc.ssl_channel_credentials((certs / "ca.crt").read_bytes(), (certs / "tls.key").read_bytes(),
+                                         (certs / "tls.crt").read_bytes())
+    with grpc.secure_channel(f"{m.address}:{m.port}", creds) as channel:
+        call = channel.unary_unary("/etcdserverpb.Auth/UserList", request_serializer=None, response_deserializer=None)
+        response = call(b"", timeout=timeout)
+    return sorted(bytes(v).decode() for num, v in _fields(response) if num == 2 and isinstance(v, bytes))

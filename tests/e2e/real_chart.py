@@ -23,7 +23,8 @@ false``), the ``cilium-secrets`` Namespace and its Roles (``tls.secretsNamespace
 API or secret sync, none on), the metrics Services of the clustermesh-apiserver and Envoy (scraping
 configuration), Hubble UI (``hubble.ui.enabled: false``), node-init and preflight (off), certgen's Job and
 CronJob (the ``cronJob`` TLS method only), the ``clustermesh-remote-users`` ConfigMap (authMode other than
-``legacy``; the program sets none at 1.18), the CA bundle (``tls.caBundle.enabled: false``), the Hubble Secrets
+``legacy``; the program sets none at 1.18) (the stand-in renders both for the program's 1.19 values, run in
+``tests/e2e/test_mixed_mesh.py``; docs/clustermesh-apiserver.md names their sources), the CA bundle (``tls.caBundle.enabled: false``), the Hubble Secrets
 ``hubble-relay-server-certs`` (``hubble.relay.tls.server.enabled: false``), ``hubble-ui-client-certs`` (Hubble UI)
 and ``hubble-metrics-server-certs`` (``hubble.metrics.tls.enabled: false``).
 """

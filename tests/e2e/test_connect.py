@@ -292,7 +292,7 @@ def _restart(mesh: LocalMesh, clusters: str | tuple[str, ...], *processes: str) 
     if processes:
         for m in members:
             for p in processes:
-                stop(m.pids()[p], "etcd" if p == "etcd" else f"clustermesh-apiserver-{m.version}")
+                stop(m.pids()[p], "etcd" if p == "etcd" else m.binary)
     else:
         controlplane.stop_members(members)
     _cli("connect", "--dir", str(mesh.dir))
