@@ -14,26 +14,14 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import yaml
 
-from meshcore.chart import versions
 from tests.conftest import ROOT, committed_stacks
+from tests.test_upgrade import _at_version
 from tools import render
 from tools.plan import plan
 
 RECORD = ROOT / "tests" / "plan-digests.json"
 VERSIONS = ["1.18.3", "1.18.12", "1.19.6", "1.20.0"]
-
-
-def _at_version(stack: Path, version: str, out_dir: Path) -> Path:
-    doc = yaml.safe_load(stack.read_text(encoding="utf-8"))
-    config = doc["config"]
-    config.setdefault("mesh:cilium", {})["version"] = version
-    if versions.minor_of(version) != "1.18":
-        config["mesh:policyDefaultLocalCluster"] = False
-    out = out_dir / stack.name
-    out.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
-    return out
 
 
 def digests(stack: Path, version: str, out_dir: Path) -> dict[str, str]:
