@@ -45,24 +45,30 @@ PEER_DEPENDENT_PATHS: tuple[Path, ...] = (
 _MISSING = object()
 
 
-def _get(tree: Any, path: Path) -> Any:
+def get_path(tree: Any, path: Path, default: Any = None) -> Any:
+    """The value at ``path`` in nested mappings, or ``default`` where the path is not there."""
     for part in path:
-        if not isinstance(tree, dict) or part not in tree:
-            return _MISSING
+        if not isinstance(tree, Mapping) or part not in tree:
+            return default
         tree = tree[part]
     return tree
 
 
-def _without(tree: Mapping[Any, Any], path: Path) -> dict[Any, Any]:
-    """A copy of ``tree`` without the leaf at ``path`` and the mappings that leaves empty
-    (only the mappings on the path are copied)."""
-    head, *rest = path
+def without_path(tree: Mapping[Any, Any], path: Path) -> dict[Any, Any]:
+    """A copy of ``tree`` without the leaf at ``path`` (if there) and the mappings that leaves empty (only the
+    mappings on the path are copied)."""
     out = dict(tree)
-    child = _without(tree[head], tuple(rest)) if rest else {}
-    if child:
-        out[head] = child
-    else:  # a mapping left empty goes too
+    head = path[0]
+    if head not in out:
+        return out
+    if len(path) == 1:
         del out[head]
+    elif isinstance(out[head], Mapping):
+        rest = without_path(out[head], path[1:])
+        if rest:
+            out[head] = rest
+        else:  # a mapping left empty goes too
+            del out[head]
     return out
 
 
@@ -84,9 +90,9 @@ def split_mesh_lists(values: Mapping[str, Any]) -> tuple[dict[str, Any], str] | 
     rest = dict(values)
     moved: dict[str, Any] = {}
     for path in PEER_DEPENDENT_PATHS:
-        value = _get(rest, path)
+        value = get_path(rest, path, _MISSING)
         if value is not _MISSING:
-            rest = _without(rest, path)
+            rest = without_path(rest, path)
             _set(moved, path, value)
     try:
         text = mesh_lists_file(moved)

@@ -25,10 +25,11 @@ from typing import Any
 
 from meshcore.chart import owned, versions
 from meshcore.chart.effects import CA_SECRET, CLUSTERMESH_SECRET, CONFIG_MAP, KVSTOREMESH_SECRET, NAMESPACE, SERVICE
+from meshcore.chart.values import get_path, without_path
 from meshcore.config.clusters import NS
 from meshcore.config.model import pem_blocks
 from meshcore.errors import ConfigIssue
-from meshcore.keypaths import Path, dotted
+from meshcore.keypaths import dotted
 
 RELEASE = "cilium"
 """The Helm release of Cilium in ``NAMESPACE`` (``components.cilium.RELEASE_NAME``: the CLI's and the guide's)."""
@@ -128,31 +129,6 @@ class Refused(Exception):
         super().__init__("\n".join(lines))
 
 
-def _get(tree: Any, path: Path, default: Any = None) -> Any:
-    for p in path:
-        if not isinstance(tree, Mapping) or p not in tree:
-            return default
-        tree = tree[p]
-    return tree
-
-
-def _without(tree: Mapping[str, Any], path: Path) -> dict[str, Any]:
-    """``tree`` without ``path`` (and without the mappings that empties)."""
-    out = dict(tree)
-    head = path[0]
-    if head not in out:
-        return out
-    if len(path) == 1:
-        del out[head]
-    elif isinstance(out[head], Mapping):
-        rest = _without(out[head], path[1:])
-        if rest:
-            out[head] = rest
-        else:
-            del out[head]
-    return out
-
-
 def _older(version: str, minor: str) -> bool:
     """True when ``version`` is a release of a minor older than ``minor`` (1.16.5 against 1.18)."""
     try:
@@ -168,8 +144,8 @@ def _minor(version: str) -> str:
 
 def _peers(values: Mapping[str, Any]) -> dict[str, tuple[str | None, int | None]]:
     """Peer name -> (address, port) of ``clustermesh.config.clusters`` (the 1.18 list or the 1.19+ map)."""
-    raw = _get(values, ("clustermesh", "config", "clusters"), [])
-    if not _get(values, ("clustermesh", "config", "enabled"), False):
+    raw = get_path(values, ("clustermesh", "config", "clusters"), [])
+    if not get_path(values, ("clustermesh", "config", "enabled"), False):
         return {}
     entries = [{"name": k, **v} for k, v in raw.items() if isinstance(v, Mapping)] if isinstance(raw, Mapping) \
         else [e for e in raw or [] if isinstance(e, Mapping)]
@@ -208,8 +184,8 @@ def pod_cidrs(o: Observed, name: str | None, given: Mapping[str, Sequence[str]])
         text = (o.cilium_config or {}).get(key)
         if text:
             return text.split()
-    mode = _get(o.values, ("ipam", "mode"), "cluster-pool")
-    pool = _get(o.values, ("ipam", "operator", "clusterPoolIPv4PodCIDRList"))
+    mode = get_path(o.values, ("ipam", "mode"), "cluster-pool")
+    pool = get_path(o.values, ("ipam", "operator", "clusterPoolIPv4PodCIDRList"))
     if mode == "cluster-pool" and isinstance(pool, list) and pool:
         return [str(c) for c in pool]
     if o.node_pod_cidrs:
@@ -233,7 +209,7 @@ def first_installed(o: Observed) -> tuple[str, str | None]:
 
 
 def _effective_pdlc(o: Observed, version: str) -> bool:
-    v = _get(o.values, ("clustermesh", "policyDefaultLocalCluster"))
+    v = get_path(o.values, ("clustermesh", "policyDefaultLocalCluster"))
     return bool(v) if isinstance(v, bool) else versions.row(version).chart_policy_default_local_cluster
 
 
@@ -268,14 +244,14 @@ def _kept_values(values: Mapping[str, Any], version: str, masquerade: str) -> tu
     version; and the refused paths dropped, each with why."""
     kept: dict[str, Any] = copy.deepcopy(dict(values))
     for row in owned.owned_keys(masquerade, chart_minor=versions.minor_of(version)):
-        kept = _without(kept, row.path)
-    kept = _without(kept, ("upgradeCompatibility",))
-    kept = _without(kept, ("tls", "ca"))
-    kept = _without(kept, ("tls", "caBundle"))
+        kept = without_path(kept, row.path)
+    kept = without_path(kept, ("upgradeCompatibility",))
+    kept = without_path(kept, ("tls", "ca"))
+    kept = without_path(kept, ("tls", "caBundle"))
     dropped = []
     for path, why in versions.row(version).refused.items():
-        if _get(kept, path, _ABSENT) is not _ABSENT:
-            kept = _without(kept, path)
+        if get_path(kept, path, _ABSENT) is not _ABSENT:
+            kept = without_path(kept, path)
             dropped.append(f"{dotted(path)} {why}")
     return kept, dropped
 
@@ -311,8 +287,8 @@ def refusals(fleet: Sequence[Observed]) -> list[str]:
                        f"(meshcore/chart/versions.py): {fix}")
             continue
         read.append((o, live))
-        name = _get(o.values, ("cluster", "name")) or (o.cilium_config or {}).get("cluster-name")
-        cid = _get(o.values, ("cluster", "id"))
+        name = get_path(o.values, ("cluster", "name")) or (o.cilium_config or {}).get("cluster-name")
+        cid = get_path(o.values, ("cluster", "id"))
         if cid is None and (o.cilium_config or {}).get("cluster-id", "").isdigit():
             cid = int((o.cilium_config or {})["cluster-id"])
         if not isinstance(name, str) or name in ("", "default"):
@@ -333,7 +309,7 @@ def refusals(fleet: Sequence[Observed]) -> list[str]:
             cas.setdefault(o.ca.fingerprint, []).append(f"{name} (context {o.context})")
             if o.ca.key_problem:
                 out.append(f"{where}: Secret {NAMESPACE}/{CA_SECRET}: {o.ca.key_problem}")
-            given = _get(o.values, ("tls", "ca", "cert"))
+            given = get_path(o.values, ("tls", "ca", "cert"))
             if isinstance(given, str) and given and _b64_pem(given) != o.ca.certificate.strip():
                 out.append(f"{where}: the release's tls.ca.cert is another certificate than Secret "
                            f"{NAMESPACE}/{CA_SECRET}'s ca.crt: make them one (the chart renders the Secret from the "
@@ -357,7 +333,7 @@ def refusals(fleet: Sequence[Observed]) -> list[str]:
                 out.append(f"{where}: Service {NAMESPACE}/{SERVICE} uses an existing CLB "
                            f"({owned.EXISTING_LB_ANNOTATION}: {lb}): the program asks TKE for the VIP instead, "
                            "which would move peers to a new address; not adoptable as is")
-        if _get(o.values, ("tls", "caBundle", "enabled")):
+        if get_path(o.values, ("tls", "caBundle", "enabled")):
             out.append(f"{where}: a CA bundle is set (tls.caBundle): finish that CA rotation first, then adopt")
     for name, contexts in sorted(named.items()):
         if len(contexts) > 1:
@@ -374,7 +350,7 @@ def refusals(fleet: Sequence[Observed]) -> list[str]:
                    "clusters of another CA never connected to these: adopt each group as its own stack, or bring "
                    "them onto one CA first")
     if read:
-        limits = {int(_get(o.values, ("clustermesh", "maxConnectedClusters"), 255)) for o, _ in read}
+        limits = {int(get_path(o.values, ("clustermesh", "maxConnectedClusters"), 255)) for o, _ in read}
         if len(limits) > 1:
             out.append(f"the clusters run clustermesh.maxConnectedClusters {sorted(limits)}: it is one value in a "
                        "mesh and cannot change on a running cluster; adopt the clusters of each value apart")
@@ -387,7 +363,7 @@ def refusals(fleet: Sequence[Observed]) -> list[str]:
             out.append(f"clustermesh.policyDefaultLocalCluster differs ({parts}; unset is the chart's default): the "
                        "program sets one value everywhere; make it one first (cilium clustermesh "
                        "inspect-policy-default-local-cluster), then adopt")
-        masq = {o.context: bool(_get(o.values, ("ipMasqAgent", "enabled"), False)) for o, _ in read}
+        masq = {o.context: bool(get_path(o.values, ("ipMasqAgent", "enabled"), False)) for o, _ in read}
         if len(set(masq.values())) > 1:
             out.append(f"ipMasqAgent.enabled differs ({', '.join(f'{c}: {v}' for c, v in sorted(masq.items()))}): the "
                        "program sets the masquerade mode for the whole mesh; make it one first")
@@ -416,11 +392,12 @@ def adopt(fleet: Sequence[Observed], options: Options) -> Adoption:
     for _, live in read:
         version_count[live.version] = version_count.get(live.version, 0) + 1
     mesh_version = max(version_count, key=lambda v: (version_count[v], versions.parse(v)))
-    masquerade = "ipMasqAgent" if all(_get(o.values, ("ipMasqAgent", "enabled"), False) for o, _ in read) else "none"
+    agent = all(get_path(o.values, ("ipMasqAgent", "enabled"), False) for o, _ in read)
+    masquerade = "ipMasqAgent" if agent else "none"
     kept: list[dict[str, Any]] = []
     cidrs_of: dict[str, list[str]] = {}
     for o, live in read:
-        name = str(_get(o.values, ("cluster", "name")) or (o.cilium_config or {})["cluster-name"])
+        name = str(get_path(o.values, ("cluster", "name")) or (o.cilium_config or {})["cluster-name"])
         names[name] = o.context
         cidrs = pod_cidrs(o, name, options.pod_cidrs)
         cidrs_of[name] = cidrs
@@ -436,7 +413,7 @@ def adopt(fleet: Sequence[Observed], options: Options) -> Adoption:
         annotations = (o.service or {}).get("annotations") or {}
         entry: dict[str, Any] = {
             "name": name,
-            "id": int(_get(o.values, ("cluster", "id")) or int((o.cilium_config or {})["cluster-id"])),
+            "id": int(get_path(o.values, ("cluster", "id")) or int((o.cilium_config or {})["cluster-id"])),
             "region": region,
         }
         if o.context != name:
@@ -507,15 +484,15 @@ def adopt(fleet: Sequence[Observed], options: Options) -> Adoption:
     ca = o0.ca
     assert ca is not None
     config: dict[str, Any] = {"mesh:cilium": cilium, "mesh:kubeconfig": options.kubeconfig}
-    limit = int(_get(o0.values, ("clustermesh", "maxConnectedClusters"), 255))
+    limit = int(get_path(o0.values, ("clustermesh", "maxConnectedClusters"), 255))
     if limit != 255:
         config["mesh:maxConnectedClusters"] = limit
     if masquerade == "ipMasqAgent":
         pods = {str(ipaddress.ip_network(c, strict=False)) for cs in cidrs_of.values() for c in cs}
         extras = sorted({str(c) for o, _ in read
-                         for c in _get(o.values, ("ipMasqAgent", "config", "nonMasqueradeCIDRs"), []) or []} - pods)
+                         for c in get_path(o.values, ("ipMasqAgent", "config", "nonMasqueradeCIDRs"), []) or []} - pods)
         config["mesh:masquerade"] = {"mode": "ipMasqAgent", **({"extraNonMasqueradeCidrs": extras} if extras else {})}
-    relays = {bool(_get(o.values, ("hubble", "relay", "enabled"), False)) for o, _ in read}
+    relays = {bool(get_path(o.values, ("hubble", "relay", "enabled"), False)) for o, _ in read}
     relay = relays.pop() if len(relays) == 1 else True
     if len(relays) > 0:
         notes.append("hubble.relay.enabled differs between the clusters: the program turns Hubble Relay on everywhere "
@@ -526,7 +503,7 @@ def adopt(fleet: Sequence[Observed], options: Options) -> Adoption:
     config["mesh:ca"] = {"certificate": ca.certificate.strip() + "\n"}
     pdlc = {_effective_pdlc(o, live.version) for o, live in read}
     if any(versions.minor_of(live.version) != versions.ORDER[0] for _, live in read) or any(
-            isinstance(_get(o.values, ("clustermesh", "policyDefaultLocalCluster")), bool) for o, _ in read):
+            isinstance(get_path(o.values, ("clustermesh", "policyDefaultLocalCluster")), bool) for o, _ in read):
         config["mesh:policyDefaultLocalCluster"] = pdlc.pop()
     config["mesh:clusters"] = entries
     outside = {o.context: [s for s, owner in sorted(o.owners.items()) if owner != RELEASE] for o, _ in read}
