@@ -161,3 +161,80 @@ def test_a_struct_filled_within_the_shortcuts_is_the_struct_protobuf_fills() -> 
     with sdk.mock_engine_shortcuts():
         assert filled() == expected
     assert filled() == expected
+
+
+def test_an_output_resolved_within_the_shortcuts_resolves_as_the_sdk_s() -> None:
+    """``transfer_properties_at_once``: the same properties get Outputs (not ``urn``, nor a custom resource's
+    ``id``), and each resolver gives its Output the value, knownness, secretness and resources (the resource
+    itself added) the SDK's task gives, or the failure every await raises."""
+    from pulumi.runtime import rpc
+
+    class Res:
+        pass
+
+    sdk_transfer = rpc.transfer_properties
+    props = {"urn": None, "id": None, "status": None, "values": None, "name": None}
+    other = pulumi.CustomResource.__new__(pulumi.CustomResource)
+    failure = ValueError("the engine failed")
+    answers = {"status": ({"ok": "yes"}, True, False, {other}, None), "values": ({"a": pulumi.output.UNKNOWN}, True, True,
+               set(), None), "name": (None, False, False, None, failure)}
+
+    async def seen(resolvers: dict[str, Any], res: Res) -> dict[str, Any]:
+        for key, answer in answers.items():
+            resolvers[key](*answer)
+        out: dict[str, Any] = {}
+        for key in answers:
+            output = res.__dict__[key]
+            try:
+                resources = await output.resources()
+                assert res in resources
+                out[key] = (await output.future(with_unknowns=True), await output.is_known(),
+                            await output.is_secret(), resources - {res})
+            except ValueError as err:
+                out[key] = err
+        return out
+
+    def run(transfer: Any, custom: bool) -> tuple[list[str], dict[str, Any]]:
+        res = Res()
+        resolvers = transfer(res, props, custom)
+        return sorted(resolvers), sdk.sync_await(seen(resolvers, res))
+
+    for custom in (True, False):
+        expected = run(sdk_transfer, custom)
+        with sdk.mock_engine_shortcuts():
+            assert rpc.transfer_properties is not sdk_transfer
+            assert run(rpc.transfer_properties, custom) == expected
+        assert rpc.transfer_properties is sdk_transfer
+    assert expected[1]["status"] == ({"ok": "yes"}, True, False, {other})
+    assert expected[1]["values"][1] is False  # an unknown inside: not known
+    assert expected[1]["name"] is failure
+
+
+def test_a_urn_computed_within_the_shortcuts_is_the_sdk_s() -> None:
+    """``create_urn`` of plain strings (what the SDK computes for each registration) is the same string, already
+    resolved; of Outputs, the SDK's own computation."""
+    from pulumi.runtime import resource
+
+    from tests.mockcloud import ComputingMocks
+
+    pulumi.runtime.set_mocks(ComputingMocks(), project="proj", stack="st", preview=True)
+    sdk_create_urn = resource.create_urn
+    parent = "urn:pulumi:st::proj::mesh:tke:Cluster::cls-a"
+    cases: list[tuple[Any, ...]] = [("cls-a", "mesh:tke:Cluster", None), ("rel", "kubernetes:helm.sh/v3:Release",
+                                    parent), ("x", "t", None, "other-project", "other-stack"), ("y", "t", "")]
+
+    def urns(create_urn: Any) -> list[Any]:
+        out = []
+        for args in cases + [(pulumi.Output.from_input("z"), "t", parent)]:
+            output = create_urn(*args)
+            out.append((sdk.sync_await(output.future()), sdk.sync_await(output.is_known()),
+                        sdk.sync_await(output.is_secret()), sdk.sync_await(output.resources())))
+        return out
+
+    expected = urns(sdk_create_urn)
+    assert expected[0][0] == "urn:pulumi:st::proj::mesh:tke:Cluster::cls-a"
+    assert expected[1][0] == "urn:pulumi:st::proj::mesh:tke:Cluster$kubernetes:helm.sh/v3:Release::rel"
+    with sdk.mock_engine_shortcuts():
+        assert resource.create_urn is not sdk_create_urn
+        assert urns(resource.create_urn) == expected
+    assert resource.create_urn is sdk_create_urn
