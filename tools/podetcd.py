@@ -32,19 +32,21 @@ def wait_port(host: str, port: int, pid: int, log: Path, timeout: float = START_
 
 def etcdinit(bin_dir: Path, m: Member, root: Path) -> None:
     """The data directory as ``etcdinit`` makes it (users root, admin-<c>, local-<c>, remote; auth on).
-    It starts ``/usr/bin/etcd``: a private mount namespace shows it a ``/usr/bin`` holding ours."""
+    It starts ``/usr/bin/etcd``: a private mount namespace shows it a ``/usr/bin`` holding ours. That etcd
+    listens on ``localhost:2379``, which another cluster's etcdinit, or any etcd of the host, may hold at the
+    same moment: a private network namespace gives it a loopback of its own."""
     usrbin = root / "usrbin"
     usrbin.mkdir(parents=True, exist_ok=True)
     if not (usrbin / "etcd").exists():
         shutil.copy2(bin_dir / "etcd", usrbin / "etcd")
     data = root / "etcd-data"
     data.mkdir(mode=0o700, exist_ok=True)  # etcdinit empties it, and fails when it is missing
-    script = 'mount --bind "$0" /usr/bin && exec "$@"'
+    script = 'ip link set lo up && mount --bind "$0" /usr/bin && exec "$@"'
     log = root / "logs" / "etcdinit.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:
         proc = subprocess.run(
-            ["unshare", "-m", "--propagation", "private", "/bin/sh", "-c", script, str(usrbin),
+            ["unshare", "-m", "-n", "--propagation", "private", "/bin/sh", "-c", script, str(usrbin),
              str(bin_dir / m.binary), "etcdinit", "--cluster-name", m.name,
              "--etcd-data-dir", str(data), "--etcd-cluster-name", ETCD_NAME, "--timeout", "60s"],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=120, check=False)
