@@ -4,8 +4,11 @@ the real engine is ``tools.workspace``)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import gzip
 import json
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -64,3 +67,24 @@ def config_map(kubeconfig: Path, context: str, name: str, namespace: str = "kube
 
 
 __all__ = ["ROOT", "Workspace", "diagnostics", "plan_values", "helm_releases", "deployed", "secret_data", "config_map", "CHART"]
+
+
+@contextlib.contextmanager
+def sampling(read: Callable[[], Any], on_sample: Callable[[Any], None], every: float,
+             tolerated: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """While the block runs, ``read()`` every ``every`` seconds on a thread, and ``on_sample`` of what it read;
+    a read that fails with one of ``tolerated`` (a status file half written, a server restarting) is skipped."""
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(every):
+            with contextlib.suppress(*tolerated):
+                on_sample(read())
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()

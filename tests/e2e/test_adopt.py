@@ -28,7 +28,7 @@ import yaml
 
 from meshcore.chart import owned
 from meshcore.mesh import adoption
-from tests.e2e.harness import CHART, ROOT, Workspace, core_api, deployed, helm_releases
+from tests.e2e.harness import CHART, ROOT, Workspace, core_api, deployed, helm_releases, sampling
 from tests.e2e.test_connect import CONNECT_TIMEOUT, _full_mesh, _pids, _poll, _status
 from tools import adopt, controlplane, cpstate, doctor, localmesh, localpki, localstack, markready, toolchain
 from tools.plandiff import MISSING
@@ -349,27 +349,16 @@ def test_5_up_imports_every_release_and_upgrades_it_once(hand_mesh: HandMesh, ws
 @contextlib.contextmanager
 def _watching(mesh: HandMesh, wanted: dict[str, set[str]]) -> Iterator[dict[str, Any]]:
     """Sample the mesh status while the block runs: ``samples`` read, and ``dropped``, every connection seen down."""
-    import threading
-
     seen: dict[str, Any] = {"samples": 0, "dropped": []}
-    stop = threading.Event()
 
-    def sample() -> None:
-        while not stop.wait(0.2):
-            with contextlib.suppress(OSError, ValueError, AssertionError):
-                status = _status(mesh)
-                seen["samples"] += 1
-                for name, peers in wanted.items():
-                    remotes = status[name]["remotes"]
-                    seen["dropped"] += [f"{name} -> {p}" for p in peers if not remotes.get(p, {}).get("connected")]
+    def check(status: Any) -> None:
+        seen["samples"] += 1
+        dropped = [f"{name} -> {p}" for name, peers in wanted.items() for p in peers
+                   if not status[name]["remotes"].get(p, {}).get("connected")]
+        seen["dropped"] += dropped
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
+    with sampling(lambda: _status(mesh), check, 0.2, (OSError, ValueError, AssertionError)):
         yield seen
-    finally:
-        stop.set()
-        thread.join()
 
 
 def test_6_a_second_preview_shows_no_change(ws: Workspace) -> None:

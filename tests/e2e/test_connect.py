@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pytest
 
 from tests.e2e.conftest import CLUSTERS, Ca, LocalMesh, stack_config
-from tests.e2e.harness import ROOT, Workspace, core_api, helm_releases
+from tests.e2e.harness import ROOT, Workspace, core_api, helm_releases, sampling
 from tools import controlplane, cpstate, localmesh, localpki, localstate, meshstatus, podetcd
 from tools.localstate import alive, stop
 
@@ -446,31 +446,22 @@ def _pems(text: str) -> set[str]:
 def _watching(mesh: LocalMesh, names: tuple[str, ...]) -> Iterator[dict[str, Any]]:
     """Sample the mesh status while the block runs: ``samples`` read; ``down``, each connection seen not connected
     (a -> b); ``errors``, the last errors and reasons seen (a TLS refusal would show there)."""
-    import threading
-
     seen: dict[str, Any] = {"samples": 0, "down": set(), "errors": set()}
-    stop_ = threading.Event()
 
-    def sample() -> None:
-        while not stop_.wait(0.5):
-            with contextlib.suppress(OSError, ValueError, AssertionError, KeyError):
-                status = meshstatus.mesh_status(mesh.dir)  # in-process: no interpreter started per sample
-                seen["samples"] += 1
-                for a in names:
-                    for b in names:
-                        r = status[a]["remotes"].get(b) if a != b else None
-                        if a != b and not (r and r["connected"]):
-                            seen["down"].add(f"{a} -> {b}")
-                        if r and (r["lastError"] or r["reason"]):
-                            seen["errors"].add(f"{a} -> {b}: {r['reason'] or r['lastError']}")
+    def check(status: Any) -> None:
+        seen["samples"] += 1
+        for a in names:
+            for b in names:
+                r = status[a]["remotes"].get(b) if a != b else None
+                if a != b and not (r and r["connected"]):
+                    seen["down"].add(f"{a} -> {b}")
+                if r and (r["lastError"] or r["reason"]):
+                    seen["errors"].add(f"{a} -> {b}: {r['reason'] or r['lastError']}")
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
+    # in-process: no interpreter started per sample
+    with sampling(lambda: meshstatus.mesh_status(mesh.dir), check, 0.5,
+                  (OSError, ValueError, AssertionError, KeyError)):
         yield seen
-    finally:
-        stop_.set()
-        thread.join()
 
 
 def test_8b_a_brought_ca_rotates_in_three_steps_with_every_connection_up(ws: Workspace, mesh: LocalMesh,
