@@ -43,7 +43,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
@@ -52,7 +51,7 @@ from pathlib import Path
 from typing import TextIO
 
 from meshcore.chart import versions
-from tools import ROOT
+from tools import ROOT, periodic
 
 SOURCES = ROOT / "toolchain"
 PINS_FILE = SOURCES / "pins.toml"
@@ -420,19 +419,13 @@ def progress_line(label: str, elapsed: float, log: Path) -> str:
 @contextlib.contextmanager
 def _ticking(label: str, log: Path, out: TextIO, every: float) -> Iterator[None]:
     """Print a progress line every ``every`` seconds while the block runs."""
-    started, stop = time.monotonic(), threading.Event()
+    started = time.monotonic()
 
     def tick() -> None:
-        while not stop.wait(every):
-            print(progress_line(label, time.monotonic() - started, log), file=out, flush=True)
+        print(progress_line(label, time.monotonic() - started, log), file=out, flush=True)
 
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
-    try:
+    with periodic.every(every, tick):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def _build_component(comp: Component, pin: Mapping[str, str], cdir: Path, label: str, log: Path,

@@ -7,14 +7,13 @@ import base64
 import contextlib
 import gzip
 import json
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tools import ROOT
+from tools import ROOT, periodic
 from tools.workspace import CHART, Workspace
 
 
@@ -74,17 +73,10 @@ def sampling(read: Callable[[], Any], on_sample: Callable[[Any], None], every: f
              tolerated: tuple[type[BaseException], ...]) -> Iterator[None]:
     """While the block runs, ``read()`` every ``every`` seconds on a thread, and ``on_sample`` of what it read;
     a read that fails with one of ``tolerated`` (a status file half written, a server restarting) is skipped."""
-    stop = threading.Event()
 
     def sample() -> None:
-        while not stop.wait(every):
-            with contextlib.suppress(*tolerated):
-                on_sample(read())
+        with contextlib.suppress(*tolerated):
+            on_sample(read())
 
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
+    with periodic.every(every, sample):
         yield
-    finally:
-        stop.set()
-        thread.join()
