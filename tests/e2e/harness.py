@@ -65,9 +65,6 @@ def config_map(kubeconfig: Path, context: str, name: str, namespace: str = "kube
     return dict(core_api(kubeconfig, context).read_namespaced_config_map(name, namespace).data or {})
 
 
-__all__ = ["ROOT", "Workspace", "diagnostics", "plan_values", "helm_releases", "deployed", "secret_data", "config_map", "CHART"]
-
-
 @contextlib.contextmanager
 def sampling(read: Callable[[], Any], on_sample: Callable[[Any], None], every: float,
              tolerated: tuple[type[BaseException], ...]) -> Iterator[None]:
@@ -80,3 +77,7 @@ def sampling(read: Callable[[], Any], on_sample: Callable[[Any], None], every: f
 
     with periodic.every(every, sample):
         yield
+
+
+__all__ = ["ROOT", "Workspace", "diagnostics", "plan_values", "helm_releases", "deployed", "secret_data", "config_map", "CHART",
+           "sampling"]
